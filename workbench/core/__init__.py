@@ -1,0 +1,1 @@
+"""Qt-free core of Workbench: project store, import/export, training, export, inference."""

@@ -1,0 +1,24 @@
+"""Error types whose message is meant to be shown to the user as is."""
+from __future__ import annotations
+
+__all__ = ["WorkbenchError", "ProjectError", "ImportDataError", "Cancelled", "ModelError"]
+
+
+class WorkbenchError(Exception):
+    """An expected failure with a readable, one-line message for the user."""
+
+
+class ProjectError(WorkbenchError):
+    """The project file cannot be opened or is not a valid Workbench project."""
+
+
+class ImportDataError(WorkbenchError):
+    """A data file cannot be imported; the message names the file, row and problem."""
+
+
+class ModelError(WorkbenchError):
+    """A model folder, run or bundle is unusable."""
+
+
+class Cancelled(WorkbenchError):
+    """The user cancelled a long-running job."""

@@ -1,0 +1,634 @@
+"""The project store: one SQLite file (``.wbproj``) holding records, labels and annotations.
+
+Every write that the user sees as saved is committed before the call returns. One
+``Project`` object (one connection) belongs to one thread; workers open their own by path.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from workbench.core.errors import ProjectError, WorkbenchError
+from workbench.core.schema import APP_ID, SCHEMA_VERSION, migrate
+
+__all__ = [
+    "PROJECT_SUFFIX",
+    "SPLITS",
+    "STATUSES",
+    "Label",
+    "Record",
+    "Annotation",
+    "Project",
+    "default_annotator",
+    "now_iso",
+]
+
+PROJECT_SUFFIX = ".wbproj"
+SPLITS = ("train", "validation", "test", "unassigned")
+STATUSES = ("labelled", "skipped", "flagged")
+TASK_TYPES = ("single_label", "multi_label")
+
+#: A readable palette for new labels (Okabe-Ito plus a few).
+PALETTE = [
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
+    "#56B4E9", "#F0E442", "#999999", "#8C564B", "#17BECF",
+]
+#: Default shortcut keys, in order: 1-9, then letters not used by the labelling view.
+DEFAULT_SHORTCUTS = list("123456789") + list("qwertyuiopadghjklzxcvbnm")
+
+
+def now_iso() -> str:
+    """Current UTC time as an ISO-8601 string with seconds."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def default_annotator() -> str:
+    """The annotator name: ``WORKBENCH_ANNOTATOR`` if set, else the OS user name."""
+    env = os.environ.get("WORKBENCH_ANNOTATOR", "").strip()
+    if env:
+        return env
+    try:
+        return getpass.getuser() or "annotator"
+    except Exception:  # no user name in some containers
+        return "annotator"
+
+
+@dataclass(frozen=True)
+class Label:
+    """One class of the label schema."""
+
+    id: int
+    name: str
+    color: str
+    shortcut: str | None
+    guideline: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Record:
+    """One text record."""
+
+    id: int
+    text: str
+    external_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    split: str = "unassigned"
+    batch_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One annotator's judgement of one record."""
+
+    id: int
+    record_id: int
+    annotator: str
+    labels: tuple[str, ...]
+    status: str
+    comment: str | None
+    provenance: str
+    created_at: str
+    updated_at: str
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we control transactions explicitly (sqlite-utils' atomic()).
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _check_header(path: Path) -> None:
+    """Refuse files that are not SQLite databases, without writing anything."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise ProjectError(f"Cannot read project {path}: {exc.strerror or exc}") from None
+    if head != b"SQLite format 3\x00":
+        raise ProjectError(f"{path} is not a Workbench project (not an SQLite database).")
+
+
+class Project:
+    """An open project file. Use :meth:`create` or :meth:`open`; close it when done."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = Path(path)
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        self._label_cache: list[Label] | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        labels: Sequence[str] = (),
+        *,
+        multi_label: bool = False,
+        overwrite: bool = False,
+    ) -> Project:
+        """Create a new, empty project file with the given label names."""
+        path = Path(path)
+        if path.exists():
+            if not overwrite:
+                raise ProjectError(f"{path} already exists.")
+            path.unlink()
+            for suffix in ("-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+        if not path.parent.exists():
+            raise ProjectError(f"Folder {path.parent} does not exist.")
+        names = [n.strip() for n in labels if n.strip()]
+        if len(set(names)) != len(names):
+            raise ProjectError("Label names must be unique.")
+        conn = _connect(path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        project = cls(path, conn)
+        migrate(project.db, 0)
+        with project.db.atomic():
+            project._set_meta("task_type", "multi_label" if multi_label else "single_label")
+            project._set_meta("created_at", now_iso())
+            project._set_meta("name", path.stem)
+            for name in names:
+                project.add_label(name)
+        return project
+
+    @classmethod
+    def open(cls, path: str | Path) -> Project:
+        """Open an existing project, migrating an older schema forward.
+
+        Raises :class:`ProjectError` with a readable message for a missing file, a file
+        that is not a Workbench project, a newer schema or a corrupt database; the file is
+        not modified in any of those cases.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise ProjectError(f"Project {path} does not exist.")
+        if path.is_dir():
+            raise ProjectError(f"{path} is a folder, not a project file.")
+        if path.stat().st_size == 0:
+            raise ProjectError(f"{path} is empty: not a Workbench project.")
+        _check_header(path)
+        # Inspect read-only first so that a foreign or damaged file is never touched.
+        try:
+            ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+            try:
+                app_id = ro.execute("PRAGMA application_id").fetchone()[0]
+                version = ro.execute("PRAGMA user_version").fetchone()[0]
+                check = ro.execute("PRAGMA quick_check").fetchone()[0]
+            finally:
+                ro.close()
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(f"{path} is corrupt or not a Workbench project ({exc}).") from None
+        if app_id != APP_ID:
+            raise ProjectError(f"{path} is an SQLite database but not a Workbench project.")
+        if check != "ok":
+            raise ProjectError(f"{path} is damaged (integrity check: {check}).")
+        if version > SCHEMA_VERSION:
+            raise ProjectError(
+                f"{path} was written by a newer version of Workbench (schema {version}, "
+                f"this version reads up to {SCHEMA_VERSION}). Please update Workbench."
+            )
+        conn = _connect(path)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            project = cls(path, conn)
+            migrate(project.db, version)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ProjectError(f"Cannot open {path}: {exc}") from None
+        return project
+
+    def close(self) -> None:
+        """Close the connection (all writes are already committed)."""
+        self.conn.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- meta
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a project-level setting (committed at once)."""
+        with self.db.atomic():
+            self._set_meta(key, value)
+
+    @property
+    def name(self) -> str:
+        return self.get_meta("name") or self.path.stem
+
+    @property
+    def task_type(self) -> str:
+        return self.get_meta("task_type", "single_label") or "single_label"
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task_type == "multi_label"
+
+    @property
+    def models_dir(self) -> Path:
+        """Folder beside the project file where trained models and exports live."""
+        return self.path.with_name(self.path.stem + ".models")
+
+    # ----------------------------------------------------------------- labels
+    def labels(self) -> list[Label]:
+        """The label schema, in display order."""
+        if self._label_cache is None:
+            rows = self.db.execute(
+                "SELECT id, name, color, shortcut, guideline, position FROM labels "
+                "ORDER BY position, id"
+            ).fetchall()
+            self._label_cache = [Label(*row) for row in rows]
+        return list(self._label_cache)
+
+    def label_names(self) -> list[str]:
+        return [lab.name for lab in self.labels()]
+
+    def _label_ids(self, names: Iterable[str]) -> list[int]:
+        by_name = {lab.name: lab.id for lab in self.labels()}
+        ids = []
+        for name in names:
+            if name not in by_name:
+                raise WorkbenchError(f"Label {name!r} is not in the project's label schema.")
+            ids.append(by_name[name])
+        return ids
+
+    def add_label(
+        self,
+        name: str,
+        *,
+        color: str | None = None,
+        shortcut: str | None = None,
+        guideline: str = "",
+    ) -> Label:
+        """Add a label at the end of the schema; colour and shortcut default sensibly."""
+        name = name.strip()
+        if not name:
+            raise WorkbenchError("A label needs a name.")
+        existing = self.labels()
+        if any(lab.name == name for lab in existing):
+            raise WorkbenchError(f"Label {name!r} already exists.")
+        used = {lab.shortcut for lab in existing if lab.shortcut}
+        if shortcut is None:
+            shortcut = next((k for k in DEFAULT_SHORTCUTS if k not in used), None)
+        elif shortcut in used:
+            raise WorkbenchError(f"Shortcut {shortcut!r} is already used by another label.")
+        if color is None:
+            color = PALETTE[len(existing) % len(PALETTE)]
+        position = max((lab.position for lab in existing), default=-1) + 1
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO labels(name, color, shortcut, guideline, position) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [name, color, shortcut, guideline, position],
+            )
+        self._label_cache = None
+        return next(lab for lab in self.labels() if lab.name == name)
+
+    def update_label(self, name: str, **fields: Any) -> Label:
+        """Change ``name``, ``color``, ``shortcut`` or ``guideline`` of a label.
+
+        Renaming keeps every annotation (they refer to the label by id). A shortcut that
+        another label already uses is refused.
+        """
+        allowed = {"name", "color", "shortcut", "guideline"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise WorkbenchError(f"Unknown label field(s): {', '.join(sorted(unknown))}")
+        labels = self.labels()
+        current = next((lab for lab in labels if lab.name == name), None)
+        if current is None:
+            raise WorkbenchError(f"Label {name!r} does not exist.")
+        if "name" in fields:
+            fields["name"] = str(fields["name"]).strip()
+            if not fields["name"]:
+                raise WorkbenchError("A label needs a name.")
+            if any(lab.name == fields["name"] and lab.id != current.id for lab in labels):
+                raise WorkbenchError(f"Label {fields['name']!r} already exists.")
+        if fields.get("shortcut"):
+            clash = next(
+                (lab for lab in labels if lab.shortcut == fields["shortcut"] and lab.id != current.id),
+                None,
+            )
+            if clash is not None:
+                raise WorkbenchError(
+                    f"Shortcut {fields['shortcut']!r} is already used by label {clash.name!r}."
+                )
+        if not fields:
+            return current
+        sets = ", ".join(f"{key} = ?" for key in fields)
+        with self.db.atomic():
+            self.db.execute(f"UPDATE labels SET {sets} WHERE id = ?", [*fields.values(), current.id])
+        self._label_cache = None
+        return next(lab for lab in self.labels() if lab.id == current.id)
+
+    def rename_label(self, old: str, new: str) -> Label:
+        return self.update_label(old, name=new)
+
+    def label_usage(self, name: str) -> int:
+        """Number of annotations that carry this label."""
+        (label_id,) = self._label_ids([name])
+        return self.db.execute(
+            "SELECT count(*) FROM annotation_labels WHERE label_id = ?", [label_id]
+        ).fetchone()[0]
+
+    def delete_label(self, name: str) -> int:
+        """Delete a label; returns how many annotations carried it (they lose that label)."""
+        (label_id,) = self._label_ids([name])
+        affected = self.label_usage(name)
+        with self.db.atomic():
+            self.db.execute("DELETE FROM labels WHERE id = ?", [label_id])
+        self._label_cache = None
+        return affected
+
+    def reorder_labels(self, names: Sequence[str]) -> None:
+        """Set the display order; ``names`` must be a permutation of the label names."""
+        if sorted(names) != sorted(self.label_names()):
+            raise WorkbenchError("Reorder needs every label exactly once.")
+        ids = self._label_ids(names)
+        with self.db.atomic():
+            for position, label_id in enumerate(ids):
+                self.db.execute("UPDATE labels SET position = ? WHERE id = ?", [position, label_id])
+        self._label_cache = None
+
+    # ----------------------------------------------------------------- records
+    def record_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM records").fetchone()[0]
+
+    def max_record_id(self) -> int:
+        return self.db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
+
+    @staticmethod
+    def _record(row: Sequence[Any]) -> Record:
+        return Record(
+            id=row[0],
+            text=row[1],
+            external_id=row[2],
+            meta=json.loads(row[3]) if row[3] else {},
+            split=row[4],
+            batch_id=row[5],
+        )
+
+    def get_record(self, record_id: int) -> Record:
+        row = self.db.execute(
+            "SELECT id, text, external_id, meta, split, batch_id FROM records WHERE id = ?",
+            [record_id],
+        ).fetchone()
+        if row is None:
+            raise WorkbenchError(f"Record {record_id} does not exist.")
+        return self._record(row)
+
+    def get_records(self, record_ids: Sequence[int]) -> list[Record]:
+        """Records by id, in the order given (missing ids are left out)."""
+        found: dict[int, Record] = {}
+        ids = list(record_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                "SELECT id, text, external_id, meta, split, batch_id FROM records "
+                f"WHERE id IN ({marks})",
+                chunk,
+            ):
+                found[row[0]] = self._record(row)
+        return [found[i] for i in ids if i in found]
+
+    def add_records(self, texts: Iterable[str]) -> list[int]:
+        """Add plain texts (duplicates skipped); returns the new ids. For tests and scripts."""
+        from workbench.core.importer import import_rows
+
+        report = import_rows(self, ({"text": t} for t in texts), text_col="text", source="api")
+        return report.new_ids
+
+    def search(self, query: str, limit: int = 1000) -> list[int]:
+        """Record ids whose text matches a full-text query (FTS5 syntax; plain words work)."""
+        query = query.strip()
+        if not query:
+            return []
+        try:
+            rows = self.db.execute(
+                "SELECT rowid FROM records_fts WHERE records_fts MATCH ? ORDER BY rank LIMIT ?",
+                [query, limit],
+            ).fetchall()
+        except sqlite3.OperationalError:
+            # Not valid FTS syntax (e.g. a stray quote): search for the words literally.
+            words = " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
+            rows = self.db.execute(
+                "SELECT rowid FROM records_fts WHERE records_fts MATCH ? ORDER BY rank LIMIT ?",
+                [words, limit],
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def set_splits(self, assignment: dict[int, str]) -> None:
+        """Store the split of many records in one transaction."""
+        bad = {s for s in assignment.values() if s not in SPLITS}
+        if bad:
+            raise WorkbenchError(f"Unknown split(s): {', '.join(sorted(bad))}")
+        with self.db.atomic():
+            self.conn.executemany(
+                "UPDATE records SET split = ? WHERE id = ?",
+                [(split, rid) for rid, split in assignment.items()],
+            )
+
+    # ----------------------------------------------------------------- annotations
+    def _annotation_rows(self, where: str, params: Sequence[Any]) -> list[Annotation]:
+        rows = self.db.execute(
+            "SELECT a.id, a.record_id, a.annotator, a.status, a.comment, a.provenance, "
+            "a.created_at, a.updated_at, "
+            "(SELECT json_group_array(l.name) FROM (SELECT l.name FROM annotation_labels al "
+            " JOIN labels l ON l.id = al.label_id WHERE al.annotation_id = a.id "
+            " ORDER BY l.position, l.id) l) "
+            f"FROM annotations a WHERE {where} ORDER BY a.id",
+            list(params),
+        ).fetchall()
+        return [
+            Annotation(
+                id=r[0],
+                record_id=r[1],
+                annotator=r[2],
+                labels=tuple(json.loads(r[8]) if r[8] else ()),
+                status=r[3],
+                comment=r[4],
+                provenance=r[5],
+                created_at=r[6],
+                updated_at=r[7],
+            )
+            for r in rows
+        ]
+
+    def get_annotation(self, record_id: int, annotator: str | None = None) -> Annotation | None:
+        annotator = annotator or default_annotator()
+        found = self._annotation_rows("a.record_id = ? AND a.annotator = ?", [record_id, annotator])
+        return found[0] if found else None
+
+    def annotations_for(self, record_id: int) -> list[Annotation]:
+        """Every annotator's annotation of a record."""
+        return self._annotation_rows("a.record_id = ?", [record_id])
+
+    def annotate(
+        self,
+        record_id: int,
+        labels: Sequence[str] = (),
+        *,
+        annotator: str | None = None,
+        status: str = "labelled",
+        comment: str | None = None,
+        provenance: str = "manual",
+    ) -> Annotation:
+        """Create or replace one annotator's annotation of a record; committed on return."""
+        annotator = annotator or default_annotator()
+        if status not in STATUSES:
+            raise WorkbenchError(f"Unknown status {status!r}.")
+        labels = list(dict.fromkeys(labels))
+        if status == "labelled" and not labels:
+            raise WorkbenchError("A labelled record needs at least one label.")
+        if len(labels) > 1 and not self.multi_label:
+            raise WorkbenchError("This is a single-label project: give exactly one label.")
+        label_ids = self._label_ids(labels)
+        now = now_iso()
+        with self.db.atomic():
+            if self.db.execute("SELECT 1 FROM records WHERE id = ?", [record_id]).fetchone() is None:
+                raise WorkbenchError(f"Record {record_id} does not exist.")
+            self.db.execute(
+                "INSERT INTO annotations(record_id, annotator, status, comment, provenance, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(record_id, annotator) DO UPDATE SET status = excluded.status, "
+                "comment = excluded.comment, provenance = excluded.provenance, "
+                "updated_at = excluded.updated_at",
+                [record_id, annotator, status, comment, provenance, now, now],
+            )
+            ann_id = self.db.execute(
+                "SELECT id FROM annotations WHERE record_id = ? AND annotator = ?",
+                [record_id, annotator],
+            ).fetchone()[0]
+            self.db.execute("DELETE FROM annotation_labels WHERE annotation_id = ?", [ann_id])
+            self.conn.executemany(
+                "INSERT INTO annotation_labels(annotation_id, label_id) VALUES (?, ?)",
+                [(ann_id, lid) for lid in label_ids],
+            )
+        result = self.get_annotation(record_id, annotator)
+        assert result is not None
+        return result
+
+    def restore_annotation(self, record_id: int, annotator: str, previous: Annotation | None) -> None:
+        """Put back an earlier state of one annotation (``None``: no annotation). For undo."""
+        if previous is None:
+            with self.db.atomic():
+                self.db.execute(
+                    "DELETE FROM annotations WHERE record_id = ? AND annotator = ?",
+                    [record_id, annotator],
+                )
+            return
+        self.annotate(
+            record_id,
+            previous.labels,
+            annotator=annotator,
+            status=previous.status,
+            comment=previous.comment,
+            provenance=previous.provenance,
+        )
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE annotations SET created_at = ?, updated_at = ? "
+                "WHERE record_id = ? AND annotator = ?",
+                [previous.created_at, previous.updated_at, record_id, annotator],
+            )
+
+    def delete_annotation(self, record_id: int, annotator: str | None = None) -> None:
+        self.restore_annotation(record_id, annotator or default_annotator(), None)
+
+    def annotators(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.db.execute("SELECT DISTINCT annotator FROM annotations ORDER BY annotator")
+        ]
+
+    def labelled_examples(self) -> list[tuple[int, str, list[str], str]]:
+        """(record id, text, labels, split) for every record with a labelled annotation.
+
+        With several annotators, a record's labels are resolved by majority over the
+        annotators (see :func:`workbench.core.snapshot.resolve_labels` for the full rule).
+        """
+        from workbench.core.snapshot import resolve_labels
+
+        return resolve_labels(self).examples
+
+    # ----------------------------------------------------------------- queue
+    def unlabelled_ids(self, annotator: str | None = None, limit: int = 100, after_id: int = 0) -> list[int]:
+        """Ids of records this annotator has not annotated yet, in import order."""
+        annotator = annotator or default_annotator()
+        rows = self.db.execute(
+            "SELECT r.id FROM records r WHERE r.id > ? AND NOT EXISTS ("
+            " SELECT 1 FROM annotations a WHERE a.record_id = r.id AND a.annotator = ?) "
+            "ORDER BY r.id LIMIT ?",
+            [after_id, annotator, limit],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # ----------------------------------------------------------------- stats
+    def stats(self) -> dict[str, Any]:
+        """Counts for the status bar, ``workbench stats`` and the training summary."""
+        q = self.db.execute
+        records = q("SELECT count(*) FROM records").fetchone()[0]
+        labelled = q(
+            "SELECT count(DISTINCT a.record_id) FROM annotations a "
+            "WHERE a.status = 'labelled' AND EXISTS "
+            "(SELECT 1 FROM annotation_labels al WHERE al.annotation_id = a.id)"
+        ).fetchone()[0]
+        by_label = {name: 0 for name in self.label_names()}
+        for name, n in q(
+            "SELECT l.name, count(DISTINCT a.record_id) FROM labels l "
+            "JOIN annotation_labels al ON al.label_id = l.id "
+            "JOIN annotations a ON a.id = al.annotation_id AND a.status = 'labelled' "
+            "GROUP BY l.id"
+        ):
+            by_label[name] = n
+        by_annotator = {
+            name: n
+            for name, n in q(
+                "SELECT annotator, count(*) FROM annotations GROUP BY annotator ORDER BY annotator"
+            )
+        }
+        by_status = {s: 0 for s in STATUSES}
+        for status, n in q("SELECT status, count(*) FROM annotations GROUP BY status"):
+            by_status[status] = n
+        splits = {s: 0 for s in SPLITS}
+        for split, n in q("SELECT split, count(*) FROM records GROUP BY split"):
+            splits[split] = n
+        return {
+            "name": self.name,
+            "task_type": self.task_type,
+            "records": records,
+            "labelled": labelled,
+            "unlabelled": records - labelled,
+            "labels": self.label_names(),
+            "by_label": by_label,
+            "by_annotator": by_annotator,
+            "by_status": by_status,
+            "splits": splits,
+            "schema_version": SCHEMA_VERSION,
+        }

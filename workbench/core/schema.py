@@ -1,0 +1,115 @@
+"""Project file schema and forward migrations, versioned by ``PRAGMA user_version``.
+
+Each migration is a function that takes a sqlite-utils ``Database`` and moves the schema
+from version ``n - 1`` to ``n``. Never edit a released migration: add a new one.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+__all__ = ["APP_ID", "SCHEMA_VERSION", "MIGRATIONS", "migrate"]
+
+#: Stored in ``PRAGMA application_id`` so a Workbench project is recognised as such.
+APP_ID = 0x57424E43  # "WBNC"
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    db["import_batches"].create(
+        {"id": int, "source": str, "format": str, "created_at": str, "n_records": int},
+        pk="id",
+    )
+    db.execute(
+        """CREATE TABLE records (
+            id INTEGER PRIMARY KEY,
+            external_id TEXT,
+            text TEXT NOT NULL,
+            meta TEXT,
+            hash TEXT NOT NULL,
+            split TEXT NOT NULL DEFAULT 'unassigned'
+                CHECK (split IN ('train', 'validation', 'test', 'unassigned')),
+            batch_id INTEGER REFERENCES import_batches(id)
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX records_hash ON records(hash)")
+    db.execute("CREATE INDEX records_external_id ON records(external_id)")
+    db.execute(
+        "CREATE VIRTUAL TABLE records_fts USING fts5(text, content='records', content_rowid='id')"
+    )
+    db.execute(
+        """CREATE TABLE labels (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            color TEXT NOT NULL DEFAULT '#888888',
+            shortcut TEXT,
+            guideline TEXT NOT NULL DEFAULT '',
+            position INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE annotations (
+            id INTEGER PRIMARY KEY,
+            record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            annotator TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'labelled'
+                CHECK (status IN ('labelled', 'skipped', 'flagged')),
+            comment TEXT,
+            provenance TEXT NOT NULL DEFAULT 'manual',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (record_id, annotator)
+        )"""
+    )
+    db.execute("CREATE INDEX annotations_annotator ON annotations(annotator)")
+    db.execute(
+        """CREATE TABLE annotation_labels (
+            annotation_id INTEGER NOT NULL REFERENCES annotations(id) ON DELETE CASCADE,
+            label_id INTEGER NOT NULL REFERENCES labels(id) ON DELETE CASCADE,
+            PRIMARY KEY (annotation_id, label_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX annotation_labels_label ON annotation_labels(label_id)")
+    db.execute(
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'train',
+            status TEXT NOT NULL DEFAULT 'running',
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            base_model TEXT,
+            config TEXT,
+            metrics TEXT,
+            model_path TEXT,
+            snapshot_hash TEXT,
+            device TEXT,
+            timings TEXT,
+            error TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE predictions (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            probs TEXT NOT NULL,
+            label TEXT,
+            confidence REAL,
+            PRIMARY KEY (run_id, record_id)
+        ) WITHOUT ROWID"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite_utils.Database, from_version: int) -> None:
+    """Apply every migration after ``from_version`` in one transaction."""
+    if from_version >= SCHEMA_VERSION:
+        return
+    with db.atomic():
+        for version in range(from_version + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version - 1](db)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute(f"PRAGMA application_id = {APP_ID}")
