@@ -100,7 +100,56 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Team work: adjudicated final labels and merge conflicts awaiting adjudication.
+
+    Labels are referenced by id through join tables, so renaming a label keeps working and
+    deleting one removes it from finals and conflicts without leaving dangling names.
+    """
+    db.execute(
+        """CREATE TABLE final_labels (
+            record_id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+            source TEXT NOT NULL DEFAULT 'adjudicated'
+                CHECK (source IN ('adjudicated', 'majority')),
+            adjudicator TEXT,
+            comment TEXT,
+            origin TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE final_label_labels (
+            record_id INTEGER NOT NULL REFERENCES final_labels(record_id) ON DELETE CASCADE,
+            label_id INTEGER NOT NULL REFERENCES labels(id) ON DELETE CASCADE,
+            PRIMARY KEY (record_id, label_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX final_label_labels_label ON final_label_labels(label_id)")
+    db.execute(
+        """CREATE TABLE merge_conflicts (
+            id INTEGER PRIMARY KEY,
+            record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL DEFAULT 'annotation' CHECK (kind IN ('annotation', 'final')),
+            annotator TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'labelled',
+            source TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            resolved_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX merge_conflicts_record ON merge_conflicts(record_id)")
+    db.execute(
+        """CREATE TABLE merge_conflict_labels (
+            conflict_id INTEGER NOT NULL REFERENCES merge_conflicts(id) ON DELETE CASCADE,
+            label_id INTEGER NOT NULL REFERENCES labels(id) ON DELETE CASCADE,
+            PRIMARY KEY (conflict_id, label_id)
+        ) WITHOUT ROWID"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
