@@ -1,0 +1,105 @@
+"""Queue strategies: import order, exclusions, undo, other connections, assignment filter."""
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from workbench.core import queue
+from workbench.core.errors import WorkbenchError
+from workbench.core.project import Project
+
+
+@pytest.fixture
+def project(project_path):
+    proj = Project.create(project_path, ["a", "b"])
+    proj.add_records([f"record number {i}" for i in range(1, 21)])
+    queue.invalidate()
+    yield proj
+    proj.close()
+
+
+def test_order_is_default_and_unknown_names_are_refused():
+    assert queue.available_strategies()[0] == "order"
+    assert isinstance(queue.get_strategy("order"), queue.ImportOrder)
+    with pytest.raises(WorkbenchError, match="Unknown queue order 'nope'"):
+        queue.get_strategy("nope")
+
+
+def test_import_order_skips_annotated_and_excluded(project):
+    order = queue.get_strategy("order")
+    assert order.next_ids(project, "tester", 5) == [1, 2, 3, 4, 5]
+    project.annotate(1, ["a"], annotator="tester")
+    project.annotate(3, [], annotator="tester", status="skipped")
+    project.annotate(2, ["b"], annotator="someone-else")
+    assert order.next_ids(project, "tester", 4) == [2, 4, 5, 6]
+    assert order.next_ids(project, "tester", 4, exclude={2, 5}) == [4, 6, 7, 8]
+    assert order.next_ids(project, "someone-else", 2) == [1, 3]
+    assert order.next_ids(project, "tester", 0) == []
+
+
+def test_queue_runs_dry_when_everything_is_annotated(project):
+    order = queue.get_strategy("order")
+    for rid in range(1, 21):
+        project.annotate(rid, ["a"], annotator="tester")
+    assert order.next_ids(project, "tester", 10) == []
+
+
+def test_removed_annotation_comes_back_after_invalidate(project):
+    order = queue.get_strategy("order")
+    for rid in range(1, 6):
+        project.annotate(rid, ["a"], annotator="tester")
+    assert order.next_ids(project, "tester", 1) == [6]
+    project.restore_annotation(2, "tester", None)
+    queue.invalidate(project)
+    assert order.next_ids(project, "tester", 2) == [2, 6]
+
+
+def test_change_from_another_connection_is_noticed(project):
+    order = queue.get_strategy("order")
+    for rid in range(1, 6):
+        project.annotate(rid, ["a"], annotator="tester")
+    assert order.next_ids(project, "tester", 1) == [6]
+    with Project.open(project.path) as other:
+        other.delete_annotation(3, "tester")
+    assert order.next_ids(project, "tester", 2) == [3, 6]
+
+
+def test_queue_query_uses_the_primary_key_not_a_scan(project):
+    sql = (
+        "EXPLAIN QUERY PLAN SELECT r.id FROM records r WHERE r.id >= ? AND "
+        + queue._UNANNOTATED
+        + " ORDER BY r.id LIMIT ?"
+    )
+    plan = " ".join(str(row[-1]) for row in project.conn.execute(sql, [10, "tester", 5]))
+    assert "INTEGER PRIMARY KEY (rowid>?)" in plan
+    assert "USE TEMP B-TREE" not in plan
+
+
+def test_assignment_filter_narrows_and_refills(project, monkeypatch):
+    team = types.ModuleType("workbench.core.team")
+
+    def filter_for_annotator(proj, annotator, ids):
+        return [i for i in ids if i % 3 == 0]
+
+    team.filter_for_annotator = filter_for_annotator
+    monkeypatch.setitem(sys.modules, "workbench.core.team", team)
+    order = queue.get_strategy("order")
+    assert queue.queue_ids(order, project, "tester", 4) == [3, 6, 9, 12]
+    assert queue.queue_ids(order, project, "tester", 10) == [3, 6, 9, 12, 15, 18]
+
+
+def test_strategies_from_active_learning_are_offered(project, monkeypatch):
+    class Reverse(queue.QueueStrategy):
+        name = "reverse"
+
+        def next_ids(self, proj, annotator, limit, exclude=()):
+            rows = proj.conn.execute("SELECT id FROM records ORDER BY id DESC LIMIT ?", [limit])
+            return [r[0] for r in rows]
+
+    al = types.ModuleType("workbench.core.active_learning")
+    al.STRATEGIES = {"reverse": Reverse}
+    monkeypatch.setitem(sys.modules, "workbench.core.active_learning", al)
+    assert queue.available_strategies() == ["order", "reverse"]
+    assert queue.queue_ids(queue.get_strategy("reverse"), project, "tester", 2) == [20, 19]
