@@ -1,0 +1,113 @@
+"""Live training curves (loss and validation macro-F1) drawn with pyqtgraph.
+
+Points arrive as often as the trainer reports them; the plots are redrawn by a timer
+at most ten times a second, so a fast trainer cannot flood the GUI thread.
+"""
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+__all__ = ["TrainingCurves"]
+
+#: Redraw interval in milliseconds (100 ms = at most 10 redraws per second).
+REDRAW_MS = 100
+
+_LOSS_COLOUR = "#0072B2"
+_F1_COLOUR = "#D55E00"
+
+
+def _make_plot(title: str, y_label: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget(background="w")
+    item = plot.getPlotItem()
+    item.setTitle(title, color="#333333", size="10pt")
+    item.setLabel("bottom", "training step")
+    item.setLabel("left", y_label)
+    item.showGrid(x=True, y=True, alpha=0.25)
+    item.setMenuEnabled(False)
+    for axis in ("left", "bottom"):
+        item.getAxis(axis).setTextPen("#333333")
+        item.getAxis(axis).setPen("#888888")
+    plot.setMinimumHeight(160)
+    return plot
+
+
+class TrainingCurves(QWidget):
+    """Two side-by-side plots: training loss and validation macro-F1 against the step."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._loss_x: list[float] = []
+        self._loss_y: list[float] = []
+        self._f1_x: list[float] = []
+        self._f1_y: list[float] = []
+        self._dirty = False
+
+        self.loss_plot = _make_plot("Training loss", "loss")
+        self.f1_plot = _make_plot("Validation macro-F1", "macro-F1")
+        self.f1_plot.getPlotItem().setYRange(0.0, 1.0, padding=0.02)
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen(_LOSS_COLOUR, width=2))
+        self.f1_curve = self.f1_plot.plot(
+            [],
+            [],
+            pen=pg.mkPen(_F1_COLOUR, width=2),
+            symbol="o",
+            symbolSize=7,
+            symbolBrush=_F1_COLOUR,
+            symbolPen=None,
+        )
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.loss_plot)
+        layout.addWidget(self.f1_plot)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+
+    # ------------------------------------------------------------------ data
+    def clear(self) -> None:
+        """Forget every point (a new run starts)."""
+        self._loss_x.clear()
+        self._loss_y.clear()
+        self._f1_x.clear()
+        self._f1_y.clear()
+        self._dirty = True
+        self._redraw()
+
+    def add_loss(self, step: float, loss: float) -> None:
+        """Queue a loss point; drawn on the next timer tick."""
+        self._loss_x.append(float(step))
+        self._loss_y.append(float(loss))
+        self._dirty = True
+
+    def add_validation(self, step: float, macro_f1: float) -> None:
+        """Queue a validation macro-F1 point; drawn on the next timer tick."""
+        self._f1_x.append(float(step))
+        self._f1_y.append(float(macro_f1))
+        self._dirty = True
+
+    def start_live(self) -> None:
+        """Begin periodic redraws (while a run is going)."""
+        self._timer.start()
+
+    def stop_live(self) -> None:
+        """Stop periodic redraws and draw whatever is still pending."""
+        self._timer.stop()
+        self._redraw()
+
+    def point_counts(self) -> tuple[int, int]:
+        """Points currently drawn: (loss points, validation points)."""
+        lx, _ = self.loss_curve.getData()
+        fx, _ = self.f1_curve.getData()
+        return (0 if lx is None else len(lx), 0 if fx is None else len(fx))
+
+    # ------------------------------------------------------------------ drawing
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.loss_curve.setData(self._loss_x, self._loss_y)
+        self.f1_curve.setData(self._f1_x, self._f1_y)
