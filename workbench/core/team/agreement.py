@@ -1,0 +1,282 @@
+"""Inter-annotator agreement: Cohen's kappa per pair, Fleiss' kappa, Krippendorff's alpha.
+
+Only annotations with status ``labelled`` and at least one label count. A record takes
+part in agreement when at least two annotators labelled it (the *overlap*).
+
+* Single-label projects: the statistics are computed on the label as a nominal category
+  (overall), and one-vs-rest on each label (per label, binary: chosen or not).
+* Multi-label projects: per label, each annotator's decision "has this label" is a binary
+  rating; the overall Cohen and Fleiss figures are the mean of the per-label figures, and
+  the overall Krippendorff's alpha uses the MASI set distance (Passonneau 2006) on the
+  whole label set.
+
+Fleiss' kappa uses the usual generalisation to a varying number of raters per record
+(each record's agreement is the fraction of agreeing rater pairs); it equals Fleiss'
+formula when every record has the same number of raters. A statistic is ``None`` when it
+is undefined (for example when everyone always chose the same label, so chance agreement
+is 1).
+"""
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+
+__all__ = [
+    "AgreementReport",
+    "PairAgreement",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "masi_distance",
+    "nominal_distance",
+    "load_ratings",
+    "compute_agreement",
+]
+
+Ratings = dict[int, dict[str, frozenset[str]]]
+
+
+# ----------------------------------------------------------------- formulas
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
+    """Cohen's kappa of two raters' categories for the same items (``None`` if undefined)."""
+    if len(a) != len(b):
+        raise ValueError("Both raters need the same number of items.")
+    n = len(a)
+    if n == 0:
+        return None
+    observed = sum(1 for x, y in zip(a, b, strict=True) if x == y) / n
+    ca, cb = Counter(a), Counter(b)
+    expected = sum(ca[c] * cb.get(c, 0) for c in ca) / (n * n)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
+def fleiss_kappa(units: Sequence[Sequence[Hashable]]) -> float | None:
+    """Fleiss' kappa; ``units`` holds each item's ratings (items with < 2 are skipped)."""
+    units = [u for u in units if len(u) >= 2]
+    if not units:
+        return None
+    totals: Counter = Counter()
+    n_ratings = 0
+    p_items = []
+    for ratings in units:
+        m = len(ratings)
+        counts = Counter(ratings)
+        totals.update(counts)
+        n_ratings += m
+        p_items.append((sum(c * c for c in counts.values()) - m) / (m * (m - 1)))
+    p_bar = sum(p_items) / len(p_items)
+    p_e = sum((c / n_ratings) ** 2 for c in totals.values())
+    if p_e >= 1.0:
+        return None
+    return (p_bar - p_e) / (1.0 - p_e)
+
+
+def nominal_distance(x: Hashable, y: Hashable) -> float:
+    """0 for equal values, 1 otherwise."""
+    return 0.0 if x == y else 1.0
+
+
+def masi_distance(x: frozenset, y: frozenset) -> float:
+    """MASI distance between two label sets: ``1 - Jaccard * monotonicity``.
+
+    Monotonicity is 1 for equal sets, 2/3 when one contains the other, 1/3 when they
+    overlap otherwise and 0 when they are disjoint (Passonneau 2006).
+    """
+    x, y = frozenset(x), frozenset(y)
+    if x == y:
+        return 0.0
+    union = len(x | y)
+    inter = len(x & y)
+    if inter == 0:
+        return 1.0
+    monotonicity = 2 / 3 if (x <= y or y <= x) else 1 / 3
+    return 1.0 - (inter / union) * monotonicity
+
+
+def krippendorff_alpha(
+    units: Sequence[Sequence[Hashable]],
+    distance: Callable[[Any, Any], float] = nominal_distance,
+) -> float | None:
+    """Krippendorff's alpha from each unit's values (missing ratings simply left out).
+
+    Uses the coincidence-matrix form: ``alpha = 1 - (n - 1) * sum(o_ck d_ck) /
+    sum(n_c n_k d_ck)`` over pairable values (units with at least two values).
+    """
+    coincidence: dict[tuple[Hashable, Hashable], float] = defaultdict(float)
+    for values in units:
+        m = len(values)
+        if m < 2:
+            continue
+        counts = Counter(values)
+        for c, nc in counts.items():
+            for k, nk in counts.items():
+                pairs = nc * (nc - 1) if c == k else nc * nk
+                if pairs:
+                    coincidence[(c, k)] += pairs / (m - 1)
+    if not coincidence:
+        return None
+    marginals: dict[Hashable, float] = defaultdict(float)
+    for (c, _k), o in coincidence.items():
+        marginals[c] += o
+    n = sum(marginals.values())
+    observed = sum(o * distance(c, k) for (c, k), o in coincidence.items() if c != k)
+    expected = sum(
+        marginals[c] * marginals[k] * distance(c, k)
+        for c, k in itertools.permutations(marginals, 2)
+    )
+    if expected <= 0.0:
+        return None
+    return 1.0 - (n - 1) * observed / expected
+
+
+# ----------------------------------------------------------------- project report
+@dataclass
+class PairAgreement:
+    """Agreement between two annotators on the records both labelled."""
+
+    a: str
+    b: str
+    overlap: int
+    kappa: float | None
+    percent_agreement: float | None
+    per_label: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class AgreementReport:
+    """Agreement figures for a project (see the module docstring for definitions)."""
+
+    multi_label: bool
+    annotators: list[str]
+    records_labelled: int
+    overlap: int
+    pairs: list[PairAgreement] = field(default_factory=list)
+    fleiss: float | None = None
+    alpha: float | None = None
+    alpha_distance: str = "nominal"
+    per_label: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disagreements: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """A few lines for the CLI and the status bar."""
+        def fmt(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.3f}"
+
+        lines = [
+            f"Annotators: {len(self.annotators)} ({', '.join(self.annotators) or 'none'})",
+            f"Records labelled: {self.records_labelled}; labelled by 2 or more: {self.overlap}; "
+            f"with disagreement: {self.disagreements}",
+            f"Fleiss' kappa: {fmt(self.fleiss)}",
+            f"Krippendorff's alpha ({self.alpha_distance}): {fmt(self.alpha)}",
+        ]
+        if self.pairs:
+            lines.append("Cohen's kappa by pair:")
+            for p in self.pairs:
+                lines.append(f"  {p.a} / {p.b}: {fmt(p.kappa)} on {p.overlap} records")
+        if self.per_label:
+            lines.append("Per label (kappa mean of pairs / Fleiss / alpha):")
+            for name, figs in self.per_label.items():
+                lines.append(
+                    f"  {name}: {fmt(figs['cohen_mean'])} / {fmt(figs['fleiss'])} / "
+                    f"{fmt(figs['alpha'])}"
+                )
+        return "\n".join(lines)
+
+
+def load_ratings(project: Project) -> Ratings:
+    """record id -> annotator -> label set, for labelled annotations with labels."""
+    rows = project.db.execute(
+        "SELECT a.record_id, a.annotator, l.name FROM annotations a "
+        "JOIN annotation_labels al ON al.annotation_id = a.id "
+        "JOIN labels l ON l.id = al.label_id WHERE a.status = 'labelled'"
+    ).fetchall()
+    found: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for rid, annotator, name in rows:
+        found[rid][annotator].add(name)
+    return {
+        rid: {a: frozenset(names) for a, names in by.items()} for rid, by in found.items()
+    }
+
+
+def _mean(values: list[float | None]) -> float | None:
+    real = [v for v in values if v is not None]
+    return sum(real) / len(real) if real else None
+
+
+def _single_value(labels: frozenset[str]) -> str:
+    # A single-label project stores one label; be robust to legacy multi rows.
+    return sorted(labels)[0]
+
+
+def compute_agreement(project: Project, ratings: Mapping[int, Mapping[str, frozenset[str]]] | None = None) -> AgreementReport:
+    """Agreement figures for the whole project."""
+    if ratings is None:
+        ratings = load_ratings(project)
+    multi = project.multi_label
+    labels = project.label_names()
+    annotators = sorted({a for by in ratings.values() for a in by})
+    overlapping = {rid: by for rid, by in ratings.items() if len(by) >= 2}
+    report = AgreementReport(
+        multi_label=multi,
+        annotators=annotators,
+        records_labelled=len(ratings),
+        overlap=len(overlapping),
+        alpha_distance="MASI" if multi else "nominal",
+        disagreements=sum(1 for by in overlapping.values() if len(set(by.values())) > 1),
+    )
+
+    def value(s: frozenset[str]) -> Hashable:
+        return s if multi else _single_value(s)
+
+    # Pairwise Cohen's kappa.
+    per_label_pairs: dict[str, list[float | None]] = {name: [] for name in labels}
+    for a, b in itertools.combinations(annotators, 2):
+        shared = [rid for rid, by in overlapping.items() if a in by and b in by]
+        if not shared:
+            continue
+        xa = [ratings[r][a] for r in shared]
+        xb = [ratings[r][b] for r in shared]
+        per_label = {
+            name: cohen_kappa([name in s for s in xa], [name in s for s in xb]) for name in labels
+        }
+        for name, k in per_label.items():
+            per_label_pairs[name].append(k)
+        if multi:
+            kappa = _mean(list(per_label.values()))
+        else:
+            kappa = cohen_kappa([value(s) for s in xa], [value(s) for s in xb])
+        agree = sum(1 for x, y in zip(xa, xb, strict=True) if x == y) / len(shared)
+        report.pairs.append(PairAgreement(a, b, len(shared), kappa, agree, per_label))
+
+    # Fleiss' kappa and Krippendorff's alpha over all overlapping records.
+    units = [list(by.values()) for by in overlapping.values()]
+    per_label_fleiss = {}
+    for name in labels:
+        binary = [[name in s for s in u] for u in units]
+        per_label_fleiss[name] = fleiss_kappa(binary)
+        report.per_label[name] = {
+            "cohen_mean": _mean(per_label_pairs[name]),
+            "fleiss": per_label_fleiss[name],
+            "alpha": krippendorff_alpha(binary),
+            "overlap": len(units),
+            "records_with_label": sum(1 for u in units if any(name in s for s in u)),
+        }
+    if multi:
+        report.fleiss = _mean(list(per_label_fleiss.values()))
+        report.alpha = krippendorff_alpha(units, masi_distance)
+    else:
+        single = [[value(s) for s in u] for u in units]
+        report.fleiss = fleiss_kappa(single)
+        report.alpha = krippendorff_alpha(single)
+    return report

@@ -1,0 +1,345 @@
+"""Merging a teammate's copy of a project into this one.
+
+Records are matched by content hash; records the teammate has and this project lacks are
+added with their text, metadata and external id. Annotations are matched by (record,
+annotator):
+
+* missing here: added (*new*);
+* the same status and labels: nothing to do (*identical*);
+* different: nothing is overwritten; the teammate's version is stored as a merge conflict
+  and the record appears in the adjudication view (*conflicting*).
+
+Adjudicated final labels are merged the same way. Merging the same file again adds
+nothing: known conflicts are recognised and counted as *already pending*. The teammate's
+labels must be the same as, or a subset of, this project's (matched by name); otherwise
+the merge is refused and nothing changes. The whole merge is one transaction.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from workbench.core.errors import ProjectError, WorkbenchError
+from workbench.core.textnorm import content_hash
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+
+__all__ = ["MergeReport", "merge_projects"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MergeReport:
+    """What a merge did (counts of annotations unless stated)."""
+
+    other: str
+    records_added: int = 0
+    records_matched: int = 0
+    new: int = 0
+    identical: int = 0
+    conflicting: int = 0
+    already_pending: int = 0
+    finals_new: int = 0
+    finals_identical: int = 0
+    finals_conflicting: int = 0
+    annotators_added: list[str] = field(default_factory=list)
+    labels_mapped: list[str] = field(default_factory=list)
+    label_note: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.records_added or self.new or self.conflicting or self.finals_new
+            or self.finals_conflicting or self.annotators_added
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """A readable account of the merge, a few lines."""
+        name = Path(self.other).name
+        lines = [
+            f"Merged {name}: {self.records_added} records added, {self.records_matched} matched.",
+            f"Annotations: {self.new} new, {self.identical} identical, "
+            f"{self.conflicting} conflicting"
+            + (f" ({self.already_pending} conflicts already known)" if self.already_pending else "")
+            + ".",
+        ]
+        if self.finals_new or self.finals_identical or self.finals_conflicting:
+            lines.append(
+                f"Final labels: {self.finals_new} new, {self.finals_identical} identical, "
+                f"{self.finals_conflicting} conflicting."
+            )
+        if self.conflicting or self.finals_conflicting:
+            lines.append("Conflicts were kept for adjudication (Team panel); nothing was overwritten.")
+        if self.label_note:
+            lines.append(self.label_note)
+        if self.annotators_added:
+            lines.append("Annotators added: " + ", ".join(self.annotators_added) + ".")
+        if not self.changed:
+            lines.append("Nothing new: the project already has everything in this file.")
+        return "\n".join(lines)
+
+
+def _open_other(path: Path) -> sqlite3.Connection:
+    """Open the teammate's file read-only after the same checks as ``Project.open``."""
+    from workbench.core.schema import APP_ID, SCHEMA_VERSION
+
+    if not path.exists():
+        raise ProjectError(f"{path} does not exist.")
+    if path.is_dir():
+        raise ProjectError(f"{path} is a folder, not a project file.")
+    with open(path, "rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            raise ProjectError(f"{path} is not a Workbench project (not an SQLite database).")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=10.0)
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise ProjectError(f"{path} is corrupt or not a Workbench project ({exc}).") from None
+    if app_id != APP_ID:
+        conn.close()
+        raise ProjectError(f"{path} is an SQLite database but not a Workbench project.")
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise ProjectError(
+            f"{path} was written by a newer version of Workbench (schema {version}); "
+            "update Workbench before merging it."
+        )
+    return conn
+
+
+def _check_labels(project: Project, other: sqlite3.Connection, name: str, report: MergeReport) -> None:
+    ours = project.label_names()
+    theirs = [r[0] for r in other.execute("SELECT name FROM labels ORDER BY position, id")]
+    meta = dict(other.execute("SELECT key, value FROM meta").fetchall())
+    their_task = meta.get("task_type", "single_label")
+    if their_task != project.task_type:
+        raise WorkbenchError(
+            f"Cannot merge {name}: it is a {their_task.replace('_', '-')} project and this one is "
+            f"{project.task_type.replace('_', '-')}. Nothing was changed."
+        )
+    missing = [n for n in theirs if n not in ours]
+    if missing:
+        raise WorkbenchError(
+            f"Cannot merge {name}: its labels differ from this project's. Labels only in "
+            f"{name}: {', '.join(missing)}. Add or rename labels so that every label of "
+            f"{name} exists here, then merge again. Nothing was changed."
+        )
+    report.labels_mapped = theirs
+    if theirs != ours:
+        report.label_note = (
+            f"Labels matched by name ({len(theirs)} of this project's {len(ours)} labels)."
+        )
+
+
+def _signature(status: str, label_ids: list[int]) -> str:
+    return json.dumps([status, sorted(label_ids)])
+
+
+def merge_projects(
+    project: Project,
+    other_path: str | Path,
+    progress: Callable[[str], None] | None = None,
+) -> MergeReport:
+    """Bring a teammate's records, annotations and final labels into ``project``.
+
+    One transaction: on any error the project is unchanged. See the module docstring.
+    """
+    from workbench.core.project import now_iso
+    from workbench.core.team.settings import roster
+
+    other_path = Path(other_path)
+    name = other_path.name
+    if other_path.exists() and other_path.resolve() == project.path.resolve():
+        raise WorkbenchError("Cannot merge a project into itself.")
+    report = MergeReport(other=str(other_path))
+    other = _open_other(other_path)
+    try:
+        _check_labels(project, other, name, report)
+        tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        label_id = {lab.name: lab.id for lab in project.labels()}
+        their_label_names = dict(other.execute("SELECT id, name FROM labels").fetchall())
+        their_meta = dict(other.execute("SELECT key, value FROM meta").fetchall())
+
+        their_records = other.execute(
+            "SELECT id, text, external_id, meta FROM records ORDER BY id"
+        ).fetchall()
+        ann_labels: dict[int, list[int]] = defaultdict(list)
+        for ann_id, lid in other.execute("SELECT annotation_id, label_id FROM annotation_labels"):
+            ann_labels[ann_id].append(label_id[their_label_names[lid]])
+        their_anns = other.execute(
+            "SELECT id, record_id, annotator, status, comment, provenance, created_at, updated_at "
+            "FROM annotations ORDER BY id"
+        ).fetchall()
+        their_finals: list[tuple] = []
+        final_labels: dict[int, list[int]] = defaultdict(list)
+        if "final_labels" in tables:
+            their_finals = other.execute(
+                "SELECT record_id, adjudicator, comment, origin, created_at, updated_at "
+                "FROM final_labels WHERE source = 'adjudicated' ORDER BY record_id"
+            ).fetchall()
+            for rid, lid in other.execute("SELECT record_id, label_id FROM final_label_labels"):
+                final_labels[rid].append(label_id[their_label_names[lid]])
+    finally:
+        other.close()
+    if progress:
+        progress(f"Read {len(their_records)} records and {len(their_anns)} annotations from {name}.")
+
+    now = now_iso()
+    conn = project.conn
+    with project.db.atomic():
+        # Records: match by content hash, add the missing ones.
+        ours_by_hash = dict(conn.execute("SELECT hash, id FROM records"))
+        id_map: dict[int, int] = {}
+        next_id = project.max_record_id() + 1
+        batch_id = None
+        inserts = []
+        for rid, text, ext, meta in their_records:
+            h = content_hash(text)
+            if h in ours_by_hash:
+                id_map[rid] = ours_by_hash[h]
+                report.records_matched += 1
+                continue
+            if batch_id is None:
+                batch_id = conn.execute(
+                    "INSERT INTO import_batches(source, format, created_at, n_records) "
+                    "VALUES (?, 'merge', ?, 0)",
+                    [str(other_path), now],
+                ).lastrowid
+            inserts.append((next_id, ext, text, meta, h, batch_id))
+            ours_by_hash[h] = id_map[rid] = next_id
+            next_id += 1
+        if inserts:
+            conn.executemany(
+                "INSERT INTO records(id, external_id, text, meta, hash, batch_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                inserts,
+            )
+            conn.execute(
+                "INSERT INTO records_fts(rowid, text) SELECT id, text FROM records WHERE batch_id = ?",
+                [batch_id],
+            )
+            conn.execute(
+                "UPDATE import_batches SET n_records = ? WHERE id = ?", [len(inserts), batch_id]
+            )
+            report.records_added = len(inserts)
+
+        # Annotations.
+        local: dict[tuple[int, str], tuple[str, list[int]]] = {}
+        local_labels: dict[int, list[int]] = defaultdict(list)
+        for ann_id, lid in conn.execute("SELECT annotation_id, label_id FROM annotation_labels"):
+            local_labels[ann_id].append(lid)
+        for ann_id, rid, annotator, status in conn.execute(
+            "SELECT id, record_id, annotator, status FROM annotations"
+        ):
+            local[(rid, annotator)] = (status, local_labels.get(ann_id, []))
+        known = {
+            (rid, kind, annotator, sig)
+            for rid, kind, annotator, sig in conn.execute(
+                "SELECT record_id, kind, annotator, signature FROM merge_conflicts"
+            )
+        }
+        for ann_id, rid, annotator, status, comment, provenance, created, updated in their_anns:
+            our_rid = id_map.get(rid)
+            if our_rid is None:  # pragma: no cover - a foreign key guarantees the record
+                continue
+            labels = ann_labels.get(ann_id, [])
+            mine = local.get((our_rid, annotator))
+            if mine is None:
+                new_id = conn.execute(
+                    "INSERT INTO annotations(record_id, annotator, status, comment, provenance, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [our_rid, annotator, status, comment, provenance, created, updated],
+                ).lastrowid
+                conn.executemany(
+                    "INSERT INTO annotation_labels(annotation_id, label_id) VALUES (?, ?)",
+                    [(new_id, lid) for lid in set(labels)],
+                )
+                local[(our_rid, annotator)] = (status, labels)
+                report.new += 1
+                continue
+            if _signature(*mine) == _signature(status, labels):
+                report.identical += 1
+                continue
+            sig = _signature(status, labels)
+            if (our_rid, "annotation", annotator, sig) in known:
+                report.already_pending += 1
+                continue
+            _add_conflict(conn, our_rid, "annotation", annotator, status, name, sig, labels, now)
+            known.add((our_rid, "annotation", annotator, sig))
+            report.conflicting += 1
+
+        # Adjudicated final labels.
+        local_finals: dict[int, list[int]] = defaultdict(list)
+        for rid, lid in conn.execute("SELECT record_id, label_id FROM final_label_labels"):
+            local_finals[rid].append(lid)
+        has_final = {r[0] for r in conn.execute("SELECT record_id FROM final_labels")}
+        for rid, adjudicator, comment, origin, created, updated in their_finals:
+            our_rid = id_map.get(rid)
+            labels = final_labels.get(rid, [])
+            if our_rid is None or not labels:
+                continue
+            if our_rid not in has_final or not local_finals.get(our_rid):
+                conn.execute("DELETE FROM final_labels WHERE record_id = ?", [our_rid])
+                conn.execute(
+                    "INSERT INTO final_labels(record_id, source, adjudicator, comment, origin, "
+                    "created_at, updated_at) VALUES (?, 'adjudicated', ?, ?, ?, ?, ?)",
+                    [our_rid, adjudicator, comment, origin or f"merged from {name}", created, updated],
+                )
+                conn.executemany(
+                    "INSERT INTO final_label_labels(record_id, label_id) VALUES (?, ?)",
+                    [(our_rid, lid) for lid in set(labels)],
+                )
+                has_final.add(our_rid)
+                local_finals[our_rid] = labels
+                report.finals_new += 1
+                continue
+            sig = _signature("labelled", labels)
+            if _signature("labelled", local_finals[our_rid]) == sig:
+                report.finals_identical += 1
+                continue
+            who = adjudicator or "adjudicator"
+            if (our_rid, "final", who, sig) in known:
+                report.already_pending += 1
+                continue
+            _add_conflict(conn, our_rid, "final", who, "labelled", name, sig, labels, now)
+            known.add((our_rid, "final", who, sig))
+            report.finals_conflicting += 1
+
+        # Roster: the union of both teams' lists.
+        try:
+            theirs = [str(n) for n in json.loads(their_meta.get("annotators") or "[]")]
+        except json.JSONDecodeError:
+            theirs = []
+        mine_roster = roster(project)
+        added = sorted(set(theirs) - set(mine_roster))
+        if added:
+            project._set_meta("annotators", json.dumps(sorted({*mine_roster, *added})))
+            report.annotators_added = added
+    log.info("merge of %s: %s", name, report.to_dict())
+    return report
+
+
+def _add_conflict(conn, record_id, kind, annotator, status, source, sig, labels, now) -> None:
+    cid = conn.execute(
+        "INSERT INTO merge_conflicts(record_id, kind, annotator, status, source, signature, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [record_id, kind, annotator, status, source, sig, now],
+    ).lastrowid
+    conn.executemany(
+        "INSERT INTO merge_conflict_labels(conflict_id, label_id) VALUES (?, ?)",
+        [(cid, lid) for lid in set(labels)],
+    )
