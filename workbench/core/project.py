@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
+from workbench.core._sqlite_utils import sqlite_utils
 from workbench.core.errors import ProjectError, WorkbenchError
 from workbench.core.schema import APP_ID, SCHEMA_VERSION, migrate
 
@@ -42,6 +41,11 @@ PALETTE = [
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
     "#56B4E9", "#F0E442", "#999999", "#8C564B", "#17BECF",
 ]
+#: Projects up to this size get a full ``PRAGMA quick_check`` when opened; for larger files
+#: it would take seconds, so only the header and schema are checked (damage elsewhere is
+#: reported when a damaged page is read).
+QUICK_CHECK_MAX_BYTES = 64 * 2**20
+
 #: Default shortcut keys, in order: 1-9, then letters not used by the labelling view.
 DEFAULT_SHORTCUTS = list("123456789") + list("qwertyuiopadghjklzxcvbnm")
 
@@ -186,20 +190,25 @@ class Project:
             try:
                 app_id = ro.execute("PRAGMA application_id").fetchone()[0]
                 version = ro.execute("PRAGMA user_version").fetchone()[0]
-                check = ro.execute("PRAGMA quick_check").fetchone()[0]
+                tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master")}
+                check = "ok"
+                if app_id == APP_ID and path.stat().st_size <= QUICK_CHECK_MAX_BYTES:
+                    check = ro.execute("PRAGMA quick_check").fetchone()[0]
             finally:
                 ro.close()
         except sqlite3.DatabaseError as exc:
             raise ProjectError(f"{path} is corrupt or not a Workbench project ({exc}).") from None
         if app_id != APP_ID:
             raise ProjectError(f"{path} is an SQLite database but not a Workbench project.")
-        if check != "ok":
-            raise ProjectError(f"{path} is damaged (integrity check: {check}).")
         if version > SCHEMA_VERSION:
             raise ProjectError(
                 f"{path} was written by a newer version of Workbench (schema {version}, "
                 f"this version reads up to {SCHEMA_VERSION}). Please update Workbench."
             )
+        if check != "ok":
+            raise ProjectError(f"{path} is damaged (integrity check: {check}).")
+        if version >= 1 and not {"meta", "records", "labels", "annotations"} <= tables:
+            raise ProjectError(f"{path} is damaged: its tables are missing.")
         conn = _connect(path)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
