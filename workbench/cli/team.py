@@ -1,0 +1,228 @@
+"""Team commands: ``agreement``, ``disagreements``, ``adjudicate``, ``final``, ``merge``
+and ``annotators``."""
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["register"]
+
+
+def _open(path: str):  # -> Project
+    from workbench.core.project import Project
+
+    return Project.open(path)
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    """Print inter-annotator agreement."""
+    from workbench.core.team import compute_agreement
+
+    with _open(args.project) as project:
+        report = compute_agreement(project)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.summary())
+    return 0
+
+
+def cmd_disagreements(args: argparse.Namespace) -> int:
+    """List records to adjudicate, with every annotator's labels."""
+    from workbench.core.team import disagreements
+
+    with _open(args.project) as project:
+        items = disagreements(project, include_resolved=args.all)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "record_id": d.record_id,
+                    "text": d.text,
+                    "by_annotator": d.by_annotator,
+                    "conflicts": [
+                        {"annotator": c.annotator, "kind": c.kind, "labels": list(c.labels),
+                         "status": c.status, "source": c.source}
+                        for c in d.conflicts
+                    ],
+                    "suggestion": d.suggestion,
+                    "final": list(d.final.labels) if d.final else None,
+                    "adjudicator": d.final.adjudicator if d.final else None,
+                }
+                for d in items
+            ]
+        )
+        return 0
+    if not items:
+        print("No disagreements to adjudicate.")
+        return 0
+    for d in items:
+        text = d.text if len(d.text) <= 70 else d.text[:67] + "..."
+        votes = "; ".join(f"{a}: {', '.join(v)}" for a, v in d.by_annotator.items())
+        extra = "".join(
+            f"; {c.annotator} (from {c.source}): {', '.join(c.labels) or c.status}" for c in d.conflicts
+        )
+        final = f"  -> final: {', '.join(d.final.labels)}" if d.final else ""
+        print(f"[{d.record_id}] {text}\n    {votes}{extra}{final}")
+    return 0
+
+
+def cmd_adjudicate(args: argparse.Namespace) -> int:
+    """Set (or clear) the final label of one record."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.team import clear_final, find_record, set_final
+
+    with _open(args.project) as project:
+        rid = find_record(project, args.id)
+        if args.clear:
+            clear_final(project, rid)
+            print(f"Record {rid}: final label cleared (the majority rule applies).")
+            return 0
+        if not args.label:
+            raise WorkbenchError("Give the final label with --label (or --clear).")
+        final = set_final(
+            project, rid, args.label, adjudicator=args.adjudicator, comment=args.comment
+        )
+        print(f"Record {rid}: final label {', '.join(final.labels)} (by {final.adjudicator}).")
+    return 0
+
+
+def cmd_final(args: argparse.Namespace) -> int:
+    """Show or set how final labels are derived, with counts."""
+    from workbench.core.snapshot import resolve_labels
+    from workbench.core.team import set_final_rule
+
+    with _open(args.project) as project:
+        if args.rule:
+            set_final_rule(project, args.rule)
+        snap = resolve_labels(project)
+    if args.json:
+        _print_json(snap.to_dict())
+    else:
+        print(snap.summary())
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge a teammate's project file into this one."""
+    from workbench.core.team import merge_projects
+
+    with _open(args.project) as project:
+        report = merge_projects(project, args.other)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.summary())
+    return 0
+
+
+def cmd_annotators(args: argparse.Namespace) -> int:
+    """Show or change the annotator list, assignment mode and blind setting."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.team import (
+        add_annotator,
+        assignment,
+        is_blind,
+        remove_annotator,
+        roster,
+        set_assignment,
+        set_blind,
+    )
+
+    if args.k is not None and args.assign not in (None, "k"):
+        raise WorkbenchError("--k only applies with --assign k.")
+    with _open(args.project) as project:
+        for name in args.add or []:
+            add_annotator(project, name)
+        for name in args.remove or []:
+            remove_annotator(project, name)
+        if args.assign:
+            set_assignment(project, args.assign, args.k)
+        elif args.k is not None:
+            set_assignment(project, "k", args.k)
+        if args.blind is not None:
+            set_blind(project, args.blind == "on")
+        mode, k = assignment(project)
+        names = roster(project)
+        counts = project.stats()["by_annotator"]
+        blind = is_blind(project)
+    data = {
+        "annotators": names,
+        "assignment": mode,
+        "k": k,
+        "blind": blind,
+        "annotations": counts,
+    }
+    if args.json:
+        _print_json(data)
+        return 0
+    print(f"Annotators: {', '.join(names) or '(none registered)'}")
+    desc = {"all": "everyone labels everything", "split": "records split between annotators",
+            "k": f"each record by {k} annotators"}[mode]
+    print(f"Assignment: {mode} ({desc})")
+    print(f"Blind labelling: {'on' if blind else 'off'}")
+    if counts:
+        print("Annotations: " + ", ".join(f"{a} {n}" for a, n in counts.items()))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the team commands to the ``workbench`` parser."""
+    p = subparsers.add_parser("agreement", help="inter-annotator agreement (kappa, alpha)",
+                              description=cmd_agreement.__doc__)
+    p.add_argument("project", metavar="PROJECT", help="the .wbproj file")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(handler=cmd_agreement)
+
+    p = subparsers.add_parser("disagreements", help="list records whose annotators disagree",
+                              description=cmd_disagreements.__doc__)
+    p.add_argument("project", metavar="PROJECT", help="the .wbproj file")
+    p.add_argument("--all", action="store_true", help="include records already adjudicated")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(handler=cmd_disagreements)
+
+    p = subparsers.add_parser("adjudicate", help="set the final label of a record",
+                              description=cmd_adjudicate.__doc__)
+    p.add_argument("project", metavar="PROJECT", help="the .wbproj file")
+    p.add_argument("--id", required=True, metavar="ID", help="record id (or your external id)")
+    p.add_argument("--label", action="append", metavar="L",
+                   help="final label (repeat for several in a multi-label project)")
+    p.add_argument("--clear", action="store_true", help="remove the record's final label")
+    p.add_argument("--adjudicator", metavar="NAME",
+                   help="who decides (default: WORKBENCH_ANNOTATOR or the user name)")
+    p.add_argument("--comment", metavar="TEXT", help="a note kept with the decision")
+    p.set_defaults(handler=cmd_adjudicate)
+
+    p = subparsers.add_parser("final", help="show or set how final labels are derived",
+                              description=cmd_final.__doc__)
+    p.add_argument("project", metavar="PROJECT", help="the .wbproj file")
+    p.add_argument("--rule", choices=["majority", "adjudicated-first"],
+                   help="adjudicated-first: adjudicated labels win, else majority (default); "
+                   "majority: ignore adjudicated labels")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(handler=cmd_final)
+
+    p = subparsers.add_parser("merge", help="merge a teammate's project file into this one",
+                              description=cmd_merge.__doc__)
+    p.add_argument("project", metavar="PROJECT", help="the .wbproj file to merge into")
+    p.add_argument("other", metavar="OTHER", help="the teammate's .wbproj file (read only)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=cmd_merge)
+
+    p = subparsers.add_parser("annotators", help="annotator list, assignment mode, blind labelling",
+                              description=cmd_annotators.__doc__)
+    p.add_argument("project", metavar="PROJECT", help="the .wbproj file")
+    p.add_argument("--add", action="append", metavar="NAME", help="add an annotator (repeatable)")
+    p.add_argument("--remove", action="append", metavar="NAME", help="remove an annotator")
+    p.add_argument("--assign", choices=["all", "k", "split"],
+                   help="all: everyone labels everything; k: each record by --k annotators; "
+                   "split: each record by one annotator")
+    p.add_argument("--k", type=int, metavar="N", help="annotators per record with --assign k")
+    p.add_argument("--blind", choices=["on", "off"],
+                   help="hide other annotators' labels while labelling (default on)")
+    p.add_argument("--json", action="store_true", help="print the settings as JSON")
+    p.set_defaults(handler=cmd_annotators)
