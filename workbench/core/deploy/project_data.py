@@ -1,0 +1,182 @@
+"""What an export needs from a project: the run's model folder, texts for the checks,
+training-data figures for the model card; and storing bundle predictions back."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.core.errors import ModelError, WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+
+__all__ = [
+    "RUN_FILE",
+    "EXPORTS_DIR",
+    "read_run_file",
+    "resolve_run",
+    "verification_data",
+    "training_figures",
+    "default_export_dir",
+    "latest_export",
+    "store_predictions",
+]
+
+RUN_FILE = "workbench_run.json"
+EXPORTS_DIR = "exports"
+#: At most this many validation texts are used for the parity check.
+MAX_PARITY_TEXTS = 256
+
+
+def read_run_file(model_dir: Path) -> dict[str, Any]:
+    """The ``workbench_run.json`` of a model folder, checked for the fields exports need."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(f"Model folder {model_dir} does not exist.")
+    path = model_dir / RUN_FILE
+    if not path.is_file():
+        raise ModelError(f"{model_dir} is not a Workbench model folder: {RUN_FILE} is missing.")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path} is damaged: {exc}") from None
+    labels = info.get("labels") if isinstance(info, dict) else None
+    if not isinstance(labels, list) or not labels:
+        raise ModelError(f"{path} has no label list.")
+    if not (model_dir / "config.json").is_file():
+        raise ModelError(f"{model_dir} is incomplete: config.json is missing.")
+    return info
+
+
+def resolve_run(project: Project, run: str | int = "latest") -> dict[str, Any]:
+    """The run row (id, model_path, status, created_at, base_model) for an id or "latest".
+
+    "latest" is the newest completed training run with a model folder.
+    """
+    cols = "id, status, created_at, base_model, model_path, metrics"
+    if run in ("latest", None, ""):
+        row = project.db.execute(
+            f"SELECT {cols} FROM runs WHERE status = 'completed' AND model_path IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            raise WorkbenchError("This project has no completed training run to export yet.")
+    else:
+        try:
+            run_id = int(run)
+        except (TypeError, ValueError):
+            raise WorkbenchError(f"Run must be a number or 'latest', not {run!r}.") from None
+        row = project.db.execute(f"SELECT {cols} FROM runs WHERE id = ?", [run_id]).fetchone()
+        if row is None:
+            raise WorkbenchError(f"Run {run_id} does not exist in this project.")
+        if row[1] != "completed" or not row[4]:
+            raise WorkbenchError(f"Run {run_id} has no trained model (status: {row[1]}).")
+    model_path = Path(row[4])
+    if not model_path.is_absolute():
+        model_path = project.path.parent / model_path
+    return {
+        "run_id": row[0],
+        "status": row[1],
+        "created_at": row[2],
+        "base_model": row[3],
+        "model_path": model_path,
+        "metrics": json.loads(row[5]) if row[5] else {},
+    }
+
+
+def verification_data(project: Project) -> tuple[list[str], list[str], list[list[str]]]:
+    """(parity texts, test texts, test gold labels) from the project's splits.
+
+    Parity uses the validation records (any, labelled or not); without any, a sample of
+    the project's texts. The int8 check uses the labelled test records.
+    """
+    rows = project.db.execute(
+        "SELECT text FROM records WHERE split = 'validation' ORDER BY id LIMIT ?",
+        [MAX_PARITY_TEXTS],
+    ).fetchall()
+    parity = [r[0] for r in rows]
+    if not parity:
+        rows = project.db.execute(
+            "SELECT text FROM records ORDER BY id LIMIT ?", [min(64, MAX_PARITY_TEXTS)]
+        ).fetchall()
+        parity = [r[0] for r in rows]
+    test_texts: list[str] = []
+    test_gold: list[list[str]] = []
+    for _rid, text, labels, split in project.labelled_examples():
+        if split == "test":
+            test_texts.append(text)
+            test_gold.append(list(labels))
+    return parity, test_texts, test_gold
+
+
+def training_figures(project: Project) -> dict[str, Any]:
+    """Labelled-example counts per split and per label (training split) for the model card."""
+    examples = project.labelled_examples()
+    by_split = Counter(split for *_rest, split in examples)
+    train = [labels for _rid, _text, labels, split in examples if split == "train"]
+    if not train:  # splits not assigned yet: describe all labelled data
+        train = [labels for _rid, _text, labels, _split in examples]
+    by_label = Counter(name for labels in train for name in labels)
+    return {
+        "labelled": len(examples),
+        "by_split": dict(by_split),
+        "train_examples": len(train),
+        "train_by_label": dict(by_label),
+    }
+
+
+def default_export_dir(project_path: Path, run_id: int) -> Path:
+    """``<project>.models/exports/run-<id>``."""
+    project_path = Path(project_path)
+    return project_path.with_name(project_path.stem + ".models") / EXPORTS_DIR / f"run-{run_id}"
+
+
+def latest_export(project_path: Path) -> Path | None:
+    """The most recently written bundle under the project's exports folder, if any."""
+    project_path = Path(project_path)
+    root = project_path.with_name(project_path.stem + ".models") / EXPORTS_DIR
+    if not root.is_dir():
+        return None
+    bundles = [p for p in root.iterdir() if (p / "bundle.json").is_file()]
+    if not bundles:
+        return None
+    return max(bundles, key=lambda p: (p / "bundle.json").stat().st_mtime)
+
+
+def store_predictions(
+    project: Project,
+    run_id: int,
+    record_ids: Sequence[int],
+    results: Sequence[dict[str, Any]],
+) -> int:
+    """Store predictions for records under a run (one transaction); returns the count.
+
+    Each result is a :meth:`Predictor.predict` dict; existing predictions of that run for
+    those records are replaced.
+    """
+    if project.db.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is None:
+        raise WorkbenchError(
+            f"Run {run_id} of this bundle does not exist in project {project.name}: "
+            "predictions can only be stored in the project the model was trained in."
+        )
+    rows = []
+    for rid, res in zip(record_ids, results, strict=True):
+        probs = res["probs"]
+        if "labels" in res:
+            label = ";".join(res["labels"]) or None
+            conf = max((probs[n] for n in res["labels"]), default=None)
+        else:
+            label = res["label"]
+            conf = probs[label]
+        rows.append((run_id, int(rid), json.dumps(probs), label, conf))
+    with project.db.atomic():
+        project.conn.executemany(
+            "INSERT INTO predictions(run_id, record_id, probs, label, confidence) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, record_id) DO UPDATE SET "
+            "probs = excluded.probs, label = excluded.label, confidence = excluded.confidence",
+            rows,
+        )
+    return len(rows)
