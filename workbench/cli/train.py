@@ -1,0 +1,233 @@
+"""Training commands: ``train``, ``evaluate`` and ``runs``.
+
+``workbench train`` is also what a multi-GPU machine runs, unchanged, under
+``torchrun --nproc_per_node N -m workbench train PROJECT`` or
+``accelerate launch -m workbench train PROJECT`` (data parallel; only the first process
+writes to the project and prints the result).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+__all__ = ["register"]
+
+
+class _ProgressLines:
+    """Progress lines on stderr: every message, and a training line every few seconds."""
+
+    def __init__(self, interval: float = 3.0) -> None:
+        self.interval = interval
+        self.last = 0.0
+
+    def __call__(self, event: Any) -> None:
+        now = time.monotonic()
+        if event.phase == "train" and not event.message:
+            if now - self.last < self.interval and event.step != event.total_steps:
+                return
+            self.last = now
+            parts = [f"step {event.step}/{event.total_steps}", f"epoch {event.epoch:.2f}"]
+            if event.loss is not None:
+                parts.append(f"loss {event.loss:.4f}")
+            if event.samples_per_s:
+                parts.append(f"{event.samples_per_s:.1f} samples/s")
+            if event.eta_s is not None:
+                parts.append(f"ETA {_duration(event.eta_s)}")
+            print("train: " + ", ".join(parts), file=sys.stderr, flush=True)
+        elif event.message:
+            print(f"{event.phase}: {event.message}", file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+class _Interrupt:
+    """First Ctrl-C: stop after the current step and keep the best model; second: abort."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: Any = None
+
+    def __enter__(self) -> _Interrupt:
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("train: stopping after this step (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Fine-tune a classifier on the project's labelled records."""
+    from workbench.core.training import TrainConfig, train_project
+    from workbench.core.training.device import dist_info
+
+    settings: dict[str, Any] = {}
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                settings.update(json.load(fh))
+        except (OSError, json.JSONDecodeError) as exc:
+            from workbench.core.errors import WorkbenchError
+
+            raise WorkbenchError(f"Cannot read settings file {args.config}: {exc}") from None
+    for key in ("base_model", "epochs", "batch_size", "max_length", "seed", "max_steps",
+                "device", "threads", "class_weighting", "warmup_ratio", "weight_decay",
+                "early_stopping_patience"):
+        value = getattr(args, key)
+        if value is not None:
+            settings[key] = value
+    if args.lr is not None:
+        settings["learning_rate"] = args.lr
+    if args.reshuffle:
+        settings["reshuffle_split"] = True
+    config = TrainConfig.from_dict(settings)
+    with _Interrupt() as interrupt:
+        result = train_project(args.project, config, progress=_ProgressLines(), should_stop=interrupt)
+    if not dist_info().is_main:
+        return 0
+    metrics = result.metrics or {}
+    if args.json:
+        print(json.dumps({
+            "run_id": result.run_id,
+            "status": result.status,
+            "model_path": str(result.model_path) if result.model_path else None,
+            "metrics": metrics,
+        }))
+    else:
+        print(f"Run {result.run_id} {result.status}.")
+        if result.model_path:
+            print(f"Model: {result.model_path}")
+        if metrics:
+            _print_metrics(metrics)
+    return 0 if result.status == "completed" else 2
+
+
+def _print_metrics(m: dict[str, Any]) -> None:
+    where = m.get("source") or m.get("split", "test")
+    print(f"Evaluated on {where} ({m.get('n', 0)} records)")
+    for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1"):
+        if key in m:
+            print(f"  {key:<12} {m[key]:.3f}")
+    per = m.get("per_label") or {}
+    if per:
+        width = max(8, *(len(n) for n in per))
+        print(f"  {'label':<{width}}  precision  recall     f1  support")
+        for name, v in per.items():
+            print(f"  {name:<{width}}  {v['precision']:9.3f}  {v['recall']:6.3f}  {v['f1']:5.3f}  {v['support']:7d}")
+    cm = m.get("confusion_matrix")
+    labels = m.get("labels") or []
+    if cm and not m.get("multi_label"):
+        width = max(5, *(len(n) for n in labels))
+        print("  confusion matrix (rows: true, columns: predicted)")
+        print("  " + " " * width + " " + " ".join(f"{n[:width]:>{width}}" for n in labels))
+        for name, row in zip(labels, cm, strict=True):
+            print(f"  {name:<{width}} " + " ".join(f"{v:>{width}d}" for v in row))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Metrics of a run on its test split or on a labelled file."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.training import evaluate_run
+
+    if args.input and not (args.text_col and args.label_col):
+        raise WorkbenchError("--input needs --text-col and --label-col.")
+    metrics = evaluate_run(args.project, args.run, args.input, args.text_col, args.label_col)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"Run {metrics['run_id']}")
+        _print_metrics(metrics)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """The project's training runs, newest first."""
+    from workbench.core.project import Project
+    from workbench.core.training import list_runs
+
+    with Project.open(args.project) as project:
+        runs = list_runs(project)
+    if args.json:
+        print(json.dumps(runs))
+        return 0
+    if not runs:
+        print("No training runs yet.")
+        return 0
+    print(f"{'run':>4}  {'status':<10} {'created':<25} {'accuracy':>8} {'macro_f1':>8}  base model")
+    for r in runs:
+        m = r.get("metrics") or {}
+        acc = f"{m['accuracy']:.3f}" if "accuracy" in m else "-"
+        f1 = f"{m['macro_f1']:.3f}" if "macro_f1" in m else "-"
+        print(f"{r['id']:>4}  {r['status']:<10} {r['created_at']:<25} {acc:>8} {f1:>8}  {r['base_model']}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``train``, ``evaluate`` and ``runs`` to the ``workbench`` command."""
+    from workbench.core.training.config import TrainConfig
+
+    h = TrainConfig.help
+    p = subparsers.add_parser(
+        "train",
+        help="fine-tune a classifier on the labelled records",
+        description="Fine-tune a classifier on the project's labelled records. Progress goes "
+        "to stderr. Multi-GPU: torchrun --nproc_per_node N -m workbench train PROJECT.",
+    )
+    p.add_argument("project", help="project file (.wbproj)")
+    p.add_argument("--base-model", metavar="NAME|PATH", help=h("base_model"))
+    p.add_argument("--epochs", type=int, metavar="N", help=h("epochs"))
+    p.add_argument("--lr", type=float, metavar="X", help=h("learning_rate"))
+    p.add_argument("--batch-size", type=int, metavar="N", help=h("batch_size"))
+    p.add_argument("--max-length", type=int, metavar="N", help=h("max_length"))
+    p.add_argument("--seed", type=int, metavar="N", help=h("seed"))
+    p.add_argument("--max-steps", type=int, metavar="N", help=h("max_steps"))
+    p.add_argument("--warmup-ratio", type=float, metavar="X", help=h("warmup_ratio"))
+    p.add_argument("--weight-decay", type=float, metavar="X", help=h("weight_decay"))
+    p.add_argument("--class-weighting", choices=["balanced", "none"], help=h("class_weighting"))
+    p.add_argument("--early-stopping-patience", type=int, metavar="N", help=h("early_stopping_patience"))
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help=h("device"))
+    p.add_argument("--threads", type=int, metavar="N", help=h("threads"))
+    p.add_argument("--reshuffle", action="store_true", help=h("reshuffle_split"))
+    p.add_argument("--config", metavar="FILE", help="JSON file of training settings (flags win)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(handler=cmd_train)
+
+    p = subparsers.add_parser(
+        "evaluate", help="metrics of a trained run",
+        description="Evaluate a run on the project's test split, or on a labelled file.",
+    )
+    p.add_argument("project", help="project file (.wbproj)")
+    p.add_argument("--run", default="latest", metavar="ID|latest", help="run id (default: latest)")
+    p.add_argument("--input", metavar="FILE", help="labelled file to evaluate on instead")
+    p.add_argument("--text-col", metavar="C", help="text column of --input")
+    p.add_argument("--label-col", metavar="C", help="label column of --input")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = subparsers.add_parser("runs", help="the training run history")
+    p.add_argument("project", help="project file (.wbproj)")
+    p.add_argument("--json", action="store_true", help="print the runs as a JSON list")
+    p.set_defaults(handler=cmd_runs)
