@@ -1,0 +1,201 @@
+"""Undoable annotation changes: every save goes through a QUndoStack command.
+
+A change is written (and committed) by :func:`apply_annotation` *before* its command is
+pushed, so a failed write never leaves a command on the stack. Undo and redo put back the
+exact earlier or later annotation with :meth:`Project.restore_annotation`, which also
+commits before returning.
+"""
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable, Sequence
+
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from workbench.core import queue
+from workbench.core.errors import WorkbenchError
+from workbench.core.project import STATUSES, Annotation, Project
+
+__all__ = [
+    "AnnotationCommand",
+    "ChangeCallback",
+    "LabelCounts",
+    "apply_annotation",
+    "describe",
+    "remove_annotation",
+]
+
+log = logging.getLogger(__name__)
+
+#: Called after every change with (record id, annotation before, annotation after, cause),
+#: cause being "do", "undo" or "redo".
+ChangeCallback = Callable[[int, "Annotation | None", "Annotation | None", str], None]
+#: Called with a readable message when undo or redo cannot be applied.
+ErrorCallback = Callable[[str], None]
+
+
+def describe(annotation: Annotation | None) -> str:
+    """A short human description of an annotation state ("billing", "skipped", ...)."""
+    if annotation is None:
+        return "no annotation"
+    if annotation.status == "labelled":
+        return ", ".join(annotation.labels)
+    if annotation.labels:
+        return f"{annotation.status} ({', '.join(annotation.labels)})"
+    return annotation.status
+
+
+class AnnotationCommand(QUndoCommand):
+    """One annotator's annotation of one record going from ``before`` to ``after``."""
+
+    def __init__(
+        self,
+        project: Project,
+        record_id: int,
+        annotator: str,
+        before: Annotation | None,
+        after: Annotation | None,
+        on_change: ChangeCallback,
+        on_error: ErrorCallback | None = None,
+        parent: QUndoCommand | None = None,
+    ) -> None:
+        super().__init__(f"record {record_id}: {describe(after)}", parent)
+        self.project = project
+        self.record_id = record_id
+        self.annotator = annotator
+        self.before = before
+        self.after = after
+        self._on_change = on_change
+        self._on_error = on_error
+        self._applied = True  # apply_annotation wrote it already
+
+    def _put(self, state: Annotation | None, cause: str, old: Annotation | None) -> None:
+        try:
+            self.project.restore_annotation(self.record_id, self.annotator, state)
+        except (WorkbenchError, OSError) as exc:
+            # e.g. a label used by the earlier state was deleted since.
+            log.warning("Cannot %s record %s: %s", cause, self.record_id, exc)
+            if self._on_error is not None:
+                self._on_error(f"Cannot {cause} the change to record {self.record_id}: {exc}")
+            return
+        if state is None:
+            queue.invalidate(self.project)
+        current = self.project.get_annotation(self.record_id, self.annotator)
+        self._on_change(self.record_id, old, current, cause)
+
+    def redo(self) -> None:
+        if self._applied:  # the first redo happens as QUndoStack.push(); already written
+            self._applied = False
+            return
+        self._put(self.after, "redo", self.before)
+
+    def undo(self) -> None:
+        self._put(self.before, "undo", self.after)
+
+
+def apply_annotation(
+    stack: QUndoStack,
+    project: Project,
+    record_id: int,
+    annotator: str,
+    labels: Sequence[str],
+    *,
+    status: str = "labelled",
+    comment: str | None = None,
+    on_change: ChangeCallback,
+    on_error: ErrorCallback | None = None,
+) -> Annotation:
+    """Write an annotation (committed on return), then record it on the undo stack.
+
+    Raises :class:`WorkbenchError` (nothing written, nothing pushed) for invalid input.
+    """
+    before = project.get_annotation(record_id, annotator)
+    after = project.annotate(
+        record_id, labels, annotator=annotator, status=status, comment=comment
+    )
+    stack.push(
+        AnnotationCommand(project, record_id, annotator, before, after, on_change, on_error)
+    )
+    on_change(record_id, before, after, "do")
+    return after
+
+
+def remove_annotation(
+    stack: QUndoStack,
+    project: Project,
+    record_id: int,
+    annotator: str,
+    *,
+    on_change: ChangeCallback,
+    on_error: ErrorCallback | None = None,
+) -> None:
+    """Delete an annotator's annotation of a record (committed), undoably."""
+    before = project.get_annotation(record_id, annotator)
+    if before is None:
+        return
+    project.restore_annotation(record_id, annotator, None)
+    queue.invalidate(project)
+    stack.push(
+        AnnotationCommand(project, record_id, annotator, before, None, on_change, on_error)
+    )
+    on_change(record_id, before, None, "do")
+
+
+class LabelCounts:
+    """One annotator's counts (labelled, skipped, flagged, per label), kept up to date
+    from each change instead of re-counting a large project on every key press."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.total = 0
+        self.by_status: dict[str, int] = {s: 0 for s in STATUSES}
+        self.by_label: dict[str, int] = {}
+
+    @property
+    def labelled(self) -> int:
+        return self.by_status.get("labelled", 0)
+
+    def load(self, project: Project, annotator: str) -> None:
+        """Count from the database (on opening a project or after outside changes)."""
+        self.clear()
+        self.by_label = {name: 0 for name in project.label_names()}
+        for status, n in project.conn.execute(
+            "SELECT status, count(*) FROM annotations WHERE annotator = ? GROUP BY status",
+            [annotator],
+        ):
+            self.by_status[status] = n
+        for name, n in project.conn.execute(
+            "SELECT l.name, count(*) FROM annotations a "
+            "JOIN annotation_labels al ON al.annotation_id = a.id "
+            "JOIN labels l ON l.id = al.label_id "
+            "WHERE a.annotator = ? AND a.status = 'labelled' GROUP BY l.id",
+            [annotator],
+        ):
+            self.by_label[name] = n
+
+    def apply(self, old: Annotation | None, new: Annotation | None) -> None:
+        """Account for one annotation going from ``old`` to ``new``."""
+        for ann, sign in ((old, -1), (new, 1)):
+            if ann is None:
+                continue
+            self.by_status[ann.status] = self.by_status.get(ann.status, 0) + sign
+            if ann.status == "labelled":
+                for name in ann.labels:
+                    self.by_label[name] = self.by_label.get(name, 0) + sign
+
+    def summary_html(self, colors: dict[str, str]) -> str:
+        """Labelled / skipped / flagged and per-label counts, as rich text."""
+        head = (
+            f"Labelled {self.labelled:,} of {self.total:,}<br>"
+            f"Skipped {self.by_status.get('skipped', 0):,} · "
+            f"flagged {self.by_status.get('flagged', 0):,}"
+        )
+        rows = "".join(
+            f"<tr><td><span style='background:{colors.get(name, '#888888')}'>&nbsp;&nbsp;"
+            f"</span>&nbsp;{html.escape(name)}</td><td align='right'>&nbsp;{n:,}</td></tr>"
+            for name, n in self.by_label.items()
+        )
+        return f"{head}<table>{rows}</table>"

@@ -1,0 +1,215 @@
+"""The record being labelled: its text (large, wrapped, any script), metadata and state.
+
+Long texts show a preview of the first :data:`PREVIEW_CHARS` characters with a
+"Show all" button, so a 1 MB record never stalls a key press; empty texts show a
+placeholder. Paragraph direction follows the text, so Arabic or Hebrew reads right to
+left and the widget's scroll bar and alignment follow the first strong character.
+"""
+from __future__ import annotations
+
+import html
+import unicodedata
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QTextOption
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.project import Annotation, Record
+
+__all__ = [
+    "PREVIEW_CHARS",
+    "RecordText",
+    "annotation_html",
+    "contrast_color",
+    "meta_html",
+    "text_direction",
+]
+
+#: Characters shown before "Show all" is needed.
+PREVIEW_CHARS = 20_000
+#: Metadata values longer than this are cut in the side pane.
+_META_VALUE_CHARS = 300
+
+
+def text_direction(text: str, probe: int = 2000) -> Qt.LayoutDirection:
+    """Right-to-left when the first strongly directional character is RTL."""
+    for ch in text[:probe]:
+        kind = unicodedata.bidirectional(ch)
+        if kind == "L":
+            return Qt.LayoutDirection.LeftToRight
+        if kind in ("R", "AL"):
+            return Qt.LayoutDirection.RightToLeft
+    return Qt.LayoutDirection.LeftToRight
+
+
+def _size(n_chars: int) -> str:
+    if n_chars >= 1_000_000:
+        return f"{n_chars / 1_000_000:.1f} million characters"
+    return f"{n_chars:,} characters"
+
+
+class RecordText(QWidget):
+    """Read-only, wrapped, large text of one record with a "Show all" button for long ones."""
+
+    show_all_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.header = QLabel()
+        self.header.setObjectName("recordHeader")
+        self.header.setTextFormat(Qt.TextFormat.PlainText)
+        self.header.setStyleSheet("color: palette(mid);")
+        self.editor = QPlainTextEdit()
+        self.editor.setObjectName("recordText")
+        self.editor.setReadOnly(True)
+        self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.editor.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.editor.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.editor.setPlaceholderText("(this record has no text)")
+        self.editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.editor.document().setDocumentMargin(12)
+        self.set_font_size(15)
+
+        self.cut_note = QLabel()
+        self.show_all_button = QPushButton("Show all")
+        self.show_all_button.setToolTip("Load the whole text (may take a moment for huge records)")
+        self.show_all_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.show_all_button.clicked.connect(self.show_all)
+        cut_row = QHBoxLayout()
+        cut_row.setContentsMargins(0, 0, 0, 0)
+        cut_row.addWidget(self.cut_note, 1)
+        cut_row.addWidget(self.show_all_button)
+        self.cut_bar = QWidget()
+        self.cut_bar.setLayout(cut_row)
+        self.cut_bar.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.header)
+        layout.addWidget(self.editor, 1)
+        layout.addWidget(self.cut_bar)
+        self._full_text = ""
+        self.truncated = False
+
+    def set_font_size(self, points: int) -> None:
+        """Set the reading font size (points)."""
+        font = QFont(self.editor.font())
+        font.setPointSize(max(6, int(points)))
+        self.editor.setFont(font)
+
+    def set_record(self, record: Record | None, header: str = "") -> None:
+        """Show a record (or nothing), cutting very long texts to a preview."""
+        self.header.setText(header)
+        text = record.text if record is not None else ""
+        self._full_text = text
+        self.truncated = len(text) > PREVIEW_CHARS
+        shown = text[:PREVIEW_CHARS] if self.truncated else text
+        direction = text_direction(shown)
+        self.editor.setLayoutDirection(direction)
+        option = self.editor.document().defaultTextOption()
+        option.setTextDirection(direction)
+        self.editor.document().setDefaultTextOption(option)
+        self.editor.setPlainText(shown)
+        if self.truncated:
+            self.cut_note.setText(
+                f"Showing the first {PREVIEW_CHARS:,} of {_size(len(text))}."
+            )
+        self.cut_bar.setVisible(self.truncated)
+
+    def show_all(self) -> None:
+        """Load the complete text of a cut record."""
+        if not self.truncated:
+            return
+        self.truncated = False
+        self.editor.setPlainText(self._full_text)
+        self.cut_bar.hide()
+
+    def shown_text(self) -> str:
+        """The text currently in the editor (the preview for a long record)."""
+        return self.editor.toPlainText()
+
+
+def meta_html(record: Record | None) -> str:
+    """Rich text for the metadata pane: external id, split, then the imported columns."""
+    if record is None:
+        return ""
+    rows: list[tuple[str, str]] = [("Record", str(record.id))]
+    if record.external_id:
+        rows.append(("Id", record.external_id))
+    rows.append(("Split", record.split))
+    rows.append(("Length", f"{len(record.text):,} characters"))
+    for key, value in record.meta.items():
+        text = value if isinstance(value, str) else repr(value)
+        if len(text) > _META_VALUE_CHARS:
+            text = text[:_META_VALUE_CHARS] + "…"
+        rows.append((str(key), text))
+    cells = "".join(
+        f"<tr><td style='color:gray; padding-right:8px' valign='top'>{html.escape(k)}</td>"
+        f"<td>{html.escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    return f"<table>{cells}</table>"
+
+
+def contrast_color(background: str) -> str:
+    """Black or white, whichever reads better on ``background`` (``#rrggbb``)."""
+    try:
+        r, g, b = (int(background.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+    except ValueError:
+        return "#000000"
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return "#000000" if luminance > 150 else "#ffffff"
+
+
+def _labels_html(labels: Sequence[str], colors: dict[str, str]) -> str:
+    spans = []
+    for name in labels:
+        bg = colors.get(name, "#888888")
+        spans.append(
+            f"<span style='background:{bg}; color:{contrast_color(bg)}'>"
+            f"&nbsp;{html.escape(name)}&nbsp;</span>"
+        )
+    return " ".join(spans)
+
+
+def annotation_html(
+    mine: Annotation | None,
+    others: Sequence[Annotation],
+    colors: dict[str, str],
+    pending_comment: str | None = None,
+) -> str:
+    """One or two lines describing the annotator's own annotation (and others', if shown)."""
+    if mine is None:
+        parts = ["<b>Not annotated yet.</b>"]
+    elif mine.status == "labelled":
+        parts = [f"<b>Your label:</b> {_labels_html(mine.labels, colors)}"]
+    else:
+        parts = [f"<b>{html.escape(mine.status.capitalize())}</b>"]
+        if mine.labels:
+            parts.append(_labels_html(mine.labels, colors))
+    if mine is not None and mine.comment:
+        parts.append(f"<i>Comment:</i> {html.escape(mine.comment)}")
+    if pending_comment:
+        parts.append(
+            f"<i>Comment (saved with your label):</i> {html.escape(pending_comment)}"
+        )
+    lines = ["&nbsp;&nbsp;".join(parts)]
+    if others:
+        shown = []
+        for ann in others:
+            what = _labels_html(ann.labels, colors) if ann.labels else html.escape(ann.status)
+            shown.append(f"{html.escape(ann.annotator)}: {what}")
+        lines.append("<span style='color:gray'>Others:</span> " + "&nbsp;&nbsp;".join(shown))
+    return "<br>".join(lines)
