@@ -32,10 +32,6 @@ def test_lists_labels_with_keys(editor):
     assert editor.shortcut_edit.text() == "1"
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    reason="Project.update_label(name, **fields) cannot receive name= (needs a positional-only name)",
-)
 def test_rename_keeps_annotations(editor, small_project):
     small_project.annotate(1, ["delivery"])
     with_signal = []

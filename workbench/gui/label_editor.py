@@ -49,10 +49,18 @@ def reserved_keys() -> dict[str, str]:
         module = importlib.import_module("workbench.gui.label_panel")
     except ImportError:
         return dict(DEFAULT_RESERVED)
-    found = getattr(module, "RESERVED_KEYS", None)
-    if isinstance(found, dict):
-        return {str(k).lower(): str(v) for k, v in found.items()}
-    return dict(DEFAULT_RESERVED)
+    found = getattr(module, "RESERVED_LABEL_KEYS", None)
+    if not found:
+        return dict(DEFAULT_RESERVED)
+    # Name each key by the panel's action that uses it ("skip" -> "Skip").
+    actions = {str(v).lower(): k for k, v in getattr(module, "KEYS", {}).items()}
+    names = {"skip": "Skip", "flag": "Flag for review"}
+    result = {}
+    for key in found:
+        key = str(key).lower()
+        action = actions.get(key, "")
+        result[key] = names.get(action, action.replace("_", " ").capitalize() or "another action")
+    return result
 
 
 def normalise_shortcut(text: str) -> str:
