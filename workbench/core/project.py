@@ -186,7 +186,11 @@ class Project:
         _check_header(path)
         # Inspect read-only first so that a foreign or damaged file is never touched.
         try:
-            ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+            # Without a write-ahead log beside it, read the file as immutable so that not
+            # even the -wal/-shm companions of a WAL-mode file are created.
+            wal = Path(f"{path}-wal").exists()
+            uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if wal else "&immutable=1")
+            ro = sqlite3.connect(uri, uri=True, timeout=10.0)
             try:
                 app_id = ro.execute("PRAGMA application_id").fetchone()[0]
                 version = ro.execute("PRAGMA user_version").fetchone()[0]
@@ -318,7 +322,7 @@ class Project:
         self._label_cache = None
         return next(lab for lab in self.labels() if lab.name == name)
 
-    def update_label(self, name: str, **fields: Any) -> Label:
+    def update_label(self, name: str, /, **fields: Any) -> Label:
         """Change ``name``, ``color``, ``shortcut`` or ``guideline`` of a label.
 
         Renaming keeps every annotation (they refer to the label by id). A shortcut that
