@@ -273,6 +273,8 @@ class LabelPanel(QWidget):
         self._table_stale = True
         if self.tabs.currentWidget() is self.browser:
             self._refresh_table()
+        else:
+            self.browser.model.set_project(None, self.annotator)  # load when shown
         if project is not None:
             self.advance()
         else:

@@ -13,6 +13,7 @@ its signals to the same undo stack as the record view.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from array import array
 from bisect import bisect_left
@@ -39,6 +40,8 @@ from PySide6.QtWidgets import (
 from workbench.core.project import Label, Project
 
 __all__ = ["RecordFilter", "RecordsTableModel", "RecordsBrowser", "STATUS_FILTERS"]
+
+log = logging.getLogger(__name__)
 
 PAGE_ROWS = 256
 MAX_PAGES = 40
@@ -250,12 +253,19 @@ class RecordsTableModel(QAbstractTableModel):
         if not index.isValid() or self.project is None:
             return None
         row, col = index.row(), index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._page(row // PAGE_ROWS)[row % PAGE_ROWS][col + 1]
-        if role == Qt.ItemDataRole.ToolTipRole and col == 0:
-            return self._page(row // PAGE_ROWS)[row % PAGE_ROWS][1]
+        if row >= self._count:
+            return None
         if role == Qt.ItemDataRole.UserRole:
             return self.record_id(row)
+        if role == Qt.ItemDataRole.DisplayRole or (
+            role == Qt.ItemDataRole.ToolTipRole and col == 0
+        ):
+            try:
+                page = self._page(row // PAGE_ROWS)
+            except sqlite3.Error as exc:  # e.g. the project was closed under the view
+                log.debug("Cannot read rows: %s", exc)
+                return None
+            return page[row % PAGE_ROWS][col + 1 if role == Qt.ItemDataRole.DisplayRole else 1]
         return None
 
     def headerData(
