@@ -71,8 +71,7 @@ def test_final_labels_follow_label_rename_and_delete(project_path):
         project.db.execute(
             "INSERT INTO final_label_labels(record_id, label_id) VALUES (?, ?)", [rid, a_id]
         )
-        project.db.execute("UPDATE labels SET name = 'alpha' WHERE id = ?", [a_id])
-        project._label_cache = None
+        project.rename_label("a", "alpha")
         name = project.db.execute(
             "SELECT l.name FROM final_label_labels f JOIN labels l ON l.id = f.label_id"
         ).fetchone()[0]

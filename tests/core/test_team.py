@@ -241,6 +241,10 @@ def test_disagreements_and_adjudication(project):
     assert snap.adjudicated == 1 and snap.ties == 1
     assert "1 adjudicated" in snap.summary()
     assert team.final_labels_map(project) == {1: ["pos"], 2: ["neg"]}
+    from workbench.core.snapshot import adjudicated_finals
+
+    assert adjudicated_finals(project) == {2: ["neg"]}
+    assert adjudicated_finals(project, "majority") == {}
 
     team.set_final_rule(project, "majority")
     snap = resolve_labels(project)
@@ -249,8 +253,7 @@ def test_disagreements_and_adjudication(project):
     team.set_final_rule(project, "adjudicated-first")
 
     # Renaming a label keeps the final; deleting it removes the final cleanly.
-    project.db.execute("UPDATE labels SET name = 'negative' WHERE name = 'neg'")
-    project._label_cache = None
+    project.rename_label("neg", "negative")
     assert team.get_final(project, 2).labels == ("negative",)
     project.delete_label("negative")
     assert team.get_final(project, 2) is None

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from workbench.core.project import Project
 
-__all__ = ["LabelSnapshot", "resolve_labels", "resolve_label_map", "majority_labels"]
+__all__ = [
+    "LabelSnapshot",
+    "adjudicated_finals",
+    "majority_labels",
+    "resolve_label_map",
+    "resolve_labels",
+]
 
 
 @dataclass
@@ -108,6 +114,25 @@ def _adjudicated(project: Project) -> dict[int, list[str]]:
     for rid, name in rows:
         found[rid].append(name)
     return dict(found)
+
+
+def adjudicated_finals(project: Project, rule: str | None = None) -> dict[int, list[str]]:
+    """record id -> adjudicated final labels that win under the final rule.
+
+    Empty under the ``majority`` rule. Callers that resolve votes themselves (the data
+    export) use it as: ``finals.get(record_id) or majority_labels(...)``.
+    """
+    if rule is None:
+        from workbench.core.team.settings import final_rule
+
+        rule = final_rule(project)
+    if rule != "adjudicated-first":
+        return {}
+    order = {name: i for i, name in enumerate(project.label_names())}
+    return {
+        rid: sorted(set(names), key=lambda n: order.get(n, 0))
+        for rid, names in _adjudicated(project).items()
+    }
 
 
 def _resolve(project: Project, rule: str | None = None) -> tuple[dict[int, list[str]], LabelSnapshot]:
