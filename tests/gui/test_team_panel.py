@@ -197,3 +197,17 @@ def test_no_project(qtbot):
     assert not widget.merge_button.isEnabled()
     widget.merge_dialog()  # does nothing without a project
     widget.refresh()
+
+
+def test_refresh_keeps_the_adjudication_undo_history(panel, project, qtbot):
+    # The window refreshes every panel when data changes; a decision must stay undoable.
+    panel.data_changed.connect(panel.refresh)
+    view = panel.adjudication
+    qtbot.keyClick(view.record_list, "m")
+    assert team.get_final(project, 2) is not None
+    assert view.undo_stack.canUndo()
+    project.rename_label("bug", "defect")
+    panel.refresh()
+    assert "defect" in view.buttons.buttons
+    view.undo_stack.undo()
+    assert team.get_final(project, 2) is None

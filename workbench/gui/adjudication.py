@@ -156,9 +156,15 @@ class AdjudicationView(QWidget):
 
     # ----------------------------------------------------------------- data
     def set_project(self, project: Project | None) -> None:
+        """Show a project's disagreements (None: nothing open). Clears undo."""
         self.project = project
         self.undo_stack.clear()
         self.adjudicator = default_annotator()
+        self.reload_labels()
+
+    def reload_labels(self) -> None:
+        """Rebuild the label buttons (after the schema changed) and reload the list."""
+        project = self.project
         if project is not None:
             labels = project.labels()
             self.buttons.set_labels(labels)

@@ -220,7 +220,7 @@ class TeamPanel(QWidget):
         """Recompute agreement and reload disagreements and settings."""
         if self.project is not None:
             self.project._label_cache = None
-        self.adjudication.set_project(self.project)
+        self.adjudication.reload_labels()
         self._load_settings()
         self._load_agreement()
 
