@@ -20,9 +20,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where used: `workbench --help` stays fast
+    import numpy as np
 
 try:  # inside Workbench the errors are ordinary user-facing Workbench errors
     from workbench.core.errors import Cancelled as _CancelBase
@@ -79,12 +80,16 @@ def _default_threads() -> int:
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     z = x - x.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -130,6 +135,8 @@ class Predictor:
         session: Any,
         model_file: str,
     ) -> None:
+        import numpy as np
+
         self.bundle_dir = Path(bundle_dir)
         self.config = config
         self.tokenizer = tokenizer
@@ -217,6 +224,8 @@ class Predictor:
 
     # ------------------------------------------------------------------ prediction
     def _batch_arrays(self, encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+        import numpy as np
+
         width = max(len(e.ids) for e in encodings)
         n = len(encodings)
         ids = np.full((n, width), self.pad_id, dtype=np.int64)
@@ -239,6 +248,8 @@ class Predictor:
         should_stop: Callable[[], bool] | None = None,
     ) -> np.ndarray:
         """Raw model outputs (n x n_labels), in the order of ``texts``."""
+        import numpy as np
+
         texts = ["" if t is None else str(t) for t in texts]
         n = len(texts)
         out = np.zeros((n, len(self.labels)), dtype=np.float32)
@@ -274,6 +285,8 @@ class Predictor:
 
     def decide(self, probs: np.ndarray) -> list[dict[str, Any]]:
         """Turn probability rows into ``{"label" or "labels", "probs"}`` dicts."""
+        import numpy as np
+
         results = []
         for row in np.atleast_2d(probs):
             named = {name: float(p) for name, p in zip(self.labels, row, strict=True)}
@@ -502,7 +515,7 @@ def main(argv: Sequence[str] | None = None, bundle_dir: str | Path | None = None
         description="Classify texts with this model bundle (needs onnxruntime, tokenizers, numpy).",
     )
     add_predict_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     bundle = Path(bundle_dir) if bundle_dir is not None else Path(__file__).resolve().parent
     try:
         return run_predict(bundle, args)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.core.deploy import F1_DROP_WARNING, PARITY_TOLERANCE
 from workbench.core.deploy.project_data import (
     default_export_dir,
     latest_export,
@@ -30,7 +31,6 @@ from workbench.core.deploy.project_data import (
     training_figures,
     verification_data,
 )
-from workbench.core.deploy.verify import F1_DROP_WARNING, PARITY_TOLERANCE
 from workbench.core.errors import Cancelled, ModelError, WorkbenchError
 
 __all__ = [

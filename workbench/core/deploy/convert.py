@@ -136,21 +136,35 @@ def optimize_graph(src: Path, dst: Path, config: Any) -> bool:
     return True
 
 
+class _QuantizerNoise(logging.Filter):
+    """Drops the quantizer's messages, which it logs on the root logger (e.g. advice to
+    run its pre-processing, which does not apply to a fused transformer graph)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "/onnxruntime/quantization/" not in record.pathname.replace("\\", "/")
+
+
 def quantize_int8(src: Path, dst: Path) -> dict[str, Any]:
     """Dynamic int8 quantization with per-channel weights; returns the settings used."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     settings = {"method": "dynamic", "weight_type": "QInt8", "per_channel": True, "reduce_range": False}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantize_dynamic(
-            str(src),
-            str(dst),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            reduce_range=False,
-            # A graph fused by the optimizer can fail shape inference without this.
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
+    noise = _QuantizerNoise()
+    root = logging.getLogger()
+    root.addFilter(noise)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(
+                str(src),
+                str(dst),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                reduce_range=False,
+                # A graph fused by the optimizer can fail shape inference without this.
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
+    finally:
+        root.removeFilter(noise)
     return settings

@@ -18,10 +18,7 @@ __all__ = [
     "batch1_latency_ms",
 ]
 
-#: Largest allowed |fp32 ONNX logit - PyTorch logit|.
-PARITY_TOLERANCE = 1e-4
-#: A macro-F1 drop (int8 vs fp32) above this many points is reported as a warning.
-F1_DROP_WARNING = 1.0
+from workbench.core.deploy import F1_DROP_WARNING, PARITY_TOLERANCE  # noqa: E402
 
 
 def torch_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int = 16) -> np.ndarray:
