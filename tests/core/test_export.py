@@ -175,3 +175,21 @@ def test_export_empty_project_writes_header_only(tmp_path):
             assert export_labelled(p, out).rows == 0
             assert read(out) == []
         assert (tmp_path / "e.csv").read_text().strip() == "id,text,label,annotator,status,split"
+
+
+def test_cancelled_export_leaves_no_file(tmp_path, monkeypatch):
+    import workbench.core.exporter as exporter
+    from workbench.core.errors import Cancelled
+
+    monkeypatch.setattr(exporter, "_CHUNK", 2)
+    with Project.create(tmp_path / "c.wbproj", ["a"]) as p:
+        p.add_records([f"text {i}" for i in range(7)])
+        for rid in range(1, 8):
+            p.annotate(rid, ["a"])
+        seen = []
+        out = tmp_path / "c.csv"
+        with pytest.raises(Cancelled):
+            export_labelled(p, out, progress=seen.append, should_stop=lambda: len(seen) >= 2)
+        assert seen == [2, 4]
+        assert not out.exists() and not list(tmp_path.glob(".*.part"))
+        assert export_labelled(p, out, progress=seen.append).rows == 7

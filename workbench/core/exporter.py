@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import Cancelled, WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.core.project import Project
@@ -268,12 +268,14 @@ def export_labelled(
     *,
     mode: str = "all",
     progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ExportSummary:
     """Write the project's annotations (``mode="all"``) or final labels (``"final"``) to
     ``path``; the format comes from its suffix (.csv, .jsonl, .parquet).
 
     The file is written beside its destination and moved into place at the end, so a
-    failed export never leaves half a file.
+    failed or cancelled export never leaves half a file. ``progress(rows_written)`` is
+    called every few thousand rows; ``should_stop()`` returning true cancels.
     """
     path = Path(path)
     fmt = EXPORT_FORMATS.get(path.suffix.lower())
@@ -292,8 +294,11 @@ def export_labelled(
 
     def counted(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for i, row in enumerate(rows, start=1):
-            if progress is not None and i % _CHUNK == 0:
-                progress(i)
+            if i % _CHUNK == 0:
+                if should_stop is not None and should_stop():
+                    raise Cancelled("Export cancelled; no file was written.")
+                if progress is not None:
+                    progress(i)
             yield row
 
     tmp = path.with_name(f".{path.name}.part")

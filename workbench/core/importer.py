@@ -73,7 +73,6 @@ class ImportReport:
     """What an import did."""
 
     file: str
-    rows: int = 0
     added: int = 0
     duplicates: int = 0
     empty: int = 0
@@ -81,6 +80,7 @@ class ImportReport:
     batch_id: int | None = None
     new_labels: list[str] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)
+    rows: int = 0  #: data rows read from the file
 
     def summary(self) -> str:
         """One line for the user, e.g. ``"120 records added, 3 duplicates skipped"``."""
