@@ -87,6 +87,10 @@ def test_conflicts_go_to_adjudication(pair):
     # A later merge of the same file does not reopen it.
     again = team.merge_projects(project, other)
     assert again.conflicting == 0 and team.pending_conflicts(project) == []
+    # Clearing the decision (or undoing it) makes the conflict pending again.
+    team.clear_final(project, 2)
+    assert [c.record_id for c in team.pending_conflicts(project)] == [2]
+    assert 2 in {d.record_id for d in team.disagreements(project)}
 
 
 def test_final_labels_are_merged_and_conflicts_kept(tmp_path, pair):

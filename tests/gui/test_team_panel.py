@@ -33,7 +33,8 @@ def panel(qtbot, project, monkeypatch):
     widget = TeamPanel()
     widget.show_dialogs = False
     qtbot.addWidget(widget)
-    widget.set_project(project)
+    with qtbot.waitSignal(widget.agreement_ready, timeout=20_000):
+        widget.set_project(project)
     yield widget
     widget.shutdown()
 
@@ -176,6 +177,9 @@ def test_merge_from_the_panel(panel, project, qtbot, tmp_path):
     report = blocker.args[0]
     assert (report.records_added, report.new, report.conflicting) == (1, 1, 1)
     assert panel.last_merge_report is report
+    with qtbot.waitSignal(panel.agreement_ready, timeout=20_000) as blocker:
+        pass  # the panel recomputes agreement in the background after a merge
+    assert "dee" in blocker.args[0].annotators
     assert "dee" in panel.report.annotators
     assert 3 in [d.record_id for d in panel.adjudication._items]
     panel.adjudication.select_record(3)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LabelSnapshot",
     "adjudicated_finals",
+    "label_counts",
     "majority_labels",
     "resolve_label_map",
     "resolve_labels",
@@ -48,6 +49,7 @@ class LabelSnapshot:
     adjudicated: int = 0
     by_majority: int = 0
     single_annotator: int = 0
+    n_records: int = 0
 
     @property
     def hash(self) -> str:
@@ -59,7 +61,7 @@ class LabelSnapshot:
 
     def summary(self) -> str:
         """One sentence stating the final-label rule and counts (shown by the Train panel)."""
-        parts = [f"{len(self.examples)} labelled records (final rule: {self.rule})"]
+        parts = [f"{self.n_records} labelled records (final rule: {self.rule})"]
         detail = [f"{self.single_annotator} from one annotator"]
         if self.multi_annotator:
             detail.append(f"{self.by_majority} by majority of several annotators")
@@ -72,7 +74,7 @@ class LabelSnapshot:
     def to_dict(self) -> dict[str, object]:
         return {
             "rule": self.rule,
-            "records": len(self.examples),
+            "records": self.n_records,
             "single_annotator": self.single_annotator,
             "by_majority": self.by_majority,
             "adjudicated": self.adjudicated,
@@ -175,7 +177,13 @@ def _resolve(project: Project, rule: str | None = None) -> tuple[dict[int, list[
     order = {name: i for i, name in enumerate(project.label_names())}
     for rid in resolved:
         resolved[rid] = sorted(set(resolved[rid]), key=lambda n: order.get(n, 0))
+    snap.n_records = len(resolved)
     return resolved, snap
+
+
+def label_counts(project: Project, rule: str | None = None) -> LabelSnapshot:
+    """The counts of :func:`resolve_labels` (rule, adjudicated, ties...) without the texts."""
+    return _resolve(project, rule)[1]
 
 
 def resolve_label_map(project: Project, rule: str | None = None) -> dict[int, list[str]]:

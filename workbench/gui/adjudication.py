@@ -86,6 +86,7 @@ class AdjudicationView(QWidget):
         self.project: Project | None = None
         self.adjudicator = default_annotator()
         self.undo_stack = QUndoStack(self)
+        self._all: list[Disagreement] = []
         self._items: list[Disagreement] = []
         self._current: Disagreement | None = None
         self._shortcuts: dict[str, str] = {}
@@ -94,7 +95,7 @@ class AdjudicationView(QWidget):
         self.record_list.setObjectName("adjudication-records")
         self.record_list.currentRowChanged.connect(self._on_row_changed)
         self.show_resolved = QCheckBox("Show adjudicated records")
-        self.show_resolved.toggled.connect(self.refresh)
+        self.show_resolved.toggled.connect(self._rebuild_list)
         self.count_label = QLabel()
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -176,14 +177,17 @@ class AdjudicationView(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        """Reload the list of disagreements, keeping the selected record when possible."""
-        keep = self._current.record_id if self._current else None
+        """Reload the disagreements from the project, keeping the selected record."""
         if self.project is None:
-            self._items = []
+            self._all = []
         else:
-            self._items = team.disagreements(
-                self.project, include_resolved=self.show_resolved.isChecked()
-            )
+            self._all = team.disagreements(self.project, include_resolved=True)
+        self._rebuild_list()
+
+    def _rebuild_list(self) -> None:
+        keep = self._current.record_id if self._current else None
+        show_all = self.show_resolved.isChecked()
+        self._items = [d for d in self._all if show_all or not d.resolved]
         self.record_list.blockSignals(True)
         self.record_list.clear()
         for d in self._items:
@@ -194,7 +198,7 @@ class AdjudicationView(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, d.record_id)
             self.record_list.addItem(item)
         self.record_list.blockSignals(False)
-        open_items = sum(1 for d in self._items if not d.resolved)
+        open_items = sum(1 for d in self._all if not d.resolved)
         self.count_label.setText(f"{open_items} record(s) to adjudicate")
         row = next((i for i, d in enumerate(self._items) if d.record_id == keep), 0)
         if self._items:
@@ -202,6 +206,10 @@ class AdjudicationView(QWidget):
             self._show(self._items[row])
         else:
             self._show(None)
+
+    def open_count(self) -> int:
+        """Records that still need a decision."""
+        return sum(1 for d in self._all if not d.resolved)
 
     def current_record_id(self) -> int | None:
         return self._current.record_id if self._current else None
@@ -303,7 +311,13 @@ class AdjudicationView(QWidget):
             self.set_final_labels(None)
 
     def _final_saved(self, record_id: int) -> None:
-        self.refresh()
+        # Update the one record in place: reloading every disagreement per key press
+        # would be slow on large projects.
+        final = team.get_final(self.project, record_id) if self.project else None
+        for d in self._all:
+            if d.record_id == record_id:
+                d.final = final
+        self._rebuild_list()
         self.select_record(record_id)
         self.final_changed.emit(record_id)
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from workbench.core.project import Project
     from workbench.core.team import AgreementReport, MergeReport
 
-__all__ = ["TeamPanel", "merge_job"]
+__all__ = ["TeamPanel", "agreement_job", "merge_job"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,14 @@ def merge_job(project_path: str, other_path: str, *, progress: Any = None, shoul
 
     with Project.open(project_path) as project:
         return team.merge_projects(project, other_path, progress=progress)
+
+
+def agreement_job(project_path: str, *, progress: Any = None, should_stop: Any = None) -> AgreementReport:
+    """Worker function: agreement figures of the project file (own connection)."""
+    from workbench.core.project import Project
+
+    with Project.open(project_path) as project:
+        return team.compute_agreement(project)
 
 
 def _fmt(value: float | None) -> str:
@@ -99,6 +107,8 @@ class TeamPanel(QWidget):
     merged = Signal(object)
     #: Emitted with the error message when a merge is refused or fails.
     merge_failed = Signal(str)
+    #: Emitted when fresh agreement figures are shown (they are computed in the background).
+    agreement_ready = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,6 +117,8 @@ class TeamPanel(QWidget):
         self.last_merge_report: MergeReport | None = None
         self.show_dialogs = True
         self._job: JobHandle | None = None
+        self._agreement_job: JobHandle | None = None
+        self._agreement_stale = False
         self._loading = False
 
         self.summary = QLabel()
@@ -225,12 +237,15 @@ class TeamPanel(QWidget):
         self._load_agreement()
 
     def shutdown(self) -> None:
-        if self._job is not None and self._job.is_running():
-            self._job.cancel()
-            self._job.wait(30_000)
+        for job in (self._job, self._agreement_job):
+            if job is not None and job.is_running():
+                job.cancel()
+                job.wait(30_000)
 
     # ----------------------------------------------------------------- agreement
     def _load_agreement(self) -> None:
+        """Compute the agreement figures in the background (large projects take seconds)."""
+        self._update_tab_count()
         if self.project is None:
             self.report = None
             self.summary.setText("Open a project to see its annotators and agreement.")
@@ -238,7 +253,28 @@ class TeamPanel(QWidget):
             _fill(self.pairs_table, [])
             _fill(self.labels_table, [])
             return
-        rep = team.compute_agreement(self.project)
+        if self._agreement_job is not None and self._agreement_job.is_running():
+            self._agreement_stale = True
+            return
+        self._agreement_stale = False
+        self.overall_label.setText("Computing agreement…")
+        self._agreement_job = run_in_thread(
+            self, agreement_job, str(self.project.path),
+            on_done=self._on_agreement, on_failed=self._on_agreement_failed,
+            on_finished=self._on_agreement_finished, name="agreement",
+        )
+
+    def _on_agreement_finished(self) -> None:
+        if self._agreement_stale:
+            self._load_agreement()
+
+    def _on_agreement_failed(self, exc: BaseException) -> None:
+        self.overall_label.setText(f"Agreement could not be computed: {exc}")
+        self.status_message.emit(f"Agreement could not be computed: {exc}")
+
+    def _on_agreement(self, rep: AgreementReport) -> None:
+        if self.project is None or self._agreement_stale:
+            return
         self.report = rep
         self.summary.setText(
             f"{len(rep.annotators)} annotator(s); {rep.records_labelled} records labelled, "
@@ -273,7 +309,7 @@ class TeamPanel(QWidget):
                 for name, f in rep.per_label.items()
             ],
         )
-        self._update_tab_count()
+        self.agreement_ready.emit(rep)
 
     # ----------------------------------------------------------------- settings
     def _load_settings(self) -> None:
@@ -302,10 +338,10 @@ class TeamPanel(QWidget):
             self._loading = False
 
     def _show_rule_summary(self) -> None:
-        from workbench.core.snapshot import resolve_labels
+        from workbench.core.snapshot import label_counts
 
         if self.project is not None:
-            self.rule_summary.setText(resolve_labels(self.project).summary())
+            self.rule_summary.setText(label_counts(self.project).summary())
 
     def _selected_name(self) -> str | None:
         item = self.roster_list.currentItem()
@@ -364,7 +400,7 @@ class TeamPanel(QWidget):
         self.data_changed.emit()
 
     def _update_tab_count(self) -> None:
-        open_items = sum(1 for d in self.adjudication._items if not d.resolved)
+        open_items = self.adjudication.open_count()
         self.tabs.setTabText(1, f"Adjudication ({open_items})" if open_items else "Adjudication")
 
     def _on_final_changed(self, _record_id: int) -> None:

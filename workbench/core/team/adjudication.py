@@ -168,9 +168,15 @@ def set_final(
 
 
 def clear_final(project: Project, record_id: int) -> None:
-    """Remove a record's adjudicated final label (the majority rule applies again)."""
+    """Remove a record's adjudicated final label (the majority rule applies again).
+
+    Merge conflicts on the record become pending again: nobody has decided them now.
+    """
     with project.db.atomic():
         project.db.execute("DELETE FROM final_labels WHERE record_id = ?", [record_id])
+        project.db.execute(
+            "UPDATE merge_conflicts SET resolved_at = NULL WHERE record_id = ?", [record_id]
+        )
 
 
 def restore_final(project: Project, record_id: int, previous: FinalLabel | None) -> None:

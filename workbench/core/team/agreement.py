@@ -58,21 +58,34 @@ def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
     return (observed - expected) / (1.0 - expected)
 
 
+def _grouped(units: Sequence[Sequence[Hashable]]) -> list[tuple[Counter, int]]:
+    """Units with at least two values, grouped by their multiset of values.
+
+    Agreement statistics depend only on each unit's value counts, and real projects have
+    few distinct patterns (e.g. "3 chose A", "2 chose A, 1 chose B"), so grouping makes the
+    formulas below cost little even for many thousands of records.
+    """
+    patterns = Counter(tuple(sorted(u, key=repr)) for u in units if len(u) >= 2)
+    return [(Counter(values), weight) for values, weight in patterns.items()]
+
+
 def fleiss_kappa(units: Sequence[Sequence[Hashable]]) -> float | None:
     """Fleiss' kappa; ``units`` holds each item's ratings (items with < 2 are skipped)."""
-    units = [u for u in units if len(u) >= 2]
-    if not units:
+    groups = _grouped(units)
+    if not groups:
         return None
     totals: Counter = Counter()
     n_ratings = 0
-    p_items = []
-    for ratings in units:
-        m = len(ratings)
-        counts = Counter(ratings)
-        totals.update(counts)
-        n_ratings += m
-        p_items.append((sum(c * c for c in counts.values()) - m) / (m * (m - 1)))
-    p_bar = sum(p_items) / len(p_items)
+    n_items = 0
+    p_sum = 0.0
+    for counts, weight in groups:
+        m = sum(counts.values())
+        for value, c in counts.items():
+            totals[value] += c * weight
+        n_ratings += m * weight
+        n_items += weight
+        p_sum += weight * (sum(c * c for c in counts.values()) - m) / (m * (m - 1))
+    p_bar = p_sum / n_items
     p_e = sum((c / n_ratings) ** 2 for c in totals.values())
     if p_e >= 1.0:
         return None
@@ -111,16 +124,13 @@ def krippendorff_alpha(
     sum(n_c n_k d_ck)`` over pairable values (units with at least two values).
     """
     coincidence: dict[tuple[Hashable, Hashable], float] = defaultdict(float)
-    for values in units:
-        m = len(values)
-        if m < 2:
-            continue
-        counts = Counter(values)
+    for counts, weight in _grouped(units):
+        m = sum(counts.values())
         for c, nc in counts.items():
             for k, nk in counts.items():
                 pairs = nc * (nc - 1) if c == k else nc * nk
                 if pairs:
-                    coincidence[(c, k)] += pairs / (m - 1)
+                    coincidence[(c, k)] += weight * pairs / (m - 1)
     if not coincidence:
         return None
     marginals: dict[Hashable, float] = defaultdict(float)
@@ -216,7 +226,7 @@ def _mean(values: list[float | None]) -> float | None:
 
 def _single_value(labels: frozenset[str]) -> str:
     # A single-label project stores one label; be robust to legacy multi rows.
-    return sorted(labels)[0]
+    return next(iter(labels)) if len(labels) == 1 else sorted(labels)[0]
 
 
 def compute_agreement(project: Project, ratings: Mapping[int, Mapping[str, frozenset[str]]] | None = None) -> AgreementReport:
