@@ -7,9 +7,11 @@ commits before returning.
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
-from collections.abc import Callable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
@@ -24,6 +26,7 @@ __all__ = [
     "apply_annotation",
     "describe",
     "remove_annotation",
+    "write_transaction",
 ]
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,29 @@ log = logging.getLogger(__name__)
 ChangeCallback = Callable[[int, "Annotation | None", "Annotation | None", str], None]
 #: Called with a readable message when undo or redo cannot be applied.
 ErrorCallback = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def write_transaction(project: Project) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction around a change, committed on leaving.
+
+    Taking the write lock up front makes another process's writer wait (busy timeout)
+    instead of failing with "database is locked", which a deferred transaction that reads
+    first and writes second can do when a second process committed in between. It also
+    makes an undo (annotation plus its original timestamps) land as one unit.
+    """
+    conn = project.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def describe(annotation: Annotation | None) -> str:
@@ -72,8 +98,9 @@ class AnnotationCommand(QUndoCommand):
 
     def _put(self, state: Annotation | None, cause: str, old: Annotation | None) -> None:
         try:
-            self.project.restore_annotation(self.record_id, self.annotator, state)
-        except (WorkbenchError, OSError) as exc:
+            with write_transaction(self.project):
+                self.project.restore_annotation(self.record_id, self.annotator, state)
+        except (WorkbenchError, sqlite3.Error) as exc:
             # e.g. a label used by the earlier state was deleted since.
             log.warning("Cannot %s record %s: %s", cause, self.record_id, exc)
             if self._on_error is not None:
@@ -110,10 +137,11 @@ def apply_annotation(
 
     Raises :class:`WorkbenchError` (nothing written, nothing pushed) for invalid input.
     """
-    before = project.get_annotation(record_id, annotator)
-    after = project.annotate(
-        record_id, labels, annotator=annotator, status=status, comment=comment
-    )
+    with write_transaction(project):
+        before = project.get_annotation(record_id, annotator)
+        after = project.annotate(
+            record_id, labels, annotator=annotator, status=status, comment=comment
+        )
     stack.push(
         AnnotationCommand(project, record_id, annotator, before, after, on_change, on_error)
     )
@@ -131,10 +159,11 @@ def remove_annotation(
     on_error: ErrorCallback | None = None,
 ) -> None:
     """Delete an annotator's annotation of a record (committed), undoably."""
-    before = project.get_annotation(record_id, annotator)
-    if before is None:
-        return
-    project.restore_annotation(record_id, annotator, None)
+    with write_transaction(project):
+        before = project.get_annotation(record_id, annotator)
+        if before is None:
+            return
+        project.restore_annotation(record_id, annotator, None)
     queue.invalidate(project)
     stack.push(
         AnnotationCommand(project, record_id, annotator, before, None, on_change, on_error)

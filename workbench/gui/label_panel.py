@@ -13,6 +13,8 @@ Records tab holds the records table; relabelling there goes through the same und
 from __future__ import annotations
 
 import logging
+import sqlite3
+import sys
 from collections import deque
 from collections.abc import Sequence
 
@@ -63,6 +65,35 @@ KEYS = {
 }
 _HISTORY_MAX = 1000
 _REFILL = 100
+
+
+def _guard_singleton_refcounts() -> None:
+    """Work around PySide6 builds that return None/True/False without a new reference.
+
+    On Python before 3.12 these objects are not immortal, so with such a build their
+    reference counts fall with nearly every Qt call and the interpreter aborts
+    ("deallocating None") after a few hundred labelled records. Detected by behaviour,
+    not version: a few calls of a Qt setter are checked, and only when they drain
+    references are the three singletons given a count that cannot run out.
+    """
+    if sys.version_info >= (3, 12):
+        return
+    from PySide6.QtCore import QObject
+
+    probe = QObject()
+    before = sys.getrefcount(None)
+    for _ in range(16):
+        probe.setObjectName("probe")
+    if before - sys.getrefcount(None) < 16:
+        return
+    import ctypes
+
+    for obj in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(obj)).value += 1 << 40
+    log.warning("PySide6 reference-count bug detected; applied a workaround.")
+
+
+_guard_singleton_refcounts()
 
 
 class _CommentEdit(QLineEdit):
@@ -350,7 +381,7 @@ class LabelPanel(QWidget):
             return
         try:
             self._strategy = queue.get_strategy(name)
-        except WorkbenchError as exc:
+        except (WorkbenchError, sqlite3.Error) as exc:
             self.status_message.emit(str(exc))
             return
         self._buffer.clear()
@@ -425,7 +456,7 @@ class LabelPanel(QWidget):
                     self._strategy, self.project, self.annotator, _REFILL,
                     exclude=seen,
                 )
-            except WorkbenchError as exc:
+            except (WorkbenchError, sqlite3.Error) as exc:
                 self.status_message.emit(str(exc))
                 return None
             if not more:
@@ -561,7 +592,7 @@ class LabelPanel(QWidget):
                 status=status, comment=comment, on_change=self._on_changed,
                 on_error=self.status_message.emit,
             )
-        except WorkbenchError as exc:
+        except (WorkbenchError, sqlite3.Error) as exc:
             self.status_message.emit(str(exc))
             return False
         what = ", ".join(labels) if status == "labelled" else status
@@ -629,7 +660,7 @@ class LabelPanel(QWidget):
                 self.mine.labels, status=self.mine.status, comment=text,
                 on_change=self._on_changed, on_error=self.status_message.emit,
             )
-        except WorkbenchError as exc:
+        except (WorkbenchError, sqlite3.Error) as exc:
             self.status_message.emit(str(exc))
         self._end_comment()
         self._show(self.current.id)
@@ -692,7 +723,7 @@ class LabelPanel(QWidget):
                     on_change=self._on_changed, on_error=self.status_message.emit,
                 )
                 done += 1
-        except WorkbenchError as exc:
+        except (WorkbenchError, sqlite3.Error) as exc:
             self.status_message.emit(str(exc))
         finally:
             self.undo_stack.endMacro()
