@@ -11,17 +11,6 @@ from workbench.core.project import Project
 pytestmark = pytest.mark.timeout(240)
 
 
-def _trainer_ready() -> bool:
-    # Temporary while the trainer is being written: remove once train_project is implemented.
-    import inspect
-
-    from workbench.core.training import loop
-
-    return "raise NotImplementedError" not in inspect.getsource(loop.train_project)
-
-
-needs_trainer = pytest.mark.skipif(not _trainer_ready(), reason="trainer not implemented yet")
-
 TEXTS = {
     "billing": [
         "I was charged twice for my order",
@@ -111,6 +100,14 @@ def _start_and_wait(qtbot, panel, timeout=180_000):
     return blocker.args[0]
 
 
+def _train(qtbot, panel):
+    """Start a run that must complete; returns its TrainResult."""
+    result = _start_and_wait(qtbot, panel)
+    assert result is not None, panel.error_banner.text()
+    assert result.status == "completed", panel.error_banner.text()
+    return result
+
+
 def _run_row(project: Project, run_id: int) -> tuple:
     return project.db.execute(
         "SELECT status, metrics, model_path FROM runs WHERE id = ?", [run_id]
@@ -149,15 +146,13 @@ def test_data_summary_shows_counts_and_warnings(panel, tmp_path):
         project.close()
 
 
-@needs_trainer
 def test_training_run_fills_results_and_curves(qtbot, panel, project, tiny_base_model):
     panel.set_project(project)
     _quick_settings(panel, tiny_base_model, max_steps=6)
     assert not panel.cancel_button.isEnabled()
 
-    result = _start_and_wait(qtbot, panel)
+    result = _train(qtbot, panel)
 
-    assert result is not None and result.status == "completed"
     status, metrics_json, model_path = _run_row(project, result.run_id)
     assert status == "completed" and model_path
     metrics = json.loads(metrics_json)
@@ -173,12 +168,10 @@ def test_training_run_fills_results_and_curves(qtbot, panel, project, tiny_base_
     assert panel.error_banner.isHidden()
 
 
-@needs_trainer
 def test_confusion_cell_opens_its_records(qtbot, panel, project, tiny_base_model):
     panel.set_project(project)
     _quick_settings(panel, tiny_base_model, max_steps=2)
-    result = _start_and_wait(qtbot, panel)
-    assert result.status == "completed"
+    result = _train(qtbot, panel)
 
     labels = json.loads(_run_row(project, result.run_id)[1])["labels"]
     predicted = dict(
@@ -207,7 +200,6 @@ def test_confusion_cell_opens_its_records(qtbot, panel, project, tiny_base_model
     assert sorted(blocker.args[0]) == expected
 
 
-@needs_trainer
 def test_cancel_mid_run_returns_to_idle(qtbot, panel, project, tiny_base_model):
     panel.set_project(project)
     _quick_settings(panel, tiny_base_model, max_steps=100_000)
@@ -233,27 +225,24 @@ def test_cancel_mid_run_returns_to_idle(qtbot, panel, project, tiny_base_model):
     assert project.get_annotation(rid).labels == ("delivery",)
 
 
-@needs_trainer
 def test_two_runs_compared_side_by_side(qtbot, panel, project, tiny_base_model):
     panel.set_project(project)
     _quick_settings(panel, tiny_base_model, max_steps=2)
-    first = _start_and_wait(qtbot, panel)
+    first = _train(qtbot, panel)
     panel.set_setting("max_steps", 3)
-    second = _start_and_wait(qtbot, panel)
-    assert first.status == second.status == "completed"
+    second = _train(qtbot, panel)
 
     assert panel.history.rowCount() == 2
     panel.history.select_runs([first.run_id, second.run_id])
     table = panel.metrics_table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     assert headers[:2] == [f"Run #{second.run_id}", f"Run #{first.run_id}"]
-    assert headers[2].startswith("Change")
+    assert headers[2] == f"#{second.run_id} − #{first.run_id}"
     m2 = second.metrics["macro_f1"]
     m1 = first.metrics["macro_f1"]
     assert table.value("Macro-F1", 2) == f"{m2 - m1:+.3f}"
 
 
-@needs_trainer
 def test_bad_model_folder_shows_readable_error(qtbot, panel, project, tmp_path):
     empty = tmp_path / "not_a_model"
     empty.mkdir()
@@ -269,7 +258,6 @@ def test_bad_model_folder_shows_readable_error(qtbot, panel, project, tmp_path):
     assert panel.start_button.isEnabled()
 
 
-@needs_trainer
 def test_too_few_labels_shows_readable_error(qtbot, panel, tmp_path, tiny_base_model):
     project = _make_project(tmp_path / "tiny.wbproj", {"billing": 2, "delivery": 2})
     try:

@@ -47,6 +47,7 @@ class TrainingCurves(QWidget):
         self.loss_plot = _make_plot("Training loss", "loss")
         self.f1_plot = _make_plot("Validation macro-F1", "macro-F1")
         self.f1_plot.getPlotItem().setYRange(0.0, 1.0, padding=0.02)
+        self.f1_plot.setXLink(self.loss_plot)  # same steps under each other
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen(_LOSS_COLOUR, width=2))
         self.f1_curve = self.f1_plot.plot(
             [],
@@ -109,5 +110,14 @@ class TrainingCurves(QWidget):
         if not self._dirty:
             return
         self._dirty = False
-        self.loss_curve.setData(self._loss_x, self._loss_y)
+        # Dots make a short run readable; a long one is clearer as a plain line.
+        few = len(self._loss_x) <= 60
+        self.loss_curve.setData(
+            self._loss_x,
+            self._loss_y,
+            symbol="o" if few else None,
+            symbolSize=5,
+            symbolBrush=_LOSS_COLOUR,
+            symbolPen=None,
+        )
         self.f1_curve.setData(self._f1_x, self._f1_y)

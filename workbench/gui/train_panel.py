@@ -378,13 +378,15 @@ class TrainPanel(QWidget):
         self.per_label = PerLabelTable()
         self.confusion = ConfusionMatrixView()
         self.confusion.open_records.connect(self.open_records)
-        tables = QSplitter(Qt.Vertical)
-        tables.addWidget(_titled("Metrics", self.metrics_table))
-        tables.addWidget(_titled("Per label (test split)", self.per_label))
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(_titled("Confusion matrix (test split)", self.confusion))
+        right_layout.addWidget(_titled("Per label (test split)", self.per_label), 1)
         lower = QSplitter(Qt.Horizontal)
-        lower.addWidget(tables)
-        lower.addWidget(_titled("Confusion matrix (test split)", self.confusion))
-        lower.setSizes([420, 420])
+        lower.addWidget(_titled("Metrics", self.metrics_table))
+        lower.addWidget(right)
+        lower.setSizes([380, 480])
         outer = QSplitter(Qt.Vertical)
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -393,7 +395,7 @@ class TrainPanel(QWidget):
         top_layout.addWidget(self.history)
         outer.addWidget(top)
         outer.addWidget(lower)
-        outer.setSizes([170, 480])
+        outer.setSizes([150, 600])
         results_layout.addWidget(outer)
         self.tabs.addTab(results_page, "Results")
         return self.tabs
@@ -508,7 +510,11 @@ class TrainPanel(QWidget):
         for event in events:
             if event.loss is not None and event.phase == "train":
                 self.curves.add_loss(event.step, event.loss)
-            if event.val_metrics and event.val_metrics.get("macro_f1") is not None:
+            if (
+                event.phase == "evaluate"
+                and event.val_metrics
+                and event.val_metrics.get("macro_f1") is not None
+            ):
                 self.curves.add_validation(event.step, event.val_metrics["macro_f1"])
         if events:
             self._show_progress(events[-1])
@@ -540,8 +546,11 @@ class TrainPanel(QWidget):
             score = f", test macro-F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
             message = f"Run #{result.run_id} finished in {elapsed}{score}."
             self.progress.setValue(self.progress.maximum())
-        elif result.status == "cancelled":
+            self.progress.setFormat("Finished")
+        elif result.status == "cancelled" and result.model_path is not None:
             message = f"Run #{result.run_id} cancelled; the best model so far was kept."
+        elif result.status == "cancelled":
+            message = f"Run #{result.run_id} cancelled before a model could be saved."
         else:
             message = f"Run #{result.run_id} failed."
             self._show_error(result.error or "Training failed; see the log for details.")

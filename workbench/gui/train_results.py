@@ -77,6 +77,8 @@ def format_duration(seconds: float | None) -> str:
     """'42 s', '3 min 5 s', '1 h 02 min'."""
     if seconds is None:
         return "–"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
@@ -91,15 +93,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if value != 0 and abs(value) < 1e-3:
-            return f"{value:.0e}"
-        return f"{value:.{digits}f}"
+        return f"{value:.{digits}f}" if digits else f"{value:g}"
     return str(value)
 
 
-def _parse_predicted(raw: Any) -> list[str]:
-    """The predicted label(s) stored in the ``predictions`` table."""
-    if raw is None:
+def _parse_predicted(raw: Any, multi_label: bool) -> list[str]:
+    """The predicted label(s) stored in the ``predictions`` table ('a|b' when multi-label)."""
+    if raw is None or raw == "":
         return []
     text = str(raw)
     if text.startswith("["):
@@ -107,7 +107,7 @@ def _parse_predicted(raw: Any) -> list[str]:
             return [str(x) for x in json.loads(text)]
         except ValueError:
             pass
-    return [text] if text else []
+    return text.split("|") if multi_label else [text]
 
 
 def cell_records(project: Project, run_id: int) -> dict[tuple[str, str], list[int]]:
@@ -131,7 +131,7 @@ def cell_records(project: Project, run_id: int) -> dict[tuple[str, str], list[in
     for rid, raw in rows:
         if rid not in truth:
             continue  # unlabelled since the run, or now a tie
-        true, predicted = set(truth[rid]), set(_parse_predicted(raw))
+        true, predicted = set(truth[rid]), set(_parse_predicted(raw, multi))
         if not multi:
             if true and predicted:
                 cells[(next(iter(true)), next(iter(predicted)))].append(rid)
@@ -159,6 +159,7 @@ def _read_only_table(columns: list[str]) -> QTableWidget:
     table.setHorizontalHeaderLabels(columns)
     table.setEditTriggers(QAbstractItemView.NoEditTriggers)
     table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(24)
     table.setAlternatingRowColors(True)
     return table
 
@@ -180,8 +181,9 @@ class RunHistoryTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.verticalHeader().setVisible(False)
         self.setAlternatingRowColors(True)
+        self.verticalHeader().setDefaultSectionSize(24)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.horizontalHeader().setStretchLastSection(True)
+        self.horizontalHeader().setSectionResizeMode(3, QHeaderView.Stretch)
         self.setToolTip("Select a run to see its results; select two (Ctrl+click) to compare them.")
         self._runs: list[dict[str, Any]] = []
         self.itemSelectionChanged.connect(self._on_selection)
@@ -262,7 +264,7 @@ class MetricsTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.setAlternatingRowColors(True)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.verticalHeader().setDefaultSectionSize(22)
 
     def show_runs(self, runs: list[dict[str, Any]]) -> None:
         """Fill the table for one or two runs (an empty list clears it)."""
@@ -285,19 +287,21 @@ class MetricsTable(QTableWidget):
             if any(v is not None for v in values):
                 rows.append((title, values, False))
         rows.append(("Device", [r.get("device") for r in runs], False))
+        rows.append(("Test records", [m.get("n") for m in metrics], False))
         rows.append(("Duration", [format_duration(run_duration_s(r)) for r in runs], False))
 
         compare = len(runs) == 2
         headers = [f"Run #{r['id']}" for r in runs]
         if compare:
-            headers.append(f"Change (#{runs[0]['id']} − #{runs[1]['id']})")
+            headers.append(f"#{runs[0]['id']} − #{runs[1]['id']}")
         self.setColumnCount(len(headers))
         self.setHorizontalHeaderLabels(headers)
         self.setRowCount(len(rows))
         self.setVerticalHeaderLabels([title for title, _, _ in rows])
         for row, (_title, values, is_metric) in enumerate(rows):
             for col, value in enumerate(values):
-                self.setItem(row, col, _item(_fmt(value), align_right=is_metric))
+                text = _fmt(value, 3 if is_metric else 0)
+                self.setItem(row, col, _item(text, align_right=is_metric))
             if compare and is_metric and all(isinstance(v, (int, float)) for v in values):
                 delta = float(values[0]) - float(values[1])
                 item = _item(f"{delta:+.3f}", align_right=True)
@@ -316,10 +320,10 @@ class MetricsTable(QTableWidget):
 
 
 def _effective(metrics: dict[str, Any], config: dict[str, Any], key: str) -> Any:
-    """The value actually used (the trainer records automatic choices in the metrics)."""
-    for source in (metrics.get("effective_config"), metrics.get("resolved_config"), metrics):
-        if isinstance(source, dict) and source.get(key) not in (None, 0, 0.0):
-            return source[key]
+    """The value actually used (the trainer records automatic choices under 'effective')."""
+    effective = config.get("effective")
+    if isinstance(effective, dict) and effective.get(key) not in (None, 0, 0.0):
+        return effective[key]
     value = config.get(key)
     if key in ("epochs", "learning_rate") and value in (0, 0.0):
         return "automatic"
@@ -333,6 +337,7 @@ class PerLabelTable(QTableWidget):
         super().__init__(0, 5, parent)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(24)
         self.setAlternatingRowColors(True)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
 
@@ -406,6 +411,7 @@ class ConfusionMatrixView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
         layout.addWidget(self.caption)
+        layout.addStretch(1)
         self._ids: dict[tuple[int, int], list[int]] = {}
         self.show_matrix([], [], {})
 
@@ -424,6 +430,7 @@ class ConfusionMatrixView(QWidget):
             self.table.setRowCount(0)
             self.table.setColumnCount(0)
             self.caption.setText("No test predictions for this run.")
+            self.table.setMaximumHeight(60)
             return
         columns = self.MULTI_KINDS if multi_label else labels
         self.table.setRowCount(len(labels))
@@ -473,6 +480,16 @@ class ConfusionMatrixView(QWidget):
             )
         if stored and not cells:
             self.caption.setText(self.caption.text() + " (Counts only: no stored predictions.)")
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Make the table as tall as its rows (up to a limit), so no empty grid shows."""
+        table = self.table
+        height = table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth() + 2
+        height += sum(table.rowHeight(r) for r in range(table.rowCount()))
+        if table.horizontalScrollBar().isVisible():
+            height += table.horizontalScrollBar().sizeHint().height()
+        table.setMaximumHeight(max(60, min(height, 440)))
 
     @staticmethod
     def _tooltip(true: str, col: str, n: int, multi_label: bool) -> str:
