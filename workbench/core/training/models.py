@@ -49,6 +49,10 @@ SUPPORTED_MODEL_TYPES = (
 )
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+_TOKENIZER_FILES = (
+    "tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+    "spm.model", "tokenizer.model",
+)
 _PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
@@ -161,10 +165,14 @@ def _read_config(folder: Path) -> dict[str, Any]:
     return cfg
 
 
-def load_tokenizer(folder: Path) -> Any:
+def load_tokenizer(folder: Path, vocab_size: int | None = None) -> Any:
     """Load the fast tokenizer of a model folder, or raise a readable :class:`ModelError`."""
     from transformers import AutoTokenizer
 
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise ModelError(
+            f"{folder} has no tokenizer (tokenizer.json or a vocabulary file such as vocab.txt)."
+        )
     try:
         tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     except Exception as exc:
@@ -173,6 +181,14 @@ def load_tokenizer(folder: Path) -> Any:
         raise ModelError(
             f"The tokenizer in {folder} cannot be loaded as a fast tokenizer "
             "(tokenizer.json or a vocabulary file is needed)."
+        )
+    n_special = len(set(getattr(tok, "all_special_tokens", [])))
+    if len(tok) <= n_special + 1:
+        log.warning("the tokenizer in %s has only special tokens: every word becomes unknown", folder)
+    if vocab_size and len(tok) > vocab_size:
+        raise ModelError(
+            f"The tokenizer in {folder} has {len(tok)} tokens but the model only {vocab_size}: "
+            "they do not belong together."
         )
     try:
         ids = tok("check", truncation=True, max_length=16)["input_ids"]
@@ -204,7 +220,7 @@ def validate_base_model(name: str, *, check_tokenizer: bool = True) -> BaseModel
             f"{folder} has no model weights (model.safetensors or pytorch_model.bin)."
         )
     if check_tokenizer:
-        load_tokenizer(folder)
+        load_tokenizer(folder, int(cfg.get("vocab_size") or 0) or None)
     hidden = int(cfg.get("hidden_size") or cfg.get("dim") or 768)
     layers = int(cfg.get("num_hidden_layers") or cfg.get("n_layers") or 12)
     positions = int(cfg.get("max_position_embeddings") or 512)

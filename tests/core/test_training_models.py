@@ -1,0 +1,120 @@
+"""Base model resolution and validation: clear errors before any training starts."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from workbench.core.errors import ModelError
+from workbench.core.training.models import (
+    bundled_model_path,
+    load_classifier,
+    resolve_base_model,
+    validate_base_model,
+)
+
+
+@pytest.fixture
+def model_copy(tmp_path, tiny_base_model):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_base_model, folder)
+    return folder
+
+
+def test_bundled_model_is_found_and_valid():
+    folder = bundled_model_path()
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    info = validate_base_model("bundled")
+    assert info.path == folder and info.model_type == "bert"
+    assert info.size_class == "small" and info.max_positions == 512 and info.safetensors
+
+
+def test_tiny_folder_is_valid(tiny_base_model):
+    info = validate_base_model(str(tiny_base_model))
+    assert info.model_type == "bert" and info.hidden_size == 32 and info.num_layers == 2
+
+
+def test_missing_config(model_copy):
+    (model_copy / "config.json").unlink()
+    with pytest.raises(ModelError, match="config.json is missing"):
+        validate_base_model(str(model_copy))
+
+
+def test_unparseable_config(model_copy):
+    (model_copy / "config.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelError, match="config.json cannot be read"):
+        validate_base_model(str(model_copy))
+
+
+def test_unsupported_model_type(model_copy):
+    cfg = json.loads((model_copy / "config.json").read_text())
+    cfg["model_type"] = "gpt2"
+    (model_copy / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    with pytest.raises(ModelError, match="'gpt2'.*not supported"):
+        validate_base_model(str(model_copy))
+
+
+def test_no_weights(model_copy):
+    (model_copy / "model.safetensors").unlink()
+    with pytest.raises(ModelError, match="no model weights"):
+        validate_base_model(str(model_copy))
+
+
+def test_broken_tokenizer(model_copy):
+    for name in ("tokenizer.json", "vocab.txt"):
+        (model_copy / name).unlink(missing_ok=True)
+    with pytest.raises(ModelError, match="tokenizer"):
+        validate_base_model(str(model_copy))
+
+
+def test_corrupt_tokenizer_json(model_copy):
+    (model_copy / "vocab.txt").unlink(missing_ok=True)
+    (model_copy / "tokenizer.json").write_text('{"version": "1.0", "model": 3}', encoding="utf-8")
+    with pytest.raises(ModelError, match="tokenizer"):
+        validate_base_model(str(model_copy))
+
+
+def test_missing_folder_and_file(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_base_model(str(tmp_path / "nowhere"))
+    f = tmp_path / "model.bin"
+    f.write_bytes(b"x")
+    with pytest.raises(ModelError, match="is a file"):
+        resolve_base_model(str(f))
+
+
+def test_hub_id_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="cannot be downloaded.*bundled model or a local model folder"):
+        validate_base_model("some-org/some-model")
+
+
+def test_pickled_weights_load_with_weights_only(model_copy):
+    import torch
+    from safetensors.torch import load_file
+
+    state = load_file(str(model_copy / "model.safetensors"))
+    (model_copy / "model.safetensors").unlink()
+    torch.save(state, model_copy / "pytorch_model.bin")
+    info = validate_base_model(str(model_copy))
+    assert not info.safetensors
+    model = load_classifier(info, ["a", "b"], multi_label=False)
+    emb = model.base_model.embeddings.word_embeddings.weight
+    assert torch.equal(emb, state[next(k for k in state if "word_embeddings" in k)])
+    assert model.config.id2label == {0: "a", 1: "b"}
+
+
+def test_pickle_with_code_is_refused(model_copy):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must not run",))
+
+    (model_copy / "model.safetensors").unlink()
+    with open(model_copy / "pytorch_model.bin", "wb") as fh:
+        pickle.dump({"x": Evil()}, fh, protocol=2)
+    info = validate_base_model(str(model_copy))
+    with pytest.raises(ModelError, match="cannot be loaded"):
+        load_classifier(info, ["a", "b"], multi_label=False)
