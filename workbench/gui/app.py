@@ -1,0 +1,235 @@
+"""Starting the desktop app: ``run_app(argv)`` (the ``workbench`` command without a subcommand).
+
+``workbench`` opens the main window; ``workbench PROJECT.wbproj`` opens that project straight
+into the Label panel with the keyboard focus on the record, so the first key press labels
+it. ``workbench --self-test`` builds the window on the demo data without showing it and
+prints what loaded (used to check an installed or frozen build).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from PySide6.QtCore import QSettings, QStandardPaths, QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from workbench import __version__
+from workbench.core.project import PROJECT_SUFFIX, Project
+from workbench.core.resources import resource_path
+
+__all__ = [
+    "run_app",
+    "make_application",
+    "app_icon",
+    "stylesheet",
+    "create_demo_project",
+    "demo_project_path",
+    "DEMO_LABELS",
+]
+
+log = logging.getLogger(__name__)
+
+ORGANIZATION = "Workbench"
+APP_NAME = "Workbench"
+
+#: The demo's labels, in button order, with the guideline shown as each button's tooltip.
+DEMO_LABELS = [
+    ("billing", "Charges, invoices, payment methods, prices and subscription fees."),
+    ("delivery", "Where an order is, shipping, tracking, addresses and delivery problems."),
+    ("refund", "Returns, exchanges, refunds and cancelling an order."),
+    ("account", "Logging in, passwords, profile, security and account settings."),
+    ("technical", "The website or app not working: errors, crashes, slowness, pairing."),
+    ("feedback", "Praise, complaints and suggestions that ask for no action."),
+]
+#: How many demo messages arrive already labelled (so a model can be trained at once).
+DEMO_PRELABELLED = 240
+
+
+def demo_project_path() -> Path:
+    """Where the demo project lives: the user's data folder for Workbench."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    if not base:
+        base = str(Path.home() / ".local" / "share" / "Workbench")
+    return Path(base) / "demo" / f"Support messages demo{PROJECT_SUFFIX}"
+
+
+def create_demo_project(path: Path, *, progress: Any = None, should_stop: Any = None) -> str:
+    """Create the demo project from the shipped support messages (worker thread).
+
+    The first messages come labelled (by the current annotator) so the Train tab works
+    straight away; the rest wait in the labelling queue.
+    """
+    import csv
+
+    from workbench.core.importer import import_rows
+    from workbench.core.resources import resource_path
+    from workbench.gui.import_dialog import remove_project_files
+
+    source = resource_path("demo", "support_messages.csv")
+    with open(source, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    path = Path(path)
+    project = Project.create(path, [name for name, _ in DEMO_LABELS])
+    try:
+        for name, guideline in DEMO_LABELS:
+            project.update_label(name, guideline=guideline)
+        project.set_meta("name", "Support messages (demo)")
+        labelled = rows[:DEMO_PRELABELLED]
+        unlabelled = [{"id": r["id"], "text": r["text"]} for r in rows[DEMO_PRELABELLED:]]
+        for batch, label_col in ((labelled, "intent"), (unlabelled, None)):
+            import_rows(project, batch, text_col="text", id_col="id", label_col=label_col,
+                        source=str(source), fmt="csv", should_stop=should_stop)
+    except BaseException:
+        project.close()
+        remove_project_files(path)
+        raise
+    project.close()
+    return str(path)
+
+
+def app_icon() -> QIcon:
+    """The application icon (SVG, with PNG sizes for platforms without SVG support)."""
+    icon = QIcon()
+    for name in ("workbench.svg", "workbench.png", "workbench-64.png", "workbench-32.png"):
+        path = resource_path("icons", name)
+        if path.exists():
+            icon.addFile(str(path))
+    return icon
+
+
+def stylesheet() -> str:
+    """The light theme shipped in ``resources/style.qss`` ('' if it is missing)."""
+    path = resource_path("style.qss")
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        log.warning("No stylesheet at %s", path)
+        return ""
+
+
+def make_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication, set up once: names (for QSettings), icon and stylesheet."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else "workbench", *(argv or [])])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("workbench")
+    app.setWindowIcon(app_icon())
+    app.setStyleSheet(stylesheet())
+    return app
+
+
+class _ErrorReporter:
+    """Shows an unexpected exception from a slot as a message instead of losing it."""
+
+    def __init__(self, window: Any) -> None:
+        self.window = window
+        self._previous = sys.excepthook
+
+    def __call__(self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            self._previous(kind, exc, tb)
+            return
+        log.error("Unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower():
+            from workbench.gui.main_window import BUSY_MESSAGE
+
+            text = BUSY_MESSAGE
+        else:
+            text = f"Something went wrong: {exc}\n\nYour saved work is safe. Details are in the log."
+        try:
+            QMessageBox.warning(self.window, "Workbench", text)
+        except Exception:  # never fail while reporting a failure
+            pass
+
+
+def _parse(argv: list[str]) -> tuple[str | None, bool]:
+    project = None
+    self_test = False
+    for arg in argv:
+        if arg == "--self-test":
+            self_test = True
+        elif not arg.startswith("-") and project is None:
+            project = arg
+    return project, self_test
+
+
+def run_app(argv: list[str]) -> int:
+    """Run the desktop app; returns the exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    project_arg, self_test = _parse(list(argv))
+    if self_test:
+        return _self_test()
+    from workbench.gui.main_window import MainWindow
+    from workbench.gui.preferences import apply_preferences
+
+    app = make_application()
+    settings = QSettings()
+    apply_preferences(settings, app)
+    window = MainWindow(settings)
+    app.aboutToQuit.connect(window.shutdown)
+    reporter = _ErrorReporter(window)
+    sys.excepthook = reporter
+    window.show()
+    if project_arg:
+        path = Path(project_arg)
+        if path.suffix != PROJECT_SUFFIX and not path.exists():
+            path = path.with_name(path.name + PROJECT_SUFFIX)
+        if window.open_project(path):
+            # Once the window is active, so the first key press labels the record.
+            QTimer.singleShot(0, window.focus_label_view)
+    # Let Ctrl+C in the terminal quit: Python only sees signals between Qt events.
+    signal.signal(signal.SIGINT, lambda *_: app.quit())
+    ticker = QTimer(window)
+    ticker.start(500)
+    ticker.timeout.connect(window.update)
+    try:
+        return int(app.exec())
+    finally:
+        sys.excepthook = reporter._previous
+
+
+def _self_test() -> int:
+    """Build the window on a fresh demo project off screen; print what loaded."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from workbench.gui.main_window import MainWindow
+    from workbench.gui.placeholder import PlaceholderPanel
+
+    QStandardPaths.setTestModeEnabled(True)
+    app = make_application()
+    with tempfile.TemporaryDirectory(prefix="workbench-self-test-") as tmp:
+        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+        path = Path(create_demo_project(Path(tmp) / f"self-test{PROJECT_SUFFIX}"))
+        window = MainWindow(settings)
+        ok = window.open_project(path)
+        window.resize(1200, 800)
+        image = window.grab().toImage()
+        loaded = [t for t, p in window.panels.items() if not isinstance(p, PlaceholderPanel)]
+        missing = [t for t, p in window.panels.items() if isinstance(p, PlaceholderPanel)]
+        with Project.open(path) as project:
+            stats = project.stats()
+        window.close()
+        window.deleteLater()
+        print(f"workbench {__version__} self-test")
+        print(f"  Qt platform: {app.platformName()}")
+        print(f"  demo project: {stats['records']} records, {stats['labelled']} labelled, "
+              f"{len(stats['labels'])} labels")
+        print(f"  panels: {', '.join(loaded) or 'none'}"
+              + (f" (placeholders: {', '.join(missing)})" if missing else ""))
+        print(f"  window rendered: {image.width()}x{image.height()}")
+        good = ok and stats["records"] >= 300 and not image.isNull()
+        print("self-test: " + ("ok" if good else "FAILED"))
+    return 0 if good else 1
