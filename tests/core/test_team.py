@@ -286,3 +286,20 @@ def test_find_record_by_id_or_external_id(project):
     assert team.find_record(project, "3") == 3
     with pytest.raises(WorkbenchError, match="No record"):
         team.find_record(project, "nope")
+
+
+def test_labelling_queue_respects_the_assignment(project):
+    from workbench.core import queue
+
+    team.set_roster(project, ["ann", "bob"])
+    team.set_assignment(project, "split")
+    order = queue.get_strategy("order")
+    seen = {}
+    for name in ("ann", "bob"):
+        ids = queue.queue_ids(order, project, name, limit=100)
+        assert ids == team.filter_for_annotator(project, name, list(range(1, 61)))
+        seen[name] = set(ids)
+    assert seen["ann"].isdisjoint(seen["bob"]) and len(seen["ann"] | seen["bob"]) == 60
+    assert queue.queue_ids(order, project, "stranger", limit=10) == []
+    team.set_assignment(project, "all")
+    assert len(queue.queue_ids(order, project, "ann", limit=100)) == 60
