@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,9 @@ __all__ = [
     "default_export_dir",
     "latest_export",
     "store_predictions",
+    "list_exportable_runs",
+    "unlabelled_records",
+    "predict_unlabelled",
 ]
 
 RUN_FILE = "workbench_run.json"
@@ -180,3 +183,76 @@ def store_predictions(
             rows,
         )
     return len(rows)
+
+
+def list_exportable_runs(project: Project) -> list[dict[str, Any]]:
+    """Completed runs with a model folder, newest first: id, created_at, base_model, macro_f1."""
+    rows = project.db.execute(
+        "SELECT id, created_at, base_model, metrics, model_path FROM runs "
+        "WHERE status = 'completed' AND model_path IS NOT NULL ORDER BY id DESC"
+    ).fetchall()
+    runs = []
+    for run_id, created, base, metrics, model_path in rows:
+        try:
+            decoded = json.loads(metrics) if metrics else {}
+        except ValueError:
+            decoded = {}
+        f1 = decoded.get("macro_f1") if isinstance(decoded, dict) else None
+        if f1 is None and isinstance(decoded, dict) and isinstance(decoded.get("test"), dict):
+            f1 = decoded["test"].get("macro_f1")
+        runs.append({"run_id": run_id, "created_at": created, "base_model": base,
+                     "macro_f1": f1, "model_path": model_path})
+    return runs
+
+
+def unlabelled_records(project: Project) -> list[tuple[int, str]]:
+    """(id, text) of records that no annotator has labelled yet, in import order."""
+    rows = project.db.execute(
+        "SELECT r.id, r.text FROM records r WHERE NOT EXISTS ("
+        " SELECT 1 FROM annotations a WHERE a.record_id = r.id AND a.status = 'labelled') "
+        "ORDER BY r.id"
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def predict_unlabelled(
+    project_path: str | Path,
+    bundle_dir: str | Path,
+    *,
+    progress: Callable[[Any], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> int:
+    """Predict every unlabelled record with a bundle and store the results under the
+    bundle's run id (one transaction, nothing stored on cancel). Returns the count.
+
+    Opens its own project connection, so it may run in a worker thread.
+    """
+    from workbench.core.inference import Predictor
+    from workbench.core.project import Project
+
+    predictor = Predictor.load(bundle_dir)
+    run_id = predictor.config.get("run_id")
+    if run_id is None:
+        raise WorkbenchError("This bundle does not say which run it comes from: its "
+                             "predictions cannot be stored in a project.")
+    with Project.open(project_path) as project:
+        if project.db.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is None:
+            raise WorkbenchError(
+                f"Run {run_id} of this bundle does not exist in project {project.name}: "
+                "predictions can only be stored in the project the model was trained in."
+            )
+        if list(predictor.labels) != project.label_names():
+            missing = set(predictor.labels) - set(project.label_names())
+            if missing:
+                raise WorkbenchError(
+                    "The bundle's labels do not match the project's: "
+                    f"{', '.join(sorted(missing))} not in the project."
+                )
+        records = unlabelled_records(project)
+    results = predictor.predict(
+        [text for _rid, text in records],
+        progress=(lambda done, total: progress((done, total))) if progress else None,
+        should_stop=should_stop,
+    )
+    with Project.open(project_path) as project:
+        return store_predictions(project, int(run_id), [rid for rid, _t in records], results)

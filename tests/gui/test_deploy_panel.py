@@ -1,0 +1,71 @@
+"""The Deploy panel: export a run in a worker, show the figures and the model card."""
+from __future__ import annotations
+
+import pytest
+from deploy_fixtures import make_project_with_run
+
+from workbench.core.project import Project
+from workbench.gui.deploy_panel import DeployPanel
+
+
+@pytest.fixture
+def project(tiny_base_model, tmp_path):
+    import torch
+
+    torch.set_num_threads(1)
+    p = Project.open(make_project_with_run(tiny_base_model, tmp_path))
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def panel(qtbot):
+    widget = DeployPanel()
+    qtbot.addWidget(widget)
+    yield widget
+    widget.shutdown()
+
+
+def test_export_shows_figures_and_model_card(panel, project, qtbot):
+    panel.set_project(project)
+    assert panel.run_combo.count() == 1 and panel.run_combo.currentData() == 1
+    assert panel.out_edit.text().endswith("run-1")
+    assert not panel.open_button.isEnabled()
+    with qtbot.waitSignal(panel.export_finished, timeout=120_000) as blocker:
+        panel.export_button.click()
+        assert panel.cancel_button.isEnabled() and not panel.export_button.isEnabled()
+    report = blocker.args[0]
+    assert (report.bundle_dir / "model.onnx").is_file()
+    assert "passed" in panel.figures_label.text()
+    assert "int8 vs fp32" in panel.figures_label.text()
+    assert "Macro-F1 on 6 test texts" in panel.figures_label.text()
+    assert "Model card" in panel.card_view.toPlainText()
+    assert panel.open_button.isEnabled() and panel.export_button.isEnabled()
+    # Reopening the project shows the latest export's model card.
+    panel.set_project(project)
+    assert "Model card" in panel.card_view.toPlainText()
+
+
+def test_cancel_and_errors(panel, project, qtbot, tmp_path):
+    panel.set_project(project)
+    with qtbot.waitSignal(panel.export_stopped, timeout=120_000) as blocker:
+        panel.export_button.click()
+        panel.cancel_button.click()
+    assert blocker.args[0][0] == "cancelled"
+    assert not (project.models_dir / "exports" / "run-1").exists()
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("x")
+    panel.out_edit.setText(str(busy))
+    with qtbot.waitSignal(panel.export_stopped, timeout=120_000) as blocker:
+        panel.export_button.click()
+    assert blocker.args[0][0] == "failed" and "not empty" in blocker.args[0][1]
+    assert "not empty" in panel.message_label.text()
+
+
+def test_project_without_runs(panel, qtbot, tmp_path):
+    with Project.create(tmp_path / "empty.wbproj", ["a", "b"]) as empty:
+        panel.set_project(empty)
+        assert not panel.export_button.isEnabled()
+        assert "Train a model first" in panel.message_label.text()
+        panel.set_project(None)
