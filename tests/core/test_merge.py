@@ -157,6 +157,16 @@ def test_bad_files_are_refused(tmp_path, pair):
         team.merge_projects(project, other_db)
 
 
+def test_teammate_file_is_left_untouched(pair, tmp_path):
+    project, other = pair
+    before = other.read_bytes()
+    team.merge_projects(project, other)
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("theirs")) == [
+        "theirs.wbproj"
+    ]
+
+
 def test_merge_is_one_transaction(pair):
     project, other = pair
     before = _dump(project)

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from workbench.core.errors import ProjectError, WorkbenchError
 from workbench.core.textnorm import content_hash
@@ -102,11 +101,15 @@ def _open_other(path: Path) -> sqlite3.Connection:
     with open(path, "rb") as fh:
         if fh.read(16) != b"SQLite format 3\x00":
             raise ProjectError(f"{path} is not a Workbench project (not an SQLite database).")
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    # Without a write-ahead log beside it, read the file as immutable: nothing is created
+    # next to it (a teammate's file may sit on a read-only share or stick).
+    wal = Path(f"{path}-wal").exists()
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if wal else "&immutable=1")
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=10.0)
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     except sqlite3.DatabaseError as exc:
         raise ProjectError(f"{path} is corrupt or not a Workbench project ({exc}).") from None
     if app_id != APP_ID:
@@ -118,6 +121,9 @@ def _open_other(path: Path) -> sqlite3.Connection:
             f"{path} was written by a newer version of Workbench (schema {version}); "
             "update Workbench before merging it."
         )
+    if not {"meta", "records", "labels", "annotations", "annotation_labels"} <= tables:
+        conn.close()
+        raise ProjectError(f"{path} is damaged: its tables are missing.")
     return conn
 
 
