@@ -7,6 +7,7 @@ Enter or "Set final"). Every decision can be undone.
 from __future__ import annotations
 
 import html
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -148,6 +149,7 @@ class AdjudicationView(QWidget):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([320, 680])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -240,6 +242,9 @@ class AdjudicationView(QWidget):
             self.buttons.set_checked([])
             return
         self.text_view.setPlainText(d.text)
+        # Each label button shows how many annotators chose that label for this record.
+        votes = Counter(name for names in d.by_annotator.values() for name in names)
+        self.buttons.set_counts(votes)
         rows = [(a, ", ".join(v) or "—") for a, v in d.by_annotator.items()]
         for c in d.conflicts:
             who = c.annotator if c.kind == "annotation" else f"final by {c.annotator}"

@@ -91,7 +91,7 @@ def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
             item = QTableWidgetItem(text)
-            if c > 0 and text.replace(".", "", 1).replace("-", "", 1).isdigit():
+            if c > 0 and text.rstrip("%").replace(".", "", 1).replace("-", "", 1).isdigit():
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             table.setItem(r, c, item)
 
