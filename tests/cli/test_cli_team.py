@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -36,9 +37,10 @@ def dump(path) -> list[str]:
         conn.close()
 
 
-@pytest.fixture
-def projects(tmp_path):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
     """ours: ann labelled topics 0-5. theirs: bob labelled 4-7, ann labelled 1 and 3."""
+    tmp_path = tmp_path_factory.mktemp("team_cli")
     ours, theirs = tmp_path / "ours.wbproj", tmp_path / "theirs.wbproj"
     write_csv(tmp_path / "ann.csv", [(0, "pos"), (1, "neg"), (2, "pos"), (3, "neg"), (4, "pos"), (5, "neg")])
     write_csv(tmp_path / "bob.csv", [(4, "neg"), (5, "neg"), (6, "pos"), (7, "pos")])
@@ -49,6 +51,17 @@ def projects(tmp_path):
     wb("import", theirs, tmp_path / "bob.csv", "--label-col", "label", annotator="bob")
     wb("import", theirs, tmp_path / "ann2.csv", "--label-col", "label", annotator="ann")
     return ours, theirs
+
+
+@pytest.fixture
+def projects(built, tmp_path):
+    """Fresh copies of the two project files for one test."""
+    copies = []
+    for path in built:
+        assert not path.with_name(path.name + "-wal").exists()
+        copies.append(tmp_path / path.name)
+        shutil.copy(path, copies[-1])
+    return tuple(copies)
 
 
 def test_merge_twice_then_adjudicate(projects):

@@ -66,6 +66,7 @@ def test_adjudication_with_keys_buttons_and_undo(panel, project, qtbot):
     votes = {view.votes.item(r, 0).text(): view.votes.item(r, 1).text() for r in range(view.votes.rowCount())}
     assert votes == {"ann": "billing", "bob": "praise", "cy": "billing"}
     assert view.suggestion_label.text() == "Majority: billing"
+    assert view.buttons.buttons["billing"].text().endswith("· 2")  # two votes
 
     # Accept the majority with the M key: saved, and the next record is shown.
     qtbot.keyClick(view.record_list, "m")
