@@ -181,7 +181,7 @@ def test_bad_run_and_destination_change_nothing(exported, tmp_path):
 def test_project_without_runs(tmp_path):
     with Project.create(tmp_path / "empty.wbproj", ["a", "b"]):
         pass
-    with pytest.raises(WorkbenchError, match="no completed training run"):
+    with pytest.raises(WorkbenchError, match="no trained model"):
         export_run(tmp_path / "empty.wbproj")
 
 
@@ -198,3 +198,55 @@ def test_cancel_leaves_nothing(tiny_base_model, tmp_path):
         export_run(path, out_dir=out, should_stop=stop)
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _trained_project(tmp_path: Path, base_model: str, *, n: int, multi_label: bool = False, **config) -> tuple[Path, object]:
+    """A project of keyword-labelled support texts, trained with the real training core."""
+    import random
+
+    from workbench.core.training import TrainConfig, train_project
+
+    words = {
+        "billing": ["refund", "money", "charge", "card", "payment", "invoice"],
+        "delivery": ["delivery", "shipping", "package", "late", "arrived", "damaged"],
+        "technical": ["login", "password", "reset", "app", "crash", "error"],
+    }
+    filler = "the a my your is was it this that please help thanks very not can".split()
+    rng = random.Random(0)
+    path = tmp_path / "trained.wbproj"
+    with Project.create(path, list(words), multi_label=multi_label) as project:
+        for label, keys in words.items():
+            texts = [" ".join(rng.sample(keys, 2) + rng.sample(filler, 4)) + f" {i}" for i in range(n)]
+            for rid in project.add_records(texts):
+                project.annotate(rid, [label])
+    result = train_project(path, TrainConfig(base_model=base_model, threads=1, **config))
+    assert result.status == "completed"
+    return path, result
+
+
+def test_export_after_a_real_training_run(tiny_base_model, tmp_path):
+    path, result = _trained_project(tmp_path, str(tiny_base_model), n=30, epochs=2, batch_size=8)
+    report = export_run(path)
+    assert report.run_id == result.run_id
+    assert report.bundle_dir == path.with_name("trained.models") / "exports" / f"run-{result.run_id}"
+    assert report.parity_ok and report.parity_max_abs_diff <= PARITY_TOLERANCE
+    assert report.parity_texts > 0 and report.test_texts > 0
+    # ONNX fp32 reproduces the training core's own test-split evaluation.
+    assert result.metrics["split"] == "test"
+    assert report.f1_fp32 == pytest.approx(result.metrics["macro_f1"], abs=0.02)
+    config = json.loads((report.bundle_dir / "bundle.json").read_text())
+    info = json.loads((result.model_path / "workbench_run.json").read_text())
+    assert config["labels"] == info["labels"] and config["max_length"] == info["max_length"]
+
+
+@pytest.mark.slow
+def test_bundled_minilm_fine_tuned_then_exported(tmp_path):
+    path, result = _trained_project(tmp_path, "bundled", n=24, epochs=1, batch_size=16, max_length=32)
+    report = export_run(path, out_dir=tmp_path / "minilm")
+    assert report.optimized is True  # BERT-family graph fused before quantizing
+    assert report.parity_max_abs_diff <= PARITY_TOLERANCE
+    assert report.agreement is not None and report.agreement >= 0.9
+    assert report.sizes_bytes["int8"] < 0.35 * report.sizes_bytes["fp32"]
+    assert report.f1_fp32 == pytest.approx(result.metrics["macro_f1"], abs=0.05)
+    predictor = Predictor.load(report.bundle_dir)
+    assert predictor.predict(["please refund the charge on my card"])[0]["label"] in ("billing", "delivery", "technical")

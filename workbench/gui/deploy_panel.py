@@ -174,6 +174,8 @@ class DeployPanel(QWidget):
                 text += f" - {run['base_model']}"
             if isinstance(run.get("macro_f1"), (int, float)):
                 text += f" - macro-F1 {100 * run['macro_f1']:.1f}"
+            if run.get("status") not in (None, "completed"):
+                text += f" ({run['status']})"
             self.run_combo.addItem(text, run["run_id"])
         if current is not None:
             index = self.run_combo.findData(current)
@@ -181,7 +183,7 @@ class DeployPanel(QWidget):
                 self.run_combo.setCurrentIndex(index)
         self.run_combo.blockSignals(False)
         if self.project is not None and not runs:
-            self.message_label.setText("Train a model first: this project has no completed run.")
+            self.message_label.setText("Train a model first: this project has no trained model yet.")
         self._run_changed()
 
     def shutdown(self) -> None:

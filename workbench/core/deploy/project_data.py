@@ -57,16 +57,17 @@ def read_run_file(model_dir: Path) -> dict[str, Any]:
 def resolve_run(project: Project, run: str | int = "latest") -> dict[str, Any]:
     """The run row (id, model_path, status, created_at, base_model) for an id or "latest".
 
-    "latest" is the newest completed training run with a model folder.
+    "latest" is the newest training run that saved a model (a run stopped early keeps
+    its best model so far).
     """
     cols = "id, status, created_at, base_model, model_path, metrics"
     if run in ("latest", None, ""):
         row = project.db.execute(
-            f"SELECT {cols} FROM runs WHERE status = 'completed' AND model_path IS NOT NULL "
+            f"SELECT {cols} FROM runs WHERE kind = 'train' AND model_path IS NOT NULL "
             "ORDER BY id DESC LIMIT 1"
         ).fetchone()
         if row is None:
-            raise WorkbenchError("This project has no completed training run to export yet.")
+            raise WorkbenchError("This project has no trained model to export yet: train one first.")
     else:
         try:
             run_id = int(run)
@@ -75,7 +76,7 @@ def resolve_run(project: Project, run: str | int = "latest") -> dict[str, Any]:
         row = project.db.execute(f"SELECT {cols} FROM runs WHERE id = ?", [run_id]).fetchone()
         if row is None:
             raise WorkbenchError(f"Run {run_id} does not exist in this project.")
-        if row[1] != "completed" or not row[4]:
+        if not row[4]:
             raise WorkbenchError(f"Run {run_id} has no trained model (status: {row[1]}).")
     model_path = Path(row[4])
     if not model_path.is_absolute():
@@ -186,13 +187,14 @@ def store_predictions(
 
 
 def list_exportable_runs(project: Project) -> list[dict[str, Any]]:
-    """Completed runs with a model folder, newest first: id, created_at, base_model, macro_f1."""
+    """Training runs that saved a model, newest first (run_id, created_at, base_model,
+    macro_f1, model_path, status)."""
     rows = project.db.execute(
-        "SELECT id, created_at, base_model, metrics, model_path FROM runs "
-        "WHERE status = 'completed' AND model_path IS NOT NULL ORDER BY id DESC"
+        "SELECT id, created_at, base_model, metrics, model_path, status FROM runs "
+        "WHERE kind = 'train' AND model_path IS NOT NULL ORDER BY id DESC"
     ).fetchall()
     runs = []
-    for run_id, created, base, metrics, model_path in rows:
+    for run_id, created, base, metrics, model_path, status in rows:
         try:
             decoded = json.loads(metrics) if metrics else {}
         except ValueError:
@@ -201,7 +203,7 @@ def list_exportable_runs(project: Project) -> list[dict[str, Any]]:
         if f1 is None and isinstance(decoded, dict) and isinstance(decoded.get("test"), dict):
             f1 = decoded["test"].get("macro_f1")
         runs.append({"run_id": run_id, "created_at": created, "base_model": base,
-                     "macro_f1": f1, "model_path": model_path})
+                     "macro_f1": f1, "model_path": model_path, "status": status})
     return runs
 
 
