@@ -54,7 +54,9 @@ class LabelButtons(QWidget):
             button.setObjectName(f"label:{label.name}")
             button.setCheckable(True)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            # Ignored width: a changing count never moves the buttons (no relayout).
+            button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            button.setMinimumWidth(110)
             button.setStyleSheet(_style(label.color))
             tip = f"<b>{html.escape(label.name)}</b>"
             if label.shortcut:
@@ -65,6 +67,8 @@ class LabelButtons(QWidget):
             button.clicked.connect(self._on_clicked)
             self._grid.addWidget(button, i // _COLUMNS, i % _COLUMNS)
             self.buttons[label.name] = button
+        for col in range(_COLUMNS):
+            self._grid.setColumnStretch(col, 1)
         self.set_counts(counts or {})
 
     def _on_clicked(self) -> None:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QTextBrowser,
@@ -94,6 +95,20 @@ def _guard_singleton_refcounts() -> None:
 
 
 _guard_singleton_refcounts()
+
+
+def _pane(name: str) -> QTextBrowser:
+    pane = QTextBrowser()
+    pane.setObjectName(name)
+    pane.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    pane.setOpenLinks(False)
+    return pane
+
+
+def _set_html(pane: QTextBrowser, text: str) -> None:
+    if pane.property("html") != text:  # skip re-layout when nothing changed
+        pane.setProperty("html", text)
+        pane.setHtml(text)
 
 
 class _CommentEdit(QLineEdit):
@@ -167,6 +182,9 @@ class LabelPanel(QWidget):
         self.annotation_label.setObjectName("annotationState")
         self.annotation_label.setWordWrap(True)
         self.annotation_label.setTextFormat(Qt.TextFormat.RichText)
+        lines = self.annotation_label.fontMetrics().lineSpacing()
+        self.annotation_label.setFixedHeight(2 * lines + 6)
+        self.annotation_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.comment_edit = _CommentEdit()
         self.comment_edit.setPlaceholderText("Comment on this record — Enter saves, Esc cancels")
         self.comment_edit.returnPressed.connect(self._save_comment)
@@ -197,27 +215,18 @@ class LabelPanel(QWidget):
         left_layout.addWidget(self.label_buttons)
         left_layout.addLayout(actions_row)
 
-        self.meta_label = QLabel()
-        self.meta_label.setObjectName("recordMeta")
-        self.meta_label.setTextFormat(Qt.TextFormat.RichText)
-        self.meta_label.setWordWrap(True)
-        self.meta_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.meta_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.counts_label = QLabel()
-        self.counts_label.setObjectName("labelCounts")
-        self.counts_label.setTextFormat(Qt.TextFormat.RichText)
-        self.counts_label.setWordWrap(True)
-        self.help_view = QTextBrowser()
-        self.help_view.setObjectName("guidelines")
-        self.help_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(QLabel("<b>Details</b>"))
-        side_layout.addWidget(self.meta_label)
-        side_layout.addWidget(QLabel("<b>Your progress</b>"))
-        side_layout.addWidget(self.counts_label)
-        side_layout.addWidget(self.help_view, 1)
+        # Rich-text browsers rather than labels: new contents never change the layout, so
+        # a key press repaints only what changed instead of the whole window.
+        self.meta_label = _pane("recordMeta")
+        self.counts_label = _pane("labelCounts")
+        self.help_view = _pane("guidelines")
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.meta_label)
+        side.addWidget(self.counts_label)
+        side.addWidget(self.help_view)
+        side.setStretchFactor(0, 2)
+        side.setStretchFactor(1, 2)
+        side.setStretchFactor(2, 3)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
@@ -490,7 +499,7 @@ class LabelPanel(QWidget):
         if record is None or project is None:
             self.mine = None
             self.record_text.set_record(None, self._done_text())
-            self.meta_label.setText("")
+            _set_html(self.meta_label, "")
             self.annotation_label.setText("")
             self.label_buttons.set_checked(())
         else:
@@ -501,7 +510,7 @@ class LabelPanel(QWidget):
                           if a.annotator != self.annotator]
             where = f"{self._pos + 1} of {len(self._history)} seen"
             self.record_text.set_record(record, f"Record {record.id}  ·  {where}")
-            self.meta_label.setText(meta_html(record))
+            _set_html(self.meta_label, "<b>Details</b>" + meta_html(record))
             self.annotation_label.setText(annotation_html(self.mine, others, self._colors))
             if self.mine is not None:
                 self.selection = list(self.mine.labels)
@@ -538,7 +547,8 @@ class LabelPanel(QWidget):
         self.counts.total = total
         labelled = self.counts.labelled
         self.progress_label.setText(f"Labelled <b>{labelled:,}</b> of {total:,}")
-        self.counts_label.setText(self.counts.summary_html(self._colors))
+        _set_html(self.counts_label,
+                  "<b>Your progress</b><br>" + self.counts.summary_html(self._colors))
         self.label_buttons.set_counts(self.counts.by_label)
         self.progress_changed.emit(labelled, total)
 

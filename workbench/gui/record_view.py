@@ -67,7 +67,9 @@ class RecordText(QWidget):
         self.header = QLabel()
         self.header.setObjectName("recordHeader")
         self.header.setTextFormat(Qt.TextFormat.PlainText)
-        self.header.setStyleSheet("color: palette(mid);")
+        self.header.setStyleSheet("color: #666666;")
+        # Ignored width: a longer header never triggers a relayout of the window.
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.editor = QPlainTextEdit()
         self.editor.setObjectName("recordText")
         self.editor.setReadOnly(True)

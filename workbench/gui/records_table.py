@@ -364,7 +364,7 @@ class RecordsBrowser(QWidget):
             "selected rows; right-click for a menu. Changes can be undone (Ctrl+Z)."
         )
         hint.setWordWrap(True)
-        hint.setStyleSheet("color: palette(mid);")
+        hint.setStyleSheet("color: #666666;")
         layout.addWidget(hint)
 
     # ----------------------------------------------------------------- setup
