@@ -1,13 +1,15 @@
 """The main window opens projects, renders, remembers recent files and survives bad input."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
-from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QSettings
 
-from workbench.gui.app import DEMO_LABELS, create_demo_project, run_app
+from workbench.gui.app import DEMO_LABELS, create_demo_project
 from workbench.gui.main_window import PANELS, MainWindow
 from workbench.gui.placeholder import PlaceholderPanel
 from workbench.gui.preferences import PreferencesDialog
@@ -205,21 +207,54 @@ def test_preferences_change_annotator(qtbot, window, project_file, monkeypatch):
     assert os.environ["WORKBENCH_ANNOTATOR"] == "tester"
 
 
-def test_run_app_opens_project_with_focus_in_label_panel(qtbot, project_file):
-    seen = {}
+_RUN_APP_SCRIPT = """
+import json, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from workbench.gui.app import make_application, run_app
+from workbench.gui.main_window import MainWindow
 
-    def inspect():
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        win = windows[-1]
-        seen["title"] = win.windowTitle()
-        seen["tab"] = win.tabs.tabText(win.tabs.currentIndex())
-        focus = win.focusWidget()  # the window's focus (offscreen windows are never active)
-        seen["focus_in_label"] = focus is not None and win.label_panel.isAncestorOf(focus)
-        win.close()
-        QApplication.quit()
+make_application()  # the timer below needs the application's event loop
 
-    QTimer.singleShot(300, inspect)
-    assert run_app([str(project_file)]) == 0
-    assert seen["title"] == "small — Workbench"
-    assert seen["tab"] == "Label"
-    assert seen["focus_in_label"]
+seen = {}
+
+def inspect():
+    win = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+    seen["title"] = win.windowTitle()
+    seen["tab"] = win.tabs.tabText(win.tabs.currentIndex())
+    focus = win.focusWidget()  # the window's focus (offscreen windows are never active)
+    seen["focus_in_label"] = focus is not None and win.label_panel.isAncestorOf(focus)
+    seen["icon"] = not QApplication.windowIcon().isNull()
+    seen["style"] = "QTabBar" in QApplication.instance().styleSheet()
+    seen["org"] = QApplication.organizationName()
+    win.close()
+
+QTimer.singleShot(300, inspect)
+code = run_app([sys.argv[1]])
+print("RESULT " + json.dumps(seen))
+sys.exit(code)
+"""
+
+
+def test_run_app_opens_project_with_focus_in_label_panel(project_file):
+    # A real start-up in its own process: QApplication.exec() must not run inside pytest's.
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_APP_SCRIPT, str(project_file)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT "))
+    seen = json.loads(line[len("RESULT "):])
+    assert seen == {
+        "title": "small — Workbench", "tab": "Label", "focus_in_label": True,
+        "icon": True, "style": True, "org": "Workbench",
+    }
+
+
+def test_self_test_command_passes():
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "--self-test"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "self-test: ok" in result.stdout
