@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.exporter import export_labelled, resolve_votes
+from workbench.core.exporter import export_labelled
 from workbench.core.importer import import_file, import_rows
 from workbench.core.project import Project
 from workbench.core.snapshot import resolve_labels
@@ -107,19 +107,27 @@ def test_multi_label_export_final_and_majority(tmp_path):
         assert [labels for *_x, labels, _s in snap.examples] == [["a", "b"], ["a", "c"]]
 
 
-@pytest.mark.parametrize(
-    ("votes", "multi", "expected"),
-    [
-        ({"u1": ["a"]}, False, ["a"]),
-        ({"u1": ["a"], "u2": ["b"]}, False, None),
-        ({"u1": ["a"], "u2": ["b"], "u3": ["a"]}, False, ["a"]),
-        ({"u1": ["a", "b"], "u2": ["a"]}, True, ["a"]),
-        ({"u1": ["a"], "u2": ["b"]}, True, None),
-        ({}, False, None),
-    ],
-)
-def test_resolve_votes(votes, multi, expected):
-    assert resolve_votes(votes, multi) == expected
+def test_export_final_uses_adjudicated_labels(single, tmp_path):
+    """An adjudicated final wins (default rule): it settles the tie on record 2 and
+    overrides the votes on record 1; a final on a record with no labelled annotation
+    is exported too."""
+    from workbench.core.team.adjudication import set_final
+
+    single.add_records(["Adjudicated without votes"])
+    set_final(single, 2, ["neg"])
+    set_final(single, 1, ["neutral"])
+    set_final(single, 5, ["pos"])
+    out = tmp_path / "adj.csv"
+    summary = export_labelled(single, out, mode="final")
+    rows = read(out)
+    got = [(r["text"], r["label"]) for r in rows]
+    assert got == [("I love it", "neutral"), ("Terrible", "neg"), ("It is fine", "neutral"),
+                   ("Adjudicated without votes", "pos")]
+    assert summary.ties == 0
+    snap = resolve_labels(single)
+    assert [(t, labels) for _rid, t, labels, _s in snap.examples] == [
+        (text, [label]) for text, label in got
+    ]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])

@@ -167,6 +167,17 @@ def test_fts_search(project):
     assert sorted(project.search("late")) == [1, 5]
 
 
+def test_search_with_many_matches_returns_import_order(project, monkeypatch):
+    import workbench.core.project as store
+
+    project.add_records([f"delivery number {i} " + "padding " * (20 - i) for i in range(6)])
+    ranked = project.search("delivery")
+    assert sorted(ranked) == [1, 2, 3, 4, 5, 6] and ranked != [1, 2, 3, 4, 5, 6]
+    monkeypatch.setattr(store, "RANKED_SEARCH_MAX", 3)
+    assert project.search("delivery", limit=4) == [1, 2, 3, 4]
+    assert project.search("number 2") == [3]
+
+
 def test_label_crud(project):
     project.add_records(["good", "bad", "meh"])
     project.annotate(1, ["pos"])

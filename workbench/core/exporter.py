@@ -4,8 +4,10 @@ Two modes:
 
 * ``"all"``: one row per annotation (every annotator's judgement, including skipped and
   flagged records, whose label cell is empty).
-* ``"final"``: one row per record with its final label(s), resolved across annotators by
-  the rule of :mod:`workbench.core.snapshot`; records whose annotators tie are left out.
+* ``"final"``: one row per record with its final label(s), by the rule of
+  :mod:`workbench.core.snapshot` (an adjudicated final label wins under the project's
+  default rule, otherwise the majority of annotators); records whose annotators tie and
+  that nobody adjudicated are left out.
 
 Columns: ``id`` (the external id), ``text``, ``label`` (single-label projects) or
 ``labels`` (multi-label: a list in JSONL/Parquet, ``|``-separated in CSV), ``annotator``,
@@ -21,7 +23,6 @@ import csv
 import json
 import logging
 import os
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from workbench.core.errors import Cancelled, WorkbenchError
 if TYPE_CHECKING:
     from workbench.core.project import Project
 
-__all__ = ["EXPORT_FORMATS", "ExportSummary", "export_labelled", "resolve_votes"]
+__all__ = ["EXPORT_FORMATS", "ExportSummary", "export_labelled"]
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +64,6 @@ class ExportSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "format": self.format, "mode": self.mode,
                 "rows": self.rows, "ties": self.ties}
-
-
-def resolve_votes(by_annotator: dict[str, list[str]], multi_label: bool) -> list[str] | None:
-    """Final labels of one record from each annotator's labels; ``None`` for a tie.
-
-    The same rule as :func:`workbench.core.snapshot.resolve_labels`: one annotator's labels
-    are final; otherwise single-label takes the strict plurality and multi-label keeps the
-    labels chosen by more than half of the annotators.
-    """
-    n = len(by_annotator)
-    if n == 0:
-        return None
-    if n == 1:
-        return list(next(iter(by_annotator.values())))
-    votes = Counter(name for names in by_annotator.values() for name in set(names))
-    if multi_label:
-        chosen = [name for name, c in votes.items() if c * 2 > n]
-        return chosen or None
-    ranked = votes.most_common()
-    if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
-        return None
-    return [ranked[0][0]]
 
 
 def _meta_keys(project: Project, mode: str) -> list[str]:
@@ -128,40 +107,65 @@ def _rows_all(project: Project) -> Iterator[dict[str, Any]]:
 
 
 def _rows_final(project: Project, summary: ExportSummary) -> Iterator[dict[str, Any]]:
+    from workbench.core.snapshot import adjudicated_finals, majority_labels
+
     multi = project.multi_label
     order = {name: i for i, name in enumerate(project.label_names())}
-    current: int | None = None
-    group: dict[str, list[str]] = {}
-    first: tuple[Any, ...] = ()
+    # Adjudicated finals are few (people set them one by one): held in memory.
+    finals = adjudicated_finals(project)
+    final_only = sorted(finals)  # records whose final may have no labelled annotation
+    pos = 0
 
-    def finish() -> dict[str, Any] | None:
-        labels = resolve_votes(group, multi)
+    def row(rid: int, ext: Any, text: str, meta: Any, split: str, annotators: list[str],
+            labels: list[str]) -> dict[str, Any]:
+        return {
+            "record_id": rid, "id": ext, "text": text, "meta": meta, "split": split,
+            "annotator": ",".join(sorted(annotators)), "status": "labelled",
+            "labels": sorted(set(labels), key=lambda n: order.get(n, len(order))),
+        }
+
+    def finals_before(limit: int | None) -> Iterator[dict[str, Any]]:
+        nonlocal pos
+        ids = []
+        while pos < len(final_only) and (limit is None or final_only[pos] < limit):
+            ids.append(final_only[pos])
+            pos += 1
+        for rec in project.get_records(ids):
+            yield row(rec.id, rec.external_id, rec.text,
+                      json.dumps(rec.meta) if rec.meta else None, rec.split, [], finals[rec.id])
+
+    def finish(first: tuple[Any, ...], group: dict[str, list[str]]) -> dict[str, Any] | None:
+        rid = first[0]
+        labels = finals.get(rid) or majority_labels(group.values(), multi)
         if labels is None:
             summary.ties += 1
             return None
-        rid, ext, text, meta, split = first
-        return {
-            "record_id": rid, "id": ext, "text": text, "meta": meta, "split": split,
-            "annotator": ",".join(sorted(group)), "status": "labelled",
-            "labels": sorted(labels, key=lambda n: order.get(n, 0)),
-        }
+        return row(*first, list(group), labels)
 
-    for row in _annotation_rows(project, "WHERE a.status = 'labelled'"):
-        rid, ext, text, meta, split, annotator, _status, labels = row
+    current: int | None = None
+    group: dict[str, list[str]] = {}
+    first: tuple[Any, ...] = ()
+    for rid, ext, text, meta, split, annotator, _status, labels in _annotation_rows(
+        project, "WHERE a.status = 'labelled'"
+    ):
         names = json.loads(labels)
         if not names:
             continue
         if rid != current:
             if group:
-                out = finish()
+                out = finish(first, group)
                 if out is not None:
                     yield out
+            yield from finals_before(rid)
+            if pos < len(final_only) and final_only[pos] == rid:
+                pos += 1  # handled with its annotations
             current, group, first = rid, {}, (rid, ext, text, meta, split)
         group[annotator] = names
     if group:
-        out = finish()
+        out = finish(first, group)
         if out is not None:
             yield out
+    yield from finals_before(None)
 
 
 class _Columns:

@@ -46,6 +46,9 @@ PALETTE = [
 #: reported when a damaged page is read).
 QUICK_CHECK_MAX_BYTES = 64 * 2**20
 
+#: Above this many matches a search returns records in import order instead of ranking.
+RANKED_SEARCH_MAX = 20_000
+
 #: Default shortcut keys, in order: 1-9, then letters not used by the labelling view.
 DEFAULT_SHORTCUTS = list("123456789") + list("qwertyuiopadghjklzxcvbnm")
 
@@ -438,22 +441,33 @@ class Project:
         return report.new_ids
 
     def search(self, query: str, limit: int = 1000) -> list[int]:
-        """Record ids whose text matches a full-text query (FTS5 syntax; plain words work)."""
+        """Record ids whose text matches a full-text query (FTS5 syntax; plain words work).
+
+        Best matches first (BM25). When more than :data:`RANKED_SEARCH_MAX` records match,
+        ranking them all would take seconds, so the first matches in import order are
+        returned instead.
+        """
         query = query.strip()
         if not query:
             return []
         try:
-            rows = self.db.execute(
-                "SELECT rowid FROM records_fts WHERE records_fts MATCH ? ORDER BY rank LIMIT ?",
-                [query, limit],
-            ).fetchall()
+            return self._search(query, limit)
         except sqlite3.OperationalError:
             # Not valid FTS syntax (e.g. a stray quote): search for the words literally.
             words = " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
-            rows = self.db.execute(
-                "SELECT rowid FROM records_fts WHERE records_fts MATCH ? ORDER BY rank LIMIT ?",
-                [words, limit],
-            ).fetchall()
+            return self._search(words, limit)
+
+    def _search(self, match: str, limit: int) -> list[int]:
+        q = self.db.execute
+        many = q(
+            "SELECT count(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT ?)",
+            [match, RANKED_SEARCH_MAX + 1],
+        ).fetchone()[0] > RANKED_SEARCH_MAX
+        order = "ORDER BY rowid" if many else "ORDER BY rank"
+        rows = q(
+            f"SELECT rowid FROM records_fts WHERE records_fts MATCH ? {order} LIMIT ?",
+            [match, limit],
+        ).fetchall()
         return [r[0] for r in rows]
 
     def set_splits(self, assignment: dict[int, str]) -> None:
