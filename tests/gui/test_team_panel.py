@@ -68,6 +68,11 @@ def test_adjudication_with_keys_buttons_and_undo(panel, project, qtbot):
     assert view.suggestion_label.text() == "Majority: billing"
     assert view.buttons.buttons["billing"].text().endswith("· 2")  # two votes
 
+    # Double-clicking a record opens it in the Label panel.
+    with qtbot.waitSignal(panel.open_records) as opened:
+        view.record_list.itemDoubleClicked.emit(view.record_list.item(0))
+    assert opened.args == [[2]]
+
     # Accept the majority with the M key: saved, and the next record is shown.
     qtbot.keyClick(view.record_list, "m")
     assert team.get_final(project, 2).labels == ("billing",)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ def _adjudicated(project: Project) -> dict[int, list[str]]:
             "JOIN final_label_labels fl ON fl.record_id = f.record_id "
             "JOIN labels l ON l.id = fl.label_id WHERE f.source = 'adjudicated'"
         ).fetchall()
-    except Exception:  # pragma: no cover - a schema without the table (never after migrate)
+    except sqlite3.OperationalError:  # pragma: no cover - a schema before version 2
         return {}
     found: dict[int, list[str]] = defaultdict(list)
     for rid, name in rows:

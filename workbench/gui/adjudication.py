@@ -81,6 +81,8 @@ class AdjudicationView(QWidget):
 
     final_changed = Signal(int)
     status_message = Signal(str)
+    #: Double-clicking a record asks the window to show it in the Label panel.
+    open_records = Signal(list)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -95,6 +97,8 @@ class AdjudicationView(QWidget):
         self.record_list = QListWidget()
         self.record_list.setObjectName("adjudication-records")
         self.record_list.currentRowChanged.connect(self._on_row_changed)
+        self.record_list.itemDoubleClicked.connect(self._on_double_clicked)
+        self.record_list.setToolTip("Double-click to open the record in the Label panel")
         self.show_resolved = QCheckBox("Show adjudicated records")
         self.show_resolved.toggled.connect(self._rebuild_list)
         self.count_label = QLabel()
@@ -223,6 +227,9 @@ class AdjudicationView(QWidget):
                 self.record_list.setCurrentRow(i)
                 return True
         return False
+
+    def _on_double_clicked(self, item: QListWidgetItem) -> None:
+        self.open_records.emit([int(item.data(Qt.ItemDataRole.UserRole))])
 
     def _on_row_changed(self, row: int) -> None:
         self._show(self._items[row] if 0 <= row < len(self._items) else None)

@@ -137,6 +137,7 @@ class TeamPanel(QWidget):
         self.tabs.addTab(self._build_agreement(), "Agreement")
         self.adjudication = AdjudicationView()
         self.adjudication.status_message.connect(self.status_message)
+        self.adjudication.open_records.connect(self.open_records)
         self.adjudication.final_changed.connect(self._on_final_changed)
         self.tabs.addTab(self.adjudication, "Adjudication")
         self.tabs.addTab(self._build_settings(), "Annotators && settings")
