@@ -297,3 +297,21 @@ def test_queue_strategy_chooser_lists_strategies(qtbot, panel, project):
     names = [panel.queue_combo.itemText(i) for i in range(panel.queue_combo.count())]
     assert names == available_strategies()
     assert names[0] == "order"
+
+
+def test_choosing_another_queue_order(qtbot, panel, project):
+    from workbench.core.queue import available_strategies
+
+    if "random" not in available_strategies():
+        pytest.skip("no random queue order installed")
+    panel.set_project(project)
+    press(qtbot, Qt.Key.Key_1)
+    panel.queue_combo.setCurrentIndex(panel.queue_combo.findText("random"))
+    panel.queue_combo.activated.emit(panel.queue_combo.currentIndex())
+    assert panel._strategy.name == "random"
+    seen = []
+    while panel.current is not None:
+        seen.append(panel.current.id)
+        press(qtbot, Qt.Key.Key_2)
+    assert sorted(seen) == list(range(2, 11)), "every remaining record, each once"
+    assert project.stats()["by_annotator"] == {ME: 10}

@@ -218,3 +218,16 @@ def test_relabel_in_a_multi_label_project_toggles(qtbot, project_path):
     assert proj.get_annotation(1, ME) is None, "removing the last label clears the record"
     widget.set_project(None)
     proj.close()
+
+
+def test_annotator_filter_when_not_blind(qtbot, panel, project):
+    project.set_meta("blind", "0")
+    panel.refresh()
+    browser = _open_table(qtbot, panel)
+    names = [browser.annotator_combo.itemText(i) for i in range(browser.annotator_combo.count())]
+    assert names == [f"Me ({ME})", "Anyone", "bob"]
+    browser.annotator_combo.setCurrentIndex(2)
+    browser.status_combo.setCurrentIndex(browser.status_combo.findData("annotated"))
+    browser.apply_filter()
+    assert rows(browser.model) == [2, 4]
+    assert cell(browser.model, 1, 1) == "delivery"
