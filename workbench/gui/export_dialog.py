@@ -62,7 +62,7 @@ class ExportDialog(QDialog):
     def __init__(self, project: Project, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Export labels of {project.name}")
-        self.resize(620, 300)
+        self.resize(640, 240)
         self.project_path = project.path
         self.job: JobHandle | None = None
         self.summary: Any = None

@@ -293,12 +293,6 @@ class DataFileMapper(QWidget):
                 item = QTableWidgetItem(text if len(text) < 300 else text[:300] + "…")
                 item.setToolTip(text[:2000])
                 self.preview.setItem(r, c, item)
-        header = self.preview.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.preview.resizeColumnsToContents()
-        for c in range(len(self.columns)):
-            self.preview.setColumnWidth(c, min(self.preview.columnWidth(c), 420))
-
         text_guess = _guess(self.columns, _TEXT_NAMES)
         if text_guess is None and self.columns:
             text_guess = max(self.columns, key=self._mean_length)
@@ -339,6 +333,15 @@ class DataFileMapper(QWidget):
                 elif col == mapping.label_col:
                     role = " [label]"
             item.setText(col + role)
+        # The text column takes the spare width; the others fit their (short) contents.
+        header = self.preview.horizontalHeader()
+        for c, col in enumerate(self.columns):
+            text_col = mapping is not None and col == mapping.text_col
+            mode = QHeaderView.ResizeMode.Stretch if text_col else QHeaderView.ResizeMode.Interactive
+            header.setSectionResizeMode(c, mode)
+            if not text_col:
+                self.preview.resizeColumnToContents(c)
+                self.preview.setColumnWidth(c, min(self.preview.columnWidth(c), 240))
         self.changed.emit()
 
     def mapping(self) -> ColumnMapping | None:

@@ -109,7 +109,8 @@ class MainWindow(QMainWindow):
         self.welcome.demo_requested.connect(self.open_demo_project)
         self.welcome.recent_chosen.connect(self.open_project)
         self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(False)
+        self.tabs.setUsesScrollButtons(False)
+        self.tabs.setElideMode(Qt.TextElideMode.ElideNone)
         self.panels: dict[str, QWidget] = {}
         for title, module, cls, description in PANELS:
             panel = load_panel(title, module, cls, description)

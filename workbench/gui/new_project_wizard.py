@@ -146,8 +146,12 @@ class LabelsPage(QWizardPage):
         self.setTitle("Labels")
         self.setSubTitle("The classes you will assign. You can rename, reorder and recolour them later.")
         layout = QVBoxLayout(self)
-        self.from_column_radio = QRadioButton("Take the labels from the label column")
-        self.typed_radio = QRadioButton("Use only the labels typed below")
+        self.from_column_radio = QRadioButton(
+            "The labels listed below, plus any other label found in the label column"
+        )
+        self.typed_radio = QRadioButton(
+            "Only the labels listed below (a row with another label stops the import)"
+        )
         group = QButtonGroup(self)
         group.addButton(self.from_column_radio)
         group.addButton(self.typed_radio)
@@ -173,9 +177,9 @@ class LabelsPage(QWizardPage):
             if not self.labels_edit.toPlainText().strip():
                 self.labels_edit.setPlainText("\n".join(self._wizard.data_page.mapper.label_values()))
             self.note.setText(
-                f"Labels in the column {mapping.label_col!r} are imported as annotations. "
-                "The list shows those in the preview; with the first option, any other "
-                "label found in the file is added too."
+                f"The labels in the column {mapping.label_col!r} are imported as annotations. "
+                "The list starts with those seen in the preview; edit it to choose the "
+                "order (and so the keys 1–9) or to add labels the data does not use yet."
             )
         else:
             self.typed_radio.setChecked(True)

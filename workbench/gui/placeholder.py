@@ -29,7 +29,13 @@ class PlaceholderPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("placeholderPanel")
         self.title = title
-        layout = QVBoxLayout(self)
+        outer = QHBoxLayout(self)
+        outer.addStretch(1)
+        column = QWidget()
+        column.setMaximumWidth(560)
+        outer.addWidget(column, 4)
+        outer.addStretch(1)
+        layout = QVBoxLayout(column)
         layout.addStretch(1)
         heading = QLabel(f"{title}: coming soon")
         heading.setObjectName("placeholderTitle")
@@ -39,15 +45,14 @@ class PlaceholderPanel(QWidget):
         body.setObjectName("placeholderText")
         body.setWordWrap(True)
         body.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        body.setMaximumWidth(560)
-        layout.addWidget(body, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(body)
         if problem:
             detail = QLabel(problem)
             detail.setObjectName("placeholderProblem")
             detail.setWordWrap(True)
             detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
             detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            layout.addWidget(detail, 0, Qt.AlignmentFlag.AlignHCenter)
+            layout.addWidget(detail)
         layout.addStretch(2)
 
     def set_project(self, project: Project | None) -> None:
