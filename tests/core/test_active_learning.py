@@ -86,7 +86,8 @@ def predicted(tmp_path):
     ids = project.add_records([f"text number {i} about things" for i in range(6)])
     now = now_iso()
     project.db.execute(
-        "INSERT INTO runs(id, kind, status, created_at, config) VALUES (1, 'train', 'completed', ?, ?)",
+        "INSERT INTO runs(id, kind, status, created_at, config, model_path) "
+        "VALUES (1, 'train', 'completed', ?, ?, 'al.models/run-1')",
         [now, json.dumps({"labels": ["a", "b", "c"]})],
     )
     store_predictions(project, 1, ids[:5], ["a", "b", "c"], PROBS)

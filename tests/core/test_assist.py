@@ -87,7 +87,8 @@ def test_coldstart_is_refreshed_after_new_labels(project):
 def test_trained_run_predictions_take_over(project):
     assist.ensure_predictions(project)
     project.db.execute(
-        "INSERT INTO runs(id, kind, status, created_at, metrics) VALUES (50, 'train', 'completed', ?, ?)",
+        "INSERT INTO runs(id, kind, status, created_at, metrics, model_path) "
+        "VALUES (50, 'train', 'completed', ?, ?, 'assist.models/run-50')",
         [now_iso(), json.dumps({"macro_f1": 0.875})],
     )
     rid = project.ids[9]

@@ -121,10 +121,10 @@ def _labelled_total(project: Project) -> int:
 
 # --------------------------------------------------------------------------- runs
 def latest_trained_run(project: Project) -> int | None:
-    """Id of the newest completed training run, or ``None``."""
+    """Id of the newest training run that saved a model, or ``None``."""
     row = project.db.execute(
-        "SELECT id FROM runs WHERE kind != ? AND status = 'completed' ORDER BY id DESC LIMIT 1",
-        [COLDSTART_KIND],
+        "SELECT id FROM runs WHERE kind = 'train' AND model_path IS NOT NULL "
+        "ORDER BY id DESC LIMIT 1"
     ).fetchone()
     return row[0] if row else None
 
@@ -151,7 +151,10 @@ def _run_meta(project: Project, run_id: int) -> dict[str, Any]:
     info = _run_row(project, run_id) or {}
     candidates = []
     if info.get("model_path"):
-        candidates.append(Path(info["model_path"]))
+        model_path = Path(info["model_path"])
+        if not model_path.is_absolute():
+            model_path = project.path.parent / model_path
+        candidates.append(model_path)
     candidates.append(project.models_dir / f"run-{run_id}")
     for folder in candidates:
         path = folder / "workbench_run.json"
@@ -164,7 +167,20 @@ def _run_meta(project: Project, run_id: int) -> dict[str, Any]:
 
 
 def prediction_run_id(project: Project) -> int | None:
-    """The run whose stored predictions currently drive suggestions (``None``: none yet)."""
+    """The run whose stored predictions currently drive suggestions (``None``: none yet).
+
+    That is the run last chosen by :func:`predict_project`; without one (or while only the
+    cold-start model was used), the newest trained run whose predictions for unlabelled
+    records were stored some other way (e.g. from the Inference panel).
+    """
+    chosen = _chosen_run(project)
+    if chosen is not None and (_run_row(project, chosen) or {}).get("kind") != COLDSTART_KIND:
+        return chosen
+    trained = _trained_with_predictions(project)
+    return trained if trained is not None else chosen
+
+
+def _chosen_run(project: Project) -> int | None:
     value = project.get_meta(META_RUN)
     if not value:
         return None
@@ -173,9 +189,26 @@ def prediction_run_id(project: Project) -> int | None:
     except ValueError:
         return None
     info = _run_row(project, run_id)
-    if info is None or info["status"] != "completed":
+    if info is None or not _usable(info):
         return None
     return run_id
+
+
+def _usable(info: dict[str, Any]) -> bool:
+    if info["kind"] == COLDSTART_KIND:
+        return info["status"] == "completed"
+    return bool(info["model_path"])
+
+
+def _trained_with_predictions(project: Project) -> int | None:
+    """Newest trained run with a stored prediction for some unlabelled record."""
+    row = project.db.execute(
+        "SELECT p.run_id FROM predictions p JOIN runs r ON r.id = p.run_id "
+        "WHERE r.kind = 'train' AND r.model_path IS NOT NULL AND NOT EXISTS ("
+        " SELECT 1 FROM annotations a WHERE a.record_id = p.record_id AND a.status = 'labelled') "
+        "ORDER BY p.run_id DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
 
 
 # --------------------------------------------------------------------------- storage
@@ -203,7 +236,7 @@ def store_predictions(
             chosen = [name for name, p, t in zip(labels, row, thr, strict=False) if p >= t]
             if not chosen:
                 chosen = [labels[int(row.argmax())]]
-            label = json.dumps(chosen)
+            label = ";".join(chosen)
             confidence = float(np.mean(np.maximum(row, 1.0 - row)))
         else:
             label = labels[int(row.argmax())]
@@ -529,8 +562,6 @@ def predict_project(
     The export is made (int8) if the run has none yet. On success the run becomes the
     suggester. Opens its own connection, so it can run in a worker thread.
     """
-    from workbench.core.assist_bundle import bundle_for_run
-
     progress = progress or _noop
     should_stop = should_stop or _never
     with Project.open(project_path) as project:
@@ -545,14 +576,14 @@ def predict_project(
                 raise WorkbenchError(f"Run must be a number or 'latest', not {run!r}.") from None
             info = _run_row(project, run_id)
             if info is None or info["kind"] == COLDSTART_KIND:
-                raise ModelError(f"Run {run_id} does not exist.")
-            if info["status"] != "completed":
-                raise ModelError(f"Run {run_id} did not complete (status {info['status']}).")
-        progress(AssistEvent("export", 0, 0, f"Preparing the int8 model of run {run_id}…"))
-        bundle = bundle_for_run(project, run_id, should_stop=should_stop)
-        from workbench.core.inference import Predictor
+                raise ModelError(f"Run {run_id} does not exist in this project.")
+            if not info["model_path"]:
+                raise ModelError(f"Run {run_id} has no trained model (status: {info['status']}).")
+    bundle = bundle_for_run(project_path, run_id, progress=progress, should_stop=should_stop)
+    from workbench.core.inference import Predictor
 
-        predictor = Predictor.load(bundle)
+    predictor = Predictor.load(bundle)
+    with Project.open(project_path) as project:
         targets = unlabelled_record_ids(project)
         total = len(targets)
         done = 0
@@ -577,5 +608,37 @@ def predict_project(
             progress(AssistEvent("predict", done, total, f"Predicted {done}/{total} records"))
         project.set_meta(META_RUN, str(run_id))
         source = _describe(project, run_id)
-    progress(AssistEvent("done", total, total, f"Suggestions now from {source[0].lower()}{source[1:]}"))
+    progress(AssistEvent("done", total, total, f"Suggestions now from: {source}"))
     return PredictReport(run_id=run_id, n_predicted=total, bundle_dir=bundle, source=source)
+
+
+def bundle_for_run(
+    project_path: str | Path,
+    run_id: int,
+    *,
+    progress: Callable[[AssistEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Path:
+    """The run's ONNX bundle in the default export folder; exported there (int8) if missing."""
+    from workbench.core.deploy.project_data import default_export_dir
+
+    progress = progress or _noop
+    folder = default_export_dir(Path(project_path), run_id)
+    config = folder / "bundle.json"
+    if config.is_file() and (folder / "model.onnx").is_file():
+        try:
+            info = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {}
+        if info.get("run_id") == run_id:  # an existing export of this run (int8 by default)
+            return folder
+    from workbench.core.onnx_export import export_run
+
+    def _relay(event: Any) -> None:
+        progress(AssistEvent("export", getattr(event, "step", 0), getattr(event, "total", 0),
+                             f"Exporting run {run_id}: {getattr(event, 'message', '')}"))
+
+    progress(AssistEvent("export", 0, 0, f"Exporting run {run_id} as an int8 ONNX model…"))
+    report = export_run(project_path, run=run_id, out_dir=folder, quantize=True,
+                        progress=_relay, should_stop=should_stop)
+    return Path(report.bundle_dir)
