@@ -258,3 +258,25 @@ def test_self_test_command_passes():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-test: ok" in result.stdout
+
+
+def test_label_editor_from_edit_menu_updates_label_panel(qtbot, window, project_file):
+    from PySide6.QtWidgets import QAbstractButton
+
+    from workbench.gui.label_editor import LabelEditorDialog
+
+    assert window.open_project(project_file)
+    window.act_labels.trigger()
+    dialog = window.findChild(LabelEditorDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.rename_label("billing", "payments")
+    assert window.project.label_names()[0] == "payments"
+    qtbot.wait(50)  # let replaced buttons be deleted
+    texts = " ".join(
+        b.text() for b in window.label_panel.findChildren(QAbstractButton)
+        if b.isVisibleTo(window.label_panel)
+    )
+    if isinstance(window.label_panel, PlaceholderPanel):
+        pytest.skip("the Label panel is not available")
+    assert "payments" in texts and "billing" not in texts
+    dialog.close()

@@ -186,3 +186,32 @@ def test_import_dialog_adds_records_and_cancel_changes_nothing(qtbot, small_proj
     assert dialog.result() == ImportDialog.DialogCode.Accepted
     assert small_project.record_count() == 14
     assert small_project.get_record(6).external_id == "A3"
+
+
+def test_export_dialog_writes_final_labels(qtbot, small_project, tmp_path):
+    from workbench.gui.export_dialog import ExportDialog
+
+    small_project.annotate(1, ["delivery"])
+    small_project.annotate(2, ["billing"])
+    dialog = ExportDialog(small_project)
+    qtbot.addWidget(dialog)
+    out = tmp_path / "labels.csv"
+    dialog.path_edit.setText(str(out))
+    with qtbot.waitSignal(dialog.exported, timeout=20_000) as blocker:
+        dialog.export_button.click()
+    assert blocker.args[0].rows == 2
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and "Where is my parcel?" in lines[1] and "delivery" in lines[1]
+    assert dialog.result() == ExportDialog.DialogCode.Accepted
+
+
+def test_export_dialog_reports_bad_target(qtbot, small_project, tmp_path):
+    from workbench.gui.export_dialog import ExportDialog
+
+    dialog = ExportDialog(small_project)
+    qtbot.addWidget(dialog)
+    dialog.path_edit.setText(str(tmp_path / "labels.xlsx"))
+    dialog.start_export()
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=20_000)
+    assert "use .csv, .jsonl or .parquet" in dialog.progress_box.status.text()
+    assert not (tmp_path / "labels.xlsx").exists()
