@@ -280,3 +280,19 @@ def test_label_editor_from_edit_menu_updates_label_panel(qtbot, window, project_
         pytest.skip("the Label panel is not available")
     assert "payments" in texts and "billing" not in texts
     dialog.close()
+
+
+def test_import_from_file_menu_refreshes_window(qtbot, window, project_file, support_csv):
+    from workbench.gui.import_dialog import ImportDialog
+
+    assert window.open_project(project_file)
+    window.act_import.trigger()
+    dialog = window.findChild(ImportDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.mapper.set_file(support_csv)
+    dialog.mapper.set_mapping("text", "id", None)
+    with qtbot.waitSignal(dialog.imported, timeout=20_000):
+        dialog.import_button.click()
+    assert window.project.record_count() == 14
+    assert window.progress_label.text() == "labelled 0 of 14"
+    assert "9 records added" in window.statusBar().currentMessage()

@@ -125,7 +125,7 @@ def import_job(
     should_stop: Callable[[], bool],
 ) -> ImportReport:
     """Import ``data_path`` into the project at ``project_path`` (own connection)."""
-    progress(ImportStep(0, 0.0))
+    progress(ImportStep(0, None))  # busy until the first chunk is in
     with Project.open(project_path) as project:
         return import_file(
             project,
@@ -158,7 +158,7 @@ def create_project_job(
 ) -> ImportReport:
     """Create a project and import its data; on cancel or error nothing is left behind."""
     project_path = Path(project_path)
-    progress(ImportStep(0, 0.0))
+    progress(ImportStep(0, None))  # busy until the first chunk is in
     project = Project.create(project_path, labels, multi_label=multi_label)
     try:
         report = import_file(
@@ -414,7 +414,10 @@ class ImportProgressBox(QWidget):
         else:
             self.bar.setRange(0, 1000)
             self.bar.setValue(int(step.fraction * 1000))
-        self.status.setText(f"Importing… {step.rows:,} rows read")
+        if step.rows:
+            self.status.setText(f"Importing… {step.rows:,} rows read")
+        else:
+            self.status.setText("Reading the file…")
 
     def finish(self, message: str, error: bool = False) -> None:
         self.bar.hide()
