@@ -55,10 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    # `workbench` or `workbench PROJECT.wbproj` (or GUI-only flags) opens the window.
+    if argv and argv[0] == "--self-test":
+        from workbench.selftest import main as selftest_main
+
+        return selftest_main(argv[1:])
+    # `workbench` or `workbench PROJECT.wbproj` opens the window.
     if not argv or (
         not argv[0].startswith("-") and argv[0].endswith(".wbproj") and len(argv) == 1
-    ) or argv[0] in ("--self-test",):
+    ):
         return _open_gui(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
