@@ -129,3 +129,111 @@ def test_store_predictions_rejects_wrong_shape(project):
 
     with pytest.raises(WorkbenchError, match="shape"):
         assist.store_predictions(project, 1, [1, 2], ["a", "b"], np.zeros((3, 2)))
+
+
+# --------------------------------------------------------------------------- auto-retrain
+from workbench.core.autoretrain import (  # noqa: E402
+    AutoRetrainPolicy,
+    RetrainState,
+    load_policy,
+    retrain_and_refresh,
+    retrain_state,
+    save_policy,
+)
+
+
+def test_auto_retrain_is_on_by_default_once_every_label_has_ten():
+    policy = AutoRetrainPolicy()
+    short = RetrainState({"a": 10, "b": 9}, new_labels=80)
+    assert not policy.enabled(short) and not policy.should_retrain(short)
+    assert "still short: b" in policy.describe(short)
+    ready = RetrainState({"a": 10, "b": 10}, new_labels=50)
+    assert policy.enabled(ready) and policy.should_retrain(ready)
+    assert not policy.should_retrain(RetrainState({"a": 10, "b": 10}, new_labels=49))
+    assert policy.labels_until_next(RetrainState({"a": 12, "b": 30}, new_labels=38)) == 12
+    assert policy.describe(RetrainState({"a": 12, "b": 30}, new_labels=38)) == (
+        "Auto-retrain after 12 more labels."
+    )
+
+
+def test_auto_retrain_never_starts_twice_or_when_off():
+    ready = RetrainState({"a": 40, "b": 40}, new_labels=60, running=True)
+    assert not AutoRetrainPolicy().should_retrain(ready)
+    off = AutoRetrainPolicy(mode="off")
+    assert not off.should_retrain(RetrainState({"a": 40, "b": 40}, new_labels=60))
+    assert off.labels_until_next(RetrainState({"a": 40, "b": 40}, new_labels=60)) is None
+    # Switched on explicitly, the per-label minimum does not apply; the interval does.
+    on = AutoRetrainPolicy(mode="on", every=5)
+    assert on.should_retrain(RetrainState({"a": 2, "b": 3}, new_labels=5))
+    assert not on.should_retrain(RetrainState({"a": 5, "b": 0}, new_labels=5))  # one label only
+    with pytest.raises(Exception, match="mode"):
+        AutoRetrainPolicy(mode="sometimes")
+
+
+def test_retrain_state_counts_labels_since_the_last_run(project):
+    state = retrain_state(project)
+    assert state.label_counts == {"billing": 4, "delivery": 4}
+    assert state.new_labels == 8
+    project.db.execute(
+        "INSERT INTO runs(kind, status, created_at) VALUES ('train', 'failed', '2000-01-01T00:00:00+00:00')"
+    )
+    assert retrain_state(project).new_labels == 8  # all labelled after that run started
+    project.db.execute(
+        "INSERT INTO runs(kind, status, created_at) VALUES ('train', 'running', '2999-01-01T00:00:00+00:00')"
+    )
+    assert retrain_state(project, running=True).new_labels == 0
+    assert retrain_state(project, running=True).running
+
+
+def test_policy_is_saved_in_the_project(project):
+    assert load_policy(project) == AutoRetrainPolicy()
+    save_policy(project, AutoRetrainPolicy(mode="off", every=20))
+    assert load_policy(project) == AutoRetrainPolicy(mode="off", every=20)
+
+
+def test_retrain_export_and_refresh_with_a_real_model(tmp_path, tiny_base_model):
+    import torch
+
+    from workbench.core.training import TrainConfig
+
+    torch.set_num_threads(1)
+    path = tmp_path / "real.wbproj"
+    words = {"billing": ["refund", "charge", "card", "invoice"],
+             "delivery": ["package", "late", "arrived", "shipping"]}
+    with Project.create(path, list(words)) as proj:
+        for label, keys in words.items():
+            ids = proj.add_records(
+                [f"{keys[i % 4]} {keys[(i + 1) % 4]} please help {i}" for i in range(14)]
+            )
+            for rid in ids:
+                proj.annotate(rid, [label])
+        unlabelled = proj.add_records(["my card has a wrong charge", "the package is late"])
+        assert AutoRetrainPolicy().should_retrain(retrain_state(proj)) is False  # 28 < 50
+        assert AutoRetrainPolicy(every=28).should_retrain(retrain_state(proj))
+    events = []
+    outcome = retrain_and_refresh(
+        path, events.append,
+        config=TrainConfig(base_model=str(tiny_base_model), threads=1, epochs=1, batch_size=8,
+                           max_length=32),
+    )
+    assert outcome.n_predicted == 2
+    assert events[-1].phase == "done" and "Auto-retrain done" in events[-1].message
+    assert {e.phase for e in events} >= {"train", "export", "predict"}
+    bundle = path.with_name("real.models") / "exports" / f"run-{outcome.run_id}"
+    assert (bundle / "model.onnx").is_file()
+    with Project.open(path) as proj:
+        assert assist.prediction_run_id(proj) == outcome.run_id
+        assert assist.current_suggester(proj).startswith(f"Model of run {outcome.run_id}")
+        s = assist.suggestion_for(proj, unlabelled[0])
+        assert s is not None and s.labels[0] in words
+        assert s.source == assist.current_suggester(proj)
+        assert retrain_state(proj).new_labels == 0
+        ann = assist.accept_suggestion(proj, unlabelled[0])
+        assert ann.provenance == "accepted suggestion" and ann.labels == s.labels
+        # A cold-start fit no longer replaces the trained model's suggestions.
+        assert assist.ensure_predictions(proj) == outcome.run_id
+    # Predicting again reuses the exported bundle.
+    mtime = (bundle / "model.onnx").stat().st_mtime
+    report = assist.predict_project(path)
+    assert report.run_id == outcome.run_id and report.n_predicted == 1
+    assert (bundle / "model.onnx").stat().st_mtime == mtime
