@@ -296,3 +296,30 @@ def test_import_from_file_menu_refreshes_window(qtbot, window, project_file, sup
     assert window.project.record_count() == 14
     assert window.progress_label.text() == "labelled 0 of 14"
     assert "9 records added" in window.statusBar().currentMessage()
+
+
+def test_geometry_persists(qtbot, settings):
+    first = make_window(qtbot, settings)
+    first.show()
+    first.resize(780, 640)  # fits the offscreen screen (800x800)
+    first.close()
+    second = make_window(qtbot, QSettings(settings.fileName(), QSettings.Format.IniFormat))
+    assert (second.width(), second.height()) == (780, 640)
+    second.close()
+
+
+def test_other_panels_refresh_when_shown_after_labelling(window, project_file):
+    panel = window.label_panel
+    if not hasattr(panel, "press_label"):
+        pytest.skip("the Label panel is not available")
+    calls = []
+    train = window.panels["Train"]
+    assert window.open_project(project_file)
+    train.refresh = lambda: calls.append("Train")  # instance attribute: looked up at call time
+    panel.press_label("billing")
+    assert calls == []  # nothing refreshes while the user is labelling
+    window.tabs.setCurrentWidget(train)
+    assert calls == ["Train"]
+    window.tabs.setCurrentWidget(panel)
+    window.tabs.setCurrentWidget(train)
+    assert calls == ["Train"]  # nothing changed since

@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
         self._lock: QLockFile | None = None
         self._demo_job: JobHandle | None = None
         self.setWindowTitle("Workbench")
-        self.setMinimumSize(900, 600)
+        self.setMinimumSize(760, 520)
 
         self.stack = QStackedWidget()
         self.welcome = WelcomePage()
@@ -117,6 +117,8 @@ class MainWindow(QMainWindow):
             self.panels[title] = panel
             self.tabs.addTab(panel, title)
             self._connect_panel(panel)
+        self._stale: set[str] = set()
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.tabs)
         self.setCentralWidget(self.stack)
@@ -150,6 +152,7 @@ class MainWindow(QMainWindow):
         stack = getattr(panel, "undo_stack", None)
         if stack is not None:
             stack.indexChanged.connect(self._schedule_progress)
+            stack.indexChanged.connect(self._annotations_changed)
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         act = QAction(text, self)
@@ -372,6 +375,7 @@ class MainWindow(QMainWindow):
 
     def refresh_panels(self) -> None:
         """Tell every panel that data or labels changed."""
+        self._stale.clear()
         if self.project is not None:
             # The import ran on its own connection; labels it added are not cached here.
             self.project._label_cache = None
@@ -385,6 +389,22 @@ class MainWindow(QMainWindow):
                 log.exception("The %s panel failed to refresh", title)
         self._update_title()
         self.update_progress()
+
+    def _annotations_changed(self, *_args: object) -> None:
+        """Labels were saved or undone: the other panels refresh when next shown."""
+        self._stale = {title for title in self.panels if title != "Label"}
+
+    def _tab_changed(self, index: int) -> None:
+        title = self.tabs.tabText(index)
+        if title not in self._stale or self.project is None:
+            return
+        self._stale.discard(title)
+        refresh = getattr(self.panels.get(title), "refresh", None)
+        if refresh is not None:
+            try:
+                refresh()
+            except Exception:
+                log.exception("The %s panel failed to refresh", title)
 
     def _update_title(self) -> None:
         if self.project is None:
