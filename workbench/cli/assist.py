@@ -1,0 +1,178 @@
+"""Model-assisted labelling commands: ``predict-project``, ``queue``, ``label``, ``review``.
+
+Heavy modules are imported inside the handlers so ``workbench --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _open(path: str):  # -> Project
+    from workbench.core.project import Project
+
+    return Project.open(path)
+
+
+def _stderr_progress(event: Any) -> None:
+    if event.message:
+        print(event.message, file=sys.stderr, flush=True)
+
+
+def cmd_predict_project(args: argparse.Namespace) -> int:
+    """Store predictions of a trained run (or the cold-start model) for unlabelled records."""
+    from workbench.core import assist
+
+    with _open(args.project) as project:
+        trained = assist.latest_trained_run(project)
+        if args.run is None and trained is None:
+            run_id = assist.coldstart_predict(project)
+            if run_id is None:
+                from workbench.core.errors import WorkbenchError
+
+                raise WorkbenchError(
+                    "No trained model yet, and too few labels for the cold-start model: "
+                    "label records with at least two different labels first."
+                )
+            n = project.db.execute(
+                "SELECT count(*) FROM predictions WHERE run_id = ?", [run_id]
+            ).fetchone()[0]
+            print(f"Stored cold-start predictions for {n:,} unlabelled records "
+                  f"({assist.current_suggester(project)}).")
+            return 0
+    report = assist.predict_project(
+        args.project, run="latest" if args.run is None else args.run,
+        progress=_stderr_progress if args.progress else None,
+    )
+    print(f"Stored predictions of run {report.run_id} for {report.n_predicted:,} unlabelled "
+          f"records ({report.source}).")
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    """Print the next records to label in a strategy's order."""
+    from workbench.core import assist
+    from workbench.core.project import default_annotator
+    from workbench.core.queue import get_strategy, queue_ids
+
+    if args.limit < 1:
+        from workbench.core.errors import WorkbenchError
+
+        raise WorkbenchError("--limit must be at least 1.")
+    strategy = get_strategy(args.strategy)
+    annotator = args.annotator or default_annotator()
+    with _open(args.project) as project:
+        ids = queue_ids(strategy, project, annotator, args.limit)
+        records = project.get_records(ids)
+        items = []
+        for rec in records:
+            item: dict[str, Any] = {"id": rec.id, "external_id": rec.external_id, "text": rec.text}
+            suggestion = assist.suggestion_for(project, rec.id)
+            if suggestion is not None:
+                item["suggestion"] = list(suggestion.labels)
+                item["confidence"] = round(suggestion.confidence, 4)
+            items.append(item)
+    if args.json:
+        json.dump(items, sys.stdout, ensure_ascii=False, indent=1)
+        print()
+        return 0
+    for item in items:
+        text = " ".join(item["text"].split())
+        if len(text) > 100:
+            text = text[:99] + "…"
+        extra = f"  [{', '.join(item['suggestion'])} {item['confidence']:.0%}]" if "suggestion" in item else ""
+        print(f"{item['id']}\t{text}{extra}")
+    return 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    """Save a label (or labels) for one record."""
+    from workbench.core.project import default_annotator
+
+    labels = [n.strip() for value in args.label for n in value.split(",") if n.strip()]
+    annotator = args.annotator or default_annotator()
+    with _open(args.project) as project:
+        ann = project.annotate(args.id, labels, annotator=annotator)
+    print(f"Record {ann.record_id}: {', '.join(ann.labels)} (annotator {ann.annotator})")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """List suspected label errors, most suspicious first."""
+    from workbench.core.review import review_project
+
+    issues = review_project(
+        args.project, folds=args.folds, progress=_stderr_progress if args.progress else None
+    )
+    if args.limit:
+        issues = issues[: args.limit]
+    if args.json:
+        json.dump([x.to_dict() for x in issues], sys.stdout, ensure_ascii=False, indent=1)
+        print()
+        return 0
+    if not issues:
+        print("No suspected label errors.")
+        return 0
+    for x in issues:
+        ext = f" ({x.external_id})" if x.external_id else ""
+        print(f"{x.id}{ext}\t{x.score:.2f}\t{x.label} -> {x.suggested_label}\t{x.reason}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the model-assisted labelling commands."""
+    p = subparsers.add_parser(
+        "predict-project",
+        help="store a model's predictions for every unlabelled record (for suggestions)",
+        description="Predict every unlabelled record with a trained run's int8 ONNX export "
+        "(exported first if needed) and store the results, so the app can suggest labels "
+        "and order the queue. Without a trained run, the cold-start model (TF-IDF + "
+        "logistic regression on the labelled records) is used.",
+    )
+    p.add_argument("project", help="project file (.wbproj)")
+    p.add_argument("--run", type=int, default=None, help="run id (default: the latest trained run)")
+    p.add_argument("--progress", action="store_true", help="print progress on stderr")
+    p.set_defaults(handler=cmd_predict_project)
+
+    p = subparsers.add_parser(
+        "queue",
+        help="the next records to label, in a queue order",
+        description="Print the next records an annotator should label, in the order of a "
+        "queue strategy (order, random, least-confidence, margin, entropy, diverse).",
+    )
+    p.add_argument("project", help="project file (.wbproj)")
+    p.add_argument("--strategy", default="order", help="queue order (default: order)")
+    p.add_argument("--limit", type=int, default=20, help="how many records (default: 20)")
+    p.add_argument("--annotator", default=None, help="annotator name (default: WORKBENCH_ANNOTATOR or the user name)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {id, text, ...}")
+    p.set_defaults(handler=cmd_queue)
+
+    p = subparsers.add_parser(
+        "label",
+        help="save a label for one record",
+        description="Save an annotation for one record. Give --label several times (or "
+        "comma-separated) for a multi-label project.",
+    )
+    p.add_argument("project", help="project file (.wbproj)")
+    p.add_argument("--id", type=int, required=True, help="record id")
+    p.add_argument("--label", action="append", required=True, help="label name")
+    p.add_argument("--annotator", default=None, help="annotator name (default: WORKBENCH_ANNOTATOR or the user name)")
+    p.set_defaults(handler=cmd_label)
+
+    p = subparsers.add_parser(
+        "review",
+        help="find likely label errors",
+        description="Find likely label errors: records whose label a cross-validated model "
+        "confidently disagrees with (confident learning), and near-duplicate texts with "
+        "different labels. Most suspicious first.",
+    )
+    p.add_argument("project", help="project file (.wbproj)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
+    p.add_argument("--limit", type=int, default=0, help="show at most this many (default: all)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of issues")
+    p.add_argument("--progress", action="store_true", help="print progress on stderr")
+    p.set_defaults(handler=cmd_review)
