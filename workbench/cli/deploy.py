@@ -56,7 +56,8 @@ def run_model_export(args: argparse.Namespace) -> int:
         run=getattr(args, "run", None) or "latest",
         out_dir=out_dir,
         quantize=not getattr(args, "no_quantize", False),
-        optimize=False if getattr(args, "no_optimize", False) else None,
+        optimize=False if getattr(args, "no_optimize", False) else (
+            True if getattr(args, "optimize", False) else None),
         zip_bundle=bool(getattr(args, "zip", False)),
         progress=None if getattr(args, "json", False) else _StderrProgress(),
     )
