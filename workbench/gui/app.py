@@ -2,17 +2,14 @@
 
 ``workbench`` opens the main window; ``workbench PROJECT.wbproj`` opens that project straight
 into the Label panel with the keyboard focus on the record, so the first key press labels
-it. ``workbench --self-test`` builds the window on the demo data without showing it and
-prints what loaded (used to check an installed or frozen build).
+it.
 """
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sqlite3
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from types import TracebackType
@@ -155,23 +152,15 @@ class _ErrorReporter:
             pass
 
 
-def _parse(argv: list[str]) -> tuple[str | None, bool]:
-    project = None
-    self_test = False
-    for arg in argv:
-        if arg == "--self-test":
-            self_test = True
-        elif not arg.startswith("-") and project is None:
-            project = arg
-    return project, self_test
+def _project_argument(argv: list[str]) -> str | None:
+    """The first argument that is not an option: the project to open."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def run_app(argv: list[str]) -> int:
     """Run the desktop app; returns the exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    project_arg, self_test = _parse(list(argv))
-    if self_test:
-        return _self_test()
+    project_arg = _project_argument(list(argv))
     from workbench.gui.main_window import MainWindow
     from workbench.gui.preferences import apply_preferences
 
@@ -199,37 +188,3 @@ def run_app(argv: list[str]) -> int:
         return int(app.exec())
     finally:
         sys.excepthook = reporter._previous
-
-
-def _self_test() -> int:
-    """Build the window on a fresh demo project off screen; print what loaded."""
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from workbench.gui.main_window import MainWindow
-    from workbench.gui.placeholder import PlaceholderPanel
-
-    QStandardPaths.setTestModeEnabled(True)
-    app = make_application()
-    with tempfile.TemporaryDirectory(prefix="workbench-self-test-") as tmp:
-        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
-        path = Path(create_demo_project(Path(tmp) / f"self-test{PROJECT_SUFFIX}"))
-        window = MainWindow(settings)
-        ok = window.open_project(path)
-        window.resize(1200, 800)
-        image = window.grab().toImage()
-        loaded = [t for t, p in window.panels.items() if not isinstance(p, PlaceholderPanel)]
-        missing = [t for t, p in window.panels.items() if isinstance(p, PlaceholderPanel)]
-        with Project.open(path) as project:
-            stats = project.stats()
-        window.close()
-        window.deleteLater()
-        print(f"workbench {__version__} self-test")
-        print(f"  Qt platform: {app.platformName()}")
-        print(f"  demo project: {stats['records']} records, {stats['labelled']} labelled, "
-              f"{len(stats['labels'])} labels")
-        print(f"  panels: {', '.join(loaded) or 'none'}"
-              + (f" (placeholders: {', '.join(missing)})" if missing else ""))
-        print(f"  window rendered: {image.width()}x{image.height()}")
-        good = ok and stats["records"] >= 300 and not image.isNull()
-        print("self-test: " + ("ok" if good else "FAILED"))
-    return 0 if good else 1
