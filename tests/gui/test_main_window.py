@@ -316,3 +316,27 @@ def test_other_panels_refresh_when_shown_after_labelling(window, project_file):
     window.tabs.setCurrentWidget(panel)
     window.tabs.setCurrentWidget(train)
     assert calls == ["Train"]  # nothing changed since
+
+
+def test_keyboard_undo_in_label_view_is_not_ambiguous(qtbot, window, project_file):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    panel = window.label_panel
+    if not hasattr(panel, "press_label"):
+        pytest.skip("the Label panel is not available")
+    window.show()
+    assert window.open_project(project_file)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    target = window.focusWidget()
+    assert target is not None and panel.isAncestorOf(target)
+    qtbot.keyClick(target, Qt.Key.Key_1)
+    assert window.project.get_annotation(1).labels == ("billing",)
+    qtbot.keyClick(window.focusWidget(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.project.get_annotation(1) is None
+    qtbot.keyClick(
+        window.focusWidget(), Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert window.project.get_annotation(1).labels == ("billing",)
