@@ -340,3 +340,15 @@ def test_keyboard_undo_in_label_view_is_not_ambiguous(qtbot, window, project_fil
         Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
     )
     assert window.project.get_annotation(1).labels == ("billing",)
+
+
+def test_label_changes_refresh_the_shown_panel_now_and_others_later(window, project_file):
+    assert window.open_project(project_file)
+    calls = []
+    for title in ("Label", "Team"):
+        window.panels[title].refresh = lambda t=title: calls.append(t)
+    window.tabs.setCurrentWidget(window.label_panel)
+    window.refresh_panels()
+    assert calls == ["Label"]
+    window.tabs.setCurrentWidget(window.panels["Team"])
+    assert calls == ["Label", "Team"]

@@ -308,6 +308,7 @@ class MainWindow(QMainWindow):
             return False
         self.close_project()
         self.project = project
+        self._stale.clear()
         self._take_lock(path)
         failed = []
         for title, panel in self.panels.items():
@@ -374,19 +375,12 @@ class MainWindow(QMainWindow):
             panel.show_records(list(ids))
 
     def refresh_panels(self) -> None:
-        """Tell every panel that data or labels changed."""
-        self._stale.clear()
+        """Data or labels changed: refresh the panel on show now, the others when shown."""
         if self.project is not None:
-            # The import ran on its own connection; labels it added are not cached here.
+            # An import runs on its own connection; labels it added are not cached here.
             self.project._label_cache = None
-        for title, panel in self.panels.items():
-            refresh = getattr(panel, "refresh", None)
-            if refresh is None:
-                continue
-            try:
-                refresh()
-            except Exception:
-                log.exception("The %s panel failed to refresh", title)
+        self._stale = set(self.panels)
+        self._refresh_if_stale(self.tabs.tabText(self.tabs.currentIndex()))
         self._update_title()
         self.update_progress()
 
@@ -395,7 +389,9 @@ class MainWindow(QMainWindow):
         self._stale = {title for title in self.panels if title != "Label"}
 
     def _tab_changed(self, index: int) -> None:
-        title = self.tabs.tabText(index)
+        self._refresh_if_stale(self.tabs.tabText(index))
+
+    def _refresh_if_stale(self, title: str) -> None:
         if title not in self._stale or self.project is None:
             return
         self._stale.discard(title)
