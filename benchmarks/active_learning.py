@@ -77,7 +77,7 @@ FILLER = (
 OPENERS = ["hi,", "hello,", "hey,", "good morning,", "", "", "", "dear support,"]
 
 
-def make_dataset(n: int = 3000, seed: int = 7) -> tuple[list[str], list[str]]:
+def make_dataset(n: int = 3000, seed: int = 7, distractor: float = 0.6) -> tuple[list[str], list[str]]:
     """Generated support messages and their intents (see the module docstring)."""
     rng = random.Random(seed)
     names = list(INTENTS)
@@ -90,7 +90,7 @@ def make_dataset(n: int = 3000, seed: int = 7) -> tuple[list[str], list[str]]:
         topics = INTENTS[intent][1]
         words = rng.choices(topics, [w for w, _ in topics])[0][1]
         content = rng.sample(words, rng.randint(1, 3))
-        if rng.random() < 0.6:  # a distractor from another intent
+        if rng.random() < distractor:  # a distractor from another intent
             other = rng.choice([x for x in names if x != intent])
             o_topics = INTENTS[other][1]
             o_words = rng.choices(o_topics, [w for w, _ in o_topics])[0][1]
@@ -147,10 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--records", type=int, default=3000)
     parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--distractor", type=float, default=0.6,
+                        help="share of messages with words of another intent")
     parser.add_argument("--strategies", default="random,least-confidence,margin,diverse")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    texts, labels = make_dataset(args.records)
+    texts, labels = make_dataset(args.records, distractor=args.distractor)
     names = sorted(set(labels))
     y = np.array([names.index(x) for x in labels])
     features = tfidf_features(texts)

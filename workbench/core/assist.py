@@ -40,6 +40,7 @@ __all__ = [
     "load_predictions",
     "predict_project",
     "prediction_run_id",
+    "refresh_coldstart",
     "store_predictions",
     "suggestion_for",
     "unlabelled_record_ids",
@@ -493,6 +494,30 @@ def ensure_predictions(project: Project) -> int | None:
             fresh = None
         return fresh if fresh is not None else current
     return current
+
+
+def refresh_coldstart(
+    project_path: str | Path,
+    progress: Callable[[AssistEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> int | None:
+    """Refit the cold-start model if no trained model suggests and it is out of date.
+
+    For a worker thread (opens its own connection). Returns the suggesting run id.
+    """
+    progress = progress or _noop
+    with Project.open(project_path) as project:
+        current = prediction_run_id(project)
+        info = _run_row(project, current) if current is not None else None
+        if info is not None and info["kind"] != COLDSTART_KIND:
+            return current
+        if current is not None and not coldstart_is_stale(project):
+            return current
+        progress(AssistEvent("coldstart", 0, 0, "Updating the cold-start suggestions…"))
+        fresh = coldstart_predict(project, should_stop=should_stop)
+        if fresh is not None:
+            progress(AssistEvent("done", 0, 0, f"Suggestions now from: {_describe(project, fresh)}"))
+        return fresh if fresh is not None else current
 
 
 # --------------------------------------------------------------------------- suggestions

@@ -134,7 +134,13 @@ def retrain_state(project: Project, *, running: bool = False) -> RetrainState:
     New labels are records first labelled after the newest training run started (any
     status, so a failed run waits for another batch of labels instead of retrying at once).
     """
-    counts = dict(project.stats()["by_label"])
+    counts = {name: 0 for name in project.label_names()}
+    for name, n in project.db.execute(
+        "SELECT l.name, count(DISTINCT a.record_id) FROM labels l "
+        "JOIN annotation_labels al ON al.label_id = l.id "
+        "JOIN annotations a ON a.id = al.annotation_id AND a.status = 'labelled' GROUP BY l.id"
+    ):
+        counts[name] = n
     row = project.db.execute(
         "SELECT created_at FROM runs WHERE kind = 'train' ORDER BY id DESC LIMIT 1"
     ).fetchone()
