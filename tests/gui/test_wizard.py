@@ -63,9 +63,12 @@ def test_wizard_previews_guesses_columns_and_creates_project(qtbot, support_csv,
 def test_wizard_without_label_column_creates_unlabelled_multilabel_project(qtbot, support_csv):
     wizard = NewProjectWizard(start_file=support_csv)
     qtbot.addWidget(wizard)
+    wizard.show()
     wizard.data_page.mapper.set_mapping("text", None, None)
     wizard.data_page.multi_radio.setChecked(True)
     wizard.next()
+    assert wizard.currentPage() is wizard.labels_page
+    assert not wizard.labels_page.from_column_radio.isEnabled()
     assert not wizard.labels_page.add_from_column()
     assert not wizard.labels_page.isComplete()  # no labels typed yet
     wizard.labels_page.labels_edit.setPlainText("urgent\nangry\n\nurgent")
@@ -215,3 +218,27 @@ def test_export_dialog_reports_bad_target(qtbot, small_project, tmp_path):
     qtbot.waitUntil(lambda: dialog.job is None, timeout=20_000)
     assert "use .csv, .jsonl or .parquet" in dialog.progress_box.status.text()
     assert not (tmp_path / "labels.xlsx").exists()
+
+
+def test_wizard_suggests_multilabel_and_a_writable_place(qtbot, tmp_path):
+    data = tmp_path / "tags.jsonl"
+    data.write_text(
+        '{"body": "Late and rude driver", "tags": "delivery|complaint"}\n'
+        '{"body": "Thanks, all good", "tags": "praise"}\n',
+        encoding="utf-8",
+    )
+    wizard = NewProjectWizard(start_file=data)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    mapping = wizard.data_page.mapper.mapping()
+    assert (mapping.text_col, mapping.label_col) == ("body", "tags")
+    assert wizard.data_page.multi_radio.isChecked()
+    wizard.next()
+    assert wizard.currentPage() is wizard.labels_page
+    assert wizard.labels_page.labels() == ["delivery", "complaint", "praise"]
+    wizard.next()
+    with qtbot.waitSignal(wizard.project_created, timeout=20_000) as blocker:
+        wizard.start_import()
+    with Project.open(blocker.args[0]) as project:
+        assert project.multi_label
+        assert project.get_annotation(1, "tester").labels == ("delivery", "complaint")

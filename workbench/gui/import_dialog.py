@@ -372,6 +372,13 @@ class DataFileMapper(QWidget):
             return "The ID column cannot also be the label column."
         return ""
 
+    def has_multiple_labels(self) -> bool:
+        """True when a previewed label cell holds more than one label."""
+        mapping = self.mapping()
+        if mapping is None or mapping.label_col is None:
+            return False
+        return any(len(split_labels(row.get(mapping.label_col))) > 1 for row in self.rows)
+
     def label_values(self) -> list[str]:
         """Distinct label values seen in the previewed rows, in order of appearance."""
         mapping = self.mapping()

@@ -6,6 +6,7 @@ removes the half-made file, so nothing is left behind.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -89,13 +90,20 @@ class DataPage(QWizardPage):
         self.problem_label.setWordWrap(True)
         layout.addWidget(self.problem_label)
         self._auto_project_path = ""
+        self._previewed: Path | None = None
 
     def _data_changed(self) -> None:
         path = self.mapper.path
         current = self.project_edit.text().strip()
         if path is not None and (not current or current == self._auto_project_path):
-            self._auto_project_path = str(_free_path(path.parent, path.stem))
+            folder = path.parent if os.access(path.parent, os.W_OK) else Path.home()
+            self._auto_project_path = str(_free_path(folder, path.stem))
             self.project_edit.setText(self._auto_project_path)
+        if path is not None and path != self._previewed:
+            # Cells holding several labels ("a|b", '["a", "b"]') suggest a multi-label task.
+            self._previewed = path
+            self.multi_radio.setChecked(self.mapper.has_multiple_labels())
+            self.single_radio.setChecked(not self.mapper.has_multiple_labels())
         self.completeChanged.emit()
 
     def _browse_project(self) -> None:
@@ -128,6 +136,8 @@ class DataPage(QWizardPage):
             return f"{path.name} already exists: choose another project file name."
         if not path.parent.is_dir():
             return f"The folder {path.parent} does not exist."
+        if not os.access(path.parent, os.W_OK):
+            return f"Workbench cannot write in {path.parent}: choose another place to save."
         return ""
 
     def isComplete(self) -> bool:  # noqa: N802 - Qt override
