@@ -123,12 +123,12 @@ def test_form_offers_every_setting_with_help(panel, project):
     for f in dataclasses.fields(TrainConfig):
         if f.name == "base_model":
             continue
-        widget = panel._inputs[f.name]
+        widget = panel.form.inputs[f.name]
         assert widget.toolTip() == f.metadata["help"], f.name
     # Advanced settings are folded away until asked for.
-    assert panel.advanced.body.isHidden()
-    panel.advanced.toggle.click()
-    assert not panel.advanced.body.isHidden()
+    assert panel.form.advanced.body.isHidden()
+    panel.form.advanced.toggle.click()
+    assert not panel.form.advanced.body.isHidden()
     # The form's values make a valid config, defaults included.
     assert panel.config() == TrainConfig()
 
@@ -137,10 +137,10 @@ def test_data_summary_shows_counts_and_warnings(panel, tmp_path):
     project = _make_project(tmp_path / "few.wbproj", {"billing": 12, "delivery": 12, "account": 3})
     try:
         panel.set_project(project)
-        assert "27" in panel.data_text.text()  # labelled records
-        assert not panel.data_warnings.isHidden()
-        assert "account" in panel.data_warnings.text()
-        assert "only 3" in panel.data_warnings.text()
+        assert "27" in panel.form.data_text.text()  # labelled records
+        assert not panel.form.data_warnings.isHidden()
+        assert "account" in panel.form.data_warnings.text()
+        assert "only 3" in panel.form.data_warnings.text()
     finally:
         panel.set_project(None)
         project.close()
@@ -275,15 +275,44 @@ def test_too_few_labels_shows_readable_error(qtbot, panel, tmp_path, tiny_base_m
 
 def test_empty_hub_id_is_refused_before_starting(panel, project):
     panel.set_project(project)
-    panel.base_kind.setCurrentIndex(panel.base_kind.findData("hub"))
-    panel.base_value.setText("  ")
+    panel.form.base_kind.setCurrentIndex(panel.form.base_kind.findData("hub"))
+    panel.form.base_value.setText("  ")
     panel.start_button.click()
     assert not panel.is_running()
     assert "model id" in panel.error_banner.text()
 
 
+def test_refresh_updates_the_summary_after_labelling(qtbot, panel, project):
+    panel.warm_up_on_show = False
+    panel.set_project(project)
+    assert "<b>36</b> labelled" in panel.form.data_text.text()
+    rid = project.add_records(["another question about my late parcel"])[0]
+    project.annotate(rid, ["delivery"])
+    panel.refresh()  # hidden: updated when shown
+    assert "<b>36</b> labelled" in panel.form.data_text.text()
+    panel.show()
+    assert "<b>37</b> labelled" in panel.form.data_text.text()
+    rid = project.add_records(["one more refund on my card"])[0]
+    project.annotate(rid, ["billing"])
+    panel.refresh()  # shown: updated after a short pause
+    qtbot.waitUntil(lambda: "<b>38</b> labelled" in panel.form.data_text.text(), timeout=5000)
+
+
+def test_warm_up_imports_the_training_libraries_in_the_background(qtbot, panel):
+    import sys
+
+    from workbench.gui import train_panel
+
+    panel.warm_up()
+    qtbot.waitUntil(lambda: not panel.is_warming_up(), timeout=120_000)
+    assert train_panel._PRELOADED
+    assert "torch" in sys.modules and "transformers.models.bert.modeling_bert" in sys.modules
+    panel.warm_up()  # once only
+    assert not panel.is_warming_up()
+
+
 def test_no_project_disables_start(panel):
     panel.set_project(None)
     assert not panel.start_button.isEnabled()
-    assert "Open a project" in panel.data_text.text()
+    assert "Open a project" in panel.form.data_text.text()
 

@@ -6,38 +6,29 @@ labelling goes on undisturbed while a model trains.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
     QFrame,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QSplitter,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.core.errors import WorkbenchError
 from workbench.gui.train_charts import TrainingCurves
+from workbench.gui.train_form import TrainSettingsForm
 from workbench.gui.train_results import (
     ConfusionMatrixView,
     MetricsTable,
@@ -59,11 +50,6 @@ log = logging.getLogger(__name__)
 #: Forward trainer events to the GUI at most this often (seconds); see :func:`train_job`.
 EVENT_BATCH_S = 0.1
 
-_BASE_KINDS = [
-    ("bundled", "Bundled MiniLM (built in, works offline)"),
-    ("folder", "Model folder on this computer"),
-    ("hub", "Hugging Face Hub model id"),
-]
 _PHASE_TEXT = {
     "prepare": "Preparing the data and loading the model…",
     "train": "Training…",
@@ -71,31 +57,25 @@ _PHASE_TEXT = {
     "save": "Saving the model…",
     "done": "Finishing…",
 }
-#: Spin box text shown for the value 0 of these settings.
-_ZERO_MEANS = {
-    "epochs": "Automatic",
-    "learning_rate": "Automatic",
-    "threads": "Automatic",
-    "max_steps": "No limit",
-    "early_stopping_patience": "Never stop early",
-}
-_RANGES: dict[str, tuple[float, float]] = {
-    "batch_size": (1, 4096),
-    "max_length": (8, 8192),
-    "epochs": (0, 1000),
-    "threads": (0, 256),
-    "early_stopping_patience": (0, 1000),
-    "seed": (0, 2**31 - 1),
-    "max_steps": (0, 10**9),
-    "learning_rate": (0.0, 1.0),
-}
-_TITLES = {
-    "max_length": "Max length (tokens)",
-    "learning_rate": "Learning rate",
-    "early_stopping_patience": "Early-stopping patience",
-    "reshuffle_split": "Draw a new train/validation/test split",
-    "max_steps": "Max steps",
-}
+#: Modules the trainer imports on its first run; the bundled model is a BERT.
+_PRELOAD_MODULES = (
+    "torch",
+    "safetensors.torch",
+    "transformers",
+    "transformers.models.auto.modeling_auto",
+    "transformers.models.auto.tokenization_auto",
+    "transformers.models.bert.modeling_bert",
+    "transformers.models.bert.tokenization_bert",
+    "sklearn.metrics",
+    "workbench.core.training.loop",
+    "workbench.core.training.evaluate",
+    "workbench.core.training.batching",
+    "workbench.core.training.device",
+    "workbench.core.training.models",
+)
+
+
+_PRELOADED = False
 
 
 def preload_training_libraries() -> None:
@@ -104,10 +84,56 @@ def preload_training_libraries() -> None:
     Importing them later inside the training thread holds the interpreter lock long
     enough to freeze the window for a few hundred milliseconds.
     """
-    import torch  # noqa: F401
-    import transformers  # noqa: F401
+    import importlib
 
-    import workbench.core.training.loop  # noqa: F401
+    for name in _PRELOAD_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional piece: it will be imported (or fail) when used
+            log.debug("could not preload %s", name, exc_info=True)
+    # transformers resolves these lazily on first attribute access.
+    import transformers
+
+    for attr in ("AutoConfig", "AutoTokenizer", "AutoModelForSequenceClassification"):
+        getattr(transformers, attr, None)
+    global _PRELOADED
+    _PRELOADED = True
+
+
+def _load_native_libraries() -> None:
+    """Map torch's big shared libraries into the process without holding the interpreter lock.
+
+    ``import torch`` loads libtorch_cpu (hundreds of MB) while holding the lock, which
+    freezes the window for that long. Calling the C library's ``dlopen`` through ctypes
+    releases the lock during the call; the later import then finds the libraries loaded.
+    Best effort: where this is not possible the import simply does the loading.
+    """
+    import ctypes
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None or not hasattr(os, "RTLD_LOCAL"):
+        return
+    lib = os.path.join(os.path.dirname(spec.origin), "lib")
+    try:
+        libc = ctypes.CDLL(None)
+        dlopen = libc.dlopen
+    except (OSError, AttributeError):
+        return
+    dlopen.restype = ctypes.c_void_p
+    dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    for name in ("libc10.so", "libtorch_cpu.so", "libtorch.so", "libtorch_python.so"):
+        path = os.path.join(lib, name)
+        if os.path.isfile(path) and not dlopen(path.encode(), os.RTLD_NOW | os.RTLD_LOCAL):
+            log.debug("could not preload %s", path)
+            return
+
+
+def _warm_up_job(*, progress: Callable[[Any], None], should_stop: Callable[[], bool]) -> None:
+    if "torch" not in sys.modules:
+        _load_native_libraries()
+    preload_training_libraries()
 
 
 def train_job(
@@ -143,33 +169,13 @@ def train_job(
             progress(pending.copy())
 
 
-class _Collapsible(QWidget):
-    """A titled section that can be folded away (folded at first)."""
-
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.toggle = QToolButton(text=title, checkable=True, checked=False)
-        self.toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        self.toggle.setArrowType(Qt.RightArrow)
-        self.toggle.setStyleSheet("QToolButton { border: none; font-weight: bold; }")
-        self.toggle.toggled.connect(self._on_toggled)
-        self.body = QWidget()
-        self.body.setVisible(False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.toggle)
-        layout.addWidget(self.body)
-
-    def _on_toggled(self, on: bool) -> None:
-        self.toggle.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
-        self.body.setVisible(on)
-
-
 class TrainPanel(QWidget):
     """Form, live progress and results of training runs for the open project."""
 
     status_message = Signal(str)
     open_records = Signal(list)
+    #: Import the training libraries in the background the first time the panel is shown.
+    warm_up_on_show = True
     #: Emitted in the GUI thread when a run has ended: the TrainResult, or None on failure.
     run_finished = Signal(object)
     #: Emitted in the GUI thread with the latest TrainEvent (at most ~10 times a second).
@@ -177,16 +183,18 @@ class TrainPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from workbench.core.training import TrainConfig
 
         self._project: Project | None = None
         self._job: JobHandle | None = None
+        self._warm_job: JobHandle | None = None
         self._job_path: str | None = None
         self._run_started = 0.0
         self._last_result: TrainResult | None = None
-        self._fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-        self._defaults = TrainConfig()
-        self._inputs: dict[str, QWidget] = {}
+        self._summary_dirty = False
+        self._summary_timer = QTimer(self)
+        self._summary_timer.setSingleShot(True)
+        self._summary_timer.setInterval(300)
+        self._summary_timer.timeout.connect(self._update_data_summary)
 
         splitter = QSplitter(Qt.Horizontal, self)
         splitter.addWidget(self._build_form())
@@ -202,82 +210,11 @@ class TrainPanel(QWidget):
 
     # ================================================================ building
     def _build_form(self) -> QWidget:
-        form_widget = QWidget()
-        column = QVBoxLayout(form_widget)
-
-        model_box = QGroupBox("Base model")
-        model_layout = QVBoxLayout(model_box)
-        self.base_kind = QComboBox()
-        for key, text in _BASE_KINDS:
-            self.base_kind.addItem(text, key)
-        self.base_value = QLineEdit()
-        self.browse_button = QPushButton("Browse…")
-        self.browse_button.clicked.connect(self._browse_model_folder)
-        row = QHBoxLayout()
-        row.addWidget(self.base_value, 1)
-        row.addWidget(self.browse_button)
-        model_layout.addWidget(self.base_kind)
-        model_layout.addLayout(row)
-        help_text = self._fields["base_model"].metadata.get("help", "")
-        for widget in (self.base_kind, self.base_value):
-            widget.setToolTip(help_text)
-            widget.setWhatsThis(help_text)
-        self.base_kind.currentIndexChanged.connect(self._on_base_kind_changed)
-        self._on_base_kind_changed()
-        column.addWidget(model_box)
-
-        settings_box = QGroupBox("Training settings")
-        basic = QFormLayout(settings_box)
-        self.advanced = _Collapsible("Advanced settings")
-        advanced_form = QFormLayout(self.advanced.body)
-        advanced_form.setContentsMargins(12, 0, 0, 0)
-        for name, f in self._fields.items():
-            if name in ("base_model", "reshuffle_split"):
-                continue
-            widget = self._make_input(name, f)
-            if widget is None:
-                continue
-            label = QLabel(_TITLES.get(name, name.replace("_", " ").capitalize()))
-            help_text = str(f.metadata.get("help", ""))
-            for w in (label, widget):
-                w.setToolTip(help_text)
-                w.setWhatsThis(help_text)
-            target = advanced_form if f.metadata.get("advanced") else basic
-            target.addRow(label, widget)
-        basic.addRow(self.advanced)
-        self.reset_button = QPushButton("Restore defaults")
-        self.reset_button.setToolTip("Put every setting back to its recommended value.")
-        self.reset_button.clicked.connect(self.reset_settings)
-        advanced_form.addRow(self.reset_button)
-        column.addWidget(settings_box)
-
-        data_box = QGroupBox("Training data")
-        data_layout = QVBoxLayout(data_box)
-        self.data_text = QLabel()
-        self.data_text.setWordWrap(True)
-        self.data_text.setTextFormat(Qt.RichText)
-        self.data_warnings = QLabel()
-        self.data_warnings.setWordWrap(True)
-        self.data_warnings.setTextFormat(Qt.RichText)
-        self.data_warnings.setStyleSheet(
-            "QLabel { background: #fff4e5; color: #663c00; border: 1px solid #f0c36d;"
-            " border-radius: 4px; padding: 6px; }"
-        )
-        self.reshuffle = QCheckBox(_TITLES["reshuffle_split"])
-        reshuffle_help = str(self._fields["reshuffle_split"].metadata.get("help", ""))
-        self.reshuffle.setToolTip(reshuffle_help)
-        self.reshuffle.setWhatsThis(reshuffle_help)
-        self._inputs["reshuffle_split"] = self.reshuffle
-        self.reshuffle.toggled.connect(self._update_data_summary)
-        data_layout.addWidget(self.data_text)
-        data_layout.addWidget(self.data_warnings)
-        data_layout.addWidget(self.reshuffle)
-        column.addWidget(data_box)
-
-        column.addStretch(1)
+        self.form = TrainSettingsForm()
+        self.form.split_settings_changed.connect(self._update_data_summary)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setWidget(form_widget)
+        scroll.setWidget(self.form)
         scroll.setMinimumWidth(360)
         scroll.setFrameShape(QFrame.NoFrame)
 
@@ -316,40 +253,6 @@ class TrainPanel(QWidget):
         left_layout.addWidget(self.progress_text)
         left_layout.addWidget(self.error_banner)
         return left
-
-    def _make_input(self, name: str, f: dataclasses.Field) -> QWidget | None:
-        default = getattr(self._defaults, name)
-        choices = f.metadata.get("choices")
-        widget: QWidget
-        if choices:
-            widget = QComboBox()
-            for choice in choices:
-                widget.addItem(str(choice), choice)
-        elif isinstance(default, bool):
-            widget = QCheckBox()
-        elif isinstance(default, int):
-            widget = QSpinBox()
-            low, high = _RANGES.get(name, (0, 10**6))
-            widget.setRange(int(low), int(high))
-        elif isinstance(default, float):
-            widget = QDoubleSpinBox()
-            if name == "learning_rate":
-                widget.setDecimals(6)
-                widget.setSingleStep(1e-5)
-            else:
-                widget.setDecimals(3)
-                widget.setSingleStep(0.01)
-            low, high = _RANGES.get(name, (0.0, 1.0))
-            widget.setRange(low, high)
-        elif isinstance(default, str):
-            widget = QLineEdit()
-        else:
-            return None
-        if name in _ZERO_MEANS and isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-            widget.setSpecialValueText(_ZERO_MEANS[name])
-        self._inputs[name] = widget
-        self._set_input(name, default)
-        return widget
 
     def _build_right(self) -> QWidget:
         self.tabs = QTabWidget()
@@ -404,63 +307,64 @@ class TrainPanel(QWidget):
     def set_project(self, project: Project | None) -> None:
         """Show ``project`` (the GUI thread's shared connection), or nothing."""
         self._project = project
-        self.refresh()
+        self._update_data_summary()
         self._load_runs()
         self._set_running(self.is_running())
 
     def refresh(self) -> None:
-        """Update the data summary (labels changed elsewhere)."""
-        self._update_data_summary()
+        """Labels changed elsewhere: update the data summary (soon, or when next shown)."""
+        self._summary_dirty = True
+        if self.isVisible():
+            self._summary_timer.start()  # many changes in a row cost one update
 
     def shutdown(self) -> None:
         """Cancel a running job and wait for its thread to end (on quit)."""
-        job = self._job
-        if job is not None:
-            job.silence()
-            job.cancel()
-            job.wait(60_000)
-        self._job = None
+        for job in (self._job, self._warm_job):
+            if job is not None:
+                job.silence()
+                job.cancel()
+                job.wait(60_000)
+        self._job = self._warm_job = None
+
+    def warm_up(self) -> None:
+        """Import torch and transformers in the background (once), so Start is quick.
+
+        The import briefly competes with the window for the interpreter; doing it while
+        the user reads the form keeps those hiccups out of the training run itself.
+        """
+        if _PRELOADED or self._warm_job is not None:
+            return
+        self._warm_job = run_in_thread(
+            self, _warm_up_job, on_finished=self._on_warmed_up, name="train-warm-up"
+        )
+
+    def is_warming_up(self) -> bool:
+        return self._warm_job is not None
+
+    def _on_warmed_up(self) -> None:
+        self._warm_job = None
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self._summary_dirty:
+            self._update_data_summary()
+        if self.warm_up_on_show:
+            self.warm_up()
 
     def is_running(self) -> bool:
         return self._job is not None
 
     def config(self) -> TrainConfig:
-        """The settings in the form as a :class:`TrainConfig` (raises WorkbenchError if bad)."""
-        from workbench.core.training import TrainConfig
-
-        values: dict[str, Any] = {"base_model": self.base_model()}
-        for name, widget in self._inputs.items():
-            values[name] = self._get_input(name, widget)
-        return TrainConfig(**values)
-
-    def base_model(self) -> str:
-        """The base model setting: 'bundled', a folder path or a Hub id."""
-        kind = self.base_kind.currentData()
-        if kind == "bundled":
-            return "bundled"
-        text = self.base_value.text().strip()
-        if not text:
-            raise WorkbenchError(
-                "Choose a model folder first." if kind == "folder" else "Type a Hugging Face model id first."
-            )
-        return os.path.expanduser(text) if kind == "folder" else text
+        """The form's settings as a :class:`TrainConfig` (raises WorkbenchError if bad)."""
+        return self.form.config()
 
     def set_base_model(self, value: str) -> None:
         """Select a base model: 'bundled', an existing folder, or otherwise a Hub id."""
-        if value == "bundled":
-            self.base_kind.setCurrentIndex(0)
-            return
-        kind = "folder" if os.path.isdir(os.path.expanduser(value)) else "hub"
-        self.base_kind.setCurrentIndex(self.base_kind.findData(kind))
-        self.base_value.setText(value)
+        self.form.set_base_model(value)
 
     def set_setting(self, name: str, value: Any) -> None:
         """Put a value into the form (as if typed)."""
-        self._set_input(name, value)
-
-    def reset_settings(self) -> None:
-        for name in self._inputs:
-            self._set_input(name, getattr(self._defaults, name))
+        self.form.set_setting(name, value)
 
     # ================================================================ running
     def start(self) -> None:
@@ -600,9 +504,7 @@ class TrainPanel(QWidget):
         self.start_button.setEnabled(has_project and not running)
         self.cancel_button.setEnabled(running)
         self.cancel_button.setText("Cancel")
-        for widget in [self.base_kind, self.base_value, *self._inputs.values(), self.reset_button]:
-            widget.setEnabled(not running)
-        self.browse_button.setEnabled(not running and self.base_kind.currentData() == "folder")
+        self.form.set_editable(not running)
 
     def _show_error(self, text: str) -> None:
         self.error_banner.setText(text)
@@ -610,27 +512,21 @@ class TrainPanel(QWidget):
 
     # ================================================================ data and results
     def _update_data_summary(self) -> None:
+        self._summary_dirty = False
         if self._project is None:
-            self.data_text.setText("Open a project to train a model.")
-            self.data_warnings.setVisible(False)
+            self.form.show_summary(None, "Open a project to train a model.")
             return
         from workbench.core.training import data_summary
 
         try:
-            config = self.config()
+            config = self.form.config()
         except WorkbenchError:
             config = None  # an unfinished form: show the stored split
         try:
-            summary = data_summary(self._project, config)
+            self.form.show_summary(data_summary(self._project, config))
         except Exception as exc:  # noqa: BLE001 - the form must stay usable
             log.exception("Data summary failed")
-            self.data_text.setText(f"The data summary is not available: {exc}")
-            self.data_warnings.setVisible(False)
-            return
-        self.data_text.setText(_summary_html(summary))
-        warnings = list(summary.warnings)
-        self.data_warnings.setText("<br>".join(f"⚠ {_escape(w)}" for w in warnings))
-        self.data_warnings.setVisible(bool(warnings))
+            self.form.show_summary(None, f"The data summary is not available: {exc}")
 
     def _load_runs(self, select: list[int] | None = None) -> None:
         runs: list[dict[str, Any]] = []
@@ -670,49 +566,6 @@ class TrainPanel(QWidget):
             labels if (cells or stored) else [], stored, cells, multi_label=multi
         )
 
-    # ================================================================ form helpers
-    def _on_base_kind_changed(self) -> None:
-        kind = self.base_kind.currentData()
-        self.base_value.setVisible(kind != "bundled")
-        self.browse_button.setVisible(kind == "folder")
-        self.browse_button.setEnabled(kind == "folder" and not self.is_running())
-        self.base_value.setPlaceholderText(
-            "Folder with config.json, weights and tokenizer"
-            if kind == "folder"
-            else "e.g. distilbert-base-multilingual-cased"
-        )
-
-    def _browse_model_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a Hugging Face model folder")
-        if folder:
-            self.base_value.setText(folder)
-
-    def _set_input(self, name: str, value: Any) -> None:
-        widget = self._inputs[name]
-        if isinstance(widget, QComboBox):
-            index = widget.findData(value)
-            widget.setCurrentIndex(max(0, index))
-        elif isinstance(widget, QCheckBox):
-            widget.setChecked(bool(value))
-        elif isinstance(widget, QSpinBox):
-            widget.setValue(int(value))
-        elif isinstance(widget, QDoubleSpinBox):
-            widget.setValue(float(value))
-        elif isinstance(widget, QLineEdit):
-            widget.setText(str(value))
-
-    @staticmethod
-    def _get_input(name: str, widget: QWidget) -> Any:
-        if isinstance(widget, QComboBox):
-            return widget.currentData()
-        if isinstance(widget, QCheckBox):
-            return widget.isChecked()
-        if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-            return widget.value()
-        if isinstance(widget, QLineEdit):
-            return widget.text()
-        raise TypeError(name)
-
 
 def _titled(title: str, widget: QWidget) -> QWidget:
     box = QWidget()
@@ -722,48 +575,3 @@ def _titled(title: str, widget: QWidget) -> QWidget:
     layout.addWidget(caption)
     layout.addWidget(widget)
     return box
-
-
-def _escape(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _summary_html(summary: Any) -> str:
-    """Counts per label and split as a small HTML table."""
-    splits = summary.splits or {}
-    head = f"<b>{summary.n_labelled}</b> labelled records"
-    split_text = " · ".join(
-        f"{name} {splits.get(name, 0)}" for name in ("train", "validation", "test", "unassigned")
-        if name in splits
-    )
-    if split_text:
-        head += f"<br><span style='color:#555'>{split_text}</span>"
-    if summary.ties:
-        head += f"<br>{summary.ties} records left out (annotators disagree, no majority)"
-    labels = list(summary.labels or summary.by_label)
-    if not labels:
-        return head
-    rows = "".join(
-        f"<tr><td>{_escape(name)}</td><td align='right'>&nbsp;&nbsp;{summary.by_label.get(name, 0)}</td>"
-        + (_split_cells(summary.split_by_label.get(name) or {}) if summary.split_by_label else "")
-        + "</tr>"
-        for name in labels
-    )
-    split_head = (
-        "<th align='right'>&nbsp;&nbsp;train</th><th align='right'>&nbsp;&nbsp;val</th>"
-        "<th align='right'>&nbsp;&nbsp;test</th>"
-        if summary.split_by_label
-        else ""
-    )
-    return (
-        f"{head}<table style='margin-top:6px' cellspacing='0' cellpadding='1'>"
-        f"<tr><th align='left'>label</th><th align='right'>&nbsp;&nbsp;records</th>{split_head}</tr>"
-        f"{rows}</table>"
-    )
-
-
-def _split_cells(counts: dict[str, int]) -> str:
-    return "".join(
-        f"<td align='right'>&nbsp;&nbsp;{counts.get(s, 0)}</td>" for s in ("train", "validation", "test")
-    )
-

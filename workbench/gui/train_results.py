@@ -117,7 +117,7 @@ def cell_records(project: Project, run_id: int) -> dict[tuple[str, str], list[in
     ``(label, kind)`` with kind ``"correct"``, ``"missed"`` or ``"false alarm"``.
     The true labels are the project's final labels (see ``workbench.core.snapshot``).
     """
-    from workbench.core.snapshot import resolve_labels
+    from workbench.core import snapshot
 
     rows = project.db.execute(
         "SELECT record_id, label FROM predictions WHERE run_id = ? ORDER BY record_id",
@@ -125,7 +125,10 @@ def cell_records(project: Project, run_id: int) -> dict[tuple[str, str], list[in
     ).fetchall()
     if not rows:
         return {}
-    truth = {rid: labels for rid, _text, labels, _split in resolve_labels(project).examples}
+    if hasattr(snapshot, "resolve_label_map"):  # labels only, no texts: cheap on big projects
+        truth = snapshot.resolve_label_map(project)
+    else:
+        truth = {rid: labels for rid, _t, labels, _s in snapshot.resolve_labels(project).examples}
     cells: dict[tuple[str, str], list[int]] = defaultdict(list)
     multi = project.multi_label
     for rid, raw in rows:
