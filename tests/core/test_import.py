@@ -330,3 +330,16 @@ def test_preview_file(tmp_path):
 )
 def test_fast_hash_matches_content_hash(text):
     assert _hash(text) == content_hash(text)
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [{"a": "b"}, {'k"ey': "va\\l\nue\u2028 é \U0001F600 \x00"}, {"n": 1, "x": "y"},
+     {"nested": {"a": [1, 2]}, "s": "t"}],
+)
+def test_metadata_encoding_matches_json(meta):
+    from workbench.core.importer import _encode_meta
+
+    encoded = _encode_meta(meta)
+    assert json.loads(encoded) == meta
+    assert encoded == json.dumps(meta, ensure_ascii=False, separators=(",", ":"))

@@ -45,6 +45,7 @@ _LABEL_SPLIT = re.compile(r"\s*[|;,]\s*")
 #: SQLite page cache while importing (negative = KiB): keeps the hash index in memory.
 _IMPORT_CACHE_KIB = 256 * 1024
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_STR = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept
 _NFKC = unicodedata.normalize
 _IS_NFKC = unicodedata.is_normalized
 
@@ -58,6 +59,15 @@ def _hash(text: str) -> str:
     if not _IS_NFKC("NFKC", text):
         text = _NFKC("NFKC", text)
     return blake2b(" ".join(text.split()).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _encode_meta(fields: dict[str, Any]) -> str:
+    """JSON object text of a metadata dict; string-only dicts (every CSV row) take a
+    shortcut that skips the general encoder."""
+    for k, v in fields.items():
+        if type(v) is not str or type(k) is not str:
+            return _JSON.encode(fields)
+    return "{" + ",".join(_STR(k) + ":" + _STR(v) for k, v in fields.items()) + "}"
 
 
 @dataclass(frozen=True)
@@ -200,6 +210,8 @@ class _Importer:
                 )
 
     def labels_of(self, value: Any, row_no: int) -> list[str]:
+        if value is None or value == "":
+            return []
         names = list(dict.fromkeys(split_labels(value, self.label_ids)))
         if not names:
             return names
@@ -262,7 +274,7 @@ class _Importer:
                         continue
                     fields[k] = v if type(v) is str else clean_value(v)
                 if fields:
-                    meta = _JSON.encode(fields)
+                    meta = _encode_meta(fields)
             names = self.labels_of(row.get(label_col), first_row + offset) if label_col else None
             pending[h] = (text, ext, meta, names)
         if not pending:
