@@ -343,3 +343,15 @@ def test_metadata_encoding_matches_json(meta):
     encoded = _encode_meta(meta)
     assert json.loads(encoded) == meta
     assert encoded == json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_jsonl_objects_may_omit_optional_fields(project, tmp_path):
+    src = tmp_path / "sparse.jsonl"
+    src.write_text('{"text": "no label yet"}\n{"text": "late parcel", "label": "shipping", '
+                   '"id": 7}\n', encoding="utf-8")
+    report = import_file(project, src, id_col="id", label_col="label")
+    assert (report.added, report.labelled) == (2, 1)
+    assert records(project) == [("no label yet", None, {}), ("late parcel", "7", {})]
+    src.write_text('{"text": "x"}\n', encoding="utf-8")
+    with pytest.raises(ImportDataError, match="no label column 'label'"):
+        import_file(project, src, label_col="label")

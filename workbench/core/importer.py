@@ -199,10 +199,11 @@ class _Importer:
         self.report = ImportReport(file=source)
         self.now = now_iso()
 
-    def check_columns(self, row: dict[str, Any]) -> None:
-        present = list(row.keys())
+    def check_columns(self, rows: list[dict[str, Any]]) -> None:
+        """Every mapped column must exist (in JSON, in some object of the first chunk)."""
+        present = list(dict.fromkeys(key for row in rows for key in row))
         for role, col in (("text", self.text_col), ("id", self.id_col), ("label", self.label_col)):
-            if col is not None and col not in row:
+            if col is not None and col not in present:
                 raise ImportDataError(
                     f"{self.name}: no {role} column {col!r}; the columns are: "
                     + ", ".join(repr(c) for c in present)
@@ -346,7 +347,7 @@ class _Importer:
                     if not rows:
                         continue
                     if not columns_checked:
-                        self.check_columns(rows[0])
+                        self.check_columns(rows)
                         columns_checked = True
                     next_id = self.chunk(rows, first_row, batch_id, next_id)
                     report.rows += len(rows)
