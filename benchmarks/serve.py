@@ -210,7 +210,9 @@ def main() -> int:
         limit_v = float(limit.rstrip("x"))
         ok = value >= limit_v if op == ">=" else value <= limit_v
         print(f"{name:<52} {value:>8.3f}   target {target:<8} {'OK' if ok else 'MISSED'}")
-    print(f"\nfiles kept in {work}" if args.workdir else "")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
+    if args.workdir:
+        print(f"files kept in {work}")
     return 0
 
 

@@ -47,7 +47,7 @@ def test_export_human_output_and_predict_file(exported, capsys, tmp_path):
     assert main(["export", str(project), "--out", str(out), "--no-optimize"]) == 0
     captured = capsys.readouterr()
     assert "passed" in captured.out and "int8 vs fp32" in captured.out
-    assert "graph optimization: no" in captured.out
+    assert "graph fused before quantizing: no" in captured.out
     assert "[1/7]" in captured.err
 
     src = tmp_path / "texts.jsonl"

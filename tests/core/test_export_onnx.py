@@ -252,3 +252,13 @@ def test_bundled_minilm_fine_tuned_then_exported(tmp_path):
     assert report.f1_fp32 == pytest.approx(result.metrics["macro_f1"], abs=0.05)
     predictor = Predictor.load(report.bundle_dir)
     assert predictor.predict(["please refund the charge on my card"])[0]["label"] in ("billing", "delivery", "technical")
+
+
+def test_f1_drop_warning_threshold():
+    from workbench.core.deploy.verify import f1_drop_warning
+
+    assert f1_drop_warning(0.90, 0.895) is None  # half a point: fine
+    assert f1_drop_warning(0.90, 0.89) is None  # exactly one point: still fine
+    message = f1_drop_warning(0.90, 0.87)
+    assert message is not None and "3.0 points" in message and "90.0 -> 87.0" in message
+    assert f1_drop_warning(None, 0.5) is None

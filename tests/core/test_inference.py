@@ -162,3 +162,13 @@ def test_bundle_errors_are_workbench_errors(tmp_path):
     # Inside Workbench the CLI and GUI show them as ordinary one-line messages.
     assert issubclass(BundleError, WorkbenchError)
     assert issubclass(InputFileError, WorkbenchError)
+
+
+def test_model_from_a_newer_onnxruntime_says_so(broken):
+    config = json.loads((broken / "bundle.json").read_text())
+    assert config["onnxruntime_version"]  # recorded at export
+    config["onnxruntime_version"] = "99.0.0"
+    (broken / "bundle.json").write_text(json.dumps(config))
+    (broken / "model.onnx").write_bytes(b"an operator this onnxruntime does not know")
+    with pytest.raises(BundleError, match="written for onnxruntime 99.0.0 .* upgrade onnxruntime"):
+        Predictor.load(broken)

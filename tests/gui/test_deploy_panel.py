@@ -69,3 +69,19 @@ def test_project_without_runs(panel, qtbot, tmp_path):
         assert not panel.export_button.isEnabled()
         assert "Train a model first" in panel.message_label.text()
         panel.set_project(None)
+
+
+def test_figures_show_a_quantization_warning(tmp_path):
+    from workbench.core.deploy.verify import f1_drop_warning
+    from workbench.core.onnx_export import ExportReport
+    from workbench.gui.deploy_panel import format_figures
+
+    report = ExportReport(
+        bundle_dir=tmp_path, labels=["a", "b"], multi_label=False, max_length=64, quantized=True,
+        optimized=False, parity_max_abs_diff=2e-6, parity_texts=10, parity_ok=True, run_id=3,
+        agreement=0.9, agreement_texts=20, test_texts=20, f1_fp32=0.9, f1_int8=0.85,
+        f1_drop_points=5.0, warnings=[f1_drop_warning(0.9, 0.85)],
+    )
+    text = format_figures(report)
+    assert "Warning" in text and "5.0 points" in text and "#b00020" in text
+    assert "fp32 90.0, int8 85.0" in text

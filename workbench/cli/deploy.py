@@ -35,7 +35,7 @@ def _print_report(report: Any) -> None:
     sizes = ", ".join(f"{k} {v / 2**20:.1f} MB" for k, v in r.sizes_bytes.items())
     lat = ", ".join(f"{k} {v['p50']:.1f} ms" for k, v in r.latency_ms.items())
     print(f"  size: {sizes}; latency (one text, median): {lat}")
-    print(f"  graph optimization: {'yes' if r.optimized else 'no'}")
+    print(f"  graph fused before quantizing: {'yes' if r.optimized else 'no'}")
     if r.zip_path:
         print(f"  zip: {r.zip_path}")
 

@@ -79,6 +79,14 @@ def _default_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
@@ -201,6 +209,12 @@ class Predictor:
             )
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            made_with = str(config.get("onnxruntime_version") or "")
+            if made_with and _version(made_with) > _version(ort.__version__):
+                raise BundleError(
+                    f"{model_path.name} was written for onnxruntime {made_with} but version "
+                    f"{ort.__version__} is installed: upgrade onnxruntime ({first})"
+                ) from None
             raise BundleError(
                 f"{model_path.name} in {bundle} is not a valid ONNX model (damaged or "
                 f"incomplete file): {first}"

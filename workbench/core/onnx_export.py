@@ -276,6 +276,9 @@ def export_model(
         if quantize:
             steps.next("quantize", "Quantizing to int8")
             report.quantization = convert.quantize_int8(staging / fp32_name, staging / MODEL_FILE)
+            runtime = convert.store_runtime_optimized(staging / MODEL_FILE)
+            report.quantization["stored_graph"] = f"onnxruntime {runtime} extended optimizations"
+            config["onnxruntime_version"] = runtime
             steps.next("verify", "Checking int8 against fp32")
             int8 = Predictor.load(staging)
             int8_dec = verify.decisions(int8.predict_proba(check_texts), multi_label, thresholds)
@@ -284,12 +287,9 @@ def export_model(
             if test_texts:
                 report.f1_int8 = verify.macro_f1(test_labels, int8_dec, labels, multi_label)
                 report.f1_drop_points = round(100 * (report.f1_fp32 - report.f1_int8), 3)
-                if report.f1_drop_points > F1_DROP_WARNING:
-                    report.warnings.append(
-                        f"int8 quantization lowers macro-F1 by {report.f1_drop_points:.1f} points "
-                        f"({100 * report.f1_fp32:.1f} -> {100 * report.f1_int8:.1f}); consider "
-                        "exporting without quantization (model.fp32.onnx)."
-                    )
+                warning = verify.f1_drop_warning(report.f1_fp32, report.f1_int8)
+                if warning:
+                    report.warnings.append(warning)
             report.sizes_bytes["int8"] = (staging / MODEL_FILE).stat().st_size
             report.latency_ms["int8"] = verify.batch1_latency_ms(int8, check_texts)
             del int8

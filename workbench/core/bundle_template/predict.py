@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Classify texts with this model bundle.
 
-Needs only:  pip install onnxruntime tokenizers numpy
+Needs Python 3.10+ and only:  pip install onnxruntime tokenizers numpy
 
     python predict.py "first text" "second text"
     python predict.py --json "some text"

@@ -62,7 +62,13 @@ def write_model_card(folder: Path, report: dict[str, Any], training: dict[str, A
         f"- Maximum input length: {report['max_length']} tokens (longer texts are truncated)",
         f"- Files: `model.onnx` ({'int8 dynamic quantization, per-channel weights' if report['quantized'] else 'fp32'})"
         + (", `model.fp32.onnx` (fp32 reference)" if report["quantized"] else "")
-        + f"; graph optimization: {'yes' if report['optimized'] else 'no'}",
+        + f"; graph fused before quantizing: {'yes' if report['optimized'] else 'no'}",
+    ]
+    stored = (report.get("quantization") or {}).get("stored_graph")
+    if stored:
+        lines.append(f"- `model.onnx` is stored with {stored} applied: run it with that "
+                     "onnxruntime version or newer")
+    lines += [
         "",
         "## Training data",
         "",

@@ -19,6 +19,7 @@ __all__ = [
     "optimizer_model_type",
     "optimize_graph",
     "quantize_int8",
+    "store_runtime_optimized",
 ]
 
 log = logging.getLogger(__name__)
@@ -168,3 +169,26 @@ def quantize_int8(src: Path, dst: Path) -> dict[str, Any]:
     finally:
         root.removeFilter(noise)
     return settings
+
+
+def store_runtime_optimized(path: Path) -> str:
+    """Replace an ONNX file by onnxruntime's own "extended" optimization of it.
+
+    onnxruntime applies these fusions every time a session is created; storing them
+    saves that work at each start (a quarter of a second for an int8 MiniLM, measured with
+    benchmarks/serve.py) with identical outputs. The file then needs onnxruntime (of this
+    version or newer). Returns the onnxruntime version used.
+    """
+    import onnxruntime as ort
+
+    tmp = path.with_name(path.stem + ".ort-opt.onnx")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp)
+    options.log_severity_level = 3
+    try:
+        ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ort.__version__

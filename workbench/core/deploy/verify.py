@@ -16,6 +16,7 @@ __all__ = [
     "agreement",
     "macro_f1",
     "batch1_latency_ms",
+    "f1_drop_warning",
 ]
 
 from workbench.core.deploy import F1_DROP_WARNING, PARITY_TOLERANCE  # noqa: E402
@@ -87,3 +88,16 @@ def batch1_latency_ms(predictor: Any, texts: Sequence[str], repeats: int = 30) -
     times.sort()
     p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
     return {"p50": round(statistics.median(times), 3), "p95": round(p95, 3)}
+
+
+def f1_drop_warning(f1_fp32: float | None, f1_int8: float | None) -> str | None:
+    """The warning shown when int8 loses more than :data:`F1_DROP_WARNING` macro-F1 points."""
+    if f1_fp32 is None or f1_int8 is None:
+        return None
+    drop = round(100 * (f1_fp32 - f1_int8), 6)  # 0.90 - 0.89 is 1.0000000000000009 points
+    if drop <= F1_DROP_WARNING:
+        return None
+    return (
+        f"int8 quantization lowers macro-F1 by {drop:.1f} points ({100 * f1_fp32:.1f} -> "
+        f"{100 * f1_int8:.1f}); consider exporting without quantization (model.fp32.onnx)."
+    )
