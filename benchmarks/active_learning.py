@@ -131,11 +131,15 @@ def simulate(strategy: str, features, y: np.ndarray, pool: np.ndarray, test: np.
             picks = list(rng.choice(rest, size=step, replace=False))
         else:
             probs = fit_predict_linear(features, y, lab, rest)
-            if strategy == "least-confidence":
-                scores = al.least_confidence_scores(probs)
-            else:
-                scores = al.margin_scores(probs)
-            if strategy == "diverse":
+            # "diverse" scores like the app's Diverse strategy; "diverse:<kind>" to compare.
+            base, _, kind = strategy.partition(":")
+            kind = kind or (al.Diverse.kind if base == "diverse" else base)
+            scores = {
+                "least-confidence": al.least_confidence_scores,
+                "margin": al.margin_scores,
+                "entropy": al.entropy_scores,
+            }[kind](probs)
+            if base == "diverse":
                 picks = [rest[p] for p in al.diverse_select(scores, features[rest], step, seed=seed)]
             else:
                 picks = list(rest[np.lexsort((rest, -scores))[:step]])

@@ -151,3 +151,16 @@ def test_queue_registry_lists_the_strategies():
     for name in ("random", "least-confidence", "margin", "entropy", "diverse"):
         assert name in names
         assert get_strategy(name).name == name
+
+
+def test_ranking_follows_refreshed_predictions(predicted):
+    project, ids = predicted
+    strategy = al.STRATEGIES["least-confidence"]()
+    assert strategy.next_ids(project, "tester", 1) == [ids[4]]
+    # The same run is refreshed: record 0 is now the least confident one.
+    store_predictions(project, 1, [ids[0]], ["a", "b", "c"], np.array([[0.34, 0.33, 0.33]]))
+    store_predictions(project, 1, [ids[4]], ["a", "b", "c"], np.array([[0.9, 0.05, 0.05]]))
+    assert strategy.next_ids(project, "tester", 2) == [ids[0], ids[2]]
+    # A record imported after the refresh has no prediction: it comes after the ranked ones.
+    new = project.add_records(["a brand new text"])
+    assert strategy.next_ids(project, "tester", 10)[-2:] == [ids[5], new[0]]

@@ -66,6 +66,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
     strategy = get_strategy(args.strategy)
     annotator = args.annotator or default_annotator()
     with _open(args.project) as project:
+        if args.strategy not in ("order", "random"):
+            assist.ensure_predictions(project)  # refit the cold-start model if out of date
         ids = queue_ids(strategy, project, annotator, args.limit)
         records = project.get_records(ids)
         items = []

@@ -193,8 +193,49 @@ class RandomStrategy(QueueStrategy):
         return [int(i) for i in ids[order][: max(0, limit)]]
 
 
+# (project path, strategy name, run id) -> (stamp of the stored predictions, ranked ids,
+# their scores). Ranking a large project means reading every stored prediction, so it is
+# done once per set of predictions, not on every queue refill.
+_RANKINGS: dict[tuple[str, str, int], tuple[tuple[Any, ...], np.ndarray, np.ndarray]] = {}
+
+
+def _annotated_by(project: Project, annotator: str) -> set[int]:
+    rows = project.db.execute("SELECT record_id FROM annotations WHERE annotator = ?", [annotator])
+    return {r[0] for r in rows}
+
+
+def _unpredicted(
+    project: Project, annotator: str, run_id: int | None, skip: set[int], limit: int
+) -> list[int]:
+    """Records without a prediction of ``run_id`` the annotator has not annotated, in
+    import order (all unannotated ones when ``run_id`` is None)."""
+    out: list[int] = []
+    after = 0
+    while len(out) < limit:
+        sql = (
+            "SELECT r.id FROM records r WHERE r.id > ? AND NOT EXISTS (SELECT 1 FROM "
+            "annotations a WHERE a.record_id = r.id AND a.annotator = ?) "
+        )
+        params: list[Any] = [after, annotator]
+        if run_id is not None:
+            sql += "AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.run_id = ? AND p.record_id = r.id) "
+            params.append(run_id)
+        sql += "ORDER BY r.id LIMIT ?"
+        params.append(limit + len(skip) if len(skip) < 10_000 else 10_000)
+        rows = [r[0] for r in project.db.execute(sql, params)]
+        if not rows:
+            break
+        out += [i for i in rows if i not in skip]
+        after = rows[-1]
+    return out[:limit]
+
+
 class _UncertaintyStrategy(QueueStrategy):
-    """Ranks records by an uncertainty score of the current suggester's probabilities."""
+    """Ranks records by an uncertainty score of the current suggester's probabilities.
+
+    Records without a stored prediction (imported since the last refresh) follow the
+    ranked ones in import order.
+    """
 
     kind = "least-confidence"
 
@@ -208,29 +249,54 @@ class _UncertaintyStrategy(QueueStrategy):
         }[self.kind]
         return fn(preds.probs)
 
-    def _split(self, project: Project, annotator: str | None, exclude: Collection[int]):
-        from workbench.core.assist import ensure_predictions, load_predictions
+    def ranking(self, project: Project, run_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(record ids, scores) of every stored prediction of the run, most uncertain first."""
+        from workbench.core.assist import load_predictions
 
-        ids = candidate_ids(project, annotator, exclude)
-        run_id = ensure_predictions(project) if ids else None
-        preds = load_predictions(project, run_id, ids) if run_id is not None else None
+        stamp = tuple(project.db.execute(
+            "SELECT count(*), total(confidence) FROM predictions WHERE run_id = ?", [run_id]
+        ).fetchone()) + tuple(project.label_names())
+        key = (str(project.path), self.name, run_id)
+        hit = _RANKINGS.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1], hit[2]
+        preds = load_predictions(project, run_id)
         if preds is None or len(preds.ids) == 0 or not preds.labels:
-            return None, ids
-        have = set(int(i) for i in preds.ids)
-        rest = [i for i in ids if i not in have]
-        return preds, rest
+            ids, scores = np.zeros(0, dtype=np.int64), np.zeros(0)
+        else:
+            scores = self.scores(preds)
+            order = np.lexsort((preds.ids, -scores))
+            ids, scores = preds.ids[order], scores[order]
+        for old in [k for k in _RANKINGS if k[:2] == key[:2]]:
+            del _RANKINGS[old]
+        _RANKINGS[key] = (stamp, ids, scores)
+        return ids, scores
 
     def next_ids(
         self, project: Project, annotator: str | None, limit: int, exclude: Collection[int] = ()
     ) -> list[int]:
-        preds, rest = self._split(project, annotator, exclude)
-        if preds is None:
-            return rest[: max(0, limit)]
-        ranked = self.order(project, preds, limit)
-        return (ranked + rest)[: max(0, limit)]
+        from workbench.core.assist import ensure_predictions
+        from workbench.core.project import default_annotator
 
-    def order(self, project: Project, preds: Any, limit: int) -> list[int]:
-        return rank_by_score(self.scores(preds), preds.ids)
+        if limit <= 0:
+            return []
+        annotator = annotator or default_annotator()
+        skip = _annotated_by(project, annotator) | set(exclude)
+        # Fit the cold-start model only when nothing suggests yet: refreshing it is a
+        # background job in the app (and done by the ``queue`` command).
+        run_id = ensure_predictions(project, refresh=False)
+        if run_id is None:
+            return _unpredicted(project, annotator, None, skip, limit)
+        ids, scores = self.ranking(project, run_id)
+        keep = np.fromiter((int(i) not in skip for i in ids), dtype=bool, count=len(ids))
+        out = self.pick(project, ids[keep], scores[keep], limit)
+        if len(out) < limit:
+            out += _unpredicted(project, annotator, run_id, skip | set(out), limit - len(out))
+        return out
+
+    def pick(self, project: Project, ids: np.ndarray, scores: np.ndarray, limit: int) -> list[int]:
+        """The first ``limit`` of the candidates (already in ranked order)."""
+        return [int(i) for i in ids[:limit]]
 
 
 class LeastConfidence(_UncertaintyStrategy):
@@ -266,28 +332,27 @@ class Diverse(_UncertaintyStrategy):
     kind = "margin"
     batch = 20
 
-    def order(self, project: Project, preds: Any, limit: int) -> list[int]:
+    def pick(self, project: Project, ids: np.ndarray, scores: np.ndarray, limit: int) -> list[int]:
         from workbench.core.assist import tfidf_features
 
-        scores = self.scores(preds)
-        ids = preds.ids
-        n_take = min(max(1, limit), len(ids))
+        n_take = min(limit, len(ids))
+        if n_take == 0:
+            return []
         n_batches = -(-n_take // self.batch)
         pool_n = min(len(ids), n_batches * self.batch * 10)
-        top = np.lexsort((ids, -scores))[:pool_n]
-        texts = {r.id: r.text for r in project.get_records([int(i) for i in ids[top]])}
-        features = tfidf_features([texts.get(int(i), "") for i in ids[top]])
+        pool_ids, pool_scores = ids[:pool_n], scores[:pool_n]
+        texts = {r.id: r.text for r in project.get_records([int(i) for i in pool_ids])}
+        features = tfidf_features([texts.get(int(i), "") for i in pool_ids])
         chosen: list[int] = []
-        remaining = np.arange(len(top))
-        # Diversify batch by batch so each screenful of the queue is varied.
+        remaining = np.arange(pool_n)
+        # Diversify batch by batch so each screenful of the queue is varied; whole batches
+        # even for a short limit, so a shorter queue is a prefix of a longer one.
         while len(chosen) < n_take and len(remaining):
-            # Whole batches even for a short limit, so a shorter queue is a prefix of a longer.
             k = min(self.batch, len(remaining))
-            picks = diverse_select(scores[top][remaining], features[remaining], k)
-            chosen += [int(ids[top][remaining[p]]) for p in picks]
+            picks = diverse_select(pool_scores[remaining], features[remaining], k)
+            chosen += [int(pool_ids[remaining[p]]) for p in picks]
             remaining = np.delete(remaining, picks)
-        taken = set(chosen)
-        return chosen + [int(i) for i in rank_by_score(scores, ids) if i not in taken]
+        return chosen[:n_take]
 
 
 #: Strategy name -> class, consulted by :func:`workbench.core.queue.get_strategy`.

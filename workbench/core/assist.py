@@ -477,16 +477,17 @@ def coldstart_predict(
     return run_id
 
 
-def ensure_predictions(project: Project) -> int | None:
+def ensure_predictions(project: Project, *, refresh: bool = True) -> int | None:
     """Run id of usable predictions, fitting or refreshing the cold-start model if needed.
 
     A trained model's predictions (see :func:`predict_project`) are used as they are; until
-    one exists the cold-start model is refitted when enough new labels arrived.
+    one exists the cold-start model is fitted, and with ``refresh`` refitted when enough
+    new labels arrived (the app refreshes it in the background instead).
     """
     current = prediction_run_id(project)
     if current is not None and (_run_row(project, current) or {}).get("kind") != COLDSTART_KIND:
         return current
-    if current is None or coldstart_is_stale(project):
+    if current is None or (refresh and coldstart_is_stale(project)):
         try:
             fresh = coldstart_predict(project)
         except Exception:  # a cheap helper must never break labelling
