@@ -190,6 +190,7 @@ class LabelCounts:
     def load(self, project: Project, annotator: str) -> None:
         """Count from the database (on opening a project or after outside changes)."""
         self.clear()
+        self.total = project.record_count()
         self.by_label = {name: 0 for name in project.label_names()}
         for status, n in project.conn.execute(
             "SELECT status, count(*) FROM annotations WHERE annotator = ? GROUP BY status",

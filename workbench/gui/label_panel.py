@@ -97,18 +97,20 @@ def _guard_singleton_refcounts() -> None:
 _guard_singleton_refcounts()
 
 
-def _pane(name: str) -> QTextBrowser:
-    pane = QTextBrowser()
-    pane.setObjectName(name)
-    pane.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    pane.setOpenLinks(False)
-    return pane
+class _Pane(QTextBrowser):
+    """A read-only rich-text pane that skips re-layout when its contents are unchanged."""
 
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.setObjectName(name)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setOpenLinks(False)
+        self._shown: str | None = None
 
-def _set_html(pane: QTextBrowser, text: str) -> None:
-    if pane.property("html") != text:  # skip re-layout when nothing changed
-        pane.setProperty("html", text)
-        pane.setHtml(text)
+    def show_html(self, text: str) -> None:
+        if text != self._shown:
+            self._shown = text
+            self.setHtml(text)
 
 
 class _CommentEdit(QLineEdit):
@@ -217,9 +219,9 @@ class LabelPanel(QWidget):
 
         # Rich-text browsers rather than labels: new contents never change the layout, so
         # a key press repaints only what changed instead of the whole window.
-        self.meta_label = _pane("recordMeta")
-        self.counts_label = _pane("labelCounts")
-        self.help_view = _pane("guidelines")
+        self.meta_label = _Pane("recordMeta")
+        self.counts_label = _Pane("labelCounts")
+        self.help_view = _Pane("guidelines")
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.meta_label)
         side.addWidget(self.counts_label)
@@ -499,7 +501,7 @@ class LabelPanel(QWidget):
         if record is None or project is None:
             self.mine = None
             self.record_text.set_record(None, self._done_text())
-            _set_html(self.meta_label, "")
+            self.meta_label.show_html("")
             self.annotation_label.setText("")
             self.label_buttons.set_checked(())
         else:
@@ -510,7 +512,7 @@ class LabelPanel(QWidget):
                           if a.annotator != self.annotator]
             where = f"{self._pos + 1} of {len(self._history)} seen"
             self.record_text.set_record(record, f"Record {record.id}  ·  {where}")
-            _set_html(self.meta_label, "<b>Details</b>" + meta_html(record))
+            self.meta_label.show_html("<b>Details</b>" + meta_html(record))
             self.annotation_label.setText(annotation_html(self.mine, others, self._colors))
             if self.mine is not None:
                 self.selection = list(self.mine.labels)
@@ -543,12 +545,10 @@ class LabelPanel(QWidget):
         self.act_forward.setEnabled(self.project is not None)
 
     def _update_progress(self) -> None:
-        total = self.project.record_count() if self.project is not None else 0
-        self.counts.total = total
+        total = self.counts.total  # counted when the project was loaded or refreshed
         labelled = self.counts.labelled
         self.progress_label.setText(f"Labelled <b>{labelled:,}</b> of {total:,}")
-        _set_html(self.counts_label,
-                  "<b>Your progress</b><br>" + self.counts.summary_html(self._colors))
+        self.counts_label.show_html("<b>Your progress</b><br>" + self.counts.summary_html(self._colors))
         self.label_buttons.set_counts(self.counts.by_label)
         self.progress_changed.emit(labelled, total)
 
