@@ -400,6 +400,8 @@ class _Job:
                 else:
                     bad += 1
                 stop = bool(cfg.early_stopping_patience and bad >= cfg.early_stopping_patience)
+                # Nothing left to gain once validation is perfect (with early stopping on).
+                stop = stop or bool(cfg.early_stopping_patience and best_f1 >= 1.0 - 1e-9)
                 self.emit(TrainEvent(
                     "evaluate", step, total, epoch + 1.0, val_metrics=_brief(metrics),
                     message=f"Epoch {epoch + 1}: validation macro-F1 {f1:.3f} (best {best_f1:.3f})"

@@ -1,0 +1,352 @@
+"""Training throughput and quality: our trainer vs a plain transformers Trainer.
+
+Generates labelled support tickets of realistic length (100-200 tokens, imbalanced
+labels, seeded), splits them once (stratified, stored in a temporary project) and then,
+in the same process, fine-tunes the bundled MiniLM for one epoch
+
+* with ``workbench.core.training.train_project`` (its defaults, only ``epochs=1``), and
+* with a ``transformers.Trainer`` set up the common way: ``padding="max_length"``,
+  ``max_length=128``, batch 16, default ``TrainingArguments``, torch's default threads;
+  and once more with the thread count our trainer uses, to separate the effect of the
+  thread setting from the rest,
+
+and prints samples/s of each, the ratios and the validation macro-F1 of each after that
+epoch. It also prints a TF-IDF + logistic regression baseline on the same split and, unless
+``--skip-defaults``, the test macro-F1 that a full run with default settings reaches.
+
+Usage::
+
+    python benchmarks/train_throughput.py [--n 640] [--skip-defaults] [--seed 0]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# Label -> share of the data (imbalanced on purpose).
+SHARES = {"billing": 0.36, "delivery": 0.24, "technical": 0.18, "account": 0.13, "returns": 0.09}
+
+GREETINGS = [
+    "Hello,", "Hi there,", "Good morning,", "Dear support team,", "Hey,", "Good afternoon,",
+    "To whom it may concern,", "Hi,",
+]
+CONTEXT = [
+    "I have been a customer for {years} years and I usually order a few times a month.",
+    "I am writing from my work account because my personal one is on my other laptop.",
+    "This is the {nth} time I am contacting you about this, so please read carefully.",
+    "My order number is {order}, placed on {day} through the website.",
+    "I already looked through the help pages and the FAQ but could not find an answer.",
+    "Sorry for the long message, I want to give you all the details at once.",
+    "My partner placed a similar order last month and everything went fine then.",
+    "I bought the {product} as a birthday present, so timing matters to me.",
+    "I tried calling the hotline on {day} but waited for {minutes} minutes and gave up.",
+    "For reference, I live in {city} and usually get deliveries within a few days.",
+    "I am not very technical, so please explain the next steps in simple words.",
+    "I also chatted with one of your agents, who promised that someone would email me.",
+]
+CLOSINGS = [
+    "Thanks in advance for your help.", "Looking forward to your reply.", "Kind regards.",
+    "Please get back to me as soon as possible.", "Thank you for your time.",
+    "I hope we can sort this out quickly.", "Best wishes.", "Cheers.",
+]
+CLASS_SENTENCES = {
+    "billing": [
+        "I was charged {amount} twice for the same order and only one payment should be there.",
+        "The invoice shows a different price than the one on the product page.",
+        "My credit card statement lists a payment to you that I do not recognise.",
+        "The discount code {code} was accepted at checkout but the total did not change.",
+        "I was billed for express shipping although I selected the free standard option.",
+        "Could you send me a corrected invoice with my company's VAT number on it?",
+        "The subscription renewed and took {amount} from my account without any reminder.",
+        "Your system says my payment failed, yet the money has left my bank account.",
+        "I would like to change the payment method for my next instalment to PayPal.",
+        "The receipt is missing the tax breakdown that my accountant needs.",
+    ],
+    "delivery": [
+        "The parcel was supposed to arrive on {day} but the tracking has not moved since.",
+        "The courier marked the package as delivered, but nothing was left at my door.",
+        "Tracking says the shipment is held at the depot in {city} for some reason.",
+        "Only part of my order arrived; the {product} is missing from the box.",
+        "The delivery driver left the package in the rain and the box was soaked.",
+        "Can you change the delivery address to my office before it ships?",
+        "It has been {days} days since dispatch and there is still no delivery date.",
+        "The estimated delivery window keeps moving back every time I check.",
+        "I was not at home and the card left by the courier has no pickup information.",
+        "Please ask the carrier to deliver to the neighbour next time, as agreed.",
+    ],
+    "technical": [
+        "The app crashes every time I open the order history on my phone.",
+        "The {product} will not connect to the Wi-Fi network after the latest update.",
+        "I keep getting error {code} when I try to sync the device with the app.",
+        "The firmware update stopped at {percent} percent and now the screen stays black.",
+        "The website checkout page freezes when I click the confirm button.",
+        "Bluetooth pairing fails with my laptop although it worked last week.",
+        "The battery of the {product} drains within an hour, even in standby.",
+        "The companion app shows the wrong temperature readings since the update.",
+        "After a restart the settings reset to factory defaults every single time.",
+        "The touch controls respond very slowly or not at all on the second unit.",
+    ],
+    "account": [
+        "I cannot log in because the password reset email never arrives.",
+        "My account was locked after too many attempts and I need it unlocked.",
+        "Please update the email address on my profile to my new one.",
+        "I would like to delete my account and all personal data you hold about me.",
+        "Someone changed my shipping address without my knowledge, is my account safe?",
+        "The two-factor code is sent to an old phone number I no longer have.",
+        "I have two accounts by mistake and would like them merged into one.",
+        "The newsletter keeps coming although I unsubscribed in my account settings.",
+        "My loyalty points disappeared from my profile after I changed my name.",
+        "I cannot see my past orders when I sign in with my social media login.",
+    ],
+    "returns": [
+        "I would like to return the {product} because it is not what I expected.",
+        "How do I get a return label? The link in the email does not work.",
+        "I sent the item back {days} days ago and have not heard anything since.",
+        "The {product} arrived damaged and I want to exchange it for a new one.",
+        "Is it possible to return a single item from a bundle offer?",
+        "The return window closes tomorrow, can you confirm my request was received?",
+        "I want to swap the {product} for a different size or colour.",
+        "The drop-off point refused my return parcel because of the label format.",
+        "Can I return the gift without the recipient seeing the price?",
+        "Your returns page says the product is not eligible, but it is unopened.",
+    ],
+}
+FILL = {
+    "years": ["two", "three", "five", "ten"],
+    "nth": ["second", "third", "fourth"],
+    "order": ["A-10392", "B-55810", "C-77214", "D-40021", "E-91563"],
+    "day": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "the weekend"],
+    "product": ["coffee grinder", "bluetooth speaker", "smart thermostat", "desk lamp",
+                "fitness tracker", "electric kettle", "wireless headphones", "air purifier"],
+    "minutes": ["twenty", "forty", "fifty", "ninety"],
+    "city": ["Leeds", "Lyon", "Porto", "Graz", "Utrecht", "Malmo"],
+    "amount": ["39.90 euros", "12 pounds", "84 dollars", "120 euros", "19.99"],
+    "code": ["SPRING20", "E-402", "WELCOME10", "E-117", "SAVE5"],
+    "days": ["five", "nine", "twelve", "fourteen"],
+    "percent": ["40", "63", "87", "99"],
+}
+
+
+def _fill(template: str, rng: random.Random) -> str:
+    out = template
+    for key, values in FILL.items():
+        token = "{" + key + "}"
+        while token in out:
+            out = out.replace(token, rng.choice(values), 1)
+    return out
+
+
+def generate_tickets(n: int, seed: int, tokenizer) -> list[tuple[str, str]]:
+    """``n`` (text, label) pairs, 100-200 tokens each, labels drawn by :data:`SHARES`."""
+    rng = random.Random(seed)
+    labels = list(SHARES)
+    out: list[tuple[str, str]] = []
+    counts = {lab: round(share * n) for lab, share in SHARES.items()}
+    counts[labels[0]] += n - sum(counts.values())
+    plan = [lab for lab, c in counts.items() for _ in range(c)]
+    rng.shuffle(plan)
+    for label in plan:
+        target = rng.randint(100, 200)
+        own = rng.sample(CLASS_SENTENCES[label], rng.randint(1, 3))
+        other = rng.choice([lab for lab in labels if lab != label])
+        sentences = [rng.choice(GREETINGS)]
+        pool = [_fill(s, rng) for s in own[1:]] + [_fill(c, rng) for c in rng.sample(CONTEXT, 9)]
+        if rng.random() < 0.4:  # a side remark about another topic makes it harder
+            pool.append(_fill(rng.choice(CLASS_SENTENCES[other]), rng))
+        rng.shuffle(pool)
+        pool.insert(rng.randint(0, 3), _fill(own[0], rng))  # the main point comes early
+        text = " ".join(sentences)
+        for sentence in pool:
+            candidate = f"{text} {sentence}"
+            if len(tokenizer(candidate)["input_ids"]) > target:
+                break
+            text = candidate
+        closing = f"{text} {rng.choice(CLOSINGS)}"
+        if len(tokenizer(closing)["input_ids"]) <= 200:
+            text = closing
+        if rng.random() < 0.04:  # real labels are never perfectly clean
+            label = rng.choice(labels)
+        out.append((text, label))
+    return out
+
+
+def _hf_trainer_run(train, val, labels, model_dir, threads: int | None) -> tuple[float, float, float]:
+    """(samples/s, seconds, validation macro-F1) of one epoch with a plain Trainer."""
+    import numpy as np
+    import torch
+    from sklearn.metrics import f1_score
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        Trainer,
+        TrainingArguments,
+    )
+
+    old = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        index = {name: i for i, name in enumerate(labels)}
+
+        class Encoded(torch.utils.data.Dataset):
+            def __init__(self, rows):
+                enc = tok([t for t, _ in rows], padding="max_length", truncation=True, max_length=128)
+                self.items = [
+                    {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
+                     "labels": index[rows[i][1]]}
+                    for i in range(len(rows))
+                ]
+
+            def __len__(self):
+                return len(self.items)
+
+            def __getitem__(self, i):
+                return {k: torch.tensor(v) for k, v in self.items[i].items()}
+
+        torch.manual_seed(42)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=index
+        )
+        with tempfile.TemporaryDirectory() as out:
+            args = TrainingArguments(
+                output_dir=out, per_device_train_batch_size=16, per_device_eval_batch_size=16,
+                num_train_epochs=1, report_to=[], disable_tqdm=True,
+            )
+            trainer = Trainer(model=model, args=args, train_dataset=Encoded(train))
+            t = time.perf_counter()
+            trainer.train()
+            seconds = time.perf_counter() - t
+            pred = trainer.predict(Encoded(val))
+        y_pred = np.argmax(pred.predictions, axis=1)
+        y_true = [index[lab] for _, lab in val]
+        f1 = f1_score(y_true, y_pred, average="macro", labels=list(range(len(labels))), zero_division=0)
+        return len(train) / seconds, seconds, float(f1)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _tfidf(train, val, test) -> tuple[float, float]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+    x = vec.fit_transform([t for t, _ in train])
+    clf = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0)
+    clf.fit(x, [lab for _, lab in train])
+
+    def score(rows):
+        return f1_score([lab for _, lab in rows], clf.predict(vec.transform([t for t, _ in rows])),
+                        average="macro", zero_division=0)
+
+    return float(score(val)), float(score(test))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=640, help="number of generated texts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-defaults", action="store_true",
+                        help="skip the full run with default settings")
+    parser.add_argument("--skip-same-threads", action="store_true",
+                        help="skip the Trainer run with our thread count")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    import torch
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from workbench.core.importer import import_rows
+    from workbench.core.project import Project
+    from workbench.core.training import TrainConfig, train_project
+    from workbench.core.training.data import assign_splits
+    from workbench.core.training.device import available_cores, default_threads
+    from workbench.core.training.models import bundled_model_path
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    model_dir = str(bundled_model_path())
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    t = time.perf_counter()
+    rows = generate_tickets(args.n, args.seed, tok)
+    lengths = sorted(len(tok(text)["input_ids"]) for text, _ in rows)
+    counts = {lab: sum(1 for _, x in rows if x == lab) for lab in SHARES}
+    print(f"data: {len(rows)} texts, tokens min/median/max {lengths[0]}/{lengths[len(lengths) // 2]}/"
+          f"{lengths[-1]}, labels {counts} (generated in {time.perf_counter() - t:.1f}s)")
+    print(f"cores available: {available_cores()}; torch default threads: {torch.get_num_threads()}; "
+          f"our trainer uses {default_threads()}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.wbproj"
+        with Project.create(path, list(SHARES)) as project:
+            import_rows(project, ({"text": t, "label": lab} for t, lab in rows),
+                        text_col="text", label_col="label", source="benchmark")
+            examples = [(rid, tuple(lab), s) for rid, _t, lab, s in project.labelled_examples()]
+            split = assign_splits(examples, validation_fraction=0.15, test_fraction=0.15, seed=42)
+            project.set_splits(split)
+            by_split: dict[str, list[tuple[str, str]]] = {"train": [], "validation": [], "test": []}
+            for _rid, text, lab, s in project.labelled_examples():
+                by_split[s].append((text, lab[0]))
+        train, val, test = by_split["train"], by_split["validation"], by_split["test"]
+        print(f"split: train {len(train)}, validation {len(val)}, test {len(test)}")
+
+        def progress(event):
+            if event.message and event.phase in ("train", "evaluate", "done"):
+                print(f"  [ours] {event.message}", file=sys.stderr, flush=True)
+
+        # --- our trainer, one epoch, otherwise its defaults
+        r = train_project(path, TrainConfig(epochs=1), progress=progress)
+        with Project.open(path) as project:
+            from workbench.core.training import list_runs
+
+            run = list_runs(project)[0]
+        ours_sps = run["timings"]["samples_per_s"]
+        ours_train_s = run["timings"]["train_s"]
+        ours_f1 = r.metrics["validation"]["macro_f1"]
+        eff = run["config"]["effective"]
+        print(f"ours:    {ours_sps:6.2f} samples/s ({ours_train_s:.0f}s for one epoch; lr {eff['learning_rate']:g}, "
+              f"max length {eff['max_length']}, threads {eff['threads']}), validation macro-F1 {ours_f1:.3f}",
+              flush=True)
+
+        # --- plain Trainer, the common way
+        hf_sps, hf_s, hf_f1 = _hf_trainer_run(train, val, list(SHARES), model_dir, None)
+        print(f"Trainer: {hf_sps:6.2f} samples/s ({hf_s:.0f}s for one epoch; padding=max_length 128, "
+              f"default threads {torch.get_num_threads()}), validation macro-F1 {hf_f1:.3f}", flush=True)
+        print(f"ratio ours/Trainer: {ours_sps / hf_sps:.2f}x samples/s; macro-F1 {ours_f1:.3f} vs {hf_f1:.3f}")
+        if not args.skip_same_threads:
+            same_sps, same_s, same_f1 = _hf_trainer_run(train, val, list(SHARES), model_dir, default_threads())
+            print(f"Trainer with our thread count ({default_threads()}): {same_sps:6.2f} samples/s "
+                  f"({same_s:.0f}s), validation macro-F1 {same_f1:.3f}; ratio ours/this "
+                  f"{ours_sps / same_sps:.2f}x", flush=True)
+
+        tf_val, tf_test = _tfidf(train, val, test)
+        print(f"TF-IDF + logistic regression: validation macro-F1 {tf_val:.3f}, test macro-F1 {tf_test:.3f}")
+
+        if not args.skip_defaults:
+            t = time.perf_counter()
+            r = train_project(path, TrainConfig(), progress=progress)
+            with Project.open(path) as project:
+                run = list_runs(project)[0]
+            eff = run["config"]["effective"]
+            print(f"ours, default settings: test macro-F1 {r.metrics['macro_f1']:.3f}, accuracy "
+                  f"{r.metrics['accuracy']:.3f}, validation macro-F1 {r.metrics['validation']['macro_f1']:.3f} "
+                  f"(best epoch {r.metrics['best_epoch']} of {len(r.metrics['history'])} run, up to "
+                  f"{eff['epochs']}; lr {eff['learning_rate']:g}; {time.perf_counter() - t:.0f}s) vs TF-IDF "
+                  f"test macro-F1 {tf_test:.3f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
