@@ -162,7 +162,7 @@ def child(args: argparse.Namespace) -> None:
             QTimer.singleShot(50, app.quit)
 
     probe = Probe()
-    panel.progress_changed.connect(probe.on_progress)
+    panel.train_progress.connect(probe.on_progress)
     panel.run_finished.connect(probe.on_finished)
     probe.timer.start()
     t_open = time.perf_counter()

@@ -292,10 +292,13 @@ def test_refresh_updates_the_summary_after_labelling(qtbot, panel, project):
     assert "<b>36</b> labelled" in panel.form.data_text.text()
     panel.show()
     assert "<b>37</b> labelled" in panel.form.data_text.text()
-    rid = project.add_records(["one more refund on my card"])[0]
-    project.annotate(rid, ["billing"])
-    panel.refresh()  # shown: updated after a short pause
-    qtbot.waitUntil(lambda: "<b>38</b> labelled" in panel.form.data_text.text(), timeout=5000)
+    for n, text in enumerate(["one more refund on my card", "my parcel is late again"]):
+        rid = project.add_records([text])[0]
+        project.annotate(rid, ["billing"])
+        panel.refresh()  # shown: at once, then at most one more update after a burst
+        if n == 0:
+            assert "<b>38</b> labelled" in panel.form.data_text.text()
+    qtbot.waitUntil(lambda: "<b>39</b> labelled" in panel.form.data_text.text(), timeout=5000)
 
 
 def test_warm_up_imports_the_training_libraries_in_the_background(qtbot, panel):
@@ -309,6 +312,18 @@ def test_warm_up_imports_the_training_libraries_in_the_background(qtbot, panel):
     assert "torch" in sys.modules and "transformers.models.bert.modeling_bert" in sys.modules
     panel.warm_up()  # once only
     assert not panel.is_warming_up()
+
+
+def test_start_during_warm_up_waits_for_it(qtbot, panel, project, tiny_base_model, monkeypatch):
+    from workbench.gui import train_panel
+
+    monkeypatch.setattr(train_panel, "_PRELOADED", False)
+    panel.set_project(project)
+    _quick_settings(panel, tiny_base_model, max_steps=2)
+    panel.warm_up()
+    assert panel.is_warming_up()
+    _train(qtbot, panel)
+    assert train_panel._PRELOADED
 
 
 def test_no_project_disables_start(panel):

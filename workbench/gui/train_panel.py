@@ -6,8 +6,10 @@ labelling goes on undisturbed while a model trains.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -36,6 +38,7 @@ from workbench.gui.train_results import (
     RunHistoryTable,
     cell_records,
     format_duration,
+    titled,
 )
 from workbench.gui.workers import JobHandle, run_in_thread
 
@@ -76,28 +79,32 @@ _PRELOAD_MODULES = (
 
 
 _PRELOADED = False
+_PRELOAD_LOCK = threading.Lock()
 
 
 def preload_training_libraries() -> None:
-    """Import torch and transformers now (call at start-up, behind a loading state).
+    """Import torch, transformers and the trainer's modules once (any thread; thread-safe).
 
-    Importing them later inside the training thread holds the interpreter lock long
-    enough to freeze the window for a few hundred milliseconds.
+    Call it at start-up behind a loading state, or let :meth:`TrainPanel.warm_up` run it
+    in the background. Importing these inside a training run holds the interpreter lock
+    long enough to freeze the window; transformers' lazy imports are also not safe to
+    run from two threads at once, so every caller goes through one lock.
     """
-    import importlib
-
-    for name in _PRELOAD_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # an optional piece: it will be imported (or fail) when used
-            log.debug("could not preload %s", name, exc_info=True)
-    # transformers resolves these lazily on first attribute access.
-    import transformers
-
-    for attr in ("AutoConfig", "AutoTokenizer", "AutoModelForSequenceClassification"):
-        getattr(transformers, attr, None)
     global _PRELOADED
-    _PRELOADED = True
+    with _PRELOAD_LOCK:
+        if _PRELOADED:
+            return
+        if "torch" not in sys.modules:
+            _load_native_libraries()
+        for name in _PRELOAD_MODULES:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # optional: imported (or reported) when really needed
+                log.debug("could not preload %s", name, exc_info=True)
+        transformers = sys.modules.get("transformers")
+        for attr in ("AutoConfig", "AutoTokenizer", "AutoModelForSequenceClassification"):
+            getattr(transformers, attr, None)  # resolved lazily on first access
+        _PRELOADED = True
 
 
 def _load_native_libraries() -> None:
@@ -117,8 +124,7 @@ def _load_native_libraries() -> None:
         return
     lib = os.path.join(os.path.dirname(spec.origin), "lib")
     try:
-        libc = ctypes.CDLL(None)
-        dlopen = libc.dlopen
+        dlopen = ctypes.CDLL(None).dlopen
     except (OSError, AttributeError):
         return
     dlopen.restype = ctypes.c_void_p
@@ -131,8 +137,6 @@ def _load_native_libraries() -> None:
 
 
 def _warm_up_job(*, progress: Callable[[Any], None], should_stop: Callable[[], bool]) -> None:
-    if "torch" not in sys.modules:
-        _load_native_libraries()
     preload_training_libraries()
 
 
@@ -148,8 +152,11 @@ def train_job(
     Every loss point reaches the charts, yet the GUI receives at most about ten
     batches a second however fast the steps are.
     """
-    from workbench.core.training import train_project
+    from workbench.core.training import TrainEvent, train_project
 
+    if not _PRELOADED:
+        progress([TrainEvent("prepare", message="Loading the training libraries…")])
+        preload_training_libraries()  # waits for a warm-up that is still running
     pending: list[TrainEvent] = []
     last = 0.0
 
@@ -179,7 +186,7 @@ class TrainPanel(QWidget):
     #: Emitted in the GUI thread when a run has ended: the TrainResult, or None on failure.
     run_finished = Signal(object)
     #: Emitted in the GUI thread with the latest TrainEvent (at most ~10 times a second).
-    progress_changed = Signal(object)
+    train_progress = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -189,12 +196,11 @@ class TrainPanel(QWidget):
         self._warm_job: JobHandle | None = None
         self._job_path: str | None = None
         self._run_started = 0.0
-        self._last_result: TrainResult | None = None
         self._summary_dirty = False
         self._summary_timer = QTimer(self)
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(300)
-        self._summary_timer.timeout.connect(self._update_data_summary)
+        self._summary_timer.timeout.connect(self._on_summary_pause)
 
         splitter = QSplitter(Qt.Horizontal, self)
         splitter.addWidget(self._build_form())
@@ -284,10 +290,10 @@ class TrainPanel(QWidget):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(_titled("Confusion matrix (test split)", self.confusion))
-        right_layout.addWidget(_titled("Per label (test split)", self.per_label), 1)
+        right_layout.addWidget(titled("Confusion matrix (test split)", self.confusion))
+        right_layout.addWidget(titled("Per label (test split)", self.per_label), 1)
         lower = QSplitter(Qt.Horizontal)
-        lower.addWidget(_titled("Metrics", self.metrics_table))
+        lower.addWidget(titled("Metrics", self.metrics_table))
         lower.addWidget(right)
         lower.setSizes([380, 480])
         outer = QSplitter(Qt.Vertical)
@@ -314,8 +320,13 @@ class TrainPanel(QWidget):
     def refresh(self) -> None:
         """Labels changed elsewhere: update the data summary (soon, or when next shown)."""
         self._summary_dirty = True
-        if self.isVisible():
-            self._summary_timer.start()  # many changes in a row cost one update
+        if not self.isVisible():
+            return  # updated when shown
+        if self._summary_timer.isActive():
+            return  # a burst of changes: one more update when the pause ends
+        self._update_data_summary()
+        self._reload_runs_if_changed()
+        self._summary_timer.start()
 
     def shutdown(self) -> None:
         """Cancel a running job and wait for its thread to end (on quit)."""
@@ -348,6 +359,7 @@ class TrainPanel(QWidget):
         super().showEvent(event)
         if self._summary_dirty:
             self._update_data_summary()
+        self._reload_runs_if_changed()
         if self.warm_up_on_show:
             self.warm_up()
 
@@ -379,7 +391,6 @@ class TrainPanel(QWidget):
             return
         self._job_path = str(self._project.path)
         self._run_started = time.monotonic()
-        self._last_result = None
         self.curves.clear()
         self.curves.start_live()
         self.progress.setRange(0, 0)  # busy until the first step reports a total
@@ -422,7 +433,7 @@ class TrainPanel(QWidget):
                 self.curves.add_validation(event.step, event.val_metrics["macro_f1"])
         if events:
             self._show_progress(events[-1])
-            self.progress_changed.emit(events[-1])
+            self.train_progress.emit(events[-1])
 
     def _show_progress(self, event: TrainEvent) -> None:
         if event.total_steps > 0:
@@ -443,7 +454,6 @@ class TrainPanel(QWidget):
 
     def _on_done(self, result: TrainResult) -> None:
         self._finish()
-        self._last_result = result
         elapsed = format_duration(time.monotonic() - self._run_started)
         if result.status == "completed":
             f1 = (result.metrics or {}).get("macro_f1")
@@ -511,6 +521,10 @@ class TrainPanel(QWidget):
         self.error_banner.setVisible(bool(text))
 
     # ================================================================ data and results
+    def _on_summary_pause(self) -> None:
+        if self._summary_dirty:
+            self._update_data_summary()
+
     def _update_data_summary(self) -> None:
         self._summary_dirty = False
         if self._project is None:
@@ -528,18 +542,34 @@ class TrainPanel(QWidget):
             log.exception("Data summary failed")
             self.form.show_summary(None, f"The data summary is not available: {exc}")
 
-    def _load_runs(self, select: list[int] | None = None) -> None:
-        runs: list[dict[str, Any]] = []
-        if self._project is not None:
-            from workbench.core.training import list_runs
+    def _fetch_runs(self) -> list[dict[str, Any]]:
+        if self._project is None:
+            return []
+        from workbench.core.training import list_runs
 
-            try:
-                runs = list_runs(self._project)
-            except Exception:  # noqa: BLE001 - an unreadable history must not break the panel
-                log.exception("Cannot list runs")
+        try:
+            return list_runs(self._project)
+        except Exception:  # noqa: BLE001 - an unreadable history must not break the panel
+            log.exception("Cannot list runs")
+            return []
+
+    def _load_runs(self, select: list[int] | None = None) -> None:
+        runs = self._fetch_runs()
         self.history.set_runs(runs, select=select)
         if not runs:
             self._show_selected_runs([])
+
+    def _reload_runs_if_changed(self) -> None:
+        """Runs started or finished elsewhere (the CLI, another window) appear here too."""
+        def key(runs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+            return [(r["id"], r.get("status"), r.get("finished_at")) for r in runs]
+
+        runs = self._fetch_runs()
+        if key(runs) != key(self.history.runs()):
+            selected = self.history.selected_run_ids()
+            self.history.set_runs(runs, select=selected or None)
+            if not runs:
+                self._show_selected_runs([])
 
     def _show_selected_runs(self, run_ids: list[int]) -> None:
         by_id = {run["id"]: run for run in self.history.runs()}
@@ -565,13 +595,3 @@ class TrainPanel(QWidget):
         self.confusion.show_matrix(
             labels if (cells or stored) else [], stored, cells, multi_label=multi
         )
-
-
-def _titled(title: str, widget: QWidget) -> QWidget:
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 4, 0, 0)
-    caption = QLabel(f"<b>{title}</b>")
-    layout.addWidget(caption)
-    layout.addWidget(widget)
-    return box

@@ -32,6 +32,7 @@ __all__ = [
     "cell_records",
     "describe_base_model",
     "run_duration_s",
+    "titled",
 ]
 
 log = logging.getLogger(__name__)
@@ -441,8 +442,12 @@ class ConfusionMatrixView(QWidget):
         if multi_label:
             self.table.setHorizontalHeaderLabels([c.capitalize() for c in columns])
         else:
-            self.table.setHorizontalHeaderLabels([f"→ {name}" for name in columns])
+            self.table.setHorizontalHeaderLabels(columns)
+            for c, name in enumerate(columns):
+                self.table.horizontalHeaderItem(c).setToolTip(f"Predicted as '{name}'")
         self.table.setVerticalHeaderLabels(labels)
+        for r, name in enumerate(labels):
+            self.table.verticalHeaderItem(r).setToolTip(f"Labelled '{name}' by annotators")
         counts = [[0] * len(columns) for _ in labels]
         for r, true in enumerate(labels):
             for c, col in enumerate(columns):
@@ -518,3 +523,13 @@ class ConfusionMatrixView(QWidget):
         ids = self.record_ids(row, column)
         if ids:
             self.open_records.emit(ids)
+
+
+def titled(title: str, widget: QWidget) -> QWidget:
+    """``widget`` under a bold caption."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 4, 0, 0)
+    layout.addWidget(QLabel(f"<b>{title}</b>"))
+    layout.addWidget(widget)
+    return box
