@@ -107,6 +107,29 @@ def make_dataset(n: int = 3000, seed: int = 7, distractor: float = 0.6) -> tuple
     return texts, labels
 
 
+def minilm_embeddings(texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Mean-pooled, L2-normalised sentence embeddings of the bundled MiniLM (frozen)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from workbench.core.training import bundled_model_path
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    folder = str(bundled_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            enc = tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
+                            max_length=128, return_tensors="pt")
+            hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
+    return np.vstack(out)
+
+
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     from sklearn.metrics import f1_score
 
@@ -153,16 +176,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--distractor", type=float, default=0.6,
                         help="share of messages with words of another intent")
+    parser.add_argument("--features", choices=("tfidf", "minilm"), default="tfidf",
+                        help="per-round model features (default: tfidf)")
     parser.add_argument("--strategies", default="random,least-confidence,margin,diverse")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     texts, labels = make_dataset(args.records, distractor=args.distractor)
     names = sorted(set(labels))
     y = np.array([names.index(x) for x in labels])
-    features = tfidf_features(texts)
+    if args.features == "minilm":
+        t_embed = time.perf_counter()
+        features = minilm_embeddings(texts)
+        model_text = (f"frozen MiniLM sentence embeddings (computed once, "
+                      f"{time.perf_counter() - t_embed:.0f} s) + logistic regression")
+    else:
+        features = tfidf_features(texts)
+        model_text = "TF-IDF (word 1-2 + char 2-4 grams) + logistic regression"
     counts = {name: labels.count(name) for name in names}
     print(f"Data: {len(texts)} generated records, {len(names)} intents {counts}")
-    print("Model per round: TF-IDF (word 1-2 + char 2-4 grams) + logistic regression")
+    print(f"Model per round: {model_text}")
     strategies = args.strategies.split(",")
     curves: dict[str, list[list[float]]] = {s: [] for s in strategies}
     for seed in range(args.seeds):

@@ -121,3 +121,31 @@ def test_review_project_can_be_cancelled(tmp_path):
     project.close()
     with pytest.raises(Cancelled):
         review.review_project(path, should_stop=lambda: True)
+
+
+def test_multilabel_review_suggests_the_corrected_set(tmp_path):
+    project = Project.create(tmp_path / "ml.wbproj", ["billing", "urgent"], multi_label=True)
+    billing = ["invoice", "charged", "card", "payment", "bill", "fee"]
+    other = ["parcel", "courier", "tracking", "arrived", "package", "box"]
+    texts, sets = [], []
+    for i in range(60):
+        is_billing = i % 2 == 0
+        words = billing if is_billing else other
+        urgent = i % 3 == 0
+        text = " ".join(words[(i + j) % 6] for j in range(3)) + (" asap now" if urgent else " thanks") + f" {i}"
+        labels = (["billing"] if is_billing else []) + (["urgent"] if urgent else [])
+        texts.append(text)
+        sets.append(labels)
+    ids = project.add_records(texts)
+    wrong = None
+    for rid, labels, i in zip(ids, sets, range(60), strict=True):
+        if i == 8:  # billing, not urgent: labelled as billing + urgent
+            labels, wrong = ["billing", "urgent"], rid
+        if labels:
+            project.annotate(rid, labels)
+    issues = review.find_label_issues(project)
+    by_id = {x.id: x for x in issues}
+    assert wrong in by_id
+    assert by_id[wrong].labels == ("billing", "urgent")
+    assert by_id[wrong].suggested_labels == ("billing",)
+    project.close()
