@@ -123,10 +123,48 @@ def test_auto_retrain_settings_are_saved(qtbot, panel, project):
     panel.mode.setCurrentIndex(panel.mode.findData("on"))
     panel.every.setValue(120)
     assert load_policy(project).mode == "on" and load_policy(project).every == 120
-    assert panel.retrain_status.text() == "Auto-retrain after 60 more labels."
+    # Only labels added since the project was opened count.
+    assert panel.retrain_status.text() == "Auto-retrain after 120 more labels."
     other = ReviewPanel()
     qtbot.addWidget(other)
     other.set_project(project)
     assert other.mode.currentData() == "on" and other.every.value() == 120
     other.set_project(None)
     assert not other.find_button.isEnabled()
+
+
+def test_auto_retrain_runs_in_the_background(qtbot, panel, project, tiny_base_model):
+    import json
+
+    from workbench.core.autoretrain import AutoRetrainPolicy, save_policy
+    from workbench.core.project import now_iso
+
+    # An earlier run supplies the training settings (a tiny model, one epoch).
+    config = {"base_model": str(tiny_base_model), "threads": 1, "epochs": 1, "batch_size": 16,
+              "max_length": 32}
+    project.db.execute(
+        "INSERT INTO runs(kind, status, created_at, config, model_path) "
+        "VALUES ('train', 'completed', ?, ?, 'elsewhere/run-0')",
+        [now_iso(), json.dumps(config)],
+    )
+    panel.mode.setCurrentIndex(panel.mode.findData("on"))
+    panel.every.setValue(5)
+    ids = project.add_records([f"card payment invoice {i}" for i in range(5)])
+    assert panel.check_assistance() in ("", "coldstart")
+    qtbot.waitUntil(lambda: not panel.assist_running(), timeout=60_000)
+    for rid in ids[:4]:
+        project.annotate(rid, ["billing"])
+    assert panel.check_assistance() != "retrain"  # 4 new labels: not yet
+    qtbot.waitUntil(lambda: not panel.assist_running(), timeout=60_000)
+    project.annotate(ids[4], ["billing"])
+    messages = []
+    panel.status_message.connect(messages.append)
+    with qtbot.waitSignal(panel.suggestions_changed, timeout=240_000):
+        assert panel.check_assistance() == "retrain"
+        assert not panel.retrain_button.isEnabled()
+    assert any(m.startswith("Auto-retrain: training") for m in messages)
+    assert messages[-1].startswith("Auto-retrain done: suggestions now come from run")
+    assert panel.suggester.text().startswith("Model of run")
+    qtbot.waitUntil(lambda: not panel.assist_running(), timeout=10_000)
+    assert panel.retrain_status.text() == "Auto-retrain after 5 more labels."
+    save_policy(project, AutoRetrainPolicy())

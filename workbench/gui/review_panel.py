@@ -6,9 +6,10 @@ text, its current label, the suggested label and the reason; *Keep* remembers th
 as checked, *Fix* saves the new label. Either way the item leaves the queue.
 
 The panel also keeps the suggestions fresh in the background: every few seconds it
-checks the auto-retrain rule (:mod:`workbench.core.autoretrain`) and, while no trained
-model suggests, whether the cold-start model is out of date; both jobs run in worker
-threads and report through ``status_message``.
+checks the auto-retrain rule (:mod:`workbench.core.autoretrain`, counting only labels
+added since the project was opened, so opening a project never starts a training run by
+itself) and, while no trained model suggests, whether the cold-start model is out of date;
+both jobs run in worker threads and report through ``status_message``.
 """
 from __future__ import annotations
 
@@ -104,6 +105,7 @@ class ReviewPanel(QWidget):
         self._review_job: JobHandle | None = None
         self._assist_job: JobHandle | None = None
         self._assist_kind = ""
+        self._labelled_at_open = 0
         self._build()
         self._timer = QTimer(self)
         self._timer.setInterval(CHECK_INTERVAL_MS)
@@ -224,6 +226,7 @@ class ReviewPanel(QWidget):
                 "over your labelled records."
             )
             self._load_policy()
+            self._labelled_at_open = self._labelled_total()
             self._timer.start()
         self._update_assist_status()
         self._update_buttons()
@@ -444,11 +447,27 @@ class ReviewPanel(QWidget):
         from workbench.core.autoretrain import load_policy, retrain_state
 
         self.suggester.setText(current_suggester(self.project))
-        running = self._assist_kind == "retrain" and self._assist_job is not None \
-            and self._assist_job.is_running()
-        self.retrain_status.setText(
-            load_policy(self.project).describe(retrain_state(self.project, running=running))
-        )
+        running = self._assist_kind == "retrain" and self.assist_running()
+        state = self._session_state()
+        if running:
+            state = retrain_state(self.project, running=True)
+        self.retrain_status.setText(load_policy(self.project).describe(state))
+
+    def _labelled_total(self) -> int:
+        return self.project.db.execute(
+            "SELECT count(DISTINCT record_id) FROM annotations WHERE status = 'labelled'"
+        ).fetchone()[0]
+
+    def _session_state(self) -> Any:
+        """The auto-retrain state, counting only labels added since the project was opened:
+        opening a project full of labels never starts a training run by itself."""
+        import dataclasses
+
+        from workbench.core.autoretrain import retrain_state
+
+        state = retrain_state(self.project)
+        session = max(0, self._labelled_total() - self._labelled_at_open)
+        return dataclasses.replace(state, new_labels=min(state.new_labels, session))
 
     def assist_running(self) -> bool:
         return self._assist_job is not None and self._assist_job.is_running()
@@ -459,10 +478,10 @@ class ReviewPanel(QWidget):
         if self.project is None or self.assist_running():
             return ""
         from workbench.core.assist import COLDSTART_KIND, coldstart_is_stale, prediction_run_id
-        from workbench.core.autoretrain import load_policy, retrain_state
+        from workbench.core.autoretrain import load_policy
 
         try:
-            if load_policy(self.project).should_retrain(retrain_state(self.project)):
+            if load_policy(self.project).should_retrain(self._session_state()):
                 self.start_retrain()
                 return "retrain"
             current = prediction_run_id(self.project)
