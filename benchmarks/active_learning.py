@@ -2,18 +2,19 @@
 
 An annotator is simulated on a generated labelled data set (gold labels are revealed only
 for the records a strategy asks for): 20 random labels to start, then batches of 20 up to
-200, retraining a fast model each round (TF-IDF word + character n-grams with logistic
-regression: the same features and model as the cold-start suggester). Test macro-F1 per
-round is printed for random, least-confidence, margin and the diversity-aware strategy,
-averaged over several seeds, and the label count at which each strategy first reaches
-random's 200-label macro-F1.
+200, retraining a fast model each round: logistic regression on frozen sentence
+embeddings of the bundled MiniLM (computed once; the default), or with ``--features tfidf``
+on TF-IDF word + character n-grams (the cold-start suggester's features). Test macro-F1 per
+round is printed for random, least-confidence, margin, entropy and the diversity-aware
+strategy (k-means over the features of the most uncertain records), averaged over several
+seeds, and the label count at which each strategy first reaches random's 200-label macro-F1.
 
 The data set: short support messages over 6 intents with imbalanced priors, each intent
 made of sub-topics of unequal frequency, shared vocabulary between intents and distractor
 words from other intents (so it is not separable by a keyword list). 3,000 records: 2,000
 in the pool, 1,000 for the test set.
 
-Run: ``python benchmarks/active_learning.py [--seeds 5] [--records 3000]``
+Run: ``python benchmarks/active_learning.py [--seeds 5] [--features minilm|tfidf]``
 """
 from __future__ import annotations
 
@@ -176,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--distractor", type=float, default=0.6,
                         help="share of messages with words of another intent")
-    parser.add_argument("--features", choices=("tfidf", "minilm"), default="tfidf",
-                        help="per-round model features (default: tfidf)")
-    parser.add_argument("--strategies", default="random,least-confidence,margin,diverse")
+    parser.add_argument("--features", choices=("tfidf", "minilm"), default="minilm",
+                        help="per-round model features (default: minilm)")
+    parser.add_argument("--strategies", default="random,least-confidence,margin,entropy,diverse")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     texts, labels = make_dataset(args.records, distractor=args.distractor)

@@ -325,11 +325,11 @@ class Entropy(_UncertaintyStrategy):
 
 class Diverse(_UncertaintyStrategy):
     """Uncertain records spread over k-means clusters of TF-IDF features, so a batch is not
-    a run of near-copies. Uncertainty is the margin score."""
+    a run of near-copies. Uncertainty is least confidence (the benchmark's best scorer)."""
 
     name = "diverse"
     description = "Uncertain records, spread over groups of similar texts so a batch is varied."
-    kind = "margin"
+    kind = "least-confidence"
     batch = 20
 
     def pick(self, project: Project, ids: np.ndarray, scores: np.ndarray, limit: int) -> list[int]:
