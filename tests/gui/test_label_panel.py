@@ -251,9 +251,14 @@ def test_right_to_left_text_reads_right_to_left(qtbot, panel, project):
     panel.set_project(project)
     panel.show_records([11, 12])
     assert panel.record_text.editor.layoutDirection() == Qt.LayoutDirection.RightToLeft
+    option = panel.record_text.editor.document().defaultTextOption()
+    assert option.textDirection() == Qt.LayoutDirection.RightToLeft
+    assert option.alignment() & Qt.AlignmentFlag.AlignRight
     press(qtbot, Qt.Key.Key_1)
     assert panel.record_text.shown_text() == "我的账户无法登录"
     assert panel.record_text.editor.layoutDirection() == Qt.LayoutDirection.LeftToRight
+    option = panel.record_text.editor.document().defaultTextOption()
+    assert option.alignment() & Qt.AlignmentFlag.AlignLeft
 
 
 def test_blind_hides_other_annotators_unless_turned_off(qtbot, panel, project):

@@ -8,7 +8,6 @@ commits before returning.
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -215,17 +214,3 @@ class LabelCounts:
             if ann.status == "labelled":
                 for name in ann.labels:
                     self.by_label[name] = self.by_label.get(name, 0) + sign
-
-    def summary_html(self, colors: dict[str, str]) -> str:
-        """Labelled / skipped / flagged and per-label counts, as rich text."""
-        head = (
-            f"Labelled {self.labelled:,} of {self.total:,}<br>"
-            f"Skipped {self.by_status.get('skipped', 0):,} · "
-            f"flagged {self.by_status.get('flagged', 0):,}"
-        )
-        rows = "".join(
-            f"<tr><td><span style='background:{colors.get(name, '#888888')}'>&nbsp;&nbsp;"
-            f"</span>&nbsp;{html.escape(name)}</td><td align='right'>&nbsp;{n:,}</td></tr>"
-            for name, n in self.by_label.items()
-        )
-        return f"{head}<table>{rows}</table>"

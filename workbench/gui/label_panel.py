@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTabWidget,
@@ -38,8 +39,8 @@ from workbench.core import queue
 from workbench.core.errors import WorkbenchError
 from workbench.core.project import Annotation, Project, Record, default_annotator
 from workbench.gui.annotation_commands import LabelCounts, apply_annotation, remove_annotation
-from workbench.gui.label_buttons import LabelButtons, guidelines_html
-from workbench.gui.record_view import RecordText, annotation_html, meta_html
+from workbench.gui.label_buttons import CountsView, LabelButtons, guidelines_html
+from workbench.gui.record_view import MetaForm, RecordText, annotation_html
 from workbench.gui.records_table import RecordsBrowser
 
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
@@ -111,6 +112,15 @@ class _Pane(QTextBrowser):
         if text != self._shown:
             self._shown = text
             self.setHtml(text)
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    # Inside a scroll area, a pane whose size changes never re-lays out the window.
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(widget)
+    area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    return area
 
 
 class _CommentEdit(QLineEdit):
@@ -219,16 +229,14 @@ class LabelPanel(QWidget):
 
         # Rich-text browsers rather than labels: new contents never change the layout, so
         # a key press repaints only what changed instead of the whole window.
-        self.meta_label = _Pane("recordMeta")
-        self.counts_label = _Pane("labelCounts")
+        self.meta_form = MetaForm()
+        self.counts_view = CountsView()
         self.help_view = _Pane("guidelines")
         side = QSplitter(Qt.Orientation.Vertical)
-        side.addWidget(self.meta_label)
-        side.addWidget(self.counts_label)
+        side.addWidget(_scrolled(self.meta_form))
+        side.addWidget(_scrolled(self.counts_view))
         side.addWidget(self.help_view)
-        side.setStretchFactor(0, 2)
-        side.setStretchFactor(1, 2)
-        side.setStretchFactor(2, 3)
+        side.setSizes([190, 210, 300])
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
@@ -358,6 +366,7 @@ class LabelPanel(QWidget):
         else:
             self.counts.clear()
         self.label_buttons.set_labels(labels, self.counts.by_label)
+        self.counts_view.set_labels(labels)
         for act in self._label_actions:
             self.label_page.removeAction(act)
             act.deleteLater()
@@ -501,7 +510,7 @@ class LabelPanel(QWidget):
         if record is None or project is None:
             self.mine = None
             self.record_text.set_record(None, self._done_text())
-            self.meta_label.show_html("")
+            self.meta_form.set_record(None)
             self.annotation_label.setText("")
             self.label_buttons.set_checked(())
         else:
@@ -512,7 +521,7 @@ class LabelPanel(QWidget):
                           if a.annotator != self.annotator]
             where = f"{self._pos + 1} of {len(self._history)} seen"
             self.record_text.set_record(record, f"Record {record.id}  ·  {where}")
-            self.meta_label.show_html("<b>Details</b>" + meta_html(record))
+            self.meta_form.set_record(record)
             self.annotation_label.setText(annotation_html(self.mine, others, self._colors))
             if self.mine is not None:
                 self.selection = list(self.mine.labels)
@@ -548,7 +557,9 @@ class LabelPanel(QWidget):
         total = self.counts.total  # counted when the project was loaded or refreshed
         labelled = self.counts.labelled
         self.progress_label.setText(f"Labelled <b>{labelled:,}</b> of {total:,}")
-        self.counts_label.show_html("<b>Your progress</b><br>" + self.counts.summary_html(self._colors))
+        by_status = self.counts.by_status
+        self.counts_view.set_counts(labelled, total, by_status.get("skipped", 0),
+                                    by_status.get("flagged", 0), self.counts.by_label)
         self.label_buttons.set_counts(self.counts.by_label)
         self.progress_changed.emit(labelled, total)
 

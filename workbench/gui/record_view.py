@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QTextOption
 from PySide6.QtWidgets import (
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -30,7 +31,8 @@ __all__ = [
     "RecordText",
     "annotation_html",
     "contrast_color",
-    "meta_html",
+    "MetaForm",
+    "meta_rows",
     "text_direction",
 ]
 
@@ -120,10 +122,13 @@ class RecordText(QWidget):
         shown = text[:PREVIEW_CHARS] if self.truncated else text
         direction = text_direction(shown)
         self.editor.setLayoutDirection(direction)
+        self.editor.setPlainText(shown)
         option = self.editor.document().defaultTextOption()
         option.setTextDirection(direction)
+        rtl = direction == Qt.LayoutDirection.RightToLeft
+        side = Qt.AlignmentFlag.AlignRight if rtl else Qt.AlignmentFlag.AlignLeft
+        option.setAlignment(side | Qt.AlignmentFlag.AlignAbsolute)
         self.editor.document().setDefaultTextOption(option)
-        self.editor.setPlainText(shown)
         if self.truncated:
             self.cut_note.setText(
                 f"Showing the first {PREVIEW_CHARS:,} of {_size(len(text))}."
@@ -143,10 +148,10 @@ class RecordText(QWidget):
         return self.editor.toPlainText()
 
 
-def meta_html(record: Record | None) -> str:
-    """Rich text for the metadata pane: external id, split, then the imported columns."""
+def meta_rows(record: Record | None) -> list[tuple[str, str]]:
+    """(name, value) pairs for the details pane: record id, split, then imported columns."""
     if record is None:
-        return ""
+        return []
     rows: list[tuple[str, str]] = [("Record", str(record.id))]
     if record.external_id:
         rows.append(("Id", record.external_id))
@@ -157,12 +162,49 @@ def meta_html(record: Record | None) -> str:
         if len(text) > _META_VALUE_CHARS:
             text = text[:_META_VALUE_CHARS] + "…"
         rows.append((str(key), text))
-    cells = "".join(
-        f"<tr><td style='color:gray; padding-right:8px' valign='top'>{html.escape(k)}</td>"
-        f"<td>{html.escape(v)}</td></tr>"
-        for k, v in rows
-    )
-    return f"<table>{cells}</table>"
+    return rows
+
+
+class MetaForm(QWidget):
+    """The record's details as a form of plain labels.
+
+    Records of one project share their columns, so showing the next record only changes
+    the text of the value labels; the form is rebuilt when the columns differ.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._form = QFormLayout(self)
+        self._form.setContentsMargins(6, 6, 6, 6)
+        self._form.setVerticalSpacing(3)
+        self._form.addRow(QLabel("<b>Details</b>"))
+        self._keys: list[str] = []
+        self.values: list[QLabel] = []
+
+    def set_record(self, record: Record | None) -> None:
+        rows = meta_rows(record)
+        keys = [k for k, _v in rows]
+        if keys != self._keys:
+            while self._form.rowCount() > 1:
+                self._form.removeRow(1)
+            self.values = []
+            for key, _value in rows:
+                name = QLabel(key)
+                name.setTextFormat(Qt.TextFormat.PlainText)
+                name.setStyleSheet("color: #666666;")
+                value = QLabel()
+                value.setTextFormat(Qt.TextFormat.PlainText)
+                value.setWordWrap(True)
+                value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                self._form.addRow(name, value)
+                self.values.append(value)
+            self._keys = keys
+        for label, (_key, value) in zip(self.values, rows, strict=True):
+            label.setText(value)
+
+    def text(self) -> str:
+        """The details as "name: value" lines (for tests and copying)."""
+        return "\n".join(f"{k}: {v.text()}" for k, v in zip(self._keys, self.values, strict=True))
 
 
 def contrast_color(background: str) -> str:
