@@ -333,7 +333,7 @@ class Diverse(_UncertaintyStrategy):
     batch = 20
 
     def pick(self, project: Project, ids: np.ndarray, scores: np.ndarray, limit: int) -> list[int]:
-        from workbench.core.assist import tfidf_features
+        from workbench.core.textmodel import tfidf_features
 
         n_take = min(limit, len(ids))
         if n_take == 0:

@@ -14,15 +14,13 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from workbench.core.errors import Cancelled, ModelError, WorkbenchError
 from workbench.core.project import Annotation, Project, now_iso
-
-if TYPE_CHECKING:
-    from scipy.sparse import spmatrix
+from workbench.core.textmodel import encode_labels, fit_predict_linear, tfidf_features
 
 __all__ = [
     "ACCEPTED_PROVENANCE",
@@ -44,6 +42,9 @@ __all__ = [
     "store_predictions",
     "suggestion_for",
     "unlabelled_record_ids",
+    # re-exported quick-model helpers
+    "fit_predict_linear",
+    "tfidf_features",
 ]
 
 log = logging.getLogger(__name__)
@@ -325,74 +326,6 @@ def load_predictions(
 
 
 # --------------------------------------------------------------------------- cold start
-def tfidf_features(texts: Sequence[str], *, max_features: int = 50_000) -> spmatrix:
-    """Sparse TF-IDF features of word 1-2-grams and character 2-4-grams (rows L2-normed)."""
-    from scipy.sparse import hstack
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.preprocessing import normalize
-
-    texts = [t or "" for t in texts]
-    word = TfidfVectorizer(
-        ngram_range=(1, 2), sublinear_tf=True, max_features=max_features, min_df=1,
-        token_pattern=r"(?u)\b\w+\b",
-    )
-    char = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, max_features=max_features,
-        min_df=1,
-    )
-    return normalize(hstack([word.fit_transform(texts), char.fit_transform(texts)]).tocsr())
-
-
-def fit_predict_linear(
-    features: Any, y: np.ndarray, train_idx: np.ndarray, predict_idx: np.ndarray,
-    *, multi_label: bool = False, C: float = 10.0,
-) -> np.ndarray:
-    """Logistic regression fitted on ``train_idx`` rows; probabilities for ``predict_idx``.
-
-    Single-label: ``y`` is class indices (n,), output (m, n_classes) with a column for every
-    class in ``0..y.max()`` (classes absent from the training rows get 0). Multi-label: ``y``
-    is an (n, L) 0/1 matrix; a label seen only one way gets a constant probability.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    X_train, X_pred = features[train_idx], features[predict_idx]
-    if multi_label:
-        y_train = y[train_idx]
-        out = np.zeros((len(predict_idx), y.shape[1]))
-        for j in range(y.shape[1]):
-            col = y_train[:, j]
-            if col.min() == col.max():
-                out[:, j] = float(col[0]) if len(col) else 0.0
-                continue
-            clf = LogisticRegression(C=C, max_iter=1000, class_weight="balanced")
-            clf.fit(X_train, col)
-            out[:, j] = clf.predict_proba(X_pred)[:, 1]
-        return out
-    n_classes = int(y.max()) + 1
-    y_train = y[train_idx]
-    present = np.unique(y_train)
-    out = np.zeros((len(predict_idx), n_classes))
-    if len(present) == 1:
-        out[:, present[0]] = 1.0
-        return out
-    clf = LogisticRegression(C=C, max_iter=1000, class_weight="balanced")
-    clf.fit(X_train, y_train)
-    out[:, clf.classes_] = clf.predict_proba(X_pred)
-    return out
-
-
-def _encode(examples: list[tuple[int, str, list[str], str]], labels: list[str], multi: bool):
-    index = {name: i for i, name in enumerate(labels)}
-    if multi:
-        y = np.zeros((len(examples), len(labels)), dtype=int)
-        for row, (_rid, _text, names, _split) in enumerate(examples):
-            for name in names:
-                if name in index:
-                    y[row, index[name]] = 1
-        return y
-    return np.array([index.get(ex[2][0], -1) if ex[2] else -1 for ex in examples], dtype=int)
-
-
 def coldstart_is_stale(project: Project) -> bool:
     """True when no cold-start predictions exist or enough new labels arrived since."""
     row = project.db.execute(
@@ -424,7 +357,7 @@ def coldstart_predict(
     examples = [ex for ex in project.labelled_examples() if any(n in labels for n in ex[2])]
     if not examples:
         return None
-    y = _encode(examples, labels, multi)
+    y = encode_labels(examples, labels, multi)
     if multi:
         if not any(0 < y[:, j].sum() < len(examples) for j in range(len(labels))):
             return None

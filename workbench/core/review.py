@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from workbench.core.assist import AssistEvent, fit_predict_linear, tfidf_features
+from workbench.core.assist import AssistEvent
 from workbench.core.errors import Cancelled
 from workbench.core.project import Project
+from workbench.core.textmodel import fit_predict_linear, tfidf_features
 
 __all__ = [
     "LabelIssue",
