@@ -534,8 +534,10 @@ def predict_project(
             except (TypeError, ValueError):
                 raise WorkbenchError(f"Run must be a number or 'latest', not {run!r}.") from None
             info = _run_row(project, run_id)
-            if info is None or info["kind"] == COLDSTART_KIND:
+            if info is None:
                 raise ModelError(f"Run {run_id} does not exist in this project.")
+            if info["kind"] == COLDSTART_KIND:
+                raise ModelError(f"Run {run_id} is the cold-start model, not a trained run.")
             if not info["model_path"]:
                 raise ModelError(f"Run {run_id} has no trained model (status: {info['status']}).")
     bundle = bundle_for_run(project_path, run_id, progress=progress, should_stop=should_stop)
