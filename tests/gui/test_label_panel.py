@@ -313,7 +313,7 @@ def test_choosing_another_queue_order(qtbot, panel, project):
     press(qtbot, Qt.Key.Key_1)
     panel.queue_combo.setCurrentIndex(panel.queue_combo.findText("random"))
     panel.queue_combo.activated.emit(panel.queue_combo.currentIndex())
-    assert panel._strategy.name == "random"
+    assert panel.nav.strategy.name == "random"
     seen = []
     while panel.current is not None:
         seen.append(panel.current.id)

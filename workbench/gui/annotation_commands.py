@@ -24,6 +24,7 @@ __all__ = [
     "LabelCounts",
     "apply_annotation",
     "describe",
+    "relabel_records",
     "remove_annotation",
     "write_transaction",
 ]
@@ -214,3 +215,51 @@ class LabelCounts:
             if ann.status == "labelled":
                 for name in ann.labels:
                     self.by_label[name] = self.by_label.get(name, 0) + sign
+
+
+def relabel_records(
+    stack: QUndoStack,
+    project: Project,
+    annotator: str,
+    record_ids: Sequence[int],
+    action: str,
+    label: str = "",
+    *,
+    on_change: ChangeCallback,
+    on_error: ErrorCallback | None = None,
+) -> int:
+    """Relabel several records as one undo step; returns how many were changed.
+
+    ``action`` is "label" (single-label: set ``label``; multi-label: toggle it, and a
+    record left with no label loses its annotation), "skip", "flag" (keeps the labels)
+    or "clear" (removes the annotation).
+    """
+    stack.beginMacro(f"{action} {len(record_ids)} record(s)")
+    done = 0
+    try:
+        for record_id in record_ids:
+            before = project.get_annotation(record_id, annotator)
+            labels: list[str] = []
+            status = "labelled"
+            if action == "label":
+                labels = [label]
+                if project.multi_label and before is not None:
+                    labels = [n for n in before.labels if n != label]
+                    if label not in before.labels:
+                        labels.append(label)
+            elif action in ("skip", "flag"):
+                status = "skipped" if action == "skip" else "flagged"
+                labels = list(before.labels) if (before and action == "flag") else []
+            if action == "clear" or (action == "label" and not labels):
+                remove_annotation(stack, project, record_id, annotator,
+                                  on_change=on_change, on_error=on_error)
+            else:
+                apply_annotation(
+                    stack, project, record_id, annotator, labels, status=status,
+                    comment=before.comment if before else None,
+                    on_change=on_change, on_error=on_error,
+                )
+            done += 1
+    finally:
+        stack.endMacro()
+    return done

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import sys
-from collections import deque
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
@@ -24,12 +23,9 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTabWidget,
-    QTextBrowser,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -38,9 +34,16 @@ from PySide6.QtWidgets import (
 from workbench.core import queue
 from workbench.core.errors import WorkbenchError
 from workbench.core.project import Annotation, Project, Record, default_annotator
-from workbench.gui.annotation_commands import LabelCounts, apply_annotation, remove_annotation
+from workbench.gui.annotation_commands import LabelCounts, apply_annotation, relabel_records
 from workbench.gui.label_buttons import CountsView, LabelButtons, guidelines_html
-from workbench.gui.record_view import MetaForm, RecordText, annotation_html
+from workbench.gui.record_view import (
+    CommentEdit,
+    InfoPane,
+    MetaForm,
+    RecordText,
+    annotation_html,
+    scrolled,
+)
 from workbench.gui.records_table import RecordsBrowser
 
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
@@ -65,8 +68,6 @@ KEYS = {
     "help": "F1",
     "find": "Ctrl+F",
 }
-_HISTORY_MAX = 1000
-_REFILL = 100
 
 
 def _guard_singleton_refcounts() -> None:
@@ -98,43 +99,6 @@ def _guard_singleton_refcounts() -> None:
 _guard_singleton_refcounts()
 
 
-class _Pane(QTextBrowser):
-    """A read-only rich-text pane that skips re-layout when its contents are unchanged."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.setObjectName(name)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.setOpenLinks(False)
-        self._shown: str | None = None
-
-    def show_html(self, text: str) -> None:
-        if text != self._shown:
-            self._shown = text
-            self.setHtml(text)
-
-
-def _scrolled(widget: QWidget) -> QScrollArea:
-    # Inside a scroll area, a pane whose size changes never re-lays out the window.
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setWidget(widget)
-    area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    return area
-
-
-class _CommentEdit(QLineEdit):
-    """One-line comment editor: Enter saves, Escape cancels."""
-
-    cancelled = Signal()
-
-    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if event.key() == Qt.Key.Key_Escape:
-            self.cancelled.emit()
-            return
-        super().keyPressEvent(event)
-
-
 class LabelPanel(QWidget):
     """Label records with the keyboard; see the module docstring for the keys."""
 
@@ -153,14 +117,10 @@ class LabelPanel(QWidget):
         self.mine: Annotation | None = None
         self.selection: list[str] = []  # multi-label choice not yet saved
         self._pending_comment: str | None = None
-        self._history: list[int] = []
-        self._pos = -1
-        self._pending: deque[int] = deque()
-        self._buffer: deque[int] = deque()
+        self.nav = queue.RecordNavigator()
         self._blind = True
         self._colors: dict[str, str] = {}
         self._label_actions: list[QAction] = []
-        self._strategy: queue.QueueStrategy = queue.ImportOrder()
         self._table_stale = True
         self._build_ui()
         self._build_actions()
@@ -197,7 +157,7 @@ class LabelPanel(QWidget):
         lines = self.annotation_label.fontMetrics().lineSpacing()
         self.annotation_label.setFixedHeight(2 * lines + 6)
         self.annotation_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.comment_edit = _CommentEdit()
+        self.comment_edit = CommentEdit()
         self.comment_edit.setPlaceholderText("Comment on this record — Enter saves, Esc cancels")
         self.comment_edit.returnPressed.connect(self._save_comment)
         self.comment_edit.cancelled.connect(self._end_comment)
@@ -231,10 +191,10 @@ class LabelPanel(QWidget):
         # a key press repaints only what changed instead of the whole window.
         self.meta_form = MetaForm()
         self.counts_view = CountsView()
-        self.help_view = _Pane("guidelines")
+        self.help_view = InfoPane("guidelines")
         side = QSplitter(Qt.Orientation.Vertical)
-        side.addWidget(_scrolled(self.meta_form))
-        side.addWidget(_scrolled(self.counts_view))
+        side.addWidget(scrolled(self.meta_form))
+        side.addWidget(scrolled(self.counts_view))
         side.addWidget(self.help_view)
         side.setSizes([190, 210, 300])
 
@@ -309,14 +269,11 @@ class LabelPanel(QWidget):
         """Show a project (None: nothing open). Clears history and undo."""
         self.project = project
         self.undo_stack.clear()
-        self._history, self._pos = [], -1
-        self._pending.clear()
-        self._buffer.clear()
+        self.nav.reset()
         self.current = None
         self.mine = None
         self.queue_combo.clear()
         self.queue_combo.addItems(queue.available_strategies())
-        self._strategy = queue.ImportOrder()
         if project is not None:
             queue.invalidate(project)
         self._load_schema()
@@ -397,14 +354,13 @@ class LabelPanel(QWidget):
 
     def _on_strategy_chosen(self, index: int) -> None:
         name = self.queue_combo.itemText(index)
-        if self.project is None or name == self._strategy.name:
+        if self.project is None or name == self.nav.strategy.name:
             return
         try:
-            self._strategy = queue.get_strategy(name)
+            self.nav.set_strategy(queue.get_strategy(name))
         except (WorkbenchError, sqlite3.Error) as exc:
             self.status_message.emit(str(exc))
             return
-        self._buffer.clear()
         self.status_message.emit(f"Queue order: {name}")
         if self.current is None:
             self.advance()
@@ -416,79 +372,37 @@ class LabelPanel(QWidget):
         ids = [int(i) for i in ids]
         if not ids or self.project is None:
             return
-        self._pending = deque(ids[1:])
-        self.open_record(ids[0])
+        self.tabs.setCurrentWidget(self.label_page)
+        self.nav.show_first(ids, requeue_current=self._current_undone())
+        self._show(self.nav.current)
 
     def open_record(self, record_id: int) -> None:
         """Show one record now (e.g. from the records table), keeping the history."""
         if self.project is None:
             return
         self.tabs.setCurrentWidget(self.label_page)
-        if self.current is not None and self.current.id == record_id:
-            self._show(record_id)
-            return
-        if self.current is not None and self.mine is None:
-            self._pending.append(self.current.id)  # not done yet: come back to it
-        del self._history[self._pos + 1 :]
-        self._history.append(record_id)
-        self._trim_history()
-        self._pos = len(self._history) - 1
-        self._show(record_id)
+        self.nav.open(record_id, requeue_current=self._current_undone())
+        self._show(self.nav.current)
 
-    def _trim_history(self) -> None:
-        extra = len(self._history) - _HISTORY_MAX
-        if extra > 0:
-            del self._history[:extra]
-            self._pos = max(-1, self._pos - extra)
+    def _current_undone(self) -> bool:
+        # A queue record left without an annotation comes back after the ones opened.
+        return self.current is not None and self.mine is None
 
     def advance(self) -> None:
         """Move to the next record: forward through history, else the next queue record."""
         if self.project is None:
             return
-        if self._pos < len(self._history) - 1:
-            self._pos += 1
-            self._show(self._history[self._pos])
-            return
-        record_id = self._next_from_queue()
-        if record_id is None:
-            self._pos = len(self._history)  # past the end: "all done"
-            self._show(None)
-            return
-        self._history.append(record_id)
-        self._trim_history()
-        self._pos = len(self._history) - 1
+        try:
+            record_id = self.nav.next(self.project, self.annotator)
+        except (WorkbenchError, sqlite3.Error) as exc:
+            self.status_message.emit(str(exc))
+            record_id = None
         self._show(record_id)
-
-    def _next_from_queue(self) -> int | None:
-        assert self.project is not None
-        while self._pending:
-            return self._pending.popleft()
-        seen = set(self._history)
-        for _attempt in range(3):
-            while self._buffer:
-                record_id = self._buffer.popleft()
-                if record_id in seen:
-                    continue
-                if self.project.get_annotation(record_id, self.annotator) is None:
-                    return record_id
-            try:
-                more = queue.queue_ids(
-                    self._strategy, self.project, self.annotator, _REFILL,
-                    exclude=seen,
-                )
-            except (WorkbenchError, sqlite3.Error) as exc:
-                self.status_message.emit(str(exc))
-                return None
-            if not more:
-                return None
-            self._buffer.extend(more)
-        return None
 
     def go_back(self) -> None:
         """Show the record seen before this one."""
-        if self._pos > 0:
-            self._pos = min(self._pos, len(self._history)) - 1
-            self._show(self._history[self._pos])
+        if self.nav.can_go_back():
+            self._show(self.nav.back())
 
     def go_forward(self) -> None:
         """Show the next record seen (or the next one in the queue, leaving this one as is)."""
@@ -519,7 +433,7 @@ class LabelPanel(QWidget):
             if not self._blind:
                 others = [a for a in project.annotations_for(record.id)
                           if a.annotator != self.annotator]
-            where = f"{self._pos + 1} of {len(self._history)} seen"
+            where = f"{self.nav.pos + 1} of {len(self.nav.history)} seen"
             self.record_text.set_record(record, f"Record {record.id}  ·  {where}")
             self.meta_form.set_record(record)
             self.annotation_label.setText(annotation_html(self.mine, others, self._colors))
@@ -550,7 +464,7 @@ class LabelPanel(QWidget):
                     *self._label_actions):
             act.setEnabled(has)
         self.label_buttons.setEnabled(has)
-        self.act_back.setEnabled(self._pos > 0)
+        self.act_back.setEnabled(self.nav.can_go_back())
         self.act_forward.setEnabled(self.project is not None)
 
     def _update_progress(self) -> None:
@@ -630,11 +544,8 @@ class LabelPanel(QWidget):
         if cause == "do":
             return
         # Undo / redo: show the record that changed so the user sees the effect.
-        if record_id in self._history:
-            self._pos = len(self._history) - 1 - self._history[::-1].index(record_id)
-            self._show(record_id)
-        else:
-            self.open_record(record_id)
+        self.nav.focus(record_id)
+        self._show(record_id)
         self.status_message.emit(
             f"{cause.capitalize()}: record {record_id} is now "
             + ("not annotated" if new is None else (", ".join(new.labels) or new.status))
@@ -709,45 +620,14 @@ class LabelPanel(QWidget):
     def _on_relabel_requested(self, ids: list, action: str, label: str) -> None:
         if self.project is None or not ids:
             return
-        project = self.project
-        self.undo_stack.beginMacro(f"{action} {len(ids)} record(s)")
-        done = 0
         try:
-            for record_id in ids:
-                before = project.get_annotation(record_id, self.annotator)
-                if action == "clear":
-                    remove_annotation(self.undo_stack, project, record_id, self.annotator,
-                                      on_change=self._on_changed,
-                                      on_error=self.status_message.emit)
-                    done += 1
-                    continue
-                labels: list[str] = []
-                status = "labelled"
-                if action == "label":
-                    labels = [label]
-                    if project.multi_label and before is not None:
-                        labels = list(before.labels)
-                        labels = [n for n in labels if n != label] if label in labels \
-                            else labels + [label]
-                    if not labels:
-                        remove_annotation(self.undo_stack, project, record_id, self.annotator,
-                                          on_change=self._on_changed,
-                                          on_error=self.status_message.emit)
-                        done += 1
-                        continue
-                else:
-                    status = "skipped" if action == "skip" else "flagged"
-                    labels = list(before.labels) if (before and action == "flag") else []
-                apply_annotation(
-                    self.undo_stack, project, record_id, self.annotator, labels,
-                    status=status, comment=before.comment if before else None,
-                    on_change=self._on_changed, on_error=self.status_message.emit,
-                )
-                done += 1
+            done = relabel_records(
+                self.undo_stack, self.project, self.annotator, ids, action, label,
+                on_change=self._on_changed, on_error=self.status_message.emit,
+            )
         except (WorkbenchError, sqlite3.Error) as exc:
             self.status_message.emit(str(exc))
-        finally:
-            self.undo_stack.endMacro()
+            return
         if self.current is not None and self.current.id in ids:
             self._show(self.current.id)
         self.status_message.emit(f"Updated {done} record(s).")

@@ -17,9 +17,12 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +31,9 @@ from workbench.core.project import Annotation, Record
 
 __all__ = [
     "PREVIEW_CHARS",
+    "CommentEdit",
+    "InfoPane",
+    "scrolled",
     "RecordText",
     "annotation_html",
     "contrast_color",
@@ -146,6 +152,43 @@ class RecordText(QWidget):
     def shown_text(self) -> str:
         """The text currently in the editor (the preview for a long record)."""
         return self.editor.toPlainText()
+
+
+class InfoPane(QTextBrowser):
+    """A read-only rich-text pane that skips re-layout when its contents are unchanged."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.setObjectName(name)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setOpenLinks(False)
+        self._shown: str | None = None
+
+    def show_html(self, text: str) -> None:
+        if text != self._shown:
+            self._shown = text
+            self.setHtml(text)
+
+
+def scrolled(widget: QWidget) -> QScrollArea:
+    """``widget`` in a scroll area: its size changes never re-lay out the window."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(widget)
+    area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    return area
+
+
+class CommentEdit(QLineEdit):
+    """One-line comment editor: Enter saves, Escape cancels."""
+
+    cancelled = Signal()
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.key() == Qt.Key.Key_Escape:
+            self.cancelled.emit()
+            return
+        super().keyPressEvent(event)
 
 
 def meta_rows(record: Record | None) -> list[tuple[str, str]]:
