@@ -103,3 +103,35 @@ def test_strategies_from_active_learning_are_offered(project, monkeypatch):
     monkeypatch.setitem(sys.modules, "workbench.core.active_learning", al)
     assert queue.available_strategies() == ["order", "reverse"]
     assert queue.queue_ids(queue.get_strategy("reverse"), project, "tester", 2) == [20, 19]
+
+
+def test_navigator_history_requests_and_queue(project):
+    nav = queue.RecordNavigator(history_max=5, refill=3)
+    assert nav.current is None and not nav.can_go_back()
+    assert [nav.next(project, "tester") for _ in range(3)] == [1, 2, 3]
+    assert nav.back() == 2 and nav.back() == 1 and nav.back() == 1
+    assert nav.next(project, "tester") == 2, "forward walks through what was seen"
+    # Records asked for come first; the unfinished current one comes back after them.
+    nav.show_first([15, 17], requeue_current=True)
+    assert nav.current == 15
+    assert nav.history == [1, 2, 15], "opening drops the forward part of the history"
+    assert nav.next(project, "tester") == 17
+    assert nav.next(project, "tester") == 2
+    project.annotate(4, ["a"], annotator="tester")  # e.g. labelled in another window
+    assert nav.next(project, "tester") == 3, "3 left the history unannotated: served again"
+    assert nav.next(project, "tester") == 5, "records seen or annotated are not served again"
+    assert len(nav.history) == 5 and nav.history[0] == 15, "history is bounded"
+    nav.focus(17)
+    assert nav.current == 17
+    nav.focus(20)
+    assert nav.current == 20 and nav.history[-1] == 20
+
+
+def test_navigator_runs_dry_and_steps_back_from_the_end(project):
+    nav = queue.RecordNavigator()
+    for rid in range(1, 20):
+        project.annotate(rid, ["a"], annotator="tester")
+    assert nav.next(project, "tester") == 20
+    assert nav.next(project, "tester") is None
+    assert nav.current is None
+    assert nav.back() == 20
