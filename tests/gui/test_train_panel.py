@@ -200,6 +200,45 @@ def test_confusion_cell_opens_its_records(qtbot, panel, project, tiny_base_model
     assert sorted(blocker.args[0]) == expected
 
 
+def test_multi_label_run_shows_per_label_outcomes(qtbot, panel, tmp_path, tiny_base_model):
+    project = Project.create(tmp_path / "multi.wbproj", list(TEXTS), multi_label=True)
+    try:
+        for name, texts in TEXTS.items():
+            for rid in project.add_records(texts):
+                extra = ["account"] if name == "billing" and rid % 3 == 0 else []
+                project.annotate(rid, [name, *extra])
+        panel.set_project(project)
+        _quick_settings(panel, tiny_base_model, max_steps=3)
+        result = _train(qtbot, panel)
+
+        table = panel.confusion.table
+        headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+        assert headers == ["Correct", "Missed", "False alarm"]
+        labels = result.metrics["labels"]
+        assert table.rowCount() == len(labels)
+        predicted = {
+            rid: set(filter(None, (label or "").split("|")))
+            for rid, label in project.db.execute(
+                "SELECT record_id, label FROM predictions WHERE run_id = ?", [result.run_id]
+            )
+        }
+        truth = {rid: set(labs) for rid, _t, labs, _s in project.labelled_examples()}
+        for row, name in enumerate(labels):
+            expected = {
+                "Correct": [r for r in predicted if name in truth[r] and name in predicted[r]],
+                "Missed": [r for r in predicted if name in truth[r] and name not in predicted[r]],
+                "False alarm": [
+                    r for r in predicted if name not in truth[r] and name in predicted[r]
+                ],
+            }
+            for col, kind in enumerate(headers):
+                assert int(table.item(row, col).text()) == len(expected[kind]), (name, kind)
+                assert sorted(panel.confusion.record_ids(row, col)) == sorted(expected[kind])
+    finally:
+        panel.set_project(None)
+        project.close()
+
+
 def test_cancel_mid_run_returns_to_idle(qtbot, panel, project, tiny_base_model):
     panel.set_project(project)
     _quick_settings(panel, tiny_base_model, max_steps=100_000)

@@ -38,7 +38,7 @@ from workbench.gui.train_results import (
     RunHistoryTable,
     cell_records,
     format_duration,
-    titled,
+    results_layout,
 )
 from workbench.gui.workers import JobHandle, run_in_thread
 
@@ -201,6 +201,10 @@ class TrainPanel(QWidget):
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(300)
         self._summary_timer.timeout.connect(self._on_summary_pause)
+        self._warm_timer = QTimer(self)
+        self._warm_timer.setSingleShot(True)
+        self._warm_timer.setInterval(1500)
+        self._warm_timer.timeout.connect(self._warm_up_if_shown)
 
         splitter = QSplitter(Qt.Horizontal, self)
         splitter.addWidget(self._build_form())
@@ -267,45 +271,24 @@ class TrainPanel(QWidget):
         progress_page = QWidget()
         progress_layout = QVBoxLayout(progress_page)
         self.curves_caption = QLabel(
-            "Loss should fall and validation macro-F1 rise; the best checkpoint is kept."
+            "Start training to follow the run here: loss should fall and validation macro-F1 "
+            "rise; the model with the best validation macro-F1 is kept."
         )
+        self.curves_caption.setWordWrap(True)
         self.curves_caption.setStyleSheet("color: #555555;")
         progress_layout.addWidget(self.curves, 1)
         progress_layout.addWidget(self.curves_caption)
         self.tabs.addTab(progress_page, "Progress")
 
-        results_page = QWidget()
-        results_layout = QVBoxLayout(results_page)
-        history_caption = QLabel(
-            "<b>Run history</b> — select a run to see its results; Ctrl+click a second run to "
-            "compare the two side by side."
-        )
         self.history = RunHistoryTable()
-        self.history.setMinimumHeight(110)
         self.history.selection_changed.connect(self._show_selected_runs)
         self.metrics_table = MetricsTable()
         self.per_label = PerLabelTable()
         self.confusion = ConfusionMatrixView()
         self.confusion.open_records.connect(self.open_records)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(titled("Confusion matrix (test split)", self.confusion))
-        right_layout.addWidget(titled("Per label (test split)", self.per_label), 1)
-        lower = QSplitter(Qt.Horizontal)
-        lower.addWidget(titled("Metrics", self.metrics_table))
-        lower.addWidget(right)
-        lower.setSizes([380, 480])
-        outer = QSplitter(Qt.Vertical)
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(history_caption)
-        top_layout.addWidget(self.history)
-        outer.addWidget(top)
-        outer.addWidget(lower)
-        outer.setSizes([150, 600])
-        results_layout.addWidget(outer)
+        results_page = results_layout(
+            self.history, self.metrics_table, self.per_label, self.confusion
+        )
         self.tabs.addTab(results_page, "Results")
         return self.tabs
 
@@ -316,6 +299,8 @@ class TrainPanel(QWidget):
         self._update_data_summary()
         self._load_runs()
         self._set_running(self.is_running())
+        if not self.is_running():  # earlier results are more useful than empty curves
+            self.tabs.setCurrentIndex(1 if self.history.runs() else 0)
 
     def refresh(self) -> None:
         """Labels changed elsewhere: update the data summary (soon, or when next shown)."""
@@ -330,11 +315,13 @@ class TrainPanel(QWidget):
 
     def shutdown(self) -> None:
         """Cancel a running job and wait for its thread to end (on quit)."""
+        self._warm_timer.stop()
         for job in (self._job, self._warm_job):
             if job is not None:
                 job.silence()
-                job.cancel()
-                job.wait(60_000)
+                job.cancel()  # the trainer stops after its step and saves the best model
+                if not job.wait(120_000):
+                    log.warning("The training thread did not stop within two minutes")
         self._job = self._warm_job = None
 
     def warm_up(self) -> None:
@@ -349,6 +336,10 @@ class TrainPanel(QWidget):
             self, _warm_up_job, on_finished=self._on_warmed_up, name="train-warm-up"
         )
 
+    def _warm_up_if_shown(self) -> None:
+        if self.isVisible():
+            self.warm_up()
+
     def is_warming_up(self) -> bool:
         return self._warm_job is not None
 
@@ -360,8 +351,8 @@ class TrainPanel(QWidget):
         if self._summary_dirty:
             self._update_data_summary()
         self._reload_runs_if_changed()
-        if self.warm_up_on_show:
-            self.warm_up()
+        if self.warm_up_on_show and not _PRELOADED:
+            self._warm_timer.start()  # let the window paint and settle first
 
     def is_running(self) -> bool:
         return self._job is not None

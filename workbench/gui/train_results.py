@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -33,6 +34,7 @@ __all__ = [
     "describe_base_model",
     "run_duration_s",
     "titled",
+    "results_layout",
 ]
 
 log = logging.getLogger(__name__)
@@ -533,3 +535,38 @@ def titled(title: str, widget: QWidget) -> QWidget:
     layout.addWidget(QLabel(f"<b>{title}</b>"))
     layout.addWidget(widget)
     return box
+
+
+def results_layout(
+    history: RunHistoryTable,
+    metrics: MetricsTable,
+    per_label: PerLabelTable,
+    confusion: ConfusionMatrixView,
+) -> QWidget:
+    """Run history on top; metrics on the left, confusion matrix and per-label on the right."""
+    caption = QLabel(
+        "<b>Run history</b> — select a run to see its results; Ctrl+click a second run to "
+        "compare the two side by side."
+    )
+    history.setMinimumHeight(110)
+    top = QWidget()
+    top_layout = QVBoxLayout(top)
+    top_layout.setContentsMargins(0, 0, 0, 0)
+    top_layout.addWidget(caption)
+    top_layout.addWidget(history)
+    right = QWidget()
+    right_layout = QVBoxLayout(right)
+    right_layout.setContentsMargins(0, 0, 0, 0)
+    right_layout.addWidget(titled("Confusion matrix (test split)", confusion))
+    right_layout.addWidget(titled("Per label (test split)", per_label), 1)
+    lower = QSplitter(Qt.Horizontal)
+    lower.addWidget(titled("Metrics", metrics))
+    lower.addWidget(right)
+    lower.setSizes([380, 480])
+    outer = QSplitter(Qt.Vertical)
+    outer.addWidget(top)
+    outer.addWidget(lower)
+    outer.setSizes([150, 600])
+    page = QWidget()
+    QVBoxLayout(page).addWidget(outer)
+    return page
