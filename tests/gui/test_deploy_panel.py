@@ -4,6 +4,10 @@ from __future__ import annotations
 import pytest
 from deploy_fixtures import make_project_with_run
 
+# The label panel module applies the workaround for PySide6 builds whose void setters
+# drain references to None (the interpreter aborts after enough Qt calls); the app
+# imports it before any other panel.
+import workbench.gui.label_panel  # noqa: F401
 from workbench.core.project import Project
 from workbench.gui.deploy_panel import DeployPanel
 
@@ -63,11 +67,24 @@ def test_cancel_and_errors(panel, project, qtbot, tmp_path):
     assert "not empty" in panel.message_label.text()
 
 
-def test_project_without_runs(panel, qtbot, tmp_path):
-    with Project.create(tmp_path / "empty.wbproj", ["a", "b"]) as empty:
+def test_project_without_runs_then_a_run_appears(panel, qtbot, tmp_path, tiny_base_model):
+    from deploy_fixtures import make_classifier
+
+    from workbench.core.project import now_iso
+
+    with Project.create(tmp_path / "empty.wbproj", ["billing", "delivery", "technical"]) as empty:
         panel.set_project(empty)
         assert not panel.export_button.isEnabled()
         assert "Train a model first" in panel.message_label.text()
+        make_classifier(tiny_base_model, empty.models_dir / "run-1")
+        with empty.db.atomic():
+            empty.db.execute(
+                "INSERT INTO runs(id, kind, status, created_at, model_path) "
+                "VALUES (1, 'train', 'completed', ?, 'empty.models/run-1')", [now_iso()])
+        panel.show()  # showing the tab reloads the runs
+        qtbot.waitExposed(panel)
+        assert panel.run_combo.count() == 1 and panel.export_button.isEnabled()
+        assert panel.message_label.text() == ""
         panel.set_project(None)
 
 

@@ -39,6 +39,8 @@ __all__ = ["DeployPanel", "format_figures"]
 
 log = logging.getLogger(__name__)
 
+NO_RUNS = "Train a model first: this project has no trained model yet."
+
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}"
@@ -186,8 +188,16 @@ class DeployPanel(QWidget):
                 self.run_combo.setCurrentIndex(index)
         self.run_combo.blockSignals(False)
         if self.project is not None and not runs:
-            self.message_label.setText("Train a model first: this project has no trained model yet.")
+            self.message_label.setText(NO_RUNS)
+        elif self.message_label.text() == NO_RUNS:
+            self.message_label.setText("")
         self._run_changed()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """Runs trained while the tab was hidden appear when it is shown."""
+        super().showEvent(event)
+        if self._job is None:
+            self.refresh()
 
     def shutdown(self) -> None:
         """Cancel a running export and wait for its thread."""

@@ -219,6 +219,7 @@ class InferencePanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setTextVisible(False)
         form.addRow(self.progress)
         self.batch_label = QLabel("")
         self.batch_label.setWordWrap(True)
@@ -234,6 +235,11 @@ class InferencePanel(QWidget):
         self._update_buttons()
 
     def refresh(self) -> None:
+        self._update_buttons()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """An export made while the tab was hidden enables "Latest export"."""
+        super().showEvent(event)
         self._update_buttons()
 
     def shutdown(self) -> None:
