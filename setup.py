@@ -2,6 +2,9 @@
 from setuptools import find_packages, setup
 
 setup(
-    packages=find_packages(include=["workbench", "workbench.*"]) + ["workbench.resources"],
+    packages=find_packages(include=["workbench", "workbench.*"]) + [
+        "workbench.resources",
+        "workbench.core.bundle_template",
+    ],
     package_dir={"workbench.resources": "resources"},
 )

@@ -271,6 +271,10 @@ class Project:
         return self.path.with_name(self.path.stem + ".models")
 
     # ----------------------------------------------------------------- labels
+    def reload_labels(self) -> None:
+        """Forget the cached label schema (after another connection changed it)."""
+        self._label_cache = None
+
     def labels(self) -> list[Label]:
         """The label schema, in display order."""
         if self._label_cache is None:

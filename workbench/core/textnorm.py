@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 
 __all__ = ["normalize_text", "content_hash"]
 
-_SPACE = re.compile(r"\s+")
-
 
 def normalize_text(text: str) -> str:
     """NFKC, whitespace runs collapsed to one space, trimmed. Case is kept: it can matter."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
 def content_hash(text: str) -> str:

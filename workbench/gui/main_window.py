@@ -378,7 +378,7 @@ class MainWindow(QMainWindow):
         """Data or labels changed: refresh the panel on show now, the others when shown."""
         if self.project is not None:
             # An import runs on its own connection; labels it added are not cached here.
-            self.project._label_cache = None
+            self.project.reload_labels()
         self._stale = set(self.panels)
         self._refresh_if_stale(self.tabs.tabText(self.tabs.currentIndex()))
         self._update_title()

@@ -232,7 +232,7 @@ class TeamPanel(QWidget):
     def refresh(self) -> None:
         """Recompute agreement and reload disagreements and settings."""
         if self.project is not None:
-            self.project._label_cache = None
+            self.project.reload_labels()
         self.adjudication.reload_labels()
         self._load_settings()
         self._load_agreement()
