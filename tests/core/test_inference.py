@@ -80,6 +80,9 @@ def test_read_texts_formats(tmp_path):
     (tmp_path / "b.csv").write_text("id,body\n1,hello\n2,\"with, comma\"\n")
     texts, rows, col = read_texts(tmp_path / "b.csv", "body")
     assert texts == ["hello", "with, comma"] and rows[0]["id"] == "1" and col == "body"
+    (tmp_path / "ragged.csv").write_text("text\nfine\ntoo,many,values\n")
+    texts, rows, _ = read_texts(tmp_path / "ragged.csv")
+    assert texts == ["fine", "too"] and rows[1] == {"text": "too"}
     with pytest.raises(InputFileError, match="several columns"):
         read_texts(tmp_path / "b.csv")
     with pytest.raises(InputFileError, match="no column 'text'"):

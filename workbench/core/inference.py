@@ -359,7 +359,8 @@ def read_texts(path: str | Path, text_col: str | None = None) -> tuple[list[str]
                 reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
                 columns = list(reader.fieldnames or [])
                 col = _pick_column(path, columns, text_col)
-                rows = [dict(r) for r in reader]
+                # Surplus values on a line land under the key None: drop them.
+                rows = [{k: v for k, v in r.items() if k is not None} for r in reader]
             else:
                 rows = []
                 for lineno, line in enumerate(fh, 1):
