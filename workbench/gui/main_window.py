@@ -149,6 +149,9 @@ class MainWindow(QMainWindow):
         progress = getattr(panel, "progress_changed", None)
         if progress is not None:
             progress.connect(self._panel_progress)
+        changed = getattr(panel, "data_changed", None)
+        if changed is not None:
+            changed.connect(self.refresh_panels)
         stack = getattr(panel, "undo_stack", None)
         if stack is not None:
             stack.indexChanged.connect(self._schedule_progress)
@@ -175,6 +178,8 @@ class MainWindow(QMainWindow):
                                        "Add records from another file to this project")
         self.act_export = self._action("&Export…", self.export_labels, "Ctrl+E",
                                        "Write the labels to CSV, JSON Lines or Parquet")
+        self.act_merge = self._action("&Merge teammate's project…", self.merge_project, None,
+                                      "Bring in the annotations of a teammate's copy")
         self.act_demo = self._action("Open &demo project", self.open_demo_project, None,
                                      "A ready-made project of customer-support messages")
         self.act_close = self._action("&Close project", self.close_project)
@@ -182,7 +187,7 @@ class MainWindow(QMainWindow):
         file_menu.insertAction(self.recent_menu.menuAction(), self.act_new)
         file_menu.insertAction(self.recent_menu.menuAction(), self.act_open)
         file_menu.addSeparator()
-        for act in (self.act_import, self.act_export):
+        for act in (self.act_import, self.act_export, self.act_merge):
             file_menu.addAction(act)
         file_menu.addSeparator()
         file_menu.addAction(self.act_demo)
@@ -411,7 +416,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has = self.project is not None
-        for act in (self.act_import, self.act_export, self.act_labels, self.act_close):
+        for act in (self.act_import, self.act_export, self.act_merge, self.act_labels, self.act_close):
             act.setEnabled(has)
         self._undo_text_changed()
 
@@ -493,6 +498,14 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.imported.connect(self._imported)
         dialog.open()
+
+    def merge_project(self) -> None:
+        """File > Merge…: the Team panel asks for the file and merges in the background."""
+        team = self.panels.get("Team")
+        if self.project is None or not hasattr(team, "merge_dialog"):
+            return
+        self.tabs.setCurrentWidget(team)
+        team.merge_dialog()
 
     def _imported(self, report: Any) -> None:
         self.refresh_panels()
