@@ -180,8 +180,9 @@ def generate_tickets(n: int, seed: int, tokenizer) -> list[tuple[str, str]]:
     return out
 
 
-def _hf_trainer_run(train, val, labels, model_dir, threads: int | None) -> tuple[float, float, float]:
-    """(samples/s, seconds, validation macro-F1) of one epoch with a plain Trainer."""
+def _hf_trainer_run(train, val, labels, model_dir, threads: int | None, max_steps: int = 0):
+    """(samples/s, seconds, validation macro-F1 or None) of a plain Trainer: one epoch, or
+    ``max_steps`` steps for a throughput-only round."""
     import numpy as np
     import torch
     from sklearn.metrics import f1_score
@@ -219,21 +220,40 @@ def _hf_trainer_run(train, val, labels, model_dir, threads: int | None) -> tuple
             model_dir, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=index
         )
         with tempfile.TemporaryDirectory() as out:
+            extra = {"max_steps": max_steps} if max_steps else {}
             args = TrainingArguments(
                 output_dir=out, per_device_train_batch_size=16, per_device_eval_batch_size=16,
-                num_train_epochs=1, report_to=[], disable_tqdm=True,
+                num_train_epochs=1, report_to=[], disable_tqdm=True, **extra,
             )
             trainer = Trainer(model=model, args=args, train_dataset=Encoded(train))
             t = time.perf_counter()
-            trainer.train()
+            result = trainer.train()
             seconds = time.perf_counter() - t
+            samples = result.global_step * 16 if max_steps else len(train)
+            if max_steps:
+                return samples / seconds, seconds, None
             pred = trainer.predict(Encoded(val))
         y_pred = np.argmax(pred.predictions, axis=1)
         y_true = [index[lab] for _, lab in val]
         f1 = f1_score(y_true, y_pred, average="macro", labels=list(range(len(labels))), zero_division=0)
-        return len(train) / seconds, seconds, float(f1)
+        return samples / seconds, seconds, float(f1)
     finally:
         torch.set_num_threads(old)
+
+
+def _ours_run(path: Path, max_steps: int = 0, progress=None):
+    """(samples/s, seconds, validation macro-F1, effective settings) of our trainer: one
+    epoch with its defaults, or ``max_steps`` steps for a throughput-only round."""
+    from workbench.core.project import Project
+    from workbench.core.training import TrainConfig, list_runs, train_project
+
+    cfg = TrainConfig(epochs=1, max_steps=max_steps, early_stopping_patience=0)
+    r = train_project(path, cfg, progress=progress)
+    with Project.open(path) as project:
+        run = list_runs(project)[0]
+    timings = run["timings"]
+    return (timings["samples_per_s"], timings["train_s"],
+            r.metrics["validation"]["macro_f1"], run["config"]["effective"])
 
 
 def _tfidf(train, val, test) -> tuple[float, float]:
@@ -257,10 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=640, help="number of generated texts")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="extra interleaved throughput rounds (A-B-C, then C-B-A, ...)")
+    parser.add_argument("--round-steps", type=int, default=10, help="steps per throughput round")
     parser.add_argument("--skip-defaults", action="store_true",
                         help="skip the full run with default settings")
-    parser.add_argument("--skip-same-threads", action="store_true",
-                        help="skip the Trainer run with our thread count")
+    parser.add_argument("--only-defaults", action="store_true",
+                        help="only the default-settings run and the TF-IDF baseline")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -270,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from workbench.core.importer import import_rows
     from workbench.core.project import Project
-    from workbench.core.training import TrainConfig, train_project
+    from workbench.core.training import TrainConfig, list_runs, train_project
     from workbench.core.training.data import assign_splits
     from workbench.core.training.device import available_cores, default_threads
     from workbench.core.training.models import bundled_model_path
@@ -284,9 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     lengths = sorted(len(tok(text)["input_ids"]) for text, _ in rows)
     counts = {lab: sum(1 for _, x in rows if x == lab) for lab in SHARES}
     print(f"data: {len(rows)} texts, tokens min/median/max {lengths[0]}/{lengths[len(lengths) // 2]}/"
-          f"{lengths[-1]}, labels {counts} (generated in {time.perf_counter() - t:.1f}s)")
+          f"{lengths[-1]} (mean {sum(lengths) / len(lengths):.0f}), labels {counts} "
+          f"(generated in {time.perf_counter() - t:.1f}s)")
+    threads = default_threads()
     print(f"cores available: {available_cores()}; torch default threads: {torch.get_num_threads()}; "
-          f"our trainer uses {default_threads()}")
+          f"our trainer uses {threads}; load average at start: {os.getloadavg()[0]:.1f}")
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.wbproj"
@@ -301,38 +326,58 @@ def main(argv: list[str] | None = None) -> int:
                 by_split[s].append((text, lab[0]))
         train, val, test = by_split["train"], by_split["validation"], by_split["test"]
         print(f"split: train {len(train)}, validation {len(val)}, test {len(test)}")
+        tf_val, tf_test = _tfidf(train, val, test)
+        print(f"TF-IDF + logistic regression: validation macro-F1 {tf_val:.3f}, test macro-F1 {tf_test:.3f}",
+              flush=True)
 
         def progress(event):
             if event.message and event.phase in ("train", "evaluate", "done"):
                 print(f"  [ours] {event.message}", file=sys.stderr, flush=True)
 
-        # --- our trainer, one epoch, otherwise its defaults
-        r = train_project(path, TrainConfig(epochs=1), progress=progress)
-        with Project.open(path) as project:
-            from workbench.core.training import list_runs
+        if not args.only_defaults:
+            labels = list(SHARES)
+            totals = {"ours": [0.0, 0.0], "trainer": [0.0, 0.0], "trainer_same": [0.0, 0.0]}
 
-            run = list_runs(project)[0]
-        ours_sps = run["timings"]["samples_per_s"]
-        ours_train_s = run["timings"]["train_s"]
-        ours_f1 = r.metrics["validation"]["macro_f1"]
-        eff = run["config"]["effective"]
-        print(f"ours:    {ours_sps:6.2f} samples/s ({ours_train_s:.0f}s for one epoch; lr {eff['learning_rate']:g}, "
-              f"max length {eff['max_length']}, threads {eff['threads']}), validation macro-F1 {ours_f1:.3f}",
-              flush=True)
+            def add(name, sps, secs):
+                totals[name][0] += sps * secs
+                totals[name][1] += secs
 
-        # --- plain Trainer, the common way
-        hf_sps, hf_s, hf_f1 = _hf_trainer_run(train, val, list(SHARES), model_dir, None)
-        print(f"Trainer: {hf_sps:6.2f} samples/s ({hf_s:.0f}s for one epoch; padding=max_length 128, "
-              f"default threads {torch.get_num_threads()}), validation macro-F1 {hf_f1:.3f}", flush=True)
-        print(f"ratio ours/Trainer: {ours_sps / hf_sps:.2f}x samples/s; macro-F1 {ours_f1:.3f} vs {hf_f1:.3f}")
-        if not args.skip_same_threads:
-            same_sps, same_s, same_f1 = _hf_trainer_run(train, val, list(SHARES), model_dir, default_threads())
-            print(f"Trainer with our thread count ({default_threads()}): {same_sps:6.2f} samples/s "
-                  f"({same_s:.0f}s), validation macro-F1 {same_f1:.3f}; ratio ours/this "
-                  f"{ours_sps / same_sps:.2f}x", flush=True)
-
-        tf_val, tf_test = _tfidf(train, val, test)
-        print(f"TF-IDF + logistic regression: validation macro-F1 {tf_val:.3f}, test macro-F1 {tf_test:.3f}")
+            # One full epoch each: throughput and validation macro-F1.
+            sps, secs, ours_f1, eff = _ours_run(path, progress=progress)
+            add("ours", sps, secs)
+            print(f"ours, 1 epoch:    {sps:6.2f} samples/s ({secs:.0f}s; lr {eff['learning_rate']:g}, max length "
+                  f"{eff['max_length']}, threads {eff['threads']}), validation macro-F1 {ours_f1:.3f}", flush=True)
+            sps, secs, hf_f1 = _hf_trainer_run(train, val, labels, model_dir, None)
+            add("trainer", sps, secs)
+            print(f"Trainer, 1 epoch: {sps:6.2f} samples/s ({secs:.0f}s; padding=max_length 128, threads "
+                  f"{torch.get_num_threads()}), validation macro-F1 {hf_f1:.3f}", flush=True)
+            sps, secs, same_f1 = _hf_trainer_run(train, val, labels, model_dir, threads)
+            add("trainer_same", sps, secs)
+            print(f"Trainer with {threads} thread(s), 1 epoch: {sps:6.2f} samples/s ({secs:.0f}s), "
+                  f"validation macro-F1 {same_f1:.3f}", flush=True)
+            # Interleaved short rounds so that changing load on a shared machine hits all alike.
+            order = ["ours", "trainer", "trainer_same"]
+            for r in range(args.rounds):
+                for name in order if r % 2 else list(reversed(order)):
+                    if name == "ours":
+                        sps, secs, _f1, _e = _ours_run(path, args.round_steps)
+                    else:
+                        sps, secs, _f1 = _hf_trainer_run(
+                            train, val, labels, model_dir, threads if name == "trainer_same" else None,
+                            args.round_steps,
+                        )
+                    add(name, sps, secs)
+                    print(f"  round {r + 1} {name}: {sps:.2f} samples/s", file=sys.stderr, flush=True)
+            rate = {k: v[0] / v[1] for k, v in totals.items()}
+            print(f"samples/s over all rounds: ours {rate['ours']:.2f}, Trainer {rate['trainer']:.2f}, "
+                  f"Trainer with our threads {rate['trainer_same']:.2f}")
+            print(f"ratio ours/Trainer: {rate['ours'] / rate['trainer']:.2f}x (target >= 1.5x); "
+                  f"ours/Trainer with our threads: {rate['ours'] / rate['trainer_same']:.2f}x")
+            pad_ours = sum(min(n, eff["max_length"]) for n in lengths) / len(lengths)
+            print(f"tokens per text processed: ours ~{pad_ours:.0f} (dynamic padding, whole texts up to "
+                  f"{eff['max_length']}), Trainer 128 (padded/truncated)")
+            print(f"validation macro-F1 after 1 epoch: ours {ours_f1:.3f}, Trainer {hf_f1:.3f} "
+                  f"(same threads: {same_f1:.3f}); TF-IDF {tf_val:.3f}")
 
         if not args.skip_defaults:
             t = time.perf_counter()
@@ -345,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(best epoch {r.metrics['best_epoch']} of {len(r.metrics['history'])} run, up to "
                   f"{eff['epochs']}; lr {eff['learning_rate']:g}; {time.perf_counter() - t:.0f}s) vs TF-IDF "
                   f"test macro-F1 {tf_test:.3f}", flush=True)
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
     return 0
 
 
