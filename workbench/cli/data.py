@@ -194,7 +194,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--run", default="latest", metavar="ID",
                        help="run id to export, or 'latest' (default)")
     model.add_argument("--no-quantize", action="store_true", help="skip int8 quantization")
-    model.add_argument("--no-optimize", action="store_true", help="skip graph optimization")
+    model.add_argument("--optimize", action="store_true",
+                       help="fuse the graph with onnxruntime's transformer optimizer before "
+                       "quantizing (off by default: measured no faster on CPU)")
+    model.add_argument("--no-optimize", action="store_true",
+                       help="never fuse the graph (the default already does not)")
     model.add_argument("--zip", action="store_true", help="also write a .zip of the bundle")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_export)
