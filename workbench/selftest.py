@@ -226,7 +226,8 @@ def _step_export(state: _State) -> str:
 
     assert state.project_path is not None and state.run_id is not None
     report = export_run(
-        state.project_path, run=state.run_id, out_dir=state.work / "bundle", quantize=True
+        state.project_path, run=state.run_id, out_dir=state.work / "bundle", quantize=True,
+        optimize=True if state.args.optimize else None,
     )
     state.bundle_dir = Path(report.bundle_dir)
     if not report.parity_ok:
@@ -235,8 +236,9 @@ def _step_export(state: _State) -> str:
             f"(tolerance {report.parity_tolerance:.0e})"
         )
     onnx_files = sorted(p.name for p in state.bundle_dir.glob("*.onnx"))
+    fused = "; graph fused" if report.optimized else ""
     return (
-        f"{', '.join(onnx_files)} ({_mb(_size(state.bundle_dir / 'model.onnx'))} int8); "
+        f"{', '.join(onnx_files)} ({_mb(_size(state.bundle_dir / 'model.onnx'))} int8{fused}); "
         f"parity max |diff| {report.parity_max_abs_diff:.1e} on {report.parity_texts} texts"
     )
 
@@ -283,7 +285,18 @@ def _step_window(state: _State) -> str:
         image = window.grab().toImage()
         if image.isNull():
             raise SelfTestFailure("the main window rendered nothing")
-        panels = ", ".join(getattr(window, "panels", {}) or ["?"])
+        panels = dict(getattr(window, "panels", {}))
+        try:
+            from workbench.gui.placeholder import PlaceholderPanel
+        except ImportError:  # no placeholders in this version
+            PlaceholderPanel = ()  # noqa: N806
+        missing = [title for title, panel in panels.items() if isinstance(panel, PlaceholderPanel)]
+        if missing:
+            # Every panel ships with the app: a placeholder means one failed to import
+            # (in a frozen build, usually a module or library left out of the bundle).
+            raise SelfTestFailure(
+                f"panel(s) not loaded: {', '.join(missing)} (the log above says why)"
+            )
     finally:
         shutdown = getattr(window, "shutdown", None)
         if callable(shutdown):
@@ -292,7 +305,7 @@ def _step_window(state: _State) -> str:
         window.deleteLater()
     return (
         f"Qt platform {app.platformName()}, rendered {image.width()}x{image.height()}, "
-        f"panels {panels}"
+        f"panels {', '.join(panels)}"
     )
 
 
@@ -326,6 +339,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"),
         help="where to train (default cpu; 'auto' uses a GPU when there is one)",
+    )
+    parser.add_argument(
+        "--optimize", action="store_true",
+        help="also fuse the graph with onnxruntime's transformer optimizer before quantizing",
     )
     parser.add_argument("--no-window", action="store_true", help="skip the window step")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep its files")
