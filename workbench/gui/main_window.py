@@ -149,6 +149,13 @@ class MainWindow(QMainWindow):
         progress = getattr(panel, "progress_changed", None)
         if progress is not None:
             progress.connect(self._panel_progress)
+        relabelled = getattr(panel, "labels_changed", None)
+        if relabelled is not None and panel is not self.panels.get("Label"):
+            # Annotations saved elsewhere (e.g. a review fix): the Label panel re-reads them.
+            relabelled.connect(self._annotations_changed_elsewhere)
+        suggested = getattr(panel, "suggestions_changed", None)
+        if suggested is not None:
+            suggested.connect(self._suggestions_changed)
         changed = getattr(panel, "data_changed", None)
         if changed is not None:
             changed.connect(self.refresh_panels)
@@ -388,6 +395,16 @@ class MainWindow(QMainWindow):
         self._refresh_if_stale(self.tabs.tabText(self.tabs.currentIndex()))
         self._update_title()
         self.update_progress()
+
+    def _annotations_changed_elsewhere(self, *_args: object) -> None:
+        self._stale = set(self.panels) - {self.tabs.tabText(self.tabs.currentIndex())}
+        self._schedule_progress()
+
+    def _suggestions_changed(self, *_args: object) -> None:
+        label = self.panels.get("Label")
+        reload = getattr(label, "reload_suggestion", None)
+        if reload is not None:
+            reload()
 
     def _annotations_changed(self, *_args: object) -> None:
         """Labels were saved or undone: the other panels refresh when next shown."""
