@@ -4,10 +4,6 @@ from __future__ import annotations
 import pytest
 from deploy_fixtures import make_project_with_run
 
-# The label panel module applies the workaround for PySide6 builds whose void setters
-# drain references to None (the interpreter aborts after enough Qt calls); the app
-# imports it before any other panel.
-import workbench.gui.label_panel  # noqa: F401
 from workbench.core.project import Project
 from workbench.gui.deploy_panel import DeployPanel
 

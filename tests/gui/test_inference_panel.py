@@ -8,10 +8,6 @@ import shutil
 import pytest
 from deploy_fixtures import LABELS, export_tiny_project
 
-# The label panel module applies the workaround for PySide6 builds whose void setters
-# drain references to None (the interpreter aborts after enough Qt calls); the app
-# imports it before any other panel.
-import workbench.gui.label_panel  # noqa: F401
 from workbench.core.inference import Predictor
 from workbench.core.project import Project
 from workbench.gui.inference_panel import InferencePanel

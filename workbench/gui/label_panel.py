@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import sys
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
@@ -68,35 +67,6 @@ KEYS = {
     "help": "F1",
     "find": "Ctrl+F",
 }
-
-
-def _guard_singleton_refcounts() -> None:
-    """Work around PySide6 builds that return None/True/False without a new reference.
-
-    On Python before 3.12 these objects are not immortal, so with such a build their
-    reference counts fall with nearly every Qt call and the interpreter aborts
-    ("deallocating None") after a few hundred labelled records. Detected by behaviour,
-    not version: a few calls of a Qt setter are checked, and only when they drain
-    references are the three singletons given a count that cannot run out.
-    """
-    if sys.version_info >= (3, 12):
-        return
-    from PySide6.QtCore import QObject
-
-    probe = QObject()
-    before = sys.getrefcount(None)
-    for _ in range(16):
-        probe.setObjectName("probe")
-    if before - sys.getrefcount(None) < 16:
-        return
-    import ctypes
-
-    for obj in (None, True, False):
-        ctypes.c_ssize_t.from_address(id(obj)).value += 1 << 40
-    log.warning("PySide6 reference-count bug detected; applied a workaround.")
-
-
-_guard_singleton_refcounts()
 
 
 class LabelPanel(QWidget):
