@@ -6,12 +6,13 @@ two ticks is the longest the window could not react. Reported separately for
 
 * start-up: from clicking Start until the first training step (importing torch and
   transformers if not done yet, reading and splitting the data, loading the model),
-* training: from the first training step to the end of the run,
-* idle: half a second before Start (the machine's own noise floor).
+* training: from the first training step to the end of the run (results shown included),
+* idle: a few seconds before anything starts (``--idle-s``): the machine's own noise floor.
 
 Scenarios, each in a fresh process so imports are really cold:
 
-* ``cold``: torch/transformers are first imported by the training thread at Start;
+* ``cold``: torch/transformers are first imported by the training thread at Start
+  (torch's shared libraries are mapped first without the interpreter lock);
 * ``warm-up``: the panel imported them in a background thread before Start
   (``TrainPanel.warm_up``, done when the panel is first shown): its own gaps are reported
   as "warm-up";
@@ -21,10 +22,12 @@ Scenarios, each in a fresh process so imports are really cold:
 
 Targets: start-up gap <= 250 ms, training gap <= 50 ms.
 
-The idle gap (no training at all) is measured in the same process first: on a busy
-machine it is the noise floor every other figure sits on.
+On a busy machine the idle gap is the noise floor every other figure sits on: compare
+against it, and repeat (``--repeat``) to see the spread. Runs that are slower than
+``--max-train-s`` of training are cancelled (their speed is known by then).
 
-Usage: python benchmarks/ui_stall.py [--model bundled|tiny] [--steps 30] [--repeat 1]
+Usage: python benchmarks/ui_stall.py [--model bundled|tiny] [--steps 20] [--repeat 1]
+       [--only cold1,warmup1,preload1,preload2]
 """
 from __future__ import annotations
 
@@ -225,7 +228,7 @@ def _fmt(value, spec: str = ".0f") -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=("bundled", "tiny"), default="bundled")
-    parser.add_argument("--steps", type=int, default=30, help="training steps per run")
+    parser.add_argument("--steps", type=int, default=20, help="training steps per run")
     parser.add_argument("--threads", type=int, default=1, help="(child) torch threads")
     parser.add_argument("--mode", choices=("cold", "warmup", "preload"), default="preload",
                         help="(child) when torch and transformers are imported")
