@@ -11,6 +11,7 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
@@ -18,10 +19,14 @@ from workbench.core import queue
 from workbench.core.errors import WorkbenchError
 from workbench.core.project import STATUSES, Annotation, Project
 
+if TYPE_CHECKING:
+    from workbench.core.assist import Suggestion
+
 __all__ = [
     "AnnotationCommand",
     "ChangeCallback",
     "LabelCounts",
+    "SuggestionLookup",
     "apply_annotation",
     "describe",
     "relabel_records",
@@ -66,7 +71,10 @@ def describe(annotation: Annotation | None) -> str:
     if annotation is None:
         return "no annotation"
     if annotation.status == "labelled":
-        return ", ".join(annotation.labels)
+        text = ", ".join(annotation.labels)
+        if annotation.provenance not in ("", "manual"):
+            text += f" ({annotation.provenance})"
+        return text
     if annotation.labels:
         return f"{annotation.status} ({', '.join(annotation.labels)})"
     return annotation.status
@@ -130,17 +138,21 @@ def apply_annotation(
     *,
     status: str = "labelled",
     comment: str | None = None,
+    provenance: str = "manual",
     on_change: ChangeCallback,
     on_error: ErrorCallback | None = None,
 ) -> Annotation:
     """Write an annotation (committed on return), then record it on the undo stack.
 
-    Raises :class:`WorkbenchError` (nothing written, nothing pushed) for invalid input.
+    ``provenance`` says where the labels came from ("manual" for a label key, "accepted
+    suggestion" when the model's suggestion was accepted). Raises :class:`WorkbenchError`
+    (nothing written, nothing pushed) for invalid input.
     """
     with write_transaction(project):
         before = project.get_annotation(record_id, annotator)
         after = project.annotate(
-            record_id, labels, annotator=annotator, status=status, comment=comment
+            record_id, labels, annotator=annotator, status=status, comment=comment,
+            provenance=provenance,
         )
     stack.push(
         AnnotationCommand(project, record_id, annotator, before, after, on_change, on_error)
@@ -169,6 +181,65 @@ def remove_annotation(
         AnnotationCommand(project, record_id, annotator, before, None, on_change, on_error)
     )
     on_change(record_id, before, None, "do")
+
+
+class SuggestionLookup:
+    """The current model's suggestion for the shown record, cheap enough for every key press.
+
+    Which model suggests (and its labels and thresholds) is resolved once and kept until
+    :meth:`reset` (new predictions stored, project or labels changed); each record then
+    costs one primary-key lookup of its stored prediction.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the resolved model: the next lookup asks the project again."""
+        self._resolved = False
+        self.run_id: int | None = None
+        self.suggester = ""
+
+    def _resolve(self, project: Project) -> None:
+        from workbench.core import assist
+
+        self._resolved = True
+        self.run_id = assist.prediction_run_id(project)
+        self.suggester = assist.current_suggester(project)
+
+    def describe_suggester(self, project: Project | None) -> str:
+        """A short sentence saying which model suggests ("" without a project)."""
+        if project is None:
+            return ""
+        if not self._resolved:
+            self._resolve(project)
+        return self.suggester
+
+    def get(self, project: Project | None, record_id: int) -> Suggestion | None:
+        """The suggestion for one record, or ``None`` when the model has none for it.
+
+        The same suggestion as :func:`workbench.core.assist.suggestion_for`, without
+        resolving the suggesting model again.
+        """
+        if project is None:
+            return None
+        if not self._resolved:
+            self._resolve(project)
+        if self.run_id is None:
+            return None
+        from workbench.core import assist
+
+        preds = assist.load_predictions(project, self.run_id, [record_id])
+        if preds is None or len(preds.ids) == 0 or not preds.labels:
+            return None
+        row = [float(p) for p in preds.probs[0]]
+        names = preds.labels
+        best = max(range(len(row)), key=row.__getitem__)
+        if preds.multi_label:
+            chosen = [n for n, p, t in zip(names, row, preds.thresholds, strict=False) if p >= t]
+            confidence = sum(max(p, 1.0 - p) for p in row) / len(row)
+            return assist.Suggestion(tuple(chosen or [names[best]]), confidence, self.suggester)
+        return assist.Suggestion((names[best],), row[best], self.suggester)
 
 
 class LabelCounts:

@@ -5,13 +5,20 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 
 from PySide6.QtCore import QRect, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from workbench.core.project import Label
 from workbench.gui.record_view import contrast_color
 
-__all__ = ["CountsView", "LabelButton", "LabelButtons", "guidelines_html", "shortcut_text"]
+__all__ = [
+    "CountsView",
+    "LabelButton",
+    "LabelButtons",
+    "guidelines_html",
+    "keys_help",
+    "shortcut_text",
+]
 
 _COLUMNS = 5
 
@@ -38,12 +45,28 @@ class LabelButton(QPushButton):
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(110)
         self.setMinimumHeight(self.fontMetrics().height() + 14)
+        #: The model suggests this label for the shown record (drawn as a dashed outline).
+        self.suggested = False
+
+    def set_suggested(self, on: bool) -> None:
+        """Mark (or unmark) the button as the model's suggestion."""
+        if on != self.suggested:
+            self.suggested = on
+            self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         if not self.isChecked():
             super().paintEvent(event)
             painter = QPainter(self)
             painter.fillRect(QRect(3, 4, 6, self.height() - 8), self.color)
+            if self.suggested:
+                pen = QPen(self.color.darker(140))
+                pen.setWidth(2)
+                pen.setStyle(Qt.PenStyle.DashLine)
+                painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+                painter.setPen(pen)
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRoundedRect(self.rect().adjusted(1, 1, -2, -2), 4, 4)
             painter.end()
             return
         painter = QPainter(self)
@@ -75,6 +98,8 @@ class LabelButtons(QWidget):
         self._grid.setSpacing(6)
         self.buttons: dict[str, LabelButton] = {}
         self._labels: list[Label] = []
+        self._tips: dict[str, str] = {}
+        self._suggested: tuple[set[str], str] = (set(), "")
 
     def set_labels(self, labels: Sequence[Label], counts: Mapping[str, int] | None = None) -> None:
         """Rebuild the buttons for a label schema."""
@@ -82,6 +107,8 @@ class LabelButtons(QWidget):
             self._grid.removeWidget(button)
             button.deleteLater()
         self.buttons = {}
+        self._tips = {}
+        self._suggested = (set(), "")
         self._labels = list(labels)
         for i, label in enumerate(self._labels):
             button = LabelButton(label.color)
@@ -91,6 +118,7 @@ class LabelButtons(QWidget):
                 tip += f" (key {html.escape(shortcut_text(label.shortcut))})"
             if label.guideline:
                 tip += "<br>" + html.escape(label.guideline).replace("\n", "<br>")
+            self._tips[label.name] = tip
             button.setToolTip(tip)
             button.clicked.connect(self._on_clicked)
             self._grid.addWidget(button, i // _COLUMNS, i % _COLUMNS)
@@ -122,6 +150,28 @@ class LabelButtons(QWidget):
         for name, button in self.buttons.items():
             if button.isChecked() != (name in wanted):
                 button.setChecked(name in wanted)
+
+
+    def set_suggested(self, names: Iterable[str], note: str = "") -> None:
+        """Outline the suggested labels' buttons; ``note`` is added to their tooltips."""
+        wanted = set(names)
+        if (wanted, note) == self._suggested:
+            return
+        before = self._suggested[0]
+        self._suggested = (wanted, note)
+        for name in before | wanted:
+            button = self.buttons.get(name)
+            if button is None:
+                continue
+            button.set_suggested(name in wanted)
+            tip = self._tips.get(name, "")
+            if name in wanted and note:
+                tip += f"<br><i>{html.escape(note)}</i>"
+            button.setToolTip(tip)
+
+    def suggested(self) -> set[str]:
+        """Names of the buttons marked as suggested."""
+        return set(self._suggested[0])
 
 
 def _swatch(color: str, size: int) -> QPixmap:
@@ -187,6 +237,23 @@ class CountsView(QWidget):
         )
         for name, number in self.numbers.items():
             number.setText(f"{by_label.get(name, 0):,}")
+
+
+def keys_help(labels: Sequence[Label], multi: bool) -> list[tuple[str, str]]:
+    """(key, what it does) rows of the Label panel for the help pane."""
+    keys = [(shortcut_text(lab.shortcut), f"label {lab.name}") for lab in labels if lab.shortcut]
+    if multi:
+        keys.append(("Enter", "save the chosen labels and move on; with none chosen, "
+                              "accept the suggested labels"))
+    else:
+        keys.append(("Enter", "accept the suggested label (outlined) and move on"))
+    keys += [
+        ("S", "skip (saved as skipped)"), ("F", "flag for review"),
+        ("Ctrl+M", "comment"), ("Alt+Left / PgUp", "back"),
+        ("Alt+Right / PgDn", "forward"), ("Ctrl+Z", "undo"),
+        ("Ctrl+Shift+Z", "redo"), ("Ctrl+F", "search the records table"),
+    ]
+    return keys
 
 
 def guidelines_html(labels: Sequence[Label], keys: Sequence[tuple[str, str]] = ()) -> str:

@@ -4,6 +4,8 @@ Keys (the label keys come from the label schema, 1-9 then letters):
 
 * a label key: single-label projects save that label and move on; multi-label projects
   toggle it, and Enter saves the chosen labels and moves on;
+* Enter with nothing chosen accepts the model's suggestion (shown above the label buttons,
+  its buttons outlined) and moves on; it is saved with provenance "accepted suggestion";
 * S skip, F flag for review, Ctrl+M comment, Alt+Left / PgUp back, Alt+Right / PgDn
   forward, Ctrl+Z undo, Ctrl+Shift+Z (or Ctrl+Y) redo, F1 guidelines, Ctrl+F search.
 
@@ -33,13 +35,19 @@ from PySide6.QtWidgets import (
 from workbench.core import queue
 from workbench.core.errors import WorkbenchError
 from workbench.core.project import Annotation, Project, Record, default_annotator
-from workbench.gui.annotation_commands import LabelCounts, apply_annotation, relabel_records
-from workbench.gui.label_buttons import CountsView, LabelButtons, guidelines_html
+from workbench.gui.annotation_commands import (
+    LabelCounts,
+    SuggestionLookup,
+    apply_annotation,
+    relabel_records,
+)
+from workbench.gui.label_buttons import CountsView, LabelButtons, guidelines_html, keys_help
 from workbench.gui.record_view import (
     CommentEdit,
     InfoPane,
     MetaForm,
     RecordText,
+    SuggestionLabel,
     annotation_html,
     scrolled,
 )
@@ -86,6 +94,8 @@ class LabelPanel(QWidget):
         self.current: Record | None = None
         self.mine: Annotation | None = None
         self.selection: list[str] = []  # multi-label choice not yet saved
+        self.suggestions = SuggestionLookup()
+        self.suggestion = None  # the shown record's suggestion (workbench.core.assist)
         self._pending_comment: str | None = None
         self.nav = queue.RecordNavigator()
         self._blind = True
@@ -112,7 +122,14 @@ class LabelPanel(QWidget):
         top.addWidget(QLabel("Queue:"))
         top.addWidget(self.queue_combo)
         top.addSpacing(12)
-        top.addWidget(self.progress_label, 1)
+        top.addWidget(self.progress_label)
+        self.suggester_label = QLabel()
+        self.suggester_label.setObjectName("suggester")
+        self.suggester_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.suggester_label.setStyleSheet("color: #666666;")
+        self.suggester_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        top.addSpacing(12)
+        top.addWidget(self.suggester_label, 1)
         for button in (self.back_button, self.forward_button, self.undo_button, self.redo_button):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -127,6 +144,12 @@ class LabelPanel(QWidget):
         lines = self.annotation_label.fontMetrics().lineSpacing()
         self.annotation_label.setFixedHeight(2 * lines + 6)
         self.annotation_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.suggestion_label = SuggestionLabel()
+        self.suggestion_label.setFixedHeight(2 * lines + 6)
+        state_row = QHBoxLayout()
+        state_row.setContentsMargins(0, 0, 0, 0)
+        state_row.addWidget(self.annotation_label, 1)
+        state_row.addWidget(self.suggestion_label)
         self.comment_edit = CommentEdit()
         self.comment_edit.setPlaceholderText("Comment on this record — Enter saves, Esc cancels")
         self.comment_edit.returnPressed.connect(self._save_comment)
@@ -152,7 +175,7 @@ class LabelPanel(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.record_text, 1)
-        left_layout.addWidget(self.annotation_label)
+        left_layout.addLayout(state_row)
         left_layout.addWidget(self.comment_edit)
         left_layout.addWidget(self.label_buttons)
         left_layout.addLayout(actions_row)
@@ -209,7 +232,9 @@ class LabelPanel(QWidget):
         self.act_skip = self._action("Skip", [KEYS["skip"]], self.skip, page)
         self.act_flag = self._action("Flag for review", [KEYS["flag"]], self.flag, page)
         self.act_comment = self._action("Comment", [KEYS["comment"]], self.begin_comment, page)
-        self.act_save = self._action("Save", [KEYS["save"], "Enter"], self.save_selection, page)
+        self.act_save = self._action(
+            "Accept suggestion", [KEYS["save"], "Enter"], self.save_selection, page
+        )
         self.act_back = self._action("Back", [KEYS["back"], KEYS["back2"]], self.go_back, page)
         self.act_forward = self._action(
             "Forward", [KEYS["forward"], KEYS["forward2"]], self.go_forward, page
@@ -238,6 +263,7 @@ class LabelPanel(QWidget):
     def set_project(self, project: Project | None) -> None:
         """Show a project (None: nothing open). Clears history and undo."""
         self.project = project
+        self.suggestions.reset()
         self.undo_stack.clear()
         self.nav.reset()
         self.current = None
@@ -273,6 +299,7 @@ class LabelPanel(QWidget):
         if self.project is None:
             return
         self.project._label_cache = None
+        self.suggestions.reset()
         queue.invalidate(self.project)
         self._load_schema()
         self._table_stale = True
@@ -308,19 +335,37 @@ class LabelPanel(QWidget):
                 self.label_page.addAction(act)
                 self._label_actions.append(act)
         multi = project is not None and project.multi_label
-        self.act_save.setVisible(multi)
-        self.save_button.setVisible(multi)
-        keys = [(lab.shortcut.upper(), f"label {lab.name}") for lab in labels if lab.shortcut]
-        keys += [
-            ("S", "skip (saved as skipped)"), ("F", "flag for review"),
-            ("Ctrl+M", "comment"), ("Alt+Left / PgUp", "back"),
-            ("Alt+Right / PgDn", "forward"), ("Ctrl+Z", "undo"),
-            ("Ctrl+Shift+Z", "redo"), ("Ctrl+F", "search the records table"),
-        ]
-        if multi:
-            keys.insert(len(labels), ("Enter", "save the chosen labels and move on"))
+        self._set_save_texts(multi)
+        keys = keys_help(labels, multi)
         self.help_view.setHtml(guidelines_html(labels, keys))
         self._update_progress()
+
+    def _set_save_texts(self, multi: bool) -> None:
+        enter = " / ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)
+                           for k in (KEYS["save"], "Enter"))
+        if multi:
+            text = "Save"
+            tip = ("Save the chosen labels and move on; with none chosen, accept the "
+                   "suggested labels")
+        else:
+            text = "Accept suggestion"
+            tip = "Save the model's suggested label and move on"
+        self.act_save.setText(text)
+        self.act_save.setIconText(f"{text}  [{QKeySequence(KEYS['save']).toString()}]")
+        self.act_save.setToolTip(f"{tip} ({enter})")
+        self._show_suggester()
+
+    def _show_suggester(self) -> None:
+        text = self.suggestions.describe_suggester(self.project)
+        self.suggester_label.setText(f"Suggestions: {text}" if text else "")
+        self.suggester_label.setToolTip(text)
+
+    def reload_suggestion(self) -> None:
+        """Re-read which model suggests and the shown record's suggestion (new predictions)."""
+        self.suggestions.reset()
+        self._show_suggester()
+        self._show_suggestion()
+        self._update_actions()
 
     def _on_strategy_chosen(self, index: int) -> None:
         name = self.queue_combo.itemText(index)
@@ -411,7 +456,27 @@ class LabelPanel(QWidget):
                 self.selection = list(self.mine.labels)
             self.label_buttons.set_checked(self.selection)
             self.record_text.editor.setFocus()
+        self._show_suggestion()
         self._update_actions()
+
+    def _show_suggestion(self) -> None:
+        """Show the model's suggestion for the shown record (one stored-prediction lookup)."""
+        record = self.current
+        suggestion = None
+        if record is not None and self.project is not None:
+            try:
+                suggestion = self.suggestions.get(self.project, record.id)
+            except (WorkbenchError, sqlite3.Error, OSError, ValueError) as exc:
+                log.warning("No suggestion for record %s: %s", record.id, exc)
+        self.suggestion = suggestion
+        if suggestion is None:
+            self.suggestion_label.set_suggestion(None, self._colors)
+            self.label_buttons.set_suggested(())
+            return
+        hint = "Enter accepts" if self._can_accept() else ""
+        self.suggestion_label.set_suggestion(suggestion, self._colors, hint)
+        note = f"Suggested ({suggestion.confidence:.0%})"
+        self.label_buttons.set_suggested(suggestion.labels, note + (f" — {hint}" if hint else ""))
 
     def _done_text(self) -> str:
         if self.project is None:
@@ -430,9 +495,10 @@ class LabelPanel(QWidget):
 
     def _update_actions(self) -> None:
         has = self.current is not None
-        for act in (self.act_skip, self.act_flag, self.act_comment, self.act_save,
-                    *self._label_actions):
+        for act in (self.act_skip, self.act_flag, self.act_comment, *self._label_actions):
             act.setEnabled(has)
+        multi = self.project is not None and self.project.multi_label
+        self.act_save.setEnabled(has and (multi or self._can_accept()))
         self.label_buttons.setEnabled(has)
         self.act_back.setEnabled(self.nav.can_go_back())
         self.act_forward.setEnabled(self.project is not None)
@@ -467,13 +533,32 @@ class LabelPanel(QWidget):
         self._save([name], "labelled")
 
     def save_selection(self) -> None:
-        """Enter in a multi-label project: save the chosen labels and move on."""
-        if self.current is None or self.project is None or not self.project.multi_label:
+        """Enter: save the chosen labels (multi-label), else accept the suggestion; move on."""
+        if self.current is None or self.project is None:
             return
-        if not self.selection:
+        if self.project.multi_label and self.selection:
+            self._save(list(self.selection), "labelled")
+            return
+        if self._can_accept():
+            self.accept_suggestion()
+            return
+        if self.project.multi_label:
             self.status_message.emit("Choose at least one label first (or S to skip).")
+        else:
+            self.status_message.emit("No suggestion for this record: press a label key.")
+
+    def _can_accept(self) -> bool:
+        # A record this annotator already labelled keeps its label: Enter never replaces it.
+        return self.suggestion is not None and (self.mine is None or self.mine.status != "labelled")
+
+    def accept_suggestion(self) -> None:
+        """Save the shown suggestion (provenance "accepted suggestion"), undoably; move on."""
+        if self.current is None or self.project is None or not self._can_accept():
             return
-        self._save(list(self.selection), "labelled")
+        assert self.suggestion is not None
+        from workbench.core.assist import ACCEPTED_PROVENANCE
+
+        self._save(list(self.suggestion.labels), "labelled", ACCEPTED_PROVENANCE)
 
     def skip(self) -> None:
         """Save the record as skipped and move on."""
@@ -485,7 +570,7 @@ class LabelPanel(QWidget):
         if self.current is not None:
             self._save(list(self.selection), "flagged")
 
-    def _save(self, labels: list[str], status: str) -> bool:
+    def _save(self, labels: list[str], status: str, provenance: str = "manual") -> bool:
         assert self.current is not None and self.project is not None
         comment = self._pending_comment
         if comment is None and self.mine is not None:
@@ -494,13 +579,15 @@ class LabelPanel(QWidget):
         try:
             apply_annotation(
                 self.undo_stack, self.project, record_id, self.annotator, labels,
-                status=status, comment=comment, on_change=self._on_changed,
-                on_error=self.status_message.emit,
+                status=status, comment=comment, provenance=provenance,
+                on_change=self._on_changed, on_error=self.status_message.emit,
             )
         except (WorkbenchError, sqlite3.Error) as exc:
             self.status_message.emit(str(exc))
             return False
         what = ", ".join(labels) if status == "labelled" else status
+        if provenance != "manual":
+            what += f" ({provenance})"
         self.status_message.emit(f"Saved record {record_id}: {what}")
         self.advance()
         return True

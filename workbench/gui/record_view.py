@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import unicodedata
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QTextOption
@@ -29,16 +30,21 @@ from PySide6.QtWidgets import (
 
 from workbench.core.project import Annotation, Record
 
+if TYPE_CHECKING:
+    from workbench.core.assist import Suggestion
+
 __all__ = [
     "PREVIEW_CHARS",
     "CommentEdit",
     "InfoPane",
     "scrolled",
     "RecordText",
+    "SuggestionLabel",
     "annotation_html",
     "contrast_color",
     "MetaForm",
     "meta_rows",
+    "suggestion_text",
     "text_direction",
 ]
 
@@ -300,3 +306,51 @@ def annotation_html(
             shown.append(f"{html.escape(ann.annotator)}: {what}")
         lines.append("<span style='color:gray'>Others:</span> " + "&nbsp;&nbsp;".join(shown))
     return "<br>".join(lines)
+
+
+def suggestion_text(suggestion: Suggestion) -> str:
+    """Plain "Suggested: billing (87%)" for a suggestion."""
+    return f"Suggested: {', '.join(suggestion.labels)} ({suggestion.confidence:.0%})"
+
+
+class SuggestionLabel(QLabel):
+    """The model's suggestion for the shown record, quiet grey text; hidden when there is none.
+
+    The suggesting model is the tooltip. ``hint`` (e.g. "Enter accepts") follows the
+    suggestion while accepting it is possible.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("suggestion")
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.setStyleSheet("color: #555555;")
+        self.suggestion: Suggestion | None = None
+        self.hide()
+
+    def set_suggestion(
+        self, suggestion: Suggestion | None, colors: dict[str, str], hint: str = ""
+    ) -> None:
+        """Show a suggestion (``None``: hide)."""
+        self.suggestion = suggestion
+        if suggestion is None:
+            self.hide()
+            self.clear()
+            self.setToolTip("")
+            return
+        names = ", ".join(
+            f"<span style='color:{colors.get(name, '#888888')}'>&#9632;</span>"
+            f"&nbsp;<b>{html.escape(name)}</b>"
+            for name in suggestion.labels
+        )
+        text = f"Suggested: {names} ({suggestion.confidence:.0%})"
+        if hint:
+            text += f"&nbsp;&nbsp;<span style='color:gray'>{html.escape(hint)}</span>"
+        self.setText(text)
+        self.setToolTip(f"Suggested by: {html.escape(suggestion.source)}")
+        self.show()
+
+    def plain_text(self) -> str:
+        """The suggestion as plain text ("" when none is shown)."""
+        return "" if self.suggestion is None else suggestion_text(self.suggestion)
