@@ -1,22 +1,50 @@
-"""One button per label, showing its shortcut, colour and count; guidelines as tooltips."""
+"""One button per label, showing its shortcut, colour and count; guidelines as tooltips.
+
+Also the labelling page that holds them: the record text, its state and suggestion, the
+buttons and the side panes (details, progress, guidelines).
+"""
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPixmap
-from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from workbench.core.project import Label
-from workbench.gui.record_view import contrast_color
+from workbench.gui.record_view import (
+    CommentEdit,
+    InfoPane,
+    MetaForm,
+    RecordText,
+    SuggestionLabel,
+    contrast_color,
+    scrolled,
+)
+
+if TYPE_CHECKING:
+    from workbench.core.assist import Suggestion
 
 __all__ = [
     "CountsView",
     "LabelButton",
     "LabelButtons",
+    "LabelPage",
     "guidelines_html",
     "keys_help",
+    "save_action_texts",
     "shortcut_text",
 ]
 
@@ -196,6 +224,15 @@ class CountsView(QWidget):
         self.summary = QLabel()
         self.summary.setObjectName("progressSummary")
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary.setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 4)
+        #: Which model suggests labels (a grey line under the per-label counts).
+        self.suggester = QLabel()
+        self.suggester.setObjectName("suggester")
+        self.suggester.setTextFormat(Qt.TextFormat.PlainText)
+        self.suggester.setWordWrap(True)
+        self.suggester.setStyleSheet("color: #666666;")
+        # Room for two lines: a word-wrapped label alone would not grow the scrolled pane.
+        self.suggester.setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 2)
         self.numbers: dict[str, QLabel] = {}
         self._rows: list[QWidget] = []
 
@@ -206,6 +243,7 @@ class CountsView(QWidget):
             widget.deleteLater()
         self._grid.removeWidget(self.title)
         self._grid.removeWidget(self.summary)
+        self._grid.removeWidget(self.suggester)
         self._rows, self.numbers = [], {}
         self._grid.addWidget(self.title, 0, 0, 1, 3)
         self._grid.addWidget(self.summary, 1, 0, 1, 3)
@@ -223,10 +261,11 @@ class CountsView(QWidget):
             self._grid.addWidget(number, row, 2)
             self._rows += [swatch, name, number]
             self.numbers[label.name] = number
+        self._grid.addWidget(self.suggester, len(labels) + 2, 0, 1, 3)
         self._grid.setColumnStretch(1, 1)
         for row in range(self._grid.rowCount()):
             self._grid.setRowStretch(row, 0)
-        self._grid.setRowStretch(len(labels) + 2, 1)  # keep the rows at the top
+        self._grid.setRowStretch(len(labels) + 3, 1)  # keep the rows at the top
 
     def set_counts(
         self, labelled: int, total: int, skipped: int, flagged: int, by_label: Mapping[str, int]
@@ -256,6 +295,14 @@ def keys_help(labels: Sequence[Label], multi: bool) -> list[tuple[str, str]]:
     return keys
 
 
+def save_action_texts(multi: bool) -> tuple[str, str]:
+    """(text, tooltip) of the Enter action: save the chosen labels or accept a suggestion."""
+    if multi:
+        return "Save", ("Save the chosen labels and move on; with none chosen, accept the "
+                        "suggested labels")
+    return "Accept suggestion", "Save the model's suggested label and move on"
+
+
 def guidelines_html(labels: Sequence[Label], keys: Sequence[tuple[str, str]] = ()) -> str:
     """The help pane: every label with its key, colour and guideline, then other keys."""
     parts = ["<h3>Labels</h3>"]
@@ -280,3 +327,87 @@ def guidelines_html(labels: Sequence[Label], keys: Sequence[tuple[str, str]] = (
             )
         parts.append("</table>")
     return "".join(parts)
+
+
+class LabelPage(QWidget):
+    """The labelling page's widgets and layout (the Label panel gives them behaviour).
+
+    Text on the left with the annotation state and the model's suggestion under it, then
+    the label buttons and action buttons; details, progress and guidelines on the right.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.record_text = RecordText()
+        self.annotation_label = QLabel()
+        self.annotation_label.setObjectName("annotationState")
+        self.annotation_label.setWordWrap(True)
+        self.annotation_label.setTextFormat(Qt.TextFormat.RichText)
+        lines = self.annotation_label.fontMetrics().lineSpacing()
+        self.annotation_label.setFixedHeight(2 * lines + 6)
+        self.annotation_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.suggestion_label = SuggestionLabel()
+        self.suggestion_label.setFixedHeight(2 * lines + 6)
+        state_row = QHBoxLayout()
+        state_row.setContentsMargins(0, 0, 0, 0)
+        state_row.addWidget(self.annotation_label, 1)
+        state_row.addWidget(self.suggestion_label)
+        self.comment_edit = CommentEdit()
+        self.comment_edit.setPlaceholderText("Comment on this record — Enter saves, Esc cancels")
+        self.comment_edit.hide()
+        self.label_buttons = LabelButtons()
+        self.skip_button = QToolButton()
+        self.flag_button = QToolButton()
+        self.comment_button = QToolButton()
+        self.save_button = QToolButton()
+        self.help_button = QToolButton()
+        actions_row = QHBoxLayout()
+        for button in (self.skip_button, self.flag_button, self.comment_button,
+                       self.save_button):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            actions_row.addWidget(button)
+        actions_row.addStretch(1)
+        self.help_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        actions_row.addWidget(self.help_button)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.record_text, 1)
+        left_layout.addLayout(state_row)
+        left_layout.addWidget(self.comment_edit)
+        left_layout.addWidget(self.label_buttons)
+        left_layout.addLayout(actions_row)
+
+        # Rich-text browsers rather than labels: new contents never change the layout, so
+        # a key press repaints only what changed instead of the whole window.
+        self.meta_form = MetaForm()
+        self.counts_view = CountsView()
+        self.help_view = InfoPane("guidelines")
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(scrolled(self.meta_form))
+        side.addWidget(scrolled(self.counts_view))
+        side.addWidget(self.help_view)
+        side.setSizes([190, 210, 300])
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(side)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        page_layout = QVBoxLayout(self)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        page_layout.addWidget(self.splitter)
+
+    def show_suggestion(
+        self, suggestion: Suggestion | None, colors: dict[str, str], can_accept: bool
+    ) -> None:
+        """Show the model's suggestion (``None``: none) and outline its label buttons."""
+        if suggestion is None:
+            self.suggestion_label.set_suggestion(None, colors)
+            self.label_buttons.set_suggested(())
+            return
+        hint = "Enter accepts" if can_accept else ""
+        self.suggestion_label.set_suggestion(suggestion, colors, hint)
+        note = f"Suggested ({suggestion.confidence:.0%})" + (f" — {hint}" if hint else "")
+        self.label_buttons.set_suggested(suggestion.labels, note)

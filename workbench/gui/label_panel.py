@@ -24,8 +24,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
-    QSplitter,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -41,16 +39,13 @@ from workbench.gui.annotation_commands import (
     apply_annotation,
     relabel_records,
 )
-from workbench.gui.label_buttons import CountsView, LabelButtons, guidelines_html, keys_help
-from workbench.gui.record_view import (
-    CommentEdit,
-    InfoPane,
-    MetaForm,
-    RecordText,
-    SuggestionLabel,
-    annotation_html,
-    scrolled,
+from workbench.gui.label_buttons import (
+    LabelPage,
+    guidelines_html,
+    keys_help,
+    save_action_texts,
 )
+from workbench.gui.record_view import annotation_html
 from workbench.gui.records_table import RecordsBrowser
 
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
@@ -122,84 +117,25 @@ class LabelPanel(QWidget):
         top.addWidget(QLabel("Queue:"))
         top.addWidget(self.queue_combo)
         top.addSpacing(12)
-        top.addWidget(self.progress_label)
-        self.suggester_label = QLabel()
-        self.suggester_label.setObjectName("suggester")
-        self.suggester_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.suggester_label.setStyleSheet("color: #666666;")
-        self.suggester_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        top.addSpacing(12)
-        top.addWidget(self.suggester_label, 1)
+        top.addWidget(self.progress_label, 1)
         for button in (self.back_button, self.forward_button, self.undo_button, self.redo_button):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
             top.addWidget(button)
 
         # Label page: text on the left, metadata / counts / guidelines on the right.
-        self.record_text = RecordText()
-        self.annotation_label = QLabel()
-        self.annotation_label.setObjectName("annotationState")
-        self.annotation_label.setWordWrap(True)
-        self.annotation_label.setTextFormat(Qt.TextFormat.RichText)
-        lines = self.annotation_label.fontMetrics().lineSpacing()
-        self.annotation_label.setFixedHeight(2 * lines + 6)
-        self.annotation_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.suggestion_label = SuggestionLabel()
-        self.suggestion_label.setFixedHeight(2 * lines + 6)
-        state_row = QHBoxLayout()
-        state_row.setContentsMargins(0, 0, 0, 0)
-        state_row.addWidget(self.annotation_label, 1)
-        state_row.addWidget(self.suggestion_label)
-        self.comment_edit = CommentEdit()
-        self.comment_edit.setPlaceholderText("Comment on this record — Enter saves, Esc cancels")
+        page = self.label_page = LabelPage()
+        self.record_text, self.meta_form = page.record_text, page.meta_form
+        self.annotation_label, self.suggestion_label = page.annotation_label, page.suggestion_label
+        self.comment_edit, self.label_buttons = page.comment_edit, page.label_buttons
+        self.counts_view, self.help_view = page.counts_view, page.help_view
+        self.suggester_label = page.counts_view.suggester
+        self.skip_button, self.flag_button = page.skip_button, page.flag_button
+        self.comment_button, self.save_button = page.comment_button, page.save_button
+        self.help_button, self.splitter = page.help_button, page.splitter
         self.comment_edit.returnPressed.connect(self._save_comment)
         self.comment_edit.cancelled.connect(self._end_comment)
-        self.comment_edit.hide()
-        self.label_buttons = LabelButtons()
         self.label_buttons.label_clicked.connect(self.press_label)
-        self.skip_button = QToolButton()
-        self.flag_button = QToolButton()
-        self.comment_button = QToolButton()
-        self.save_button = QToolButton()
-        self.help_button = QToolButton()
-        actions_row = QHBoxLayout()
-        for button in (self.skip_button, self.flag_button, self.comment_button,
-                       self.save_button):
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            actions_row.addWidget(button)
-        actions_row.addStretch(1)
-        self.help_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        actions_row.addWidget(self.help_button)
-
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.record_text, 1)
-        left_layout.addLayout(state_row)
-        left_layout.addWidget(self.comment_edit)
-        left_layout.addWidget(self.label_buttons)
-        left_layout.addLayout(actions_row)
-
-        # Rich-text browsers rather than labels: new contents never change the layout, so
-        # a key press repaints only what changed instead of the whole window.
-        self.meta_form = MetaForm()
-        self.counts_view = CountsView()
-        self.help_view = InfoPane("guidelines")
-        side = QSplitter(Qt.Orientation.Vertical)
-        side.addWidget(scrolled(self.meta_form))
-        side.addWidget(scrolled(self.counts_view))
-        side.addWidget(self.help_view)
-        side.setSizes([190, 210, 300])
-
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(left)
-        self.splitter.addWidget(side)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
-        self.label_page = QWidget()
-        page_layout = QVBoxLayout(self.label_page)
-        page_layout.setContentsMargins(0, 0, 0, 0)
-        page_layout.addWidget(self.splitter)
 
         self.browser = RecordsBrowser()
         self.browser.record_activated.connect(self.open_record)
@@ -343,13 +279,7 @@ class LabelPanel(QWidget):
     def _set_save_texts(self, multi: bool) -> None:
         enter = " / ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)
                            for k in (KEYS["save"], "Enter"))
-        if multi:
-            text = "Save"
-            tip = ("Save the chosen labels and move on; with none chosen, accept the "
-                   "suggested labels")
-        else:
-            text = "Accept suggestion"
-            tip = "Save the model's suggested label and move on"
+        text, tip = save_action_texts(multi)
         self.act_save.setText(text)
         self.act_save.setIconText(f"{text}  [{QKeySequence(KEYS['save']).toString()}]")
         self.act_save.setToolTip(f"{tip} ({enter})")
@@ -469,14 +399,7 @@ class LabelPanel(QWidget):
             except (WorkbenchError, sqlite3.Error, OSError, ValueError) as exc:
                 log.warning("No suggestion for record %s: %s", record.id, exc)
         self.suggestion = suggestion
-        if suggestion is None:
-            self.suggestion_label.set_suggestion(None, self._colors)
-            self.label_buttons.set_suggested(())
-            return
-        hint = "Enter accepts" if self._can_accept() else ""
-        self.suggestion_label.set_suggestion(suggestion, self._colors, hint)
-        note = f"Suggested ({suggestion.confidence:.0%})"
-        self.label_buttons.set_suggested(suggestion.labels, note + (f" — {hint}" if hint else ""))
+        self.label_page.show_suggestion(suggestion, self._colors, self._can_accept())
 
     def _done_text(self) -> str:
         if self.project is None:
