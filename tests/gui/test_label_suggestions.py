@@ -83,6 +83,19 @@ def test_suggestion_is_shown_with_its_model(panel, project):
     assert panel.suggester_label.text() == "Suggestions: Model of run 50 (int8 ONNX, macro-F1 0.90)"
     assert "accept the suggested label" in panel.help_view.toPlainText()
     assert panel.act_save.isEnabled() and "suggest" in panel.act_save.toolTip()
+    assert panel.save_button.isVisible() and panel.save_button.text().startswith("Accept")
+
+
+def test_no_model_no_accept_button(panel, project_path):
+    project = _make(project_path)
+    panel.set_project(project)
+    assert panel.suggester_label.text().startswith("Suggestions: No suggestions yet")
+    assert not panel.save_button.isVisible() and not panel.suggestion_label.isVisible()
+    _store(project, {1: [0.1, 0.8, 0.1]})
+    panel.reload_suggestion()
+    assert panel.save_button.isVisible()
+    assert panel.suggestion_label.plain_text() == "Suggested: delivery (80%)"
+    project.close()
 
 
 def test_enter_accepts_through_the_undo_stack(qtbot, panel, project):
@@ -163,7 +176,9 @@ def test_multi_label_enter_accepts_the_suggested_set(qtbot, panel, project_path)
     assert set(saved.labels) == {"billing", "account"}
     assert saved.provenance == "accepted suggestion"
     assert panel.current.id == 2
+    assert "Enter accepts" in panel.suggestion_label.text()
     press(qtbot, Qt.Key.Key_2)  # toggled labels win over the suggestion
+    assert "Enter accepts" not in panel.suggestion_label.text()
     press(qtbot, Qt.Key.Key_Return)
     assert ann(project, 2).labels == ("delivery",) and ann(project, 2).provenance == "manual"
     press(qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

@@ -289,6 +289,11 @@ class LabelPanel(QWidget):
         text = self.suggestions.describe_suggester(self.project)
         self.suggester_label.setText(f"Suggestions: {text}" if text else "")
         self.suggester_label.setToolTip(text)
+        # Single-label projects need Enter only to accept suggestions: no model, no button.
+        multi = self.project is not None and self.project.multi_label
+        show = multi or self.suggestions.run_id is not None
+        self.act_save.setVisible(show)
+        self.save_button.setVisible(show)
 
     def reload_suggestion(self) -> None:
         """Re-read which model suggests and the shown record's suggestion (new predictions)."""
@@ -452,6 +457,8 @@ class LabelPanel(QWidget):
             else:
                 self.selection.append(name)
             self.label_buttons.set_checked(self.selection)
+            if self.suggestion is not None:  # Enter now saves the choice, not the suggestion
+                self.label_page.show_suggestion(self.suggestion, self._colors, self._can_accept())
             return
         self._save([name], "labelled")
 
@@ -471,8 +478,11 @@ class LabelPanel(QWidget):
             self.status_message.emit("No suggestion for this record: press a label key.")
 
     def _can_accept(self) -> bool:
-        # A record this annotator already labelled keeps its label: Enter never replaces it.
-        return self.suggestion is not None and (self.mine is None or self.mine.status != "labelled")
+        # Chosen labels, or a label this annotator saved before, win over the suggestion.
+        if self.suggestion is None or (self.project is not None and self.project.multi_label
+                                       and self.selection):
+            return False
+        return self.mine is None or self.mine.status != "labelled"
 
     def accept_suggestion(self) -> None:
         """Save the shown suggestion (provenance "accepted suggestion"), undoably; move on."""
