@@ -14,7 +14,15 @@ from typing import Any
 
 from workbench.core.errors import WorkbenchError
 
-__all__ = ["DistInfo", "dist_info", "available_cores", "default_threads", "pick_device", "autocast_dtype"]
+__all__ = [
+    "DistInfo",
+    "dist_info",
+    "available_cores",
+    "default_threads",
+    "pick_device",
+    "autocast_dtype",
+    "init_distributed",
+]
 
 log = logging.getLogger(__name__)
 
