@@ -52,7 +52,6 @@ SAMPLE_TEXTS = [
 def make_tiny_base_model(folder: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
     """Write a tiny random BERT base model (config, safetensors, WordPiece tokenizer)."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder = Path(folder)
@@ -60,21 +59,9 @@ def make_tiny_base_model(folder: Path, *, hidden: int = 32, layers: int = 2, see
     chars = "abcdefghijklmnopqrstuvwxyz0123456789'"
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(_WORDS))
     vocab += [c for c in chars + ".,!?-" if c not in vocab] + ["##" + c for c in chars]
-    # Built with the tokenizers library: BertTokenizerFast(vocab_file=...) in recent
-    # transformers versions ignores the file and keeps only the special tokens.
-    wordpiece = Tokenizer(models.WordPiece({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
-    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
-    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    wordpiece.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
-    )
-    wordpiece.decoder = decoders.WordPiece()
-    tokenizer = BertTokenizerFast(
-        tokenizer_object=wordpiece, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]",
-    )
+    # The vocabulary goes in as a dict: transformers 5 ignores ``vocab_file`` here and
+    # would keep only the special tokens.
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     tokenizer.model_max_length = 128
     tokenizer.save_pretrained(folder)
     torch.manual_seed(seed)
