@@ -24,7 +24,8 @@ def make_tiny_base_model(folder: Path, *, hidden: int = 32, layers: int = 2, see
         "##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"
     ]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    # transformers 5 ignores vocab_file here (every word would become [UNK]): pass the dict.
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     tokenizer.model_max_length = 128
     tokenizer.save_pretrained(folder)
     torch.manual_seed(seed)

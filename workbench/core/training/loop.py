@@ -74,16 +74,18 @@ class _Job:
         self.timings: dict[str, float] = {}
         self.run_id = 0
         self.tmp_dir: Path | None = None
-        self._last_emit = 0.0
+        self._last_emit: dict[str, float] = {}
 
     # ------------------------------------------------------------------ helpers
     def emit(self, event: TrainEvent, *, force: bool = True) -> None:
         if not self.dist.is_main:
             return
         now = time.monotonic()
-        if not force and now - self._last_emit < PROGRESS_INTERVAL:
+        # Throttled per phase: frequent forced events (one evaluation per short epoch)
+        # must not starve the loss curve of training points.
+        if not force and now - self._last_emit.get(event.phase, 0.0) < PROGRESS_INTERVAL:
             return
-        self._last_emit = now
+        self._last_emit[event.phase] = now
         try:
             self.progress(event)
         except Exception:  # a broken progress display must not kill the run
