@@ -241,13 +241,14 @@ def _hf_trainer_run(train, val, labels, model_dir, threads: int | None, max_step
         torch.set_num_threads(old)
 
 
-def _ours_run(path: Path, max_steps: int = 0, progress=None):
+def _ours_run(path: Path, max_steps: int = 0, progress=None, max_length: int = 0):
     """(samples/s, seconds, validation macro-F1, effective settings) of our trainer: one
     epoch with its defaults, or ``max_steps`` steps for a throughput-only round."""
     from workbench.core.project import Project
     from workbench.core.training import TrainConfig, list_runs, train_project
 
-    cfg = TrainConfig(epochs=1, max_steps=max_steps, early_stopping_patience=0)
+    extra = {"max_length": max_length} if max_length else {}
+    cfg = TrainConfig(epochs=1, max_steps=max_steps, early_stopping_patience=0, **extra)
     r = train_project(path, cfg, progress=progress)
     with Project.open(path) as project:
         run = list_runs(project)[0]
@@ -280,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2,
                         help="extra interleaved throughput rounds (A-B-C, then C-B-A, ...)")
     parser.add_argument("--round-steps", type=int, default=10, help="steps per throughput round")
+    parser.add_argument("--max-length", type=int, default=0,
+                        help="cap our trainer's max length (default: its own default, 256)")
+    parser.add_argument("--rounds-only", action="store_true",
+                        help="only the interleaved throughput rounds (no full epochs, no F1)")
     parser.add_argument("--skip-defaults", action="store_true",
                         help="skip the full run with default settings")
     parser.add_argument("--only-defaults", action="store_true",
@@ -342,37 +347,41 @@ def main(argv: list[str] | None = None) -> int:
                 totals[name][0] += sps * secs
                 totals[name][1] += secs
 
-            # One full epoch each: throughput and validation macro-F1.
-            sps, secs, ours_f1, eff = _ours_run(path, progress=progress)
-            add("ours", sps, secs)
-            print(f"ours, 1 epoch:    {sps:6.2f} samples/s ({secs:.0f}s; lr {eff['learning_rate']:g}, max length "
-                  f"{eff['max_length']}, threads {eff['threads']}), validation macro-F1 {ours_f1:.3f}", flush=True)
-            sps, secs, hf_f1 = _hf_trainer_run(train, val, labels, model_dir, None)
-            add("trainer", sps, secs)
-            print(f"Trainer, 1 epoch: {sps:6.2f} samples/s ({secs:.0f}s; padding=max_length 128, threads "
-                  f"{torch.get_num_threads()}), validation macro-F1 {hf_f1:.3f}", flush=True)
-            sps, secs, same_f1 = _hf_trainer_run(train, val, labels, model_dir, threads)
-            add("trainer_same", sps, secs)
-            print(f"Trainer with {threads} thread(s), 1 epoch: {sps:6.2f} samples/s ({secs:.0f}s), "
-                  f"validation macro-F1 {same_f1:.3f}", flush=True)
+            if not args.rounds_only:
+                # One full epoch each: throughput and validation macro-F1.
+                sps, secs, ours_f1, eff = _ours_run(path, progress=progress, max_length=args.max_length)
+                add("ours", sps, secs)
+                print(f"ours, 1 epoch:    {sps:6.2f} samples/s ({secs:.0f}s; lr {eff['learning_rate']:g}, max length "
+                      f"{eff['max_length']}, threads {eff['threads']}), validation macro-F1 {ours_f1:.3f}", flush=True)
+                sps, secs, hf_f1 = _hf_trainer_run(train, val, labels, model_dir, None)
+                add("trainer", sps, secs)
+                print(f"Trainer, 1 epoch: {sps:6.2f} samples/s ({secs:.0f}s; padding=max_length 128, threads "
+                      f"{torch.get_num_threads()}), validation macro-F1 {hf_f1:.3f}", flush=True)
+                sps, secs, same_f1 = _hf_trainer_run(train, val, labels, model_dir, threads)
+                add("trainer_same", sps, secs)
+                print(f"Trainer with {threads} thread(s), 1 epoch: {sps:6.2f} samples/s ({secs:.0f}s), "
+                      f"validation macro-F1 {same_f1:.3f}", flush=True)
             # Interleaved short rounds so that changing load on a shared machine hits all alike.
             order = ["ours", "trainer", "trainer_same"]
             for r in range(args.rounds):
                 for name in order if r % 2 else list(reversed(order)):
                     if name == "ours":
-                        sps, secs, _f1, _e = _ours_run(path, args.round_steps)
+                        sps, secs, _f1, eff = _ours_run(path, args.round_steps, max_length=args.max_length)
                     else:
                         sps, secs, _f1 = _hf_trainer_run(
                             train, val, labels, model_dir, threads if name == "trainer_same" else None,
                             args.round_steps,
                         )
                     add(name, sps, secs)
-                    print(f"  round {r + 1} {name}: {sps:.2f} samples/s", file=sys.stderr, flush=True)
+                    print(f"  round {r + 1} {name}: {sps:.2f} samples/s", flush=True)
             rate = {k: v[0] / v[1] for k, v in totals.items()}
             print(f"samples/s over all rounds: ours {rate['ours']:.2f}, Trainer {rate['trainer']:.2f}, "
                   f"Trainer with our threads {rate['trainer_same']:.2f}")
             print(f"ratio ours/Trainer: {rate['ours'] / rate['trainer']:.2f}x (target >= 1.5x); "
                   f"ours/Trainer with our threads: {rate['ours'] / rate['trainer_same']:.2f}x")
+            if args.rounds_only:
+                print(f"(our max length {eff['max_length']})")
+                return 0
             pad_ours = sum(min(n, eff["max_length"]) for n in lengths) / len(lengths)
             print(f"tokens per text processed: ours ~{pad_ours:.0f} (dynamic padding, whole texts up to "
                   f"{eff['max_length']}), Trainer 128 (padded/truncated)")
