@@ -6,12 +6,13 @@ and the model card, and opens the bundle folder.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import html
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,17 +30,42 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.gui.train_results import describe_base_model
 from workbench.gui.workers import JobHandle, run_in_thread
 
 if TYPE_CHECKING:
     from workbench.core.onnx_export import ExportReport
     from workbench.core.project import Project
 
-__all__ = ["DeployPanel", "format_figures"]
+__all__ = ["DeployPanel", "format_figures", "run_title"]
 
 log = logging.getLogger(__name__)
 
 NO_RUNS = "Train a model first: this project has no trained model yet."
+CARD_PLACEHOLDER = (
+    "Nothing exported for this run yet.\n\n"
+    "Choose a run and press Export: the run is converted to ONNX, checked against the "
+    "trained model, optionally quantized to int8 and written as a bundle. The verification "
+    "figures (agreement, macro-F1, latency, size) and the bundle's model card then appear here."
+)
+
+
+def run_title(run: dict[str, Any]) -> str:
+    """'Run 1 · 2026-11-28 14:39 · tiny · macro-F1 0.033' (local time)."""
+    parts = [f"Run {run['run_id']}"]
+    created = run.get("created_at")
+    if created:
+        try:
+            parts.append(_dt.datetime.fromisoformat(str(created)).astimezone().strftime("%Y-%m-%d %H:%M"))
+        except ValueError:
+            parts.append(str(created))
+    parts.append(describe_base_model(run.get("base_model")))
+    if isinstance(run.get("macro_f1"), (int, float)):
+        parts.append(f"macro-F1 {run['macro_f1']:.3f}")
+    text = " · ".join(parts)
+    if run.get("status") not in (None, "completed"):
+        text += f" ({run['status']})"
+    return text
 
 
 def _pct(x: float | None) -> str:
@@ -126,12 +152,14 @@ class DeployPanel(QWidget):
         self.open_button.clicked.connect(self.open_bundle_folder)
         for button in (self.export_button, self.cancel_button, self.open_button):
             buttons.addWidget(button)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
+        # Only shown while an export runs; an idle "0%" bar says nothing.
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        layout.addWidget(self.progress)
+        self.progress.setVisible(False)
+        buttons.addWidget(self.progress, 1)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
         self.message_label = QLabel("")
         self.message_label.setWordWrap(True)
         layout.addWidget(self.message_label)
@@ -140,6 +168,7 @@ class DeployPanel(QWidget):
         layout.addWidget(self.figures_label)
         self.card_view = QTextBrowser()
         self.card_view.setOpenExternalLinks(False)
+        self.card_view.setPlaceholderText(CARD_PLACEHOLDER)
         layout.addWidget(self.card_view, 1)
         self._update_buttons()
 
@@ -153,14 +182,6 @@ class DeployPanel(QWidget):
         self.card_view.clear()
         self._custom_out = False
         self.refresh()
-        if project is not None:
-            from workbench.core.deploy.project_data import latest_export
-
-            latest = latest_export(project.path)
-            if latest is not None and (latest / "model_card.md").is_file():
-                self.bundle_dir = latest
-                self.card_view.setMarkdown((latest / "model_card.md").read_text(encoding="utf-8"))
-                self.message_label.setText(f"Latest export: {latest}")
         self._update_buttons()
 
     def refresh(self) -> None:
@@ -174,14 +195,10 @@ class DeployPanel(QWidget):
 
             runs = list_exportable_runs(self.project)
         for run in runs:
-            text = f"Run {run['run_id']} - {run['created_at'] or ''}"
-            if run.get("base_model"):
-                text += f" - {run['base_model']}"
-            if isinstance(run.get("macro_f1"), (int, float)):
-                text += f" - macro-F1 {100 * run['macro_f1']:.1f}"
-            if run.get("status") not in (None, "completed"):
-                text += f" ({run['status']})"
-            self.run_combo.addItem(text, run["run_id"])
+            self.run_combo.addItem(run_title(run), run["run_id"])
+            if run.get("model_path"):
+                self.run_combo.setItemData(self.run_combo.count() - 1, str(run["model_path"]),
+                                           Qt.ToolTipRole)
         if current is not None:
             index = self.run_combo.findData(current)
             if index >= 0:
@@ -215,7 +232,31 @@ class DeployPanel(QWidget):
                 self.out_edit.setText(str(default_export_dir(self.project.path, run_id)))
             else:
                 self.out_edit.setText("")
+        if self._job is None:
+            self._show_existing_export()
         self._update_buttons()
+
+    def _show_existing_export(self) -> None:
+        """Show the chosen run's bundle if it was already exported to its default folder."""
+        run_id = self.run_combo.currentData()
+        if self.report is not None and self.report.run_id == run_id:
+            return  # this session's export of the run is on screen
+        self.report = None
+        self.bundle_dir = None
+        self.figures_label.setText("")
+        self.card_view.clear()
+        if self.project is None or run_id is None:
+            return
+        from workbench.core.deploy.project_data import default_export_dir
+
+        folder = default_export_dir(self.project.path, run_id)
+        card = folder / "model_card.md"
+        if (folder / "bundle.json").is_file() and card.is_file():
+            self.bundle_dir = folder
+            self.figures_label.setText(
+                f"Run {run_id} was already exported to {html.escape(str(folder))}. "
+                "Its model card is below; Export writes the bundle again.")
+            self.card_view.setMarkdown(card.read_text(encoding="utf-8"))
 
     def _out_edited(self, _text: str) -> None:
         self._custom_out = True
@@ -246,6 +287,7 @@ class DeployPanel(QWidget):
 
         out = self.out_edit.text().strip() or None
         self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
         self.message_label.setText("Starting the export…")
         self.figures_label.setText("")
         self._job = run_in_thread(
@@ -273,6 +315,7 @@ class DeployPanel(QWidget):
     def _finish(self) -> None:
         self._job = None
         self.progress.setRange(0, 1)
+        self.progress.setVisible(False)
         self._update_buttons()
 
     def _on_done(self, report: ExportReport) -> None:

@@ -2,12 +2,19 @@
 
 Points arrive as often as the trainer reports them; the plots are redrawn by a timer
 at most ten times a second, so a fast trainer cannot flood the GUI thread.
+
+pyqtgraph is imported, and the plots are built, only when the curves are first shown
+or a run starts: the main window opens without paying for it.
 """
 from __future__ import annotations
 
-import pyqtgraph as pg
+from typing import TYPE_CHECKING, Any
+
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 __all__ = ["TrainingCurves"]
 
@@ -19,6 +26,8 @@ _F1_COLOUR = "#D55E00"
 
 
 def _make_plot(title: str, y_label: str) -> pg.PlotWidget:
+    import pyqtgraph as pg
+
     plot = pg.PlotWidget(background="w")
     item = plot.getPlotItem()
     item.setTitle(title, color="#333333", size="10pt")
@@ -43,6 +52,30 @@ class TrainingCurves(QWidget):
         self._f1_x: list[float] = []
         self._f1_y: list[float] = []
         self._dirty = False
+        self.loss_plot: pg.PlotWidget | None = None
+        self.f1_plot: pg.PlotWidget | None = None
+        self.loss_curve: Any = None
+        self.f1_curve: Any = None
+
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.setMinimumHeight(160)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+
+    # ------------------------------------------------------------------ lazy plots
+    @property
+    def is_built(self) -> bool:
+        """Whether the plots exist yet (they are built on first show or run)."""
+        return self.loss_plot is not None
+
+    def ensure_plots(self) -> None:
+        """Build the two plots (and import pyqtgraph) once."""
+        if self.loss_plot is not None:
+            return
+        import pyqtgraph as pg
 
         self.loss_plot = _make_plot("Training loss", "loss")
         self.f1_plot = _make_plot("Validation macro-F1", "macro-F1")
@@ -58,15 +91,15 @@ class TrainingCurves(QWidget):
             symbolBrush=_F1_COLOUR,
             symbolPen=None,
         )
+        self._layout.addWidget(self.loss_plot)
+        self._layout.addWidget(self.f1_plot)
+        self._dirty = True
+        self._redraw()
 
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.loss_plot)
-        layout.addWidget(self.f1_plot)
-
-        self._timer = QTimer(self)
-        self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self._redraw)
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        """The plots are built the first time the curves are on screen."""
+        self.ensure_plots()
+        super().showEvent(event)
 
     # ------------------------------------------------------------------ data
     def clear(self) -> None:
@@ -92,6 +125,7 @@ class TrainingCurves(QWidget):
 
     def start_live(self) -> None:
         """Begin periodic redraws (while a run is going)."""
+        self.ensure_plots()
         self._timer.start()
 
     def stop_live(self) -> None:
@@ -101,13 +135,15 @@ class TrainingCurves(QWidget):
 
     def point_counts(self) -> tuple[int, int]:
         """Points currently drawn: (loss points, validation points)."""
+        if not self.is_built:
+            return (0, 0)
         lx, _ = self.loss_curve.getData()
         fx, _ = self.f1_curve.getData()
         return (0 if lx is None else len(lx), 0 if fx is None else len(fx))
 
     # ------------------------------------------------------------------ drawing
     def _redraw(self) -> None:
-        if not self._dirty:
+        if not self._dirty or not self.is_built:
             return
         self._dirty = False
         # Dots make a short run readable; a long one is clearer as a plain line.
