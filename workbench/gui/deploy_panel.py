@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,10 +43,10 @@ log = logging.getLogger(__name__)
 
 NO_RUNS = "Train a model first: this project has no trained model yet."
 CARD_PLACEHOLDER = (
-    "Nothing exported for this run yet.\n\n"
-    "Choose a run and press Export: the run is converted to ONNX, checked against the "
-    "trained model, optionally quantized to int8 and written as a bundle. The verification "
-    "figures (agreement, macro-F1, latency, size) and the bundle's model card then appear here."
+    "Nothing exported for this run yet. Press Export: the run is converted to ONNX, checked "
+    "against the trained model, optionally quantized to int8 and written as a bundle. The "
+    "verification figures (agreement, macro-F1, latency, size) and the bundle's model card "
+    "then appear here."
 )
 
 
@@ -98,6 +98,22 @@ def format_figures(report: ExportReport) -> str:
     for warning in r.warnings:
         lines.append(f"<span style='color:#b00020'><b>Warning:</b> {html.escape(warning)}</span>")
     return "<br>".join(lines)
+
+
+class _CardView(QTextBrowser):
+    """The model card; while empty it says, in grey and wrapped, what will appear."""
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if not self.document().isEmpty():
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        margin = int(self.document().documentMargin()) + 2
+        rect = self.viewport().rect().adjusted(margin, margin, -margin, -margin)
+        painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+                                   | Qt.TextFlag.TextWordWrap), CARD_PLACEHOLDER)
+        painter.end()
 
 
 class DeployPanel(QWidget):
@@ -166,9 +182,8 @@ class DeployPanel(QWidget):
         self.figures_label = QLabel("")
         self.figures_label.setWordWrap(True)
         layout.addWidget(self.figures_label)
-        self.card_view = QTextBrowser()
+        self.card_view = _CardView()
         self.card_view.setOpenExternalLinks(False)
-        self.card_view.setPlaceholderText(CARD_PLACEHOLDER)
         layout.addWidget(self.card_view, 1)
         self._update_buttons()
 

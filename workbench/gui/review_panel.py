@@ -17,7 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -69,11 +69,55 @@ def _coldstart_job(path: str, *, progress: Any, should_stop: Any) -> int | None:
     return refresh_coldstart(path, progress, should_stop)
 
 
+NO_PROJECT_HINT = "Open a project to review its labels."
+IDLE_HINT = (
+    "Press “Find likely label errors”: records whose label a quick cross-validated model "
+    "confidently disagrees with, and near-duplicate texts with different labels, are listed "
+    "here, most suspicious first."
+)
+NOTHING_FOUND_HINT = (
+    "Nothing left to review: no likely label errors. Run the check again after more labelling."
+)
+
+
+def _at_left(widget: QWidget) -> QWidget:
+    """``widget`` at its natural width at the left of a form row (not stretched)."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(widget)
+    layout.addStretch(1)
+    return row
+
+
 class _IssueList(QListWidget):
     """The queue list; K keeps and F fixes the current item (instead of type-ahead search)."""
 
     keep_pressed = Signal()
     fix_pressed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._placeholder = NO_PROJECT_HINT
+
+    def set_placeholder(self, text: str) -> None:
+        """Grey text shown while the list is empty (what to do, or why it is empty)."""
+        self._placeholder = text
+        self.viewport().update()
+
+    def placeholder(self) -> str:
+        return self._placeholder
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        super().paintEvent(event)
+        if self.count() or not self._placeholder:
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        rect = self.viewport().rect().adjusted(8, 8, -8, -8)
+        painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+                                   | Qt.TextFlag.TextWordWrap), self._placeholder)
+        painter.end()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
         plain = event.modifiers() in (Qt.KeyboardModifier.NoModifier,
@@ -127,13 +171,15 @@ class ReviewPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel_review)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
+        self.progress.setFixedWidth(200)
         self.summary = QLabel("Open a project, then look for likely label errors.")
         self.summary.setWordWrap(True)
         top.addWidget(self.find_button)
         top.addWidget(self.cancel_button)
-        top.addWidget(self.progress, 1)
+        top.addWidget(self.progress)
+        top.addSpacing(8)
+        top.addWidget(self.summary, 1)
         layout.addLayout(top)
-        layout.addWidget(self.summary)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         self.list = _IssueList()
@@ -147,6 +193,10 @@ class ReviewPanel(QWidget):
         form = QFormLayout(detail)
         self.text_view = QPlainTextEdit()
         self.text_view.setReadOnly(True)
+        self.text_view.setPlaceholderText(
+            "Select a record in the list to read its text here, with its current label, "
+            "the suggested one and why it was flagged. K keeps the label, F uses the suggestion."
+        )
         self.current_label = QLabel("–")
         self.suggested_label = QLabel("–")
         self.reason = QLabel("")
@@ -185,11 +235,14 @@ class ReviewPanel(QWidget):
         self.mode = QComboBox()
         for key, text in _MODES:
             self.mode.addItem(text, key)
+        self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.mode.currentIndexChanged.connect(self._policy_edited)
         self.every = QSpinBox()
         self.every.setRange(5, 100_000)
         self.every.setValue(50)
         self.every.setSuffix(" new labels")
+        self.every.setMinimumWidth(160)
+        self.every.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.every.valueChanged.connect(self._policy_edited)
         self.retrain_status = QLabel("–")
         self.retrain_status.setWordWrap(True)
@@ -202,8 +255,12 @@ class ReviewPanel(QWidget):
         row.addWidget(self.retrain_status, 1)
         row.addWidget(self.retrain_button)
         assist.addRow("Suggestions from", self.suggester)
-        assist.addRow("Auto-retrain", self.mode)
-        assist.addRow("Retrain after", self.every)
+        assist.addRow("Auto-retrain", _at_left(self.mode))
+        assist.addRow("Retrain after", _at_left(self.every))
+        for field in (self.mode, self.every):
+            label = assist.labelForField(field.parentWidget())
+            if isinstance(label, QLabel):
+                label.setBuddy(field)
         assist.addRow(row)
         layout.addWidget(box)
 
@@ -218,6 +275,7 @@ class ReviewPanel(QWidget):
         self.other_label.clear()
         if project is None:
             self.summary.setText("Open a project, then look for likely label errors.")
+            self.list.set_placeholder(NO_PROJECT_HINT)
             self._timer.stop()
         else:
             self.other_label.addItems(project.label_names())
@@ -225,6 +283,7 @@ class ReviewPanel(QWidget):
                 "Look for labels that are probably wrong: a quick model is cross-validated "
                 "over your labelled records."
             )
+            self.list.set_placeholder(IDLE_HINT)
             self._load_policy()
             self._labelled_at_open = self._labelled_total()
             self._timer.start()
@@ -262,6 +321,7 @@ class ReviewPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.summary.setText("Checking the labelled records…")
+        self.list.set_placeholder("Checking the labelled records…")
         self._review_job = run_in_thread(
             self, _review_job, str(self.project.path),
             on_progress=self._review_progress, on_done=self._review_done,
@@ -301,12 +361,14 @@ class ReviewPanel(QWidget):
     def _review_failed(self, exc: BaseException) -> None:
         self.progress.setVisible(False)
         self.summary.setText(f"The review failed: {exc}")
+        self.list.set_placeholder(IDLE_HINT)
         self.status_message.emit(f"Review failed: {exc}")
         self.review_finished.emit(-1)
 
     def _review_cancelled(self) -> None:
         self.progress.setVisible(False)
         self.summary.setText("Review cancelled.")
+        self.list.set_placeholder(IDLE_HINT)
         self.review_finished.emit(-1)
 
     @staticmethod
@@ -321,6 +383,7 @@ class ReviewPanel(QWidget):
 
     def _update_summary(self) -> None:
         n = len(self.issues)
+        self.list.set_placeholder(NOTHING_FOUND_HINT)
         self.summary.setText(
             "No likely label errors found." if n == 0
             else f"{n} record{'s' if n != 1 else ''} to review, most suspicious first."

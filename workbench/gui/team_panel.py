@@ -76,13 +76,21 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _table(headers: list[str]) -> QTableWidget:
+def _table(headers: list[str], stretch: tuple[int, ...] = (0,)) -> QTableWidget:
+    """A read-only table: the name columns in ``stretch`` share the spare width, the
+    figure columns are as wide as their contents."""
     table = QTableWidget(0, len(headers))
     table.setHorizontalHeaderLabels(headers)
     table.verticalHeader().setVisible(False)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
+    table.setAlternatingRowColors(True)
+    header = table.horizontalHeader()
+    header.setStretchLastSection(False)
+    header.setMinimumSectionSize(90)
+    for column in range(len(headers)):
+        mode = (QHeaderView.ResizeMode.Stretch if column in stretch
+                else QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(column, mode)
     return table
 
 
@@ -91,7 +99,8 @@ def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
             item = QTableWidgetItem(text)
-            if c > 0 and text.rstrip("%").replace(".", "", 1).replace("-", "", 1).isdigit():
+            number = text.rstrip("%").replace(".", "", 1).replace("-", "", 1).isdigit()
+            if c > 0 and (number or text == "n/a"):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             table.setItem(r, c, item)
 
@@ -154,7 +163,7 @@ class TeamPanel(QWidget):
         self.overall_label.setTextFormat(Qt.TextFormat.RichText)
         self.overall_label.setWordWrap(True)
         self.pairs_table = _table(["Annotator A", "Annotator B", "Records in common",
-                                   "Cohen's κ", "Raw agreement"])
+                                   "Cohen's κ", "Raw agreement"], stretch=(0, 1))
         self.labels_table = _table(["Label", "Mean pairwise κ", "Fleiss' κ",
                                     "Krippendorff's α", "Records with label"])
         self.agreement_note = QLabel(

@@ -1,4 +1,5 @@
-"""Live training curves (loss and validation macro-F1) drawn with pyqtgraph.
+"""Live training curves (loss and validation macro-F1) drawn with pyqtgraph, and a
+table header with rotated titles for the confusion matrix.
 
 Points arrive as often as the trainer reports them; the plots are redrawn by a timer
 at most ten times a second, so a fast trainer cannot flood the GUI thread.
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtCore import QRect, QSize, Qt, QTimer
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QStyle, QStyleOptionHeader, QWidget
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
 
-__all__ = ["TrainingCurves"]
+__all__ = ["RotatedHeader", "TrainingCurves"]
 
 #: Redraw interval in milliseconds (100 ms = at most 10 redraws per second).
 REDRAW_MS = 100
@@ -157,3 +159,69 @@ class TrainingCurves(QWidget):
             symbolPen=None,
         )
         self.f1_curve.setData(self._f1_x, self._f1_y)
+
+
+class RotatedHeader(QHeaderView):
+    """A horizontal table header whose titles read bottom to top.
+
+    Long label names then fit above narrow columns, as in a confusion matrix; a title
+    longer than ``max_height`` pixels is elided (the item's tooltip keeps it whole).
+    With :meth:`set_rotated` (False) it is an ordinary header.
+    """
+
+    PAD = 6
+
+    def __init__(self, parent: QWidget | None = None, max_height: int = 130) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.rotated = True
+        self.max_height = max_height
+        self.setSectionsClickable(True)
+        self.setHighlightSections(True)
+
+    def set_rotated(self, rotated: bool) -> None:
+        """Rotate the titles or draw them normally (set before the header labels)."""
+        self.rotated = rotated
+        self.updateGeometries()
+        self.viewport().update()
+
+    def _title(self, logical: int) -> str:
+        model = self.model()
+        if model is None:
+            return ""
+        value = model.headerData(logical, self.orientation(), Qt.ItemDataRole.DisplayRole)
+        return "" if value is None else str(value)
+
+    def _title_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setBold(True)
+        return font
+
+    def sectionSizeFromContents(self, logical: int) -> QSize:  # noqa: N802 - Qt API
+        if not self.rotated:
+            return super().sectionSizeFromContents(logical)
+        metrics = QFontMetrics(self._title_font())
+        length = metrics.horizontalAdvance(self._title(logical)) + 2 * self.PAD + 2
+        return QSize(metrics.height() + 2 * self.PAD, min(length, self.max_height))
+
+    def paintSection(self, painter: QPainter, rect: QRect, logical: int) -> None:  # noqa: N802
+        if not self.rotated:
+            super().paintSection(painter, rect, logical)
+            return
+        option = QStyleOptionHeader()
+        self.initStyleOption(option)
+        option.rect = rect
+        option.section = logical
+        option.text = ""
+        painter.save()
+        self.style().drawControl(QStyle.ControlElement.CE_Header, option, painter, self)
+        painter.restore()
+        painter.save()
+        painter.setFont(self._title_font())
+        painter.setPen(self.palette().color(QPalette.ColorRole.ButtonText))
+        painter.translate(rect.left(), rect.bottom())
+        painter.rotate(-90)  # x now runs up the section, y across it
+        area = QRect(self.PAD, 0, rect.height() - 2 * self.PAD, rect.width())
+        text = painter.fontMetrics().elidedText(
+            self._title(logical), Qt.TextElideMode.ElideRight, area.width())
+        painter.drawText(area, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text)
+        painter.restore()

@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.gui.train_charts import RotatedHeader
+
 if TYPE_CHECKING:
     from workbench.core.project import Project
 
@@ -404,6 +406,8 @@ class ConfusionMatrixView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = QTableWidget(0, 0)
+        # Predicted-label titles read bottom to top, so long names fit narrow columns.
+        self.table.setHorizontalHeader(RotatedHeader(self.table))
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
@@ -437,10 +441,14 @@ class ConfusionMatrixView(QWidget):
             self.table.setColumnCount(0)
             self.caption.setText("No test predictions for this run.")
             self.table.setMaximumHeight(60)
+            self.table.setMinimumHeight(0)
             return
         columns = self.MULTI_KINDS if multi_label else labels
         self.table.setRowCount(len(labels))
         self.table.setColumnCount(len(columns))
+        header = self.table.horizontalHeader()
+        if isinstance(header, RotatedHeader):
+            header.set_rotated(not multi_label and max(len(c) for c in columns) > 5)
         if multi_label:
             self.table.setHorizontalHeaderLabels([c.capitalize() for c in columns])
         else:
@@ -492,14 +500,22 @@ class ConfusionMatrixView(QWidget):
             self.caption.setText(self.caption.text() + " (Counts only: no stored predictions.)")
         self._fit_height()
 
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        """Row heights are only final once the table is polished: fit again when shown."""
+        super().showEvent(event)
+        if self.table.rowCount():
+            self._fit_height()
+
     def _fit_height(self) -> None:
         """Make the table as tall as its rows (up to a limit), so no empty grid shows."""
         table = self.table
+        table.resizeRowsToContents()  # the heights the rows will have once laid out
         height = table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth() + 2
         height += sum(table.rowHeight(r) for r in range(table.rowCount()))
         if table.horizontalScrollBar().isVisible():
             height += table.horizontalScrollBar().sizeHint().height()
         table.setMaximumHeight(max(60, min(height, 440)))
+        table.setMinimumHeight(max(60, min(height, 300)))  # small matrices show whole
 
     @staticmethod
     def _tooltip(true: str, col: str, n: int, multi_label: bool) -> str:
