@@ -31,9 +31,12 @@ def test_export_shows_figures_and_model_card(panel, project, qtbot):
     assert panel.run_combo.count() == 1 and panel.run_combo.currentData() == 1
     assert panel.out_edit.text().endswith("run-1")
     assert not panel.open_button.isEnabled()
+    assert panel.progress.isHidden()  # no idle "0%" bar
     with qtbot.waitSignal(panel.export_finished, timeout=120_000) as blocker:
         panel.export_button.click()
         assert panel.cancel_button.isEnabled() and not panel.export_button.isEnabled()
+        assert not panel.progress.isHidden()
+    assert panel.progress.isHidden()
     report = blocker.args[0]
     assert (report.bundle_dir / "model.onnx").is_file()
     assert "passed" in panel.figures_label.text()
@@ -41,9 +44,25 @@ def test_export_shows_figures_and_model_card(panel, project, qtbot):
     assert "Macro-F1 on 6 test texts" in panel.figures_label.text()
     assert "Model card" in panel.card_view.toPlainText()
     assert panel.open_button.isEnabled() and panel.export_button.isEnabled()
-    # Reopening the project shows the latest export's model card.
+    # Reopening the project shows the chosen run's existing export and its model card.
     panel.set_project(project)
     assert "Model card" in panel.card_view.toPlainText()
+    assert "already exported" in panel.figures_label.text()
+    assert panel.open_button.isEnabled()
+
+
+def test_run_titles_are_short_and_local():
+    import datetime as dt
+
+    from workbench.gui.deploy_panel import run_title
+
+    created = "2026-11-28T14:39:35.410+00:00"
+    local = dt.datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
+    run = {"run_id": 1, "created_at": created, "base_model": "/tmp/shots/tiny",
+           "macro_f1": 0.0333, "status": "completed"}
+    assert run_title(run) == f"Run 1 · {local} · tiny · macro-F1 0.033"
+    run.update(base_model="bundled", macro_f1=None, status="failed")
+    assert run_title(run) == f"Run 1 · {local} · Bundled MiniLM (failed)"
 
 
 def test_cancel_and_errors(panel, project, qtbot, tmp_path):

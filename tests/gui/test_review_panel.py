@@ -47,6 +47,8 @@ def _run_review(qtbot, panel):
 
 def test_review_queue_keep_and_fix(qtbot, panel, project):
     assert not panel.keep_button.isEnabled()
+    assert "Find likely label errors" in panel.list.placeholder()
+    assert panel.text_view.placeholderText()
     n = _run_review(qtbot, panel)
     assert n == len(panel.issues) == panel.list.count() >= 2
     flagged = {issue.external_id for issue in panel.issues[:2]}

@@ -54,6 +54,11 @@ def test_agreement_tables(panel, project):
     assert table.item(r, 4).text() == "50%"
     labels = panel.labels_table
     assert [labels.item(i, 0).text() for i in range(labels.rowCount())] == ["bug", "billing", "praise"]
+    # The label names take the spare width; the figure columns fit their contents.
+    from PySide6.QtWidgets import QHeaderView
+
+    assert labels.horizontalHeader().sectionResizeMode(0) == QHeaderView.ResizeMode.Stretch
+    assert labels.horizontalHeader().sectionResizeMode(4) == QHeaderView.ResizeMode.ResizeToContents
     assert "Fleiss" in panel.overall_label.text()
     assert "2 with disagreement" in panel.summary.text()
 

@@ -198,6 +198,9 @@ def test_confusion_cell_opens_its_records(qtbot, panel, project, tiny_base_model
     with qtbot.waitSignal(panel.open_records, timeout=5000) as blocker:
         qtbot.mouseClick(table.viewport(), Qt.LeftButton, pos=rect.center())
     assert sorted(blocker.args[0]) == expected
+    # Long predicted-label titles read bottom to top instead of being cut off.
+    header = table.horizontalHeader()
+    assert header.rotated and header.sizeHint().height() > table.rowHeight(0)
 
 
 def test_multi_label_run_shows_per_label_outcomes(qtbot, panel, tmp_path, tiny_base_model):
@@ -214,6 +217,7 @@ def test_multi_label_run_shows_per_label_outcomes(qtbot, panel, tmp_path, tiny_b
         table = panel.confusion.table
         headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
         assert headers == ["Correct", "Missed", "False alarm"]
+        assert not table.horizontalHeader().rotated
         labels = result.metrics["labels"]
         assert table.rowCount() == len(labels)
         predicted = {
@@ -370,3 +374,11 @@ def test_no_project_disables_start(panel):
     assert not panel.start_button.isEnabled()
     assert "Open a project" in panel.form.data_text.text()
 
+
+def test_curves_are_built_when_first_shown(qtbot, panel):
+    # The window opens without building the plots (and importing pyqtgraph).
+    assert not panel.curves.is_built and panel.curves.point_counts() == (0, 0)
+    panel.tabs.setCurrentIndex(0)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert panel.curves.is_built
