@@ -116,4 +116,4 @@ def test_figures_show_a_quantization_warning(tmp_path):
     )
     text = format_figures(report)
     assert "Warning" in text and "5.0 points" in text and "#b00020" in text
-    assert "fp32 90.0, int8 85.0" in text
+    assert "fp32 90.0%, int8 85.0%" in text

@@ -69,7 +69,7 @@ def run_title(run: dict[str, Any]) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}"
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def format_figures(report: ExportReport) -> str:
@@ -81,12 +81,12 @@ def format_figures(report: ExportReport) -> str:
         f"{r.parity_texts} texts (tolerance {r.parity_tolerance:.0e}) - <b>passed</b>",
     ]
     if r.quantized:
-        lines.append(f"int8 vs fp32: {_pct(r.agreement)}% same predictions on {r.agreement_texts} "
+        lines.append(f"int8 vs fp32: {_pct(r.agreement)} same predictions on {r.agreement_texts} "
                      f"{'test' if r.test_texts else 'sample'} texts")
     if r.test_texts:
         f1 = f"Macro-F1 on {r.test_texts} test texts: fp32 {_pct(r.f1_fp32)}"
         if r.quantized:
-            f1 += f", int8 {_pct(r.f1_int8)} (drop {r.f1_drop_points:.2f} points)"
+            f1 += f", int8 {_pct(r.f1_int8)} (drop {r.f1_drop_points:.2f} percentage points)"
         lines.append(f1)
     else:
         lines.append("No labelled test records: macro-F1 not measured.")
@@ -98,6 +98,14 @@ def format_figures(report: ExportReport) -> str:
     for warning in r.warnings:
         lines.append(f"<span style='color:#b00020'><b>Warning:</b> {html.escape(warning)}</span>")
     return "<br>".join(lines)
+
+
+class _QuietLabel(QLabel):
+    """A label that takes no room while it has nothing to say."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setHidden(not text)
 
 
 class _CardView(QTextBrowser):
@@ -176,10 +184,10 @@ class DeployPanel(QWidget):
         buttons.addWidget(self.progress, 1)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        self.message_label = QLabel("")
+        self.message_label = _QuietLabel("")
         self.message_label.setWordWrap(True)
         layout.addWidget(self.message_label)
-        self.figures_label = QLabel("")
+        self.figures_label = _QuietLabel("")
         self.figures_label.setWordWrap(True)
         layout.addWidget(self.figures_label)
         self.card_view = _CardView()
