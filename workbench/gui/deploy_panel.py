@@ -103,6 +103,10 @@ def format_figures(report: ExportReport) -> str:
 class _QuietLabel(QLabel):
     """A label that takes no room while it has nothing to say."""
 
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setHidden(not text)
+
     def setText(self, text: str) -> None:  # noqa: N802 - Qt override
         super().setText(text)
         self.setHidden(not text)
