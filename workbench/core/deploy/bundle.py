@@ -34,7 +34,7 @@ def _pct(x: float | None) -> str:
 
 
 def _f1(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}"
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def _ms(d: dict[str, float] | None) -> str:
