@@ -107,7 +107,7 @@ def test_int8_figures_are_recorded_and_correct(exported):
     assert report.quantization["per_channel"] is True
     assert report.optimized is True  # the fixture asked for the fused graph
     card = (report.bundle_dir / "model_card.md").read_text()
-    assert f"{100 * report.f1_int8:.1f}" in card
+    assert f"{report.f1_int8:.3f}" in card
     assert f"{100 * report.agreement:.1f}%" in card
     assert "tiny-test-bert" in card and "| billing | 2 |" in card
     assert "Intended use" in card and "Limits" in card
