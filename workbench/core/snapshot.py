@@ -138,20 +138,26 @@ def adjudicated_finals(project: Project, rule: str | None = None) -> dict[int, l
     }
 
 
+def annotator_votes(project: Project) -> dict[int, dict[str, list[str]]]:
+    """record id -> annotator -> label names, over annotations with status ``labelled``."""
+    rows = project.db.execute(
+        "SELECT a.record_id, a.annotator, l.name FROM annotations a "
+        "JOIN annotation_labels al ON al.annotation_id = a.id "
+        "JOIN labels l ON l.id = al.label_id "
+        "WHERE a.status = 'labelled' ORDER BY a.record_id, l.position, l.id"
+    ).fetchall()
+    votes: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for rid, annotator, name in rows:
+        votes[rid][annotator].append(name)
+    return votes
+
+
 def _resolve(project: Project, rule: str | None = None) -> tuple[dict[int, list[str]], LabelSnapshot]:
     if rule is None:
         from workbench.core.team.settings import final_rule
 
         rule = final_rule(project)
-    rows = project.db.execute(
-        "SELECT a.record_id, a.annotator, l.name FROM annotations a "
-        "JOIN annotation_labels al ON al.annotation_id = a.id "
-        "JOIN labels l ON l.id = al.label_id "
-        "WHERE a.status = 'labelled' ORDER BY a.record_id"
-    ).fetchall()
-    per_record: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for rid, annotator, name in rows:
-        per_record[rid][annotator].append(name)
+    per_record = annotator_votes(project)
     snap = LabelSnapshot(rule=rule)
     multi = project.multi_label
     resolved: dict[int, list[str]] = {}

@@ -234,14 +234,9 @@ def disagreements(project: Project, include_resolved: bool = False) -> list[Disa
     Records that already have an adjudicated final label are left out unless
     ``include_resolved``. Each item carries the majority suggestion (``None`` on a tie).
     """
-    rows = project.db.execute(
-        "SELECT a.record_id, a.annotator, l.name FROM annotations a "
-        "JOIN annotation_labels al ON al.annotation_id = a.id "
-        "JOIN labels l ON l.id = al.label_id WHERE a.status = 'labelled'"
-    ).fetchall()
-    by_record: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for rid, annotator, name in rows:
-        by_record[rid][annotator].append(name)
+    from workbench.core.snapshot import annotator_votes
+
+    by_record = annotator_votes(project)
     conflicts: dict[int, list[Conflict]] = defaultdict(list)
     for c in pending_conflicts(project, include_resolved=include_resolved):
         conflicts[c.record_id].append(c)

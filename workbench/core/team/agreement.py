@@ -206,16 +206,11 @@ class AgreementReport:
 
 def load_ratings(project: Project) -> Ratings:
     """record id -> annotator -> label set, for labelled annotations with labels."""
-    rows = project.db.execute(
-        "SELECT a.record_id, a.annotator, l.name FROM annotations a "
-        "JOIN annotation_labels al ON al.annotation_id = a.id "
-        "JOIN labels l ON l.id = al.label_id WHERE a.status = 'labelled'"
-    ).fetchall()
-    found: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for rid, annotator, name in rows:
-        found[rid][annotator].add(name)
+    from workbench.core.snapshot import annotator_votes
+
     return {
-        rid: {a: frozenset(names) for a, names in by.items()} for rid, by in found.items()
+        rid: {a: frozenset(names) for a, names in by.items()}
+        for rid, by in annotator_votes(project).items()
     }
 
 
