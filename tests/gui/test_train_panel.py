@@ -347,26 +347,26 @@ def test_refresh_updates_the_summary_after_labelling(qtbot, panel, project):
 def test_warm_up_imports_the_training_libraries_in_the_background(qtbot, panel):
     import sys
 
-    from workbench.gui import train_panel
+    from workbench.core.training import libraries
 
     panel.warm_up()
     qtbot.waitUntil(lambda: not panel.is_warming_up(), timeout=120_000)
-    assert train_panel._PRELOADED
+    assert libraries.training_libraries_loaded()
     assert "torch" in sys.modules and "transformers.models.bert.modeling_bert" in sys.modules
     panel.warm_up()  # once only
     assert not panel.is_warming_up()
 
 
 def test_start_during_warm_up_waits_for_it(qtbot, panel, project, tiny_base_model, monkeypatch):
-    from workbench.gui import train_panel
+    from workbench.core.training import libraries
 
-    monkeypatch.setattr(train_panel, "_PRELOADED", False)
+    monkeypatch.setattr(libraries, "_PRELOADED", False)
     panel.set_project(project)
     _quick_settings(panel, tiny_base_model, max_steps=2)
     panel.warm_up()
     assert panel.is_warming_up()
     _train(qtbot, panel)
-    assert train_panel._PRELOADED
+    assert libraries.training_libraries_loaded()
 
 
 def test_no_project_disables_start(panel):

@@ -179,6 +179,9 @@ def export_model(
     in ``warnings``. Nothing is left at ``out_dir`` unless the export succeeds.
     """
     from workbench.core.deploy import bundle, convert, verify
+    from workbench.core.training.libraries import preload_training_libraries
+
+    preload_training_libraries()  # torch/transformers imports are not thread-safe
     from workbench.core.inference import FP32_MODEL_FILE, MODEL_FILE, TOKENIZER_FILE, Predictor
 
     model_dir, out_dir = Path(model_dir), Path(out_dir).resolve()

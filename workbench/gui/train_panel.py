@@ -6,10 +6,7 @@ labelling goes on undisturbed while a model trains.
 """
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -29,6 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.training.libraries import (
+    preload_training_libraries,
+    training_libraries_loaded,
+)
 from workbench.gui.train_charts import TrainingCurves
 from workbench.gui.train_form import TrainSettingsForm
 from workbench.gui.train_results import (
@@ -60,82 +61,6 @@ _PHASE_TEXT = {
     "save": "Saving the model…",
     "done": "Finishing…",
 }
-#: Modules the trainer imports on its first run; the bundled model is a BERT.
-_PRELOAD_MODULES = (
-    "torch",
-    "safetensors.torch",
-    "transformers",
-    "transformers.models.auto.modeling_auto",
-    "transformers.models.auto.tokenization_auto",
-    "transformers.models.bert.modeling_bert",
-    "transformers.models.bert.tokenization_bert",
-    "sklearn.metrics",
-    "workbench.core.training.loop",
-    "workbench.core.training.evaluate",
-    "workbench.core.training.batching",
-    "workbench.core.training.device",
-    "workbench.core.training.models",
-)
-
-
-_PRELOADED = False
-_PRELOAD_LOCK = threading.Lock()
-
-
-def preload_training_libraries() -> None:
-    """Import torch, transformers and the trainer's modules once (any thread; thread-safe).
-
-    Call it at start-up behind a loading state, or let :meth:`TrainPanel.warm_up` run it
-    in the background. Importing these inside a training run holds the interpreter lock
-    long enough to freeze the window; transformers' lazy imports are also not safe to
-    run from two threads at once, so every caller goes through one lock.
-    """
-    global _PRELOADED
-    with _PRELOAD_LOCK:
-        if _PRELOADED:
-            return
-        if "torch" not in sys.modules:
-            _load_native_libraries()
-        for name in _PRELOAD_MODULES:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # optional: imported (or reported) when really needed
-                log.debug("could not preload %s", name, exc_info=True)
-        transformers = sys.modules.get("transformers")
-        for attr in ("AutoConfig", "AutoTokenizer", "AutoModelForSequenceClassification"):
-            getattr(transformers, attr, None)  # resolved lazily on first access
-        _PRELOADED = True
-
-
-def _load_native_libraries() -> None:
-    """Map torch's big shared libraries into the process without holding the interpreter lock.
-
-    ``import torch`` loads libtorch_cpu (hundreds of MB) while holding the lock, which
-    freezes the window for that long. Calling the C library's ``dlopen`` through ctypes
-    releases the lock during the call; the later import then finds the libraries loaded.
-    Best effort: where this is not possible the import simply does the loading.
-    """
-    import ctypes
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec("torch")
-    if spec is None or spec.origin is None or not hasattr(os, "RTLD_LOCAL"):
-        return
-    lib = os.path.join(os.path.dirname(spec.origin), "lib")
-    try:
-        dlopen = ctypes.CDLL(None).dlopen
-    except (OSError, AttributeError):
-        return
-    dlopen.restype = ctypes.c_void_p
-    dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    for name in ("libc10.so", "libtorch_cpu.so", "libtorch.so", "libtorch_python.so"):
-        path = os.path.join(lib, name)
-        if os.path.isfile(path) and not dlopen(path.encode(), os.RTLD_NOW | os.RTLD_LOCAL):
-            log.debug("could not preload %s", path)
-            return
-
-
 def _warm_up_job(*, progress: Callable[[Any], None], should_stop: Callable[[], bool]) -> None:
     preload_training_libraries()
 
@@ -154,7 +79,7 @@ def train_job(
     """
     from workbench.core.training import TrainEvent, train_project
 
-    if not _PRELOADED:
+    if not training_libraries_loaded():
         progress([TrainEvent("prepare", message="Loading the training libraries…")])
         preload_training_libraries()  # waits for a warm-up that is still running
     pending: list[TrainEvent] = []
@@ -330,7 +255,7 @@ class TrainPanel(QWidget):
         The import briefly competes with the window for the interpreter; doing it while
         the user reads the form keeps those hiccups out of the training run itself.
         """
-        if _PRELOADED or self._warm_job is not None:
+        if training_libraries_loaded() or self._warm_job is not None:
             return
         self._warm_job = run_in_thread(
             self, _warm_up_job, on_finished=self._on_warmed_up, name="train-warm-up"
@@ -351,7 +276,7 @@ class TrainPanel(QWidget):
         if self._summary_dirty:
             self._update_data_summary()
         self._reload_runs_if_changed()
-        if self.warm_up_on_show and not _PRELOADED:
+        if self.warm_up_on_show and not training_libraries_loaded():
             self._warm_timer.start()  # let the window paint and settle first
 
     def is_running(self) -> bool:
