@@ -99,6 +99,9 @@ def test_automatic_settings():
     assert choose_max_length(short, 256, 512) == 48
     assert choose_max_length([300] * 10, 256, 512) == 256
     assert choose_max_length([300] * 10, 256, 128) == 128
+    # By default long texts are cut at 128 tokens; a larger setting lets them through.
+    assert choose_max_length([300] * 10, TrainConfig().max_length, 512) == 128
+    assert choose_max_length([180] * 10, 256, 512) == 192
 
 
 def test_metrics_single_and_multi_label():

@@ -40,9 +40,10 @@ class TrainConfig:
     )
     batch_size: int = _f(16, "Texts per training step. Smaller uses less memory.")
     max_length: int = _f(
-        256,
+        128,
         "Longest text in tokens; longer texts are cut. The actual limit is chosen from the "
-        "lengths of your texts, up to this value.",
+        "lengths of your texts, up to this value. 128 is enough for most classification "
+        "tasks; longer limits make training slower.",
     )
     warmup_ratio: float = _f(
         0.1, "Fraction of the steps during which the learning rate ramps up from zero.", True
