@@ -125,6 +125,10 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     app.setDesktopFileName("workbench")
     app.setWindowIcon(app_icon())
     app.setStyleSheet(stylesheet())
+    # Training in this process leaves a core to the window (workbench.core.training.device).
+    from workbench.core.training.device import reserve_cores_for_ui
+
+    reserve_cores_for_ui(1)
     return app
 
 
