@@ -81,6 +81,13 @@ class TrainConfig:
         "the machine stays responsive).",
         True,
     )
+    freeze_layers: int = _f(
+        -1,
+        "Lower layers kept fixed (not trained): -1 = automatic, 0 = train every layer, N = "
+        "freeze the embeddings and the first N encoder layers. Freezing half the layers "
+        "trains about 1.5x faster on a CPU with the same accuracy on small data sets.",
+        True,
+    )
     max_steps: int = _f(
         0, "Stop after this many training steps (0 = no limit). For quick trial runs.", True
     )
@@ -107,6 +114,7 @@ class TrainConfig:
             (self.early_stopping_patience >= 0, "early stopping patience must not be negative"),
             (self.device in DEVICES, "device must be one of auto, cpu, cuda, mps"),
             (self.threads >= 0, "threads must be 0 (automatic) or more"),
+            (self.freeze_layers >= -1, "freeze layers must be -1 (automatic), 0 or more"),
             (self.max_steps >= 0, "max steps must be 0 (no limit) or more"),
             (0 < self.validation_fraction < 0.5, "validation fraction must be between 0 and 0.5"),
             (0 < self.test_fraction < 0.5, "test fraction must be between 0 and 0.5"),
@@ -190,3 +198,4 @@ class DataSummary:
     multi_label: bool = False
     labels: list[str] = field(default_factory=list)
     split_by_label: dict[str, dict[str, int]] = field(default_factory=dict)
+    final_labels: str = ""

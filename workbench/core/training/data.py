@@ -232,6 +232,7 @@ def data_summary(project: Project, config: TrainConfig | None = None) -> DataSum
         ties=snap.ties,
         multi_label=multi,
         labels=project.label_names(),
+        final_labels=snap.summary(),
     )
     triples = [(rid, tuple(lab), split) for rid, _t, lab, split in snap.examples]
     cfg = config or TrainConfig()

@@ -244,6 +244,17 @@ class _Job:
             weight = (targets.numel() / (k * counts)).clamp(0.1, 10.0).to(self.device)
         return torch.nn.CrossEntropyLoss(weight=weight)
 
+    def _freeze(self, model: Any) -> int:
+        """Keep the embeddings and the lower encoder layers fixed (the freeze_layers
+        setting); returns the number of layers frozen."""
+        from workbench.core.training.freezing import auto_freeze_layers, freeze_lower_layers
+
+        wanted = auto_freeze_layers(self.config.freeze_layers, self.info.num_layers, self.device.type)
+        frozen = freeze_lower_layers(model, wanted)
+        if frozen:
+            log.info("training with the embeddings and %d lower layer(s) frozen", frozen)
+        return frozen
+
     def _optimizer(self, model: Any, lr: float) -> Any:
         import torch
 
@@ -301,6 +312,7 @@ class _Job:
         self._encode(tokenizer)
         torch.manual_seed(cfg.seed)
         model = load_classifier(self.info, data.labels, multi_label=data.multi_label).to(self.device)
+        frozen = self._freeze(model)
         self.amp_dtype = autocast_dtype(self.device)
         scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.thresholds: list[float] | None = [0.5] * len(data.labels) if data.multi_label else None
@@ -324,6 +336,7 @@ class _Job:
             total = min(total, cfg.max_steps)
         warmup = int(total * cfg.warmup_ratio)
         optimizer = self._optimizer(train_model, lr)
+        trainable = [p for p in train_model.parameters() if p.requires_grad]
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
             lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
@@ -333,6 +346,7 @@ class _Job:
             self.emit(TrainEvent("prepare", message="Note: no validation records; the best model is chosen on the training data."))
         self.effective = {"learning_rate": lr, "epochs": epochs, "max_length": self.max_length,
                           "total_steps": total, "threads": torch.get_num_threads(),
+                          "freeze_layers": frozen,
                           "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else None}
         self.emit(TrainEvent(
             "train", 0, total, 0.0, learning_rate=lr,
@@ -364,12 +378,12 @@ class _Job:
                 if scaler is not None:
                     scaler.scale(loss).backward()
                     scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(train_model.parameters(), 1.0)
+                    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                     scaler.step(optimizer)
                     scaler.update()
                 else:
                     loss.backward()
-                    torch.nn.utils.clip_grad_norm_(train_model.parameters(), 1.0)
+                    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                     optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
