@@ -40,9 +40,10 @@ BASE_KINDS = [
     ("folder", "Model folder on this computer"),
     ("hub", "Hugging Face Hub model id"),
 ]
-#: Spin box text shown for the value 0 of these settings.
+#: Spin box text shown for the lowest value of these settings (0, or -1 for freeze_layers).
 _ZERO_MEANS = {
     "epochs": "Automatic",
+    "freeze_layers": "Automatic",
     "learning_rate": "Automatic",
     "threads": "Automatic",
     "max_steps": "No limit",
@@ -53,6 +54,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "max_length": (8, 8192),
     "epochs": (0, 1000),
     "threads": (0, 256),
+    "freeze_layers": (-1, 48),
     "early_stopping_patience": (0, 1000),
     "seed": (0, 2**31 - 1),
     "max_steps": (0, 10**9),
@@ -64,6 +66,7 @@ _TITLES = {
     "early_stopping_patience": "Early-stopping patience",
     "reshuffle_split": "Draw a new train/validation/test split",
     "max_steps": "Max steps",
+    "freeze_layers": "Frozen lower layers",
 }
 _WARNING_STYLE = (
     "QLabel { background: #fff4e5; color: #663c00; border: 1px solid #f0c36d;"
@@ -332,6 +335,8 @@ def summary_html(summary: DataSummary) -> str:
         head += f"<br><span style='color:#555'>{split_text}</span>"
     if summary.ties:
         head += f"<br>{summary.ties} records left out (annotators disagree, no majority)"
+    if summary.final_labels:
+        head += f"<br><span style='color:#777'>{_escape(summary.final_labels)}</span>"
     labels = list(summary.labels or summary.by_label)
     if not labels:
         return head
