@@ -35,6 +35,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# As the CLI does: idle OpenMP threads sleep instead of spinning (shared cores).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # Label -> share of the data (imbalanced on purpose).
@@ -358,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                 sps, secs, ours_f1, eff = _ours_run(path, progress=progress, max_length=args.max_length)
                 add("ours", sps, secs)
                 print(f"ours, 1 epoch:    {sps:6.2f} samples/s ({secs:.0f}s; lr {eff['learning_rate']:g}, max length "
-                      f"{eff['max_length']}, threads {eff['threads']}), validation macro-F1 {ours_f1:.3f}", flush=True)
+                      f"{eff['max_length']}, threads {eff['threads']}, frozen layers {eff.get('freeze_layers', 0)}), validation macro-F1 {ours_f1:.3f}", flush=True)
                 sps, secs, hf_f1 = _hf_trainer_run(train, val, labels, model_dir, None)
                 add("trainer", sps, secs)
                 print(f"Trainer, 1 epoch: {sps:6.2f} samples/s ({secs:.0f}s; max length 128, padding=max_length, "
