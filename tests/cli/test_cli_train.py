@@ -51,9 +51,11 @@ def labelled_project(tmp_path):
 
 def test_train_evaluate_runs_end_to_end(labelled_project, tiny_base_model):
     project, data = labelled_project
+    settings = project.parent / "settings.json"
+    settings.write_text(json.dumps({"freeze_layers": 1}), encoding="utf-8")
     proc = _run("train", str(project), "--base-model", str(tiny_base_model), "--epochs", "2",
                 "--batch-size", "8", "--lr", "2e-4", "--max-length", "64", "--seed", "3",
-                "--threads", "1", "--json")
+                "--threads", "1", "--config", str(settings), "--json")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["status"] == "completed" and result["run_id"] == 1
     for key in ("accuracy", "macro_f1"):
@@ -75,6 +77,8 @@ def test_train_evaluate_runs_end_to_end(labelled_project, tiny_base_model):
     assert [r["id"] for r in runs] == [1] and runs[0]["status"] == "completed"
     assert runs[0]["config"]["learning_rate"] == pytest.approx(2e-4)
     assert runs[0]["config"]["seed"] == 3
+    assert runs[0]["config"]["freeze_layers"] == 1
+    assert runs[0]["config"]["effective"]["freeze_layers"] == 1
     table = _run("runs", str(project)).stdout
     assert "completed" in table and "macro_f1" in table
 
@@ -86,6 +90,10 @@ def test_train_errors_are_one_readable_line(labelled_project, tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("error: Model folder")
     proc = _run("train", str(project), "--batch-size", "0", check=False)
     assert proc.returncode == 1 and "batch size must be at least 1" in proc.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"freeze_layers": -3}), encoding="utf-8")
+    proc = _run("train", str(project), "--config", str(bad), check=False)
+    assert proc.returncode == 1 and "freeze layers must be -1 (automatic), 0 or more" in proc.stderr
     proc = _run("evaluate", str(project), check=False)
     assert proc.returncode == 1 and "no trained model" in proc.stderr
     assert json.loads(_run("runs", str(project), "--json").stdout) == []
