@@ -382,3 +382,9 @@ def test_curves_are_built_when_first_shown(qtbot, panel):
     panel.show()
     qtbot.waitExposed(panel)
     assert panel.curves.is_built
+
+
+def test_form_offers_layer_freezing_with_an_automatic_default(panel):
+    spin = panel.form.inputs["freeze_layers"]
+    assert spin.minimum() == -1
+    assert spin.value() == -1 and spin.text() == "Automatic"

@@ -95,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise WorkbenchError(f"Cannot read settings file {args.config}: {exc}") from None
     for key in ("base_model", "epochs", "batch_size", "max_length", "seed", "max_steps",
                 "device", "threads", "class_weighting", "warmup_ratio", "weight_decay",
-                "early_stopping_patience"):
+                "early_stopping_patience", "freeze_layers"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -210,6 +210,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--early-stopping-patience", type=int, metavar="N", help=h("early_stopping_patience"))
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help=h("device"))
     p.add_argument("--threads", type=int, metavar="N", help=h("threads"))
+    p.add_argument("--freeze-layers", type=int, metavar="N", help=h("freeze_layers"))
     p.add_argument("--reshuffle", action="store_true", help=h("reshuffle_split"))
     p.add_argument("--config", metavar="FILE", help="JSON file of training settings (flags win)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
