@@ -18,12 +18,15 @@ from typing import Any
 
 from workbench.core._sqlite_utils import sqlite_utils
 from workbench.core.errors import ProjectError, WorkbenchError
+from workbench.core.label_schema import DEFAULT_SHORTCUTS, PALETTE, Label, LabelSchemaMixin
 from workbench.core.schema import APP_ID, SCHEMA_VERSION, migrate
 
 __all__ = [
     "PROJECT_SUFFIX",
     "SPLITS",
     "STATUSES",
+    "DEFAULT_SHORTCUTS",
+    "PALETTE",
     "Label",
     "Record",
     "Annotation",
@@ -37,11 +40,6 @@ SPLITS = ("train", "validation", "test", "unassigned")
 STATUSES = ("labelled", "skipped", "flagged")
 TASK_TYPES = ("single_label", "multi_label")
 
-#: A readable palette for new labels (Okabe-Ito plus a few).
-PALETTE = [
-    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
-    "#56B4E9", "#F0E442", "#999999", "#8C564B", "#17BECF",
-]
 #: Projects up to this size get a full ``PRAGMA quick_check`` when opened; for larger files
 #: it would take seconds, so only the header and schema are checked (damage elsewhere is
 #: reported when a damaged page is read).
@@ -49,9 +47,6 @@ QUICK_CHECK_MAX_BYTES = 64 * 2**20
 
 #: Above this many matches a search returns records in import order instead of ranking.
 RANKED_SEARCH_MAX = 20_000
-
-#: Default shortcut keys, in order: 1-9, then letters not used by the labelling view.
-DEFAULT_SHORTCUTS = list("123456789") + list("qwertyuiopadghjklzxcvbnm")
 
 
 def now_iso() -> str:
@@ -68,18 +63,6 @@ def default_annotator() -> str:
         return getpass.getuser() or "annotator"
     except Exception:  # no user name in some containers
         return "annotator"
-
-
-@dataclass(frozen=True)
-class Label:
-    """One class of the label schema."""
-
-    id: int
-    name: str
-    color: str
-    shortcut: str | None
-    guideline: str
-    position: int
 
 
 @dataclass(frozen=True)
@@ -161,7 +144,7 @@ def _check_header(path: Path) -> None:
         raise ProjectError(f"{path} is not a Workbench project (not an SQLite database).")
 
 
-class Project:
+class Project(LabelSchemaMixin):
     """An open project file. Use :meth:`create` or :meth:`open`; close it when done."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
@@ -303,131 +286,6 @@ class Project:
     def models_dir(self) -> Path:
         """Folder beside the project file where trained models and exports live."""
         return self.path.with_name(self.path.stem + ".models")
-
-    # ----------------------------------------------------------------- labels
-    def reload_labels(self) -> None:
-        """Forget the cached label schema (after another connection changed it)."""
-        self._label_cache = None
-
-    def labels(self) -> list[Label]:
-        """The label schema, in display order."""
-        if self._label_cache is None:
-            rows = self.db.execute(
-                "SELECT id, name, color, shortcut, guideline, position FROM labels "
-                "ORDER BY position, id"
-            ).fetchall()
-            self._label_cache = [Label(*row) for row in rows]
-        return list(self._label_cache)
-
-    def label_names(self) -> list[str]:
-        return [lab.name for lab in self.labels()]
-
-    def _label_ids(self, names: Iterable[str]) -> list[int]:
-        by_name = {lab.name: lab.id for lab in self.labels()}
-        ids = []
-        for name in names:
-            if name not in by_name:
-                raise WorkbenchError(f"Label {name!r} is not in the project's label schema.")
-            ids.append(by_name[name])
-        return ids
-
-    def add_label(
-        self,
-        name: str,
-        *,
-        color: str | None = None,
-        shortcut: str | None = None,
-        guideline: str = "",
-    ) -> Label:
-        """Add a label at the end of the schema; colour and shortcut default sensibly."""
-        name = name.strip()
-        if not name:
-            raise WorkbenchError("A label needs a name.")
-        existing = self.labels()
-        if any(lab.name == name for lab in existing):
-            raise WorkbenchError(f"Label {name!r} already exists.")
-        used = {lab.shortcut for lab in existing if lab.shortcut}
-        if shortcut is None:
-            shortcut = next((k for k in DEFAULT_SHORTCUTS if k not in used), None)
-        elif shortcut in used:
-            raise WorkbenchError(f"Shortcut {shortcut!r} is already used by another label.")
-        if color is None:
-            color = PALETTE[len(existing) % len(PALETTE)]
-        position = max((lab.position for lab in existing), default=-1) + 1
-        with self.db.atomic():
-            self.db.execute(
-                "INSERT INTO labels(name, color, shortcut, guideline, position) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [name, color, shortcut, guideline, position],
-            )
-        self._label_cache = None
-        return next(lab for lab in self.labels() if lab.name == name)
-
-    def update_label(self, name: str, /, **fields: Any) -> Label:
-        """Change ``name``, ``color``, ``shortcut`` or ``guideline`` of a label.
-
-        Renaming keeps every annotation (they refer to the label by id). A shortcut that
-        another label already uses is refused.
-        """
-        allowed = {"name", "color", "shortcut", "guideline"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise WorkbenchError(f"Unknown label field(s): {', '.join(sorted(unknown))}")
-        labels = self.labels()
-        current = next((lab for lab in labels if lab.name == name), None)
-        if current is None:
-            raise WorkbenchError(f"Label {name!r} does not exist.")
-        if "name" in fields:
-            fields["name"] = str(fields["name"]).strip()
-            if not fields["name"]:
-                raise WorkbenchError("A label needs a name.")
-            if any(lab.name == fields["name"] and lab.id != current.id for lab in labels):
-                raise WorkbenchError(f"Label {fields['name']!r} already exists.")
-        if fields.get("shortcut"):
-            clash = next(
-                (lab for lab in labels if lab.shortcut == fields["shortcut"] and lab.id != current.id),
-                None,
-            )
-            if clash is not None:
-                raise WorkbenchError(
-                    f"Shortcut {fields['shortcut']!r} is already used by label {clash.name!r}."
-                )
-        if not fields:
-            return current
-        sets = ", ".join(f"{key} = ?" for key in fields)
-        with self.db.atomic():
-            self.db.execute(f"UPDATE labels SET {sets} WHERE id = ?", [*fields.values(), current.id])
-        self._label_cache = None
-        return next(lab for lab in self.labels() if lab.id == current.id)
-
-    def rename_label(self, old: str, new: str) -> Label:
-        return self.update_label(old, name=new)
-
-    def label_usage(self, name: str) -> int:
-        """Number of annotations that carry this label."""
-        (label_id,) = self._label_ids([name])
-        return self.db.execute(
-            "SELECT count(*) FROM annotation_labels WHERE label_id = ?", [label_id]
-        ).fetchone()[0]
-
-    def delete_label(self, name: str) -> int:
-        """Delete a label; returns how many annotations carried it (they lose that label)."""
-        (label_id,) = self._label_ids([name])
-        affected = self.label_usage(name)
-        with self.db.atomic():
-            self.db.execute("DELETE FROM labels WHERE id = ?", [label_id])
-        self._label_cache = None
-        return affected
-
-    def reorder_labels(self, names: Sequence[str]) -> None:
-        """Set the display order; ``names`` must be a permutation of the label names."""
-        if sorted(names) != sorted(self.label_names()):
-            raise WorkbenchError("Reorder needs every label exactly once.")
-        ids = self._label_ids(names)
-        with self.db.atomic():
-            for position, label_id in enumerate(ids):
-                self.db.execute("UPDATE labels SET position = ? WHERE id = ?", [position, label_id])
-        self._label_cache = None
 
     # ----------------------------------------------------------------- records
     def record_count(self) -> int:
