@@ -115,6 +115,27 @@ def _step_reporter(path: Path, progress: Callable[[Any], None]) -> Callable[[Any
     return report
 
 
+def _import_mapped(
+    project: Project,
+    data_path: Path,
+    mapping: ColumnMapping,
+    add_labels: bool,
+    progress: Callable[[Any], None],
+    should_stop: Callable[[], bool],
+) -> ImportReport:
+    """Import with the dialog's column mapping, reporting progress as ImportSteps."""
+    return import_file(
+        project,
+        data_path,
+        text_col=mapping.text_col,
+        id_col=mapping.id_col,
+        label_col=mapping.label_col,
+        add_labels=add_labels,
+        progress=_step_reporter(Path(data_path), progress),
+        should_stop=should_stop,
+    )
+
+
 def import_job(
     project_path: Path,
     data_path: Path,
@@ -127,16 +148,7 @@ def import_job(
     """Import ``data_path`` into the project at ``project_path`` (own connection)."""
     progress(ImportStep(0, None))  # busy until the first chunk is in
     with Project.open(project_path) as project:
-        return import_file(
-            project,
-            data_path,
-            text_col=mapping.text_col,
-            id_col=mapping.id_col,
-            label_col=mapping.label_col,
-            add_labels=add_labels,
-            progress=_step_reporter(Path(data_path), progress),
-            should_stop=should_stop,
-        )
+        return _import_mapped(project, data_path, mapping, add_labels, progress, should_stop)
 
 
 def remove_project_files(path: Path) -> None:
@@ -161,16 +173,7 @@ def create_project_job(
     progress(ImportStep(0, None))  # busy until the first chunk is in
     project = Project.create(project_path, labels, multi_label=multi_label)
     try:
-        report = import_file(
-            project,
-            data_path,
-            text_col=mapping.text_col,
-            id_col=mapping.id_col,
-            label_col=mapping.label_col,
-            add_labels=add_labels,
-            progress=_step_reporter(Path(data_path), progress),
-            should_stop=should_stop,
-        )
+        report = _import_mapped(project, data_path, mapping, add_labels, progress, should_stop)
     except BaseException:
         project.close()
         remove_project_files(project_path)
