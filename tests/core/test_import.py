@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pandas as pd
 import pytest
+from project_dump import project_dump
 
 from workbench.core.errors import Cancelled, ImportDataError
 from workbench.core.importer import _hash, import_file, import_rows, preview_file, read_table
@@ -21,22 +21,7 @@ ROWS = [
 ]
 
 
-def dump(path) -> dict[str, list[tuple]]:
-    """Every row of every (non-virtual) table, to compare a project before and after."""
-    conn = sqlite3.connect(path)
-    try:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name"
-            )
-        ]
-        out = {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY 1').fetchall() for t in tables}
-        out["user_version"] = conn.execute("PRAGMA user_version").fetchall()
-        return out
-    finally:
-        conn.close()
+dump = project_dump
 
 
 def write(path, rows, fmt):

@@ -73,7 +73,7 @@ def test_queue_query_uses_the_primary_key_not_a_scan(project):
         + " ORDER BY r.id LIMIT ?"
     )
     plan = " ".join(str(row[-1]) for row in project.conn.execute(sql, [10, "tester", 5]))
-    assert "INTEGER PRIMARY KEY (rowid>?)" in plan
+    assert "INTEGER PRIMARY KEY (rowid>?" in plan  # "AND rowid<?": pending imports hidden
     assert "USE TEMP B-TREE" not in plan
 
 

@@ -227,7 +227,7 @@ def test_one_megabyte_record_and_empty_record(qtbot, panel, project):
     # Imports skip empty texts; an empty record can still come from an older file.
     empty_id = big_id + 1
     project.conn.execute(
-        "INSERT INTO records(id, text, hash) VALUES (?, '', ?)", [empty_id, content_hash("")]
+        "INSERT INTO main.records(id, text, hash) VALUES (?, '', ?)", [empty_id, content_hash("")]
     )
     panel.set_project(project)
     panel.show_records([big_id, empty_id])

@@ -91,7 +91,7 @@ def test_full_text_search_and_bad_syntax(project):
 
 
 def test_ids_with_gaps_are_mapped_exactly(project):
-    project.conn.execute("DELETE FROM records WHERE id = 3")
+    project.conn.execute("DELETE FROM main.records WHERE id = 3")
     model = RecordsTableModel()
     model.set_project(project, ME)
     assert rows(model) == [1, 2, 4, 5, 6]

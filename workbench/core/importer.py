@@ -1,8 +1,10 @@
 """Importing records (and optional labels) from data files into a project.
 
 Files are read in chunks (see :mod:`workbench.core.readers`) so memory stays bounded. An
-import is one transaction: on any error, or when cancelled, the project is left exactly as
-it was. Records whose normalised text is already in the project (or earlier in the same
+import is all or nothing without blocking labellers: rows are committed in short
+transactions under a *pending* import batch, hidden from every reader, and published by one
+short update at the end; on any error, when cancelled, or after a crash (on the next open)
+the pending rows are removed, leaving the project exactly as it was. Records whose normalised text is already in the project (or earlier in the same
 file) are counted and skipped.
 """
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +48,12 @@ _LABEL_SPLIT = re.compile(r"\s*[|;,]\s*")
 #: SQLite page cache while importing (negative = KiB): keeps the hash index in memory.
 _IMPORT_CACHE_KIB = 256 * 1024
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+#: Each write transaction of an import aims at this duration (seconds); between them the
+#: import pauses so that a label pressed meanwhile waits at most about one slice.
+SLICE_TARGET_S = 0.03
+SLICE_PAUSE_S = 0.002
+#: The import's heartbeat is renewed this often (seconds).
+HEARTBEAT_S = 5.0
 _STR = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept
 _NFKC = unicodedata.normalize
 _IS_NFKC = unicodedata.is_normalized
@@ -198,6 +207,8 @@ class _Importer:
         self.label_ids = {lab.name: lab.id for lab in project.labels()}
         self.report = ImportReport(file=source)
         self.now = now_iso()
+        self.slice_rows = 500
+        self.last_beat = time.monotonic()
 
     def check_columns(self, rows: list[dict[str, Any]]) -> None:
         """Every mapped column must exist (in JSON, in some object of the first chunk)."""
@@ -283,7 +294,7 @@ class _Importer:
         existing = {
             r[0]
             for r in self.conn.execute(
-                "SELECT hash FROM records WHERE hash IN (SELECT value FROM json_each(?))",
+                "SELECT hash FROM main.records WHERE hash IN (SELECT value FROM json_each(?))",
                 [json.dumps(list(pending))],
             )
         }
@@ -298,10 +309,16 @@ class _Importer:
                 annotated.append((next_id, names))
             next_id += 1
         self.conn.executemany(
-            "INSERT INTO records(id, external_id, text, meta, hash, batch_id) "
+            "INSERT INTO main.records(id, external_id, text, meta, hash, batch_id) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             inserts,
         )
+        if inserts:
+            self.conn.execute(
+                "INSERT INTO records_fts(rowid, text) "
+                "SELECT id, text FROM main.records WHERE id >= ? AND id < ?",
+                (inserts[0][0], next_id),
+            )
         report.added += len(inserts)
         if annotated:
             self.annotate(annotated)
@@ -313,7 +330,7 @@ class _Importer:
         label_rows = []
         for record_id, names in annotated:
             ann_id = cur.execute(
-                "INSERT INTO annotations(record_id, annotator, status, provenance, created_at, "
+                "INSERT INTO main.annotations(record_id, annotator, status, provenance, created_at, "
                 "updated_at) VALUES (?, ?, 'labelled', 'imported', ?, ?)",
                 (record_id, self.annotator, self.now, self.now),
             ).lastrowid
@@ -322,59 +339,119 @@ class _Importer:
             "INSERT INTO annotation_labels(annotation_id, label_id) VALUES (?, ?)", label_rows
         )
 
+    def begin(self) -> tuple[int, int]:
+        """Register the import as pending (its rows stay hidden until :meth:`publish`)."""
+        from workbench.core import liveness
+
+        conn = self.conn
+        for other, owner, beat in conn.execute(
+            "SELECT id, owner, heartbeat FROM import_batches WHERE state = 'pending'"
+        ).fetchall():
+            if liveness.owner_alive(owner, beat):
+                raise ImportDataError(
+                    f"{self.name}: another import into this project is still running; "
+                    "wait for it to finish, then import again."
+                )
+            liveness.discard_import(self.project, other)
+        with self.project.db.atomic():
+            first_id = self.project.max_record_id() + 1
+            batch_id = conn.execute(
+                "INSERT INTO import_batches(source, format, created_at, n_records, state, "
+                "first_id, owner, heartbeat) VALUES (?, ?, ?, 0, 'pending', ?, ?, ?)",
+                (self.source, self.fmt, self.now, first_id, liveness.owner_tag(), now_iso()),
+            ).lastrowid
+        return int(batch_id), first_id
+
+    def write_slices(self, rows: list[dict[str, Any]], first_row: int, batch_id: int,
+                     next_id: int, should_stop: Callable[[], bool] | None) -> int:
+        """Write rows in short transactions (about :data:`SLICE_TARGET_S` each), pausing
+        between them so that a waiting writer (a label) gets in. Returns the next free id."""
+        pos = 0
+        while pos < len(rows):
+            if should_stop is not None and should_stop():
+                raise Cancelled("Import cancelled; the project is unchanged.")
+            n = self.slice_rows
+            labels_before = len(self.report.new_labels)
+            started = time.monotonic()
+            with self.project.db.atomic():
+                next_id = self.chunk(rows[pos : pos + n], first_row + pos, batch_id, next_id)
+                if len(self.report.new_labels) != labels_before:
+                    self.conn.execute(
+                        "UPDATE import_batches SET new_labels = ? WHERE id = ?",
+                        (json.dumps([self.label_ids[x] for x in self.report.new_labels]),
+                         batch_id),
+                    )
+                if started - self.last_beat > HEARTBEAT_S:
+                    self.last_beat = started
+                    self.conn.execute(
+                        "UPDATE import_batches SET heartbeat = ? WHERE id = ?", (now_iso(), batch_id)
+                    )
+            took = max(time.monotonic() - started, 1e-4)
+            pos += n
+            self.slice_rows = int(min(max(n * SLICE_TARGET_S / took, 50), 20_000))
+            time.sleep(SLICE_PAUSE_S)
+        return next_id
+
+    def publish(self, batch_id: int) -> None:
+        """Make the import visible in one short transaction (or drop it if it added nothing)."""
+        from workbench.core import liveness
+
+        if not self.report.added:  # nothing new: leave no trace
+            liveness.discard_import(self.project, batch_id)
+            self.report.new_labels.clear()
+            return
+        with self.project.db.atomic():
+            self.conn.execute(
+                "UPDATE import_batches SET state = 'done', n_records = ?, owner = NULL, "
+                "new_labels = NULL WHERE id = ?",
+                (self.report.added, batch_id),
+            )
+
     def run(
         self,
         chunks: Iterable[Any],
         progress: Callable[[ImportProgress], None] | None,
         should_stop: Callable[[], bool] | None,
     ) -> ImportReport:
+        from workbench.core import liveness
+
         report, conn = self.report, self.conn
         cancelled = "Import cancelled; the project is unchanged."
         old_cache = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute(f"PRAGMA cache_size = {-_IMPORT_CACHE_KIB}")
+        batch_id = None
+        first_id = next_id = 0
         try:
-            with self.project.db.atomic():
-                batch_id = conn.execute(
-                    "INSERT INTO import_batches(source, format, created_at, n_records) "
-                    "VALUES (?, ?, ?, 0)",
-                    (self.source, self.fmt, self.now),
-                ).lastrowid
-                first_id = next_id = self.project.max_record_id() + 1
-                columns_checked = False
-                for rows, first_row, fraction in _as_chunks(chunks):
-                    if should_stop is not None and should_stop():
-                        raise Cancelled(cancelled)
-                    if not rows:
-                        continue
-                    if not columns_checked:
-                        self.check_columns(rows)
-                        columns_checked = True
-                    next_id = self.chunk(rows, first_row, batch_id, next_id)
-                    report.rows += len(rows)
-                    if progress is not None:
-                        progress(ImportProgress(report.rows, fraction))
-                if report.rows == 0:
-                    raise ImportDataError(f"{self.name}: the file has no data rows.")
+            for rows, first_row, fraction in _as_chunks(chunks):
                 if should_stop is not None and should_stop():
                     raise Cancelled(cancelled)
-                if report.added:
-                    # One pass at the end builds the full-text index far faster than a
-                    # trigger per row.
-                    conn.execute(
-                        "INSERT INTO records_fts(rowid, text) "
-                        "SELECT id, text FROM records WHERE id >= ?",
-                        (first_id,),
-                    )
-                    conn.execute(
-                        "UPDATE import_batches SET n_records = ? WHERE id = ?",
-                        (report.added, batch_id),
-                    )
-                    report.batch_id = batch_id
-                    report.new_ids = list(range(first_id, next_id))
-                else:  # nothing new: leave no trace
-                    conn.execute("DELETE FROM import_batches WHERE id = ?", (batch_id,))
+                if not rows:
+                    continue
+                if batch_id is None:  # nothing is written before the columns are known good
+                    self.check_columns(rows)
+                    batch_id, first_id = self.begin()
+                    next_id = first_id
+                next_id = self.write_slices(rows, first_row, batch_id, next_id, should_stop)
+                report.rows += len(rows)
+                if progress is not None:
+                    progress(ImportProgress(report.rows, fraction))
+            if batch_id is None:
+                raise ImportDataError(f"{self.name}: the file has no data rows.")
+            if should_stop is not None and should_stop():
+                raise Cancelled(cancelled)
+            self.publish(batch_id)
+            if report.added:
+                report.batch_id = batch_id
+                report.new_ids = list(range(first_id, next_id))
+        except BaseException:
+            if batch_id is not None:
+                try:
+                    liveness.discard_import(self.project, batch_id)
+                except Exception:  # the next open rolls it back
+                    log.exception("could not roll back import batch %s", batch_id)
+            raise
         finally:
-            self.project._label_cache = None
+            self.project.reload_labels()
             conn.execute(f"PRAGMA cache_size = {int(old_cache)}")
         log.info("imported %s: %s", self.name, report.summary())
         return report

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.core import opening
 from workbench.core._sqlite_utils import sqlite_utils
 from workbench.core.errors import ProjectError, WorkbenchError
 from workbench.core.label_schema import DEFAULT_SHORTCUTS, PALETTE, Label, LabelSchemaMixin
+from workbench.core.opening import OpenFiles, Verification, begin_immediate, database_error
 from workbench.core.schema import APP_ID, SCHEMA_VERSION, migrate
 
 __all__ = [
@@ -40,13 +42,13 @@ SPLITS = ("train", "validation", "test", "unassigned")
 STATUSES = ("labelled", "skipped", "flagged")
 TASK_TYPES = ("single_label", "multi_label")
 
-#: Projects up to this size get a full ``PRAGMA quick_check`` when opened; for larger files
-#: it would take seconds, so only the header and schema are checked (damage elsewhere is
-#: reported when a damaged page is read).
-QUICK_CHECK_MAX_BYTES = 64 * 2**20
-
 #: Above this many matches a search returns records in import order instead of ranking.
 RANKED_SEARCH_MAX = 20_000
+
+
+def _remove_db_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def now_iso() -> str:
@@ -92,24 +94,17 @@ class Annotation:
     updated_at: str
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    # isolation_level=None: we control transactions explicitly (sqlite-utils' atomic()).
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    conn.execute("PRAGMA foreign_keys = ON")
-    # In WAL mode NORMAL still survives a killed process (only a power cut can lose the
-    # last commits) and halves the cost of each committed label.
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
-
-
 class _ProjectDatabase(sqlite_utils.Database):
     """sqlite-utils' Database whose outermost ``atomic()`` is a ``BEGIN IMMEDIATE``.
 
     A deferred transaction that reads first and writes second fails at once with
     "database is locked" when another process committed in between, whatever the busy
-    timeout; taking the write lock up front makes the second writer wait instead.
+    timeout; taking the write lock up front makes the second writer wait instead. Before
+    the first write the project's damage check must have passed, and a read-only project
+    refuses every write.
     """
+
+    project: Project
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[sqlite_utils.Database]:
@@ -117,9 +112,19 @@ class _ProjectDatabase(sqlite_utils.Database):
             with super().atomic() as db:  # a savepoint inside the open transaction
                 yield db
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.project.check_writable()
+        try:
+            begin_immediate(self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise database_error(self.project.path, exc) from None
         try:
             yield self
+        except sqlite3.OperationalError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if opening.is_environment_error(exc):  # full disk, read-only file, I/O error
+                raise database_error(self.project.path, exc) from None
+            raise
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
@@ -127,31 +132,58 @@ class _ProjectDatabase(sqlite_utils.Database):
         else:
             try:
                 self.conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise database_error(self.project.path, exc) from None
             except BaseException:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 raise
 
 
-def _check_header(path: Path) -> None:
-    """Refuse files that are not SQLite databases, without writing anything."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except OSError as exc:
-        raise ProjectError(f"Cannot read project {path}: {exc.strerror or exc}") from None
-    if head != b"SQLite format 3\x00":
-        raise ProjectError(f"{path} is not a Workbench project (not an SQLite database).")
+#: Records of an import that has not finished are hidden from every reader: each
+#: connection gets temporary views named like the tables, which SQLite resolves before
+#: the tables (temp comes before main). Writes name ``main.records``/``main.annotations``.
+_VISIBLE = (
+    "(SELECT coalesce(min(first_id), 9223372036854775807) FROM main.import_batches "
+    "WHERE state = 'pending')"
+)
+_VIEWS = (
+    f"CREATE TEMP VIEW IF NOT EXISTS records AS SELECT * FROM main.records WHERE id < {_VISIBLE}",
+    "CREATE TEMP VIEW IF NOT EXISTS annotations AS SELECT * FROM main.annotations "
+    f"WHERE record_id < {_VISIBLE}",
+)
 
 
 class Project(LabelSchemaMixin):
     """An open project file. Use :meth:`create` or :meth:`open`; close it when done."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, read_only: bool = False,
+                 verification: Verification | None = None,
+                 key: tuple[int, int] | None = None) -> None:
         self.path = Path(path)
         self.conn = conn
+        self.read_only = read_only
         self.db = _ProjectDatabase(conn, execute_plugins=False)
+        self.db.project = self
         self._label_cache: list[Label] | None = None
+        self._verification = verification or Verification.passed(self.path)
+        self._key = key
+
+    def _add_views(self) -> None:
+        for sql in _VIEWS:
+            self.conn.execute(sql)
+
+    def check_writable(self) -> None:
+        """Raise :class:`ProjectError` unless this project may be written now (waits for
+        the damage check of a freshly opened large project)."""
+        if self.read_only:
+            raise ProjectError(
+                f"{self.path} is open read-only (the file or its folder cannot be written): "
+                "copy it to a folder you can write to in order to change it."
+            )
+        self._verification.wait()
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
@@ -163,38 +195,59 @@ class Project(LabelSchemaMixin):
         multi_label: bool = False,
         overwrite: bool = False,
     ) -> Project:
-        """Create a new, empty project file with the given label names."""
+        """Create a new, empty project file with the given label names.
+
+        The file is built under a temporary name and renamed into place when complete, so
+        a failure (a full disk, say) leaves nothing behind.
+        """
         path = Path(path)
-        if path.exists():
-            if not overwrite:
-                raise ProjectError(f"{path} already exists.")
-            path.unlink()
-            for suffix in ("-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
+        if path.exists() and not overwrite:
+            raise ProjectError(f"{path} already exists.")
         if not path.parent.exists():
             raise ProjectError(f"Folder {path.parent} does not exist.")
         names = [n.strip() for n in labels if n.strip()]
         if len(set(names)) != len(names):
             raise ProjectError("Label names must be unique.")
-        conn = _connect(path)
-        conn.execute("PRAGMA journal_mode = WAL")
-        project = cls(path, conn)
-        migrate(project.db, 0)
-        with project.db.atomic():
-            project._set_meta("task_type", "multi_label" if multi_label else "single_label")
-            project._set_meta("created_at", now_iso())
-            project._set_meta("name", path.stem)
-            for name in names:
-                project.add_label(name)
-        return project
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
+        _remove_db_files(tmp)
+        try:
+            conn = opening.connect(tmp)
+            try:
+                # Built in rollback-journal mode and switched to WAL after the rename, so
+                # that no -wal file of the temporary name is left to rename.
+                project = cls(tmp, conn)
+                migrate(project.db, 0)
+                project._add_views()
+                with project.db.atomic():
+                    project._set_meta("task_type", "multi_label" if multi_label else "single_label")
+                    project._set_meta("created_at", now_iso())
+                    project._set_meta("name", path.stem)
+                    for name in names:
+                        project.add_label(name)
+            finally:
+                conn.close()
+            if overwrite:
+                _remove_db_files(path)
+            os.replace(tmp, path)
+        except sqlite3.DatabaseError as exc:
+            _remove_db_files(tmp)
+            raise database_error(path, exc) from None
+        except OSError as exc:
+            _remove_db_files(tmp)
+            raise database_error(path, exc) from None
+        except BaseException:
+            _remove_db_files(tmp)
+            raise
+        return cls.open(path)
 
     @classmethod
-    def open(cls, path: str | Path) -> Project:
+    def open(cls, path: str | Path, *, read_only: bool | None = None) -> Project:
         """Open an existing project, migrating an older schema forward.
 
         Raises :class:`ProjectError` with a readable message for a missing file, a file
         that is not a Workbench project, a newer schema or a corrupt database; the file is
-        not modified in any of those cases.
+        not modified in any of those cases. A project whose file or folder cannot be
+        written opens read-only (``read_only=None``, the default, decides by permissions).
         """
         path = Path(path)
         if not path.exists():
@@ -203,49 +256,72 @@ class Project(LabelSchemaMixin):
             raise ProjectError(f"{path} is a folder, not a project file.")
         if path.stat().st_size == 0:
             raise ProjectError(f"{path} is empty: not a Workbench project.")
-        _check_header(path)
-        # Inspect read-only first so that a foreign or damaged file is never touched.
-        try:
-            # Without a write-ahead log beside it, read the file as immutable so that not
-            # even the -wal/-shm companions of a WAL-mode file are created.
-            wal = Path(f"{path}-wal").exists()
-            uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if wal else "&immutable=1")
-            ro = sqlite3.connect(uri, uri=True, timeout=10.0)
+        if read_only is None:
+            read_only = not opening.folder_writable(path)
+        with OpenFiles.opening():
+            key = OpenFiles.key(path)
+            verification = OpenFiles.verification(key)
+            version = SCHEMA_VERSION
+            if verification is None:
+                # Inspect read-only first so that a foreign or damaged file is never touched.
+                # Only while no connection of this process has the file open: closing the
+                # inspection's descriptor would drop that connection's locks.
+                app_id, version, tables = opening.inspect(path)
+                if app_id != APP_ID:
+                    raise ProjectError(f"{path} is an SQLite database but not a Workbench project.")
+                if version > SCHEMA_VERSION:
+                    raise ProjectError(
+                        f"{path} was written by a newer version of Workbench (schema {version}, "
+                        f"this version reads up to {SCHEMA_VERSION}). Please update Workbench."
+                    )
+                if version >= 1 and not {"meta", "records", "labels", "annotations"} <= tables:
+                    raise ProjectError(f"{path} is damaged: its tables are missing.")
+                if version < SCHEMA_VERSION and read_only:
+                    raise ProjectError(
+                        f"{path} was written by an older version of Workbench and must be "
+                        "upgraded, but it is read-only: copy it to a folder you can write to."
+                    )
+                # A migration writes: check first. Small files are checked at once, large
+                # ones in the background (writes wait for the result).
+                small = path.stat().st_size <= opening.SYNC_CHECK_MAX_BYTES
+                verification = Verification(path, background=not (small or version < SCHEMA_VERSION))
+                if verification.failed:
+                    verification.wait()  # raises: damaged
             try:
-                app_id = ro.execute("PRAGMA application_id").fetchone()[0]
-                version = ro.execute("PRAGMA user_version").fetchone()[0]
-                tables = {r[0] for r in ro.execute("SELECT name FROM sqlite_master")}
-                check = "ok"
-                if app_id == APP_ID and path.stat().st_size <= QUICK_CHECK_MAX_BYTES:
-                    check = ro.execute("PRAGMA quick_check").fetchone()[0]
-            finally:
-                ro.close()
-        except sqlite3.DatabaseError as exc:
-            raise ProjectError(f"{path} is corrupt or not a Workbench project ({exc}).") from None
-        if app_id != APP_ID:
-            raise ProjectError(f"{path} is an SQLite database but not a Workbench project.")
-        if version > SCHEMA_VERSION:
-            raise ProjectError(
-                f"{path} was written by a newer version of Workbench (schema {version}, "
-                f"this version reads up to {SCHEMA_VERSION}). Please update Workbench."
-            )
-        if check != "ok":
-            raise ProjectError(f"{path} is damaged (integrity check: {check}).")
-        if version >= 1 and not {"meta", "records", "labels", "annotations"} <= tables:
-            raise ProjectError(f"{path} is damaged: its tables are missing.")
-        conn = _connect(path)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            project = cls(path, conn)
-            migrate(project.db, version)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise ProjectError(f"Cannot open {path}: {exc}") from None
+                conn = opening.connect(path, read_only=read_only)
+            except sqlite3.DatabaseError as exc:
+                raise opening.database_error(path, exc) from None
+            project = cls(path, conn, read_only=read_only, verification=verification, key=key)
+            try:
+                if not read_only:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    migrate(project.db, version)
+                project._add_views()
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise opening.database_error(path, exc) from None
+            except BaseException:
+                conn.close()
+                raise
+            OpenFiles.add(key, verification)
+        if not read_only and not verification.failed:
+            from workbench.core import liveness
+
+            try:
+                if liveness.needs_reaping(project):
+                    liveness.reap_stale(project)
+            except WorkbenchError:
+                project.close()
+                raise
         return project
 
     def close(self) -> None:
         """Close the connection (all writes are already committed)."""
-        self.conn.close()
+        with OpenFiles.opening():
+            self.conn.close()
+            if self._key is not None:
+                OpenFiles.remove(self._key)
+                self._key = None
 
     def __enter__(self) -> Project:
         return self
@@ -292,7 +368,7 @@ class Project(LabelSchemaMixin):
         return self.db.execute("SELECT count(*) FROM records").fetchone()[0]
 
     def max_record_id(self) -> int:
-        return self.db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
+        return self.db.execute("SELECT coalesce(max(id), 0) FROM main.records").fetchone()[0]
 
     @staticmethod
     def _record(row: Sequence[Any]) -> Record:
@@ -343,7 +419,8 @@ class Project(LabelSchemaMixin):
         ranking them all would take seconds, so the first matches in import order are
         returned instead.
         """
-        query = query.strip()
+        # NUL and other control characters cannot be part of a match: read them as spaces.
+        query = "".join(" " if ord(c) < 32 else c for c in query).strip()
         if not query:
             return []
         try:
@@ -356,12 +433,14 @@ class Project(LabelSchemaMixin):
     def _search(self, match: str, limit: int) -> list[int]:
         q = self.db.execute
         many = q(
-            "SELECT count(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT ?)",
+            "SELECT count(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? "
+            f"AND rowid < {_VISIBLE} LIMIT ?)",
             [match, RANKED_SEARCH_MAX + 1],
         ).fetchone()[0] > RANKED_SEARCH_MAX
         order = "ORDER BY rowid" if many else "ORDER BY rank"
         rows = q(
-            f"SELECT rowid FROM records_fts WHERE records_fts MATCH ? {order} LIMIT ?",
+            f"SELECT rowid FROM records_fts WHERE records_fts MATCH ? AND rowid < {_VISIBLE} "
+            f"{order} LIMIT ?",
             [match, limit],
         ).fetchall()
         return [r[0] for r in rows]
@@ -373,7 +452,7 @@ class Project(LabelSchemaMixin):
             raise WorkbenchError(f"Unknown split(s): {', '.join(sorted(bad))}")
         with self.db.atomic():
             self.conn.executemany(
-                "UPDATE records SET split = ? WHERE id = ?",
+                "UPDATE main.records SET split = ? WHERE id = ?",
                 [(split, rid) for rid, split in assignment.items()],
             )
 
@@ -437,7 +516,7 @@ class Project(LabelSchemaMixin):
             if self.db.execute("SELECT 1 FROM records WHERE id = ?", [record_id]).fetchone() is None:
                 raise WorkbenchError(f"Record {record_id} does not exist.")
             self.db.execute(
-                "INSERT INTO annotations(record_id, annotator, status, comment, provenance, "
+                "INSERT INTO main.annotations(record_id, annotator, status, comment, provenance, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(record_id, annotator) DO UPDATE SET status = excluded.status, "
                 "comment = excluded.comment, provenance = excluded.provenance, "
@@ -462,7 +541,7 @@ class Project(LabelSchemaMixin):
         if previous is None:
             with self.db.atomic():
                 self.db.execute(
-                    "DELETE FROM annotations WHERE record_id = ? AND annotator = ?",
+                    "DELETE FROM main.annotations WHERE record_id = ? AND annotator = ?",
                     [record_id, annotator],
                 )
             return
@@ -476,7 +555,7 @@ class Project(LabelSchemaMixin):
         )
         with self.db.atomic():
             self.db.execute(
-                "UPDATE annotations SET created_at = ?, updated_at = ? "
+                "UPDATE main.annotations SET created_at = ?, updated_at = ? "
                 "WHERE record_id = ? AND annotator = ?",
                 [previous.created_at, previous.updated_at, record_id, annotator],
             )

@@ -156,7 +156,30 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS records_split ON records(split)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """Imports commit in short chunks and become visible at the end; jobs name their owner.
+
+    An import's rows are written with its batch in state ``pending`` (hidden from readers,
+    see ``workbench.core.project``) and published by one update to ``done``. ``owner``
+    (host:pid:start) and ``heartbeat`` let a later open tell a job whose process is gone.
+    """
+    for column, decl in (
+        ("state", "TEXT NOT NULL DEFAULT 'done'"),
+        ("first_id", "INTEGER"),
+        ("owner", "TEXT"),
+        ("heartbeat", "TEXT"),
+        ("new_labels", "TEXT"),
+    ):
+        db.execute(f"ALTER TABLE import_batches ADD COLUMN {column} {decl}")
+    db.execute(
+        "CREATE INDEX import_batches_pending ON import_batches(state, first_id) "
+        "WHERE state = 'pending'"
+    )
+    db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN heartbeat TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -52,18 +52,8 @@ def write_transaction(project: Project) -> Iterator[None]:
     first and writes second can do when a second process committed in between. It also
     makes an undo (annotation plus its original timestamps) land as one unit.
     """
-    conn = project.conn
-    if conn.in_transaction:
+    with project.db.atomic():  # the project's write gate: damage check, lock polling
         yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def describe(annotation: Annotation | None) -> str:

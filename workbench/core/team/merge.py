@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import ProjectError, WorkbenchError
+from workbench.core.opening import OpenFiles, connect, inspect
 from workbench.core.textnorm import content_hash
 
 if TYPE_CHECKING:
@@ -98,18 +99,14 @@ def _open_other(path: Path) -> sqlite3.Connection:
         raise ProjectError(f"{path} does not exist.")
     if path.is_dir():
         raise ProjectError(f"{path} is a folder, not a project file.")
-    with open(path, "rb") as fh:
-        if fh.read(16) != b"SQLite format 3\x00":
-            raise ProjectError(f"{path} is not a Workbench project (not an SQLite database).")
-    # Without a write-ahead log beside it, read the file as immutable: nothing is created
-    # next to it (a teammate's file may sit on a read-only share or stick).
-    wal = Path(f"{path}-wal").exists()
-    uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if wal else "&immutable=1")
+    if OpenFiles.verification(OpenFiles.key(path)) is not None:
+        # A second descriptor of a file this process has open would drop its locks.
+        raise ProjectError(f"{path} is the project open here: choose a teammate's copy.")
+    # Read-only (immutable without a write-ahead log beside it): nothing is created next
+    # to it (a teammate's file may sit on a read-only share or stick).
+    app_id, version, tables = inspect(path)
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=10.0)
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        conn = connect(path, read_only=True)
     except sqlite3.DatabaseError as exc:
         raise ProjectError(f"{path} is corrupt or not a Workbench project ({exc}).") from None
     if app_id != APP_ID:
@@ -208,7 +205,11 @@ def merge_projects(
     conn = project.conn
     with project.db.atomic():
         # Records: match by content hash, add the missing ones.
-        ours_by_hash = dict(conn.execute("SELECT hash, id FROM records"))
+        if conn.execute("SELECT 1 FROM import_batches WHERE state = 'pending'").fetchone():
+            raise WorkbenchError(
+                "An import into this project is still running: merge when it has finished."
+            )
+        ours_by_hash = dict(conn.execute("SELECT hash, id FROM main.records"))
         id_map: dict[int, int] = {}
         next_id = project.max_record_id() + 1
         batch_id = None
@@ -230,12 +231,13 @@ def merge_projects(
             next_id += 1
         if inserts:
             conn.executemany(
-                "INSERT INTO records(id, external_id, text, meta, hash, batch_id) "
+                "INSERT INTO main.records(id, external_id, text, meta, hash, batch_id) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 inserts,
             )
             conn.execute(
-                "INSERT INTO records_fts(rowid, text) SELECT id, text FROM records WHERE batch_id = ?",
+                "INSERT INTO records_fts(rowid, text) SELECT id, text FROM main.records "
+                "WHERE batch_id = ?",
                 [batch_id],
             )
             conn.execute(
@@ -266,7 +268,7 @@ def merge_projects(
             mine = local.get((our_rid, annotator))
             if mine is None:
                 new_id = conn.execute(
-                    "INSERT INTO annotations(record_id, annotator, status, comment, provenance, "
+                    "INSERT INTO main.annotations(record_id, annotator, status, comment, provenance, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [our_rid, annotator, status, comment, provenance, created, updated],
                 ).lastrowid

@@ -22,6 +22,8 @@ __all__ = ["train_project"]
 
 log = logging.getLogger(__name__)
 
+#: A running run's heartbeat is renewed this often (seconds).
+HEARTBEAT_S = 60.0
 #: Train-step progress events are sent at most this often (seconds).
 PROGRESS_INTERVAL = 0.1
 
@@ -75,6 +77,18 @@ class _Job:
         self.run_id = 0
         self.tmp_dir: Path | None = None
         self._last_emit: dict[str, float] = {}
+        self._last_beat = time.monotonic()
+
+    def _beat(self, now: float) -> None:
+        from workbench.core.project import Project
+        from workbench.core.training.runs import touch_run
+
+        self._last_beat = now
+        try:
+            with Project.open(self.path) as project:
+                touch_run(project, self.run_id)
+        except Exception:  # a missed heartbeat only matters on a shared network folder
+            log.warning("could not renew the heartbeat of run %s", self.run_id, exc_info=True)
 
     # ------------------------------------------------------------------ helpers
     def emit(self, event: TrainEvent, *, force: bool = True) -> None:
@@ -86,6 +100,8 @@ class _Job:
         if not force and now - self._last_emit.get(event.phase, 0.0) < PROGRESS_INTERVAL:
             return
         self._last_emit[event.phase] = now
+        if self.run_id and now - self._last_beat > HEARTBEAT_S:
+            self._beat(now)
         try:
             self.progress(event)
         except Exception:  # a broken progress display must not kill the run

@@ -10,7 +10,7 @@ from workbench.core.errors import WorkbenchError
 if TYPE_CHECKING:
     from workbench.core.project import Project
 
-__all__ = ["create_run", "finish_run", "store_predictions", "list_runs", "get_run"]
+__all__ = ["create_run", "touch_run", "finish_run", "store_predictions", "list_runs", "get_run"]
 
 _COLUMNS = (
     "id", "kind", "status", "created_at", "finished_at", "base_model", "config", "metrics",
@@ -32,16 +32,28 @@ def _decode(row: Sequence[Any]) -> dict[str, Any]:
 def create_run(
     project: Project, *, base_model: str, config: dict[str, Any], snapshot_hash: str, device: str
 ) -> int:
-    """Insert a run in status 'running'; returns its id."""
+    """Insert a run in status 'running', owned by this process; returns its id."""
+    from workbench.core.liveness import owner_tag
+    from workbench.core.project import now_iso
+
+    now = now_iso()
+    with project.db.atomic():
+        cur = project.db.execute(
+            "INSERT INTO runs(kind, status, created_at, base_model, config, snapshot_hash, device, "
+            "owner, heartbeat) VALUES ('train', 'running', ?, ?, ?, ?, ?, ?, ?)",
+            [now, base_model, json.dumps(config), snapshot_hash, device, owner_tag(), now],
+        )
+    return int(cur.lastrowid)
+
+
+def touch_run(project: Project, run_id: int) -> None:
+    """Renew a running run's heartbeat (lets a machine sharing the project tell it is alive)."""
     from workbench.core.project import now_iso
 
     with project.db.atomic():
-        cur = project.db.execute(
-            "INSERT INTO runs(kind, status, created_at, base_model, config, snapshot_hash, device) "
-            "VALUES ('train', 'running', ?, ?, ?, ?, ?)",
-            [now_iso(), base_model, json.dumps(config), snapshot_hash, device],
+        project.db.execute(
+            "UPDATE runs SET heartbeat = ? WHERE id = ? AND status = 'running'", [now_iso(), run_id]
         )
-    return int(cur.lastrowid)
 
 
 def finish_run(
@@ -58,7 +70,7 @@ def finish_run(
     """Record the outcome of a run."""
     from workbench.core.project import now_iso
 
-    sets = ["status = ?", "finished_at = ?", "metrics = ?", "model_path = ?", "timings = ?", "error = ?"]
+    sets = ["status = ?", "owner = NULL", "finished_at = ?", "metrics = ?", "model_path = ?", "timings = ?", "error = ?"]
     params: list[Any] = [
         status, now_iso(), json.dumps(metrics or {}), model_path, json.dumps(timings or {}), error,
     ]
