@@ -26,6 +26,7 @@ from workbench.core.readers import (
     detect_format,
     read_table,
 )
+from workbench.core.readers_common import replace_surrogates
 
 __all__ = [
     "FORMATS",
@@ -137,17 +138,69 @@ def preview_file(
     raise ImportDataError(f"{path.name}: the file has no rows.")
 
 
+def _label_kind(value: Any) -> str | None:
+    """What is wrong with one label value, or None when it is usable."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (str, int)):
+        return None
+    if isinstance(value, float):
+        return None if value.is_integer() else "a decimal number"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list inside a list"
+    return f"a {type(value).__name__} value"
+
+
+def _label_name(value: Any) -> str:
+    if isinstance(value, float):
+        value = int(value)
+    return replace_surrogates(str(value).strip())
+
+
+def _split_list(values: list[Any] | tuple[Any, ...]) -> list[str]:
+    names = []
+    for v in values:
+        if v is None:
+            continue
+        kind = _label_kind(v)
+        if kind is not None:
+            raise ImportDataError(f"the label cell holds {kind} ({_preview(v)}); labels "
+                                  "must be text, whole numbers or a list of those.")
+        name = _label_name(v)
+        if name:
+            names.append(name)
+    return names
+
+
+def _preview(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
+    text = " ".join(replace_surrogates(text).split())
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def split_labels(value: Any, known: Iterable[str] = ()) -> list[str]:
     """Label names in a cell: a list, a JSON list, or a string split on ``|``, ``;`` or ``,``.
 
     A string that is exactly one of the ``known`` names is kept whole (so a label may
-    itself contain a comma).
+    itself contain a comma). Whole numbers become their decimal text (``3`` -> ``"3"``);
+    true/false, decimal numbers, objects, dates and nested lists raise
+    :class:`ImportDataError` (without a row; the importer adds it). Lone surrogates in a
+    name become U+FFFD.
     """
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if v is not None and str(v).strip()]
-    text = str(value).strip()
+        return _split_list(value)
+    kind = _label_kind(value)
+    if kind is not None:
+        raise ImportDataError(f"the label cell holds {kind} ({_preview(value)}); labels "
+                              "must be text, whole numbers or a list of those.")
+    text = _label_name(value)
     if not text:
         return []
     if text in known:
@@ -155,10 +208,12 @@ def split_labels(value: Any, known: Iterable[str] = ()) -> list[str]:
     if text.startswith("[") and text.endswith("]"):
         try:
             parsed = json.loads(text)
-            if isinstance(parsed, list):
-                return [str(v).strip() for v in parsed if v is not None and str(v).strip()]
         except json.JSONDecodeError:
-            pass
+            parsed = None
+        except RecursionError:
+            raise ImportDataError("the label cell is a list nested too deeply.") from None
+        if isinstance(parsed, list):
+            return _split_list(parsed)
     return [p for p in _LABEL_SPLIT.split(text) if p]
 
 
@@ -213,7 +268,10 @@ class _Importer:
     def labels_of(self, value: Any, row_no: int) -> list[str]:
         if value is None or value == "":
             return []
-        names = list(dict.fromkeys(split_labels(value, self.label_ids)))
+        try:
+            names = list(dict.fromkeys(split_labels(value, self.label_ids)))
+        except ImportDataError as exc:
+            raise ImportDataError(f"{self.name}, row {row_no}: {exc}") from None
         if not names:
             return names
         if len(names) > 1 and not self.multi:
@@ -229,7 +287,7 @@ class _Importer:
                         f"labels ({', '.join(self.label_ids) or 'none'}); add it first or "
                         "use --add-labels."
                     )
-                self.project._label_cache = None
+                # add_label extends the cached schema in constant time (no re-read).
                 self.label_ids[n] = self.project.add_label(n).id
                 self.report.new_labels.append(n)
         return names
