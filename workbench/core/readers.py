@@ -28,6 +28,7 @@ from workbench.core.readers_common import (
     has_escaped_surrogate,
     limit_text,
     nested_too_deeply,
+    one_line,
     replace_surrogates,
     too_many_columns,
     without_surrogates,
@@ -129,12 +130,14 @@ def _find_bad_line(path: Path, encoding: str) -> tuple[int, str]:
             state = decoder.getstate()
             try:
                 lines += decoder.decode(block, final=not block).count("\n")
-            except UnicodeDecodeError as exc:
+            except UnicodeError as exc:
+                if not isinstance(exc, UnicodeDecodeError):  # e.g. UTF-16 without a BOM
+                    return lines + 1, one_line(exc)
                 decoder.setstate(state)
                 good = block[: max(0, exc.start - len(state[0]))]
                 try:
                     lines += decoder.decode(good).count("\n")
-                except UnicodeDecodeError:
+                except UnicodeError:
                     pass
                 return lines + 1, exc.reason
             if not block:
