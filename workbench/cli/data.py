@@ -109,7 +109,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from workbench.core.exporter import export_labelled
 
     with _open(args.project) as project:
-        summary = export_labelled(project, args.output, mode="final" if args.final else "all")
+        summary = export_labelled(project, args.output, mode="final" if args.final else "all",
+                                  escape_formulas=not args.raw)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -189,6 +190,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="labelled-data file: .csv, .jsonl or .parquet")
     p.add_argument("--final", action="store_true",
                    help="one row per record with the final label(s) across annotators")
+    p.add_argument("--raw", action="store_true",
+                   help="CSV: write cells exactly as stored (default: a cell starting with "
+                   "= + - @ gets a leading ' so spreadsheets do not run it as a formula)")
     model = p.add_argument_group("model export (with --out)")
     model.add_argument("--out", metavar="DIR", help="export a trained model into this folder")
     model.add_argument("--run", default="latest", metavar="ID",

@@ -15,6 +15,11 @@ Columns: ``id`` (the external id), ``text``, ``label`` (single-label projects) o
 clashes with one of these gets a ``meta.`` prefix). Importing an export into a new project
 (``--text-col text --id-col id --label-col label``) gives back the same records and labels.
 
+CSV cells that a spreadsheet would run as a formula (text starting with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return; OWASP's CSV-injection advice) get a leading
+``'`` unless ``escape_formulas=False`` (CLI ``--raw``). Plain numbers such as ``-5`` are
+left alone. JSON Lines and Parquet are never escaped.
+
 Rows are read from the database and written in chunks, so memory stays bounded.
 """
 from __future__ import annotations
@@ -23,6 +28,7 @@ import csv
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +46,9 @@ log = logging.getLogger(__name__)
 EXPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 MODES = ("all", "final")
 _CHUNK = 5000
+#: First characters that make a spreadsheet evaluate a cell (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 @dataclass
@@ -216,7 +225,15 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _write_csv(path: Path, cols: _Columns, rows: Iterator[dict[str, Any]]) -> int:
+def escape_formula(cell: str) -> str:
+    """``cell`` with a leading ``'`` when a spreadsheet would run it as a formula."""
+    if cell.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def _write_csv(path: Path, cols: _Columns, rows: Iterator[dict[str, Any]],
+               escape: bool = True) -> int:
     n = 0
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -225,12 +242,16 @@ def _write_csv(path: Path, cols: _Columns, rows: Iterator[dict[str, Any]]) -> in
             values = cols.values(row)
             if cols.multi:
                 values[cols.label_col] = "|".join(values[cols.label_col])
-            writer.writerow([_cell(values[name]) for name in cols.names])
+            cells = [_cell(values[name]) for name in cols.names]
+            if escape:
+                cells = [escape_formula(c) for c in cells]
+            writer.writerow(cells)
             n += 1
     return n
 
 
-def _write_jsonl(path: Path, cols: _Columns, rows: Iterator[dict[str, Any]]) -> int:
+def _write_jsonl(path: Path, cols: _Columns, rows: Iterator[dict[str, Any]],
+                 escape: bool = True) -> int:
     n = 0
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         for row in rows:
@@ -240,7 +261,8 @@ def _write_jsonl(path: Path, cols: _Columns, rows: Iterator[dict[str, Any]]) -> 
     return n
 
 
-def _write_parquet(path: Path, cols: _Columns, rows: Iterator[dict[str, Any]]) -> int:
+def _write_parquet(path: Path, cols: _Columns, rows: Iterator[dict[str, Any]],
+                   escape: bool = True) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -278,6 +300,7 @@ def export_labelled(
     mode: str = "all",
     progress: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    escape_formulas: bool = True,
 ) -> ExportSummary:
     """Write the project's annotations (``mode="all"``) or final labels (``"final"``) to
     ``path``; the format comes from its suffix (.csv, .jsonl, .parquet).
@@ -285,6 +308,7 @@ def export_labelled(
     The file is written beside its destination and moved into place at the end, so a
     failed or cancelled export never leaves half a file. ``progress(rows_written)`` is
     called every few thousand rows; ``should_stop()`` returning true cancels.
+    ``escape_formulas`` (CSV only) prefixes ``'`` to cells a spreadsheet would evaluate.
     """
     path = Path(path)
     fmt = EXPORT_FORMATS.get(path.suffix.lower())
@@ -313,7 +337,7 @@ def export_labelled(
     tmp = path.with_name(f".{path.name}.part")
     writer = {"csv": _write_csv, "jsonl": _write_jsonl, "parquet": _write_parquet}[fmt]
     try:
-        summary.rows = writer(tmp, cols, counted(source))
+        summary.rows = writer(tmp, cols, counted(source), escape_formulas)
         os.replace(tmp, path)
     except OSError as exc:
         raise WorkbenchError(f"Cannot write {path}: {exc.strerror or exc}") from None

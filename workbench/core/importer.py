@@ -4,14 +4,14 @@ Files are read in chunks (see :mod:`workbench.core.readers`) so memory stays bou
 import is all or nothing without blocking labellers: rows are committed in short
 transactions under a *pending* import batch, hidden from every reader, and published by one
 short update at the end; on any error, when cancelled, or after a crash (on the next open)
-the pending rows are removed, leaving the project exactly as it was. Records whose normalised text is already in the project (or earlier in the same
-file) are counted and skipped.
+the pending rows are removed, leaving the project exactly as it was. Records whose
+normalised text is already in the project (or earlier in the same file) are counted and
+skipped.
 """
 from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import Cancelled, ImportDataError
+from workbench.core.label_cells import split_labels
 from workbench.core.project import Project, default_annotator, now_iso
 from workbench.core.readers import (
     CHUNK_ROWS,
@@ -44,7 +45,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_LABEL_SPLIT = re.compile(r"\s*[|;,]\s*")
 #: SQLite page cache while importing (negative = KiB): keeps the hash index in memory.
 _IMPORT_CACHE_KIB = 256 * 1024
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -146,31 +146,6 @@ def preview_file(
     raise ImportDataError(f"{path.name}: the file has no rows.")
 
 
-def split_labels(value: Any, known: Iterable[str] = ()) -> list[str]:
-    """Label names in a cell: a list, a JSON list, or a string split on ``|``, ``;`` or ``,``.
-
-    A string that is exactly one of the ``known`` names is kept whole (so a label may
-    itself contain a comma).
-    """
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if v is not None and str(v).strip()]
-    text = str(value).strip()
-    if not text:
-        return []
-    if text in known:
-        return [text]
-    if text.startswith("[") and text.endswith("]"):
-        try:
-            parsed = json.loads(text)
-            if isinstance(parsed, list):
-                return [str(v).strip() for v in parsed if v is not None and str(v).strip()]
-        except json.JSONDecodeError:
-            pass
-    return [p for p in _LABEL_SPLIT.split(text) if p]
-
-
 def _as_chunks(
     items: Iterable[dict[str, Any]] | Iterable[tuple[list[dict[str, Any]], int, float | None]],
 ) -> Iterator[tuple[list[dict[str, Any]], int, float | None]]:
@@ -224,7 +199,10 @@ class _Importer:
     def labels_of(self, value: Any, row_no: int) -> list[str]:
         if value is None or value == "":
             return []
-        names = list(dict.fromkeys(split_labels(value, self.label_ids)))
+        try:
+            names = list(dict.fromkeys(split_labels(value, self.label_ids)))
+        except ImportDataError as exc:
+            raise ImportDataError(f"{self.name}, row {row_no}: {exc}") from None
         if not names:
             return names
         if len(names) > 1 and not self.multi:
@@ -240,7 +218,7 @@ class _Importer:
                         f"labels ({', '.join(self.label_ids) or 'none'}); add it first or "
                         "use --add-labels."
                     )
-                self.project._label_cache = None
+                # add_label extends the cached schema in constant time (no re-read).
                 self.label_ids[n] = self.project.add_label(n).id
                 self.report.new_labels.append(n)
         return names

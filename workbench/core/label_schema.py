@@ -77,29 +77,67 @@ class LabelSchemaMixin:
         shortcut: str | None = None,
         guideline: str = "",
     ) -> Label:
-        """Add a label at the end of the schema; colour and shortcut default sensibly."""
+        """Add a label at the end of the schema; colour and shortcut default sensibly.
+
+        Constant time apart from the insert: the cached schema is extended, not re-read,
+        so adding thousands of labels (an import with ``add_labels``) stays linear.
+        """
         name = name.strip()
         if not name:
             raise WorkbenchError("A label needs a name.")
-        existing = self.labels()
-        if any(lab.name == name for lab in existing):
+        self.labels()  # fills the cache
+        existing = self._label_cache
+        assert existing is not None
+        index = self._label_index()
+        if name in index["names"]:
             raise WorkbenchError(f"Label {name!r} already exists.")
-        used = {lab.shortcut for lab in existing if lab.shortcut}
+        used = index["shortcuts"]
         if shortcut is None:
             shortcut = next((k for k in DEFAULT_SHORTCUTS if k not in used), None)
         elif shortcut in used:
             raise WorkbenchError(f"Shortcut {shortcut!r} is already used by another label.")
         if color is None:
             color = PALETTE[len(existing) % len(PALETTE)]
-        position = max((lab.position for lab in existing), default=-1) + 1
+        position = index["next_position"]
         with self.db.atomic():
-            self.db.execute(
+            label_id = self.db.execute(
                 "INSERT INTO labels(name, color, shortcut, guideline, position) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [name, color, shortcut, guideline, position],
-            )
-        self._label_cache = None
-        return next(lab for lab in self.labels() if lab.name == name)
+            ).lastrowid
+        label = Label(label_id, name, color, shortcut, guideline, position)
+        existing.append(label)  # the cache's order (position, id) is kept
+        index["names"].add(name)
+        if shortcut:
+            used.add(shortcut)
+        index["next_position"] = position + 1
+        return label
+
+    def add_labels(self, names: Iterable[str]) -> list[Label]:
+        """Add several labels at the end of the schema, all or none (linear time)."""
+        names = [n.strip() for n in names]
+        with self.db.atomic():
+            try:
+                return [self.add_label(n) for n in names]
+            except BaseException:
+                self._label_cache = None
+                raise
+
+    def _label_index(self) -> dict[str, Any]:
+        """Names, used shortcuts and the next position of the cached schema, kept in step
+        with ``_label_cache`` (rebuilt whenever the cache was reset)."""
+        cache = self._label_cache
+        index = getattr(self, "_label_index_cache", None)
+        if index is None or index["of"] is not cache:
+            cache = cache or []
+            index = {
+                "of": self._label_cache,
+                "names": {lab.name for lab in cache},
+                "shortcuts": {lab.shortcut for lab in cache if lab.shortcut},
+                "next_position": max((lab.position for lab in cache), default=-1) + 1,
+            }
+            self._label_index_cache = index
+        return index
 
     def update_label(self, name: str, /, **fields: Any) -> Label:
         """Change ``name``, ``color``, ``shortcut`` or ``guideline`` of a label.

@@ -1,8 +1,10 @@
 """Reading data files in chunks of row dicts: CSV, TSV, JSON Lines, JSON, Excel, Parquet, text.
 
-Every reader streams (except a JSON array, which is one document), so memory stays bounded
-for large files. Problems become :class:`ImportDataError` messages that name the file, the
-line or row, and what is wrong.
+Every reader streams, so memory stays bounded for large files: a record over
+:data:`MAX_FIELD_BYTES` (10 MB of text) or a table over :data:`MAX_COLUMNS` columns is
+refused while reading, before it is held in memory. Problems become one-line
+:class:`ImportDataError` messages that name the file, the line or row, and what is wrong.
+Lone UTF-16 surrogates (``"\ud800"`` in JSON) are replaced by U+FFFD.
 """
 from __future__ import annotations
 
@@ -10,14 +12,40 @@ import codecs
 import csv
 import io
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import ImportDataError
+from workbench.core.readers_columnar import clean_value, header_names, read_parquet, read_xlsx
+from workbench.core.readers_common import (
+    CHUNK_CHARS,
+    MAX_CELLS_PER_CHUNK,
+    MAX_COLUMNS,
+    MAX_FIELD_BYTES,
+    Chunk,
+    check_depth,
+    has_escaped_surrogate,
+    limit_text,
+    nested_too_deeply,
+    one_line,
+    replace_surrogates,
+    too_many_columns,
+    without_surrogates,
+)
+from workbench.core.readers_json import MAX_JSON_OBJECT_BYTES, read_json
 
-__all__ = ["FORMATS", "CHUNK_ROWS", "Chunk", "detect_format", "read_table", "clean_value"]
+__all__ = [
+    "FORMATS",
+    "CHUNK_ROWS",
+    "Chunk",
+    "MAX_COLUMNS",
+    "MAX_FIELD_BYTES",
+    "MAX_JSON_OBJECT_BYTES",
+    "detect_format",
+    "read_table",
+    "clean_value",
+]
 
 #: File suffix -> format name.
 FORMATS = {
@@ -33,8 +61,9 @@ FORMATS = {
     ".txt": "txt",
 }
 CHUNK_ROWS = 20_000
-#: (rows, number of the first row (1-based, header not counted), fraction of the file read)
-Chunk = tuple[list[dict[str, Any]], int, "float | None"]
+#: Codecs (by their canonical name's start) that cannot decode to a lone surrogate.
+_SURROGATE_FREE = ("utf-8", "utf-16", "utf-32", "ascii", "latin-1", "iso8859", "cp", "mac",
+                   "koi8", "big5", "gb", "euc", "shift", "johab", "hz", "kz", "ptcp", "tis")
 
 
 def detect_format(path: Path, fmt: str | None = None) -> str:
@@ -60,40 +89,23 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
     return found
 
 
-def clean_value(value: Any) -> Any:
-    """Make a cell JSON-friendly: NaN -> None, numpy/pyarrow scalars -> Python values."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item") and not isinstance(value, (list, dict)):
-        try:
-            return clean_value(value.item())
-        except (ValueError, AttributeError):
-            pass
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, (list, tuple)):
-        return [clean_value(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): clean_value(v) for k, v in value.items()}
-    return str(value)
-
-
 def _sniff_encoding(path: Path, encoding: str | None) -> str:
     """The encoding to use: the given one, UTF-16 when the file has its BOM, else UTF-8(-BOM)."""
     if encoding:
         try:
-            codecs.lookup(encoding)
-        except LookupError:
+            info = codecs.lookup(encoding)
+        except (LookupError, ValueError, TypeError):
             raise ImportDataError(f"{path.name}: unknown encoding {encoding!r}.") from None
+        if not getattr(info, "_is_text_encoding", True):
+            raise ImportDataError(
+                f"{path.name}: {encoding!r} is not a text encoding; pass one such as utf-8, "
+                "latin-1 or cp1252."
+            )
         return encoding
     with open(path, "rb") as fh:
         head = fh.read(4)
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     return "utf-8-sig"
@@ -108,70 +120,103 @@ def _looks_binary(path: Path, encoding: str) -> bool:
 
 
 def _find_bad_line(path: Path, encoding: str) -> tuple[int, str]:
-    """Line number (1-based) and reason of the first line that does not decode."""
+    """Line number (1-based) and reason of the first bytes that do not decode (read in
+    blocks, so a huge single line is never held whole)."""
     decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 0
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        while True:
+            block = fh.read(1 << 20)
+            state = decoder.getstate()
             try:
-                decoder.decode(raw)
-            except UnicodeDecodeError as exc:
-                return lineno, exc.reason
-    return 0, "invalid bytes"
+                lines += decoder.decode(block, final=not block).count("\n")
+            except UnicodeError as exc:
+                if not isinstance(exc, UnicodeDecodeError):  # e.g. UTF-16 without a BOM
+                    return lines + 1, one_line(exc)
+                decoder.setstate(state)
+                good = block[: max(0, exc.start - len(state[0]))]
+                try:
+                    lines += decoder.decode(good).count("\n")
+                except UnicodeError:
+                    pass
+                return lines + 1, exc.reason
+            if not block:
+                return 0, "invalid bytes"
 
 
-def _header_names(raw: list[Any]) -> list[str]:
-    """Column names: blanks become ``Unnamed: i`` (as pandas names an index column), repeats
-    get a ``.1``, ``.2`` suffix."""
-    names: list[str] = []
-    seen: set[str] = set()
-    for i, value in enumerate(raw):
-        name = "" if value is None else str(value).strip()
-        if not name:
-            name = f"Unnamed: {i}"
-        base, n = name, 0
-        while name in seen:
-            n += 1
-            name = f"{base}.{n}"
-        seen.add(name)
-        names.append(name)
-    return names
+def _lines(fh: Any, name: str, fix_surrogates: bool) -> Iterator[str]:
+    """The lines of a text file, refusing (before reading it all) one over the limit."""
+    limit = MAX_FIELD_BYTES
+    lineno = 0
+    while True:
+        line = fh.readline(limit + 2)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > limit and len(line.rstrip("\r\n")) > limit:
+            raise ImportDataError(
+                f"{name}, line {lineno}: longer than {limit_text()}; Workbench imports at most "
+                f"{limit_text()} of text per record (split it, or shorten that line)."
+            )
+        yield replace_surrogates(line) if fix_surrogates else line
+
+
+def _may_give_surrogates(enc: str) -> bool:
+    return not codecs.lookup(enc).name.startswith(_SURROGATE_FREE)
 
 
 def _read_csv(path: Path, enc: str, delimiter: str, chunk_rows: int) -> Iterator[Chunk]:
     name = path.name
     kind = "TSV" if delimiter == "\t" else "CSV"
     size = max(path.stat().st_size, 1)
-    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+    # A quoted field may span lines: the field limit bounds it (the line limit cannot).
+    csv.field_size_limit(MAX_FIELD_BYTES)
     with open(path, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding=enc, newline="")
-        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        lines = _lines(text, name, _may_give_surrogates(enc))
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        line_before = 0
+
+        def failure(exc: csv.Error) -> ImportDataError:
+            msg = str(exc)
+            where = f"{name}, line {line_before + 1}"
+            if "unexpected end of data" in msg or "EOF" in msg:
+                return ImportDataError(
+                    f"{where}: unterminated quoted field (a quote opened there is never "
+                    "closed)."
+                )
+            if "field larger than field limit" in msg:
+                return ImportDataError(
+                    f"{where}: a field longer than {limit_text()}; Workbench imports at most "
+                    f"{limit_text()} of text per record."
+                )
+            return ImportDataError(f"{where}: malformed {kind} ({msg}).")
+
         try:
             header_raw = next(reader, None)
+            while header_raw is not None and not any(c.strip() for c in header_raw):
+                line_before = reader.line_num
+                header_raw = next(reader, None)  # leading blank lines
         except csv.Error as exc:
-            raise ImportDataError(f"{name}, line 1: malformed {kind} header ({exc}).") from None
-        while header_raw is not None and not any(c.strip() for c in header_raw):
-            header_raw = next(reader, None)  # leading blank lines
+            raise failure(exc) from None
         if header_raw is None:
             raise ImportDataError(f"{name}: the file is empty.")
-        header = _header_names(header_raw)
+        if len(header_raw) > MAX_COLUMNS:
+            raise ImportDataError(too_many_columns(name, len(header_raw)))
+        header = header_names(header_raw)
         width = len(header)
+        per_chunk = max(1, min(chunk_rows, MAX_CELLS_PER_CHUNK // width))
         chunk: list[dict[str, Any]] = []
         row_no = start = 1
         line_before = reader.line_num
+        chunk_from = raw.tell()
         while True:
             try:
                 fields = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
-                where = line_before + 1
-                msg = str(exc)
-                if "unexpected end of data" in msg or "EOF" in msg:
-                    raise ImportDataError(
-                        f"{name}, line {where}: unterminated quoted field (a quote opened "
-                        "there is never closed)."
-                    ) from None
-                raise ImportDataError(f"{name}, line {where}: malformed {kind} ({msg}).") from None
+                raise failure(exc) from None
             if len(fields) != width:
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     line_before = reader.line_num
@@ -182,120 +227,57 @@ def _read_csv(path: Path, enc: str, delimiter: str, chunk_rows: int) -> Iterator
                 )
             line_before = reader.line_num
             chunk.append(dict(zip(header, fields, strict=True)))
-            if len(chunk) >= chunk_rows:
+            if len(chunk) >= per_chunk or (
+                not len(chunk) & 255 and raw.tell() - chunk_from > CHUNK_CHARS
+            ):
                 yield chunk, start, min(1.0, raw.tell() / size)
                 row_no += len(chunk)
-                chunk, start = [], row_no
+                chunk, start, chunk_from = [], row_no, raw.tell()
         if chunk:
             yield chunk, start, 1.0
+
+
+def _parse_json_line(line: str, name: str, lineno: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ImportDataError(f"{name}, line {lineno}: not valid JSON ({exc.msg}).") from None
+    except RecursionError:
+        raise ImportDataError(nested_too_deeply(name, f"line {lineno}")) from None
+    if not isinstance(obj, dict):
+        raise ImportDataError(f"{name}, line {lineno}: expected a JSON object.")
+    if len(obj) > MAX_COLUMNS:
+        raise ImportDataError(
+            f"{name}, line {lineno}: has {len(obj):,} fields; Workbench imports at most "
+            f"{MAX_COLUMNS:,} columns."
+        )
+    check_depth(obj, line, 0, len(line), name, f"line {lineno}")
+    if has_escaped_surrogate(line):
+        obj = without_surrogates(obj)
+    return obj
 
 
 def _read_lines(path: Path, enc: str, chunk_rows: int, as_json: bool) -> Iterator[Chunk]:
     name = path.name
     chunk: list[dict[str, Any]] = []
+    chars = 0
     row_no = start = 1
     with open(path, encoding=enc, newline=None) as fh:
-        for lineno, line in enumerate(fh, start=1):
+        lines = _lines(fh, name, _may_give_surrogates(enc))
+        for lineno, line in enumerate(lines, start=1):
             if as_json:
                 if not line.strip():
                     continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ImportDataError(
-                        f"{name}, line {lineno}: not valid JSON ({exc.msg})."
-                    ) from None
-                if not isinstance(obj, dict):
-                    raise ImportDataError(f"{name}, line {lineno}: expected a JSON object.")
-                chunk.append(obj)
+                chunk.append(_parse_json_line(line, name, lineno))
             else:
                 chunk.append({"text": line.rstrip("\r\n")})
+            chars += len(line)
             row_no += 1
-            if len(chunk) >= chunk_rows:
+            if len(chunk) >= chunk_rows or chars >= CHUNK_CHARS:
                 yield chunk, start, None
-                chunk, start = [], row_no
+                chunk, chars, start = [], 0, row_no
     if chunk:
         yield chunk, start, 1.0
-
-
-def _read_json(path: Path, enc: str, chunk_rows: int) -> Iterator[Chunk]:
-    name = path.name
-    with open(path, encoding=enc) as fh:
-        try:
-            data = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise ImportDataError(f"{name}, line {exc.lineno}: not valid JSON ({exc.msg}).") from None
-    if isinstance(data, dict):
-        # {"records": [...]} or {"data": [...]} wrappers are common.
-        lists = [v for v in data.values() if isinstance(v, list)]
-        if len(lists) != 1:
-            raise ImportDataError(f"{name}: expected a JSON array of objects.")
-        data = lists[0]
-    if not isinstance(data, list):
-        raise ImportDataError(f"{name}: expected a JSON array of objects.")
-    for i, obj in enumerate(data, start=1):
-        if not isinstance(obj, dict):
-            raise ImportDataError(f"{name}, row {i}: expected a JSON object.")
-    total = max(len(data), 1)
-    for start in range(0, len(data), chunk_rows):
-        part = data[start : start + chunk_rows]
-        yield part, start + 1, min(1.0, (start + len(part)) / total)
-
-
-def _read_xlsx(path: Path, chunk_rows: int) -> Iterator[Chunk]:
-    import openpyxl
-
-    name = path.name
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a bad workbook
-        raise ImportDataError(f"{name}: cannot read as an Excel workbook ({exc}).") from None
-    try:
-        sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header_raw = None
-        for values in rows:
-            if any(v is not None and str(v).strip() for v in values):
-                header_raw = list(values)
-                break
-        if header_raw is None:
-            raise ImportDataError(f"{name}: the first sheet is empty.")
-        # Trailing empty header cells are just the sheet's width, not columns.
-        while header_raw and (header_raw[-1] is None or not str(header_raw[-1]).strip()):
-            header_raw.pop()
-        header = _header_names(header_raw)
-        width = len(header)
-        chunk: list[dict[str, Any]] = []
-        row_no = start = 1
-        for values in rows:
-            if all(v is None for v in values):
-                continue
-            cells = list(values[:width]) + [None] * (width - len(values))
-            chunk.append({k: clean_value(v) for k, v in zip(header, cells, strict=True)})
-            row_no += 1
-            if len(chunk) >= chunk_rows:
-                yield chunk, start, None
-                chunk, start = [], row_no
-        if chunk:
-            yield chunk, start, 1.0
-    finally:
-        book.close()
-
-
-def _read_parquet(path: Path, chunk_rows: int) -> Iterator[Chunk]:
-    import pyarrow.parquet as pq
-
-    name = path.name
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as exc:
-        raise ImportDataError(f"{name}: cannot read as Parquet ({exc}).") from None
-    total = max(pf.metadata.num_rows, 1)
-    row_no = 1
-    for batch in pf.iter_batches(batch_size=chunk_rows):
-        rows = [{k: clean_value(v) for k, v in r.items()} for r in batch.to_pylist()]
-        yield rows, row_no, min(1.0, (row_no + len(rows) - 1) / total)
-        row_no += len(rows)
 
 
 def read_table(
@@ -316,7 +298,7 @@ def read_table(
     if path.stat().st_size == 0:
         raise ImportDataError(f"{name}: the file is empty.")
     if fmt in ("xlsx", "parquet"):
-        yield from (_read_xlsx(path, chunk_rows) if fmt == "xlsx" else _read_parquet(path, chunk_rows))
+        yield from (read_xlsx(path, chunk_rows) if fmt == "xlsx" else read_parquet(path, chunk_rows))
         return
     enc = _sniff_encoding(path, encoding)
     if _looks_binary(path, enc):
@@ -327,7 +309,7 @@ def read_table(
         elif fmt in ("txt", "jsonl"):
             yield from _read_lines(path, enc, chunk_rows, as_json=fmt == "jsonl")
         elif fmt == "json":
-            yield from _read_json(path, enc, chunk_rows)
+            yield from read_json(path, enc, chunk_rows)
         else:  # pragma: no cover - detect_format guards this
             raise ImportDataError(f"{name}: unsupported format {fmt}.")
     except UnicodeError:

@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -40,6 +41,7 @@ def export_job(
     *,
     progress: Callable[[Any], None],
     should_stop: Callable[[], bool],
+    escape_formulas: bool = True,
 ) -> Any:
     """Write the export with the project's own connection in this thread."""
     from workbench.core.exporter import export_labelled
@@ -51,7 +53,8 @@ def export_job(
         progress(ImportStep(rows, None))
 
     with Project.open(project_path) as project:
-        return export_labelled(project, out_path, mode=mode, progress=step)
+        return export_labelled(project, out_path, mode=mode, progress=step,
+                               escape_formulas=escape_formulas)
 
 
 class ExportDialog(QDialog):
@@ -89,6 +92,13 @@ class ExportDialog(QDialog):
         hint = QLabel("The format follows the file name: .csv, .jsonl or .parquet.")
         hint.setObjectName("hintText")
         layout.addWidget(hint)
+        self.escape_check = QCheckBox("Escape spreadsheet formulas (CSV)")
+        self.escape_check.setToolTip(
+            "Cells starting with = + - or @ get a leading ' so a spreadsheet shows them as "
+            "text instead of running them."
+        )
+        self.escape_check.setChecked(True)
+        layout.addWidget(self.escape_check)
         layout.addStretch(1)
         self.progress_box = ImportProgressBox()
         layout.addWidget(self.progress_box)
@@ -125,6 +135,7 @@ class ExportDialog(QDialog):
             self.project_path,
             out,
             self.mode(),
+            escape_formulas=self.escape_check.isChecked(),
             on_progress=self._on_progress,
             on_done=self._on_done,
             on_failed=self._on_failed,
