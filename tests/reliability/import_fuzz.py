@@ -11,10 +11,11 @@ from __future__ import annotations
 import io
 import json
 import random
-import sqlite3
 import traceback
 from pathlib import Path
 from typing import Any
+
+from project_dump import project_dump
 
 __all__ = ["run_fuzz", "peak_rss_for_inputs", "dump_tables"]
 
@@ -24,15 +25,8 @@ ENCODINGS = [None, None, None, "latin-1", "utf-16", "utf-32", "cp1252", "utf-7",
 
 
 def dump_tables(path: Path) -> dict[str, list[tuple]]:
-    """Every row of every (non-virtual) table of a project file."""
-    conn = sqlite3.connect(path)
-    try:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name")]
-        return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY 1').fetchall() for t in tables}
-    finally:
-        conn.close()
+    """Every row of every table and the full-text index's entries (see project_dump)."""
+    return project_dump(path)
 
 
 def _rows(rng: random.Random) -> list[dict[str, Any]]:
