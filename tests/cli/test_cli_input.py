@@ -173,6 +173,8 @@ def test_piped_into_head(many_labels, command):
     (("review", "{p}", "--folds", "0"), "--folds"),
     (("queue", "{p}", "--limit", "-5"), "--limit"),
     (("label", "{p}", "--id", "-3", "--label", "pos"), "-3"),
+    (("label", "{p}", "--id", str(2**70), "--label", "pos"), str(2**70)),
+    (("adjudicate", "{p}", "--id", str(2**70), "--label", "pos"), str(2**70)),
     (("annotators", "{p}", "--assign", "k", "--k", "0"), "k"),
 ])
 def test_out_of_range_numbers_are_one_line(proj, args, fragment):
@@ -190,3 +192,10 @@ def test_json_label_output_stays_parseable(proj):
     r = wb("queue", proj, "--limit", "2", "--json", "--annotator", "-dash-")
     assert r.returncode == 0, r.stderr
     assert [x["id"] for x in json.loads(r.stdout)] == [1, 2]
+
+
+def test_new_over_a_folder_is_one_line(tmp_path):
+    folder = tmp_path / "taken.wbproj"
+    folder.mkdir()
+    assert_one_line_error(wb("new", folder, "--labels", "a,b", "--force"), "is a folder")
+    assert folder.is_dir()

@@ -90,12 +90,13 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 def cmd_label(args: argparse.Namespace) -> int:
     """Save a label (or labels) for one record."""
-    from workbench.cli.common import annotator_option, label_values
+    from workbench.cli.common import annotator_option, label_values, record_id_option
 
     annotator = annotator_option(args.annotator)
+    record_id = record_id_option(args.id)
     with _open(args.project) as project:
         labels = label_values(args.label, project.label_names())
-        ann = project.annotate(args.id, labels, annotator=annotator)
+        ann = project.annotate(record_id, labels, annotator=annotator)
     print(f"Record {ann.record_id}: {', '.join(ann.labels)} (annotator {ann.annotator})")
     return 0
 

@@ -12,7 +12,11 @@ __all__ = [
     "label_values",
     "attach_dash_values",
     "at_least",
+    "record_id_option",
 ]
+
+#: The largest id SQLite can store.
+MAX_ID = 2**63 - 1
 
 
 def _error(message: str) -> Exception:
@@ -57,6 +61,14 @@ def at_least(value: int, minimum: int, option: str) -> int:
     """``value`` when it is at least ``minimum``; otherwise a one-line usage error."""
     if value < minimum:
         raise _error(f"{option} must be at least {minimum} (got {value}).")
+    return value
+
+
+def record_id_option(value: int) -> int:
+    """A record id from ``--id``; one that no record can have is refused up front (SQLite
+    cannot even look up an id beyond 64 bits)."""
+    if not 1 <= value <= MAX_ID:
+        raise _error(f"Record {value} does not exist (record ids are whole numbers from 1).")
     return value
 
 

@@ -79,7 +79,10 @@ def cmd_adjudicate(args: argparse.Namespace) -> int:
 
     adjudicator = annotator_option(args.adjudicator, "--adjudicator")
     with _open(args.project) as project:
-        rid = find_record(project, args.id)
+        try:
+            rid = find_record(project, args.id)
+        except OverflowError:  # a number beyond SQLite's 64-bit ids
+            raise WorkbenchError(f"No record with id {args.id.strip()!r}.") from None
         if args.clear:
             clear_final(project, rid)
             print(f"Record {rid}: final label cleared (the majority rule applies).")
