@@ -162,7 +162,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("project", help="project file (.wbproj)")
     p.add_argument("--id", type=int, required=True, help="record id")
-    p.add_argument("--label", action="append", required=True, help="label name")
+    p.add_argument("--label", action="append", required=True,
+                   help="label name; repeat for several, or give a comma-separated list (a "
+                   "project label containing a comma is kept whole; --label=-x for names "
+                   "starting with '-' also works)")
     p.add_argument("--annotator", default=None, help="annotator name (default: WORKBENCH_ANNOTATOR or the user name)")
     p.set_defaults(handler=cmd_label)
 
