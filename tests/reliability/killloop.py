@@ -284,7 +284,7 @@ def _import_counts(path: Path) -> dict[str, int]:
 
 
 def kill_import(workdir: Path, iterations: int = 20, seed: int = 0, rows: int = 20_000,
-                window: tuple[float, float] = (0.02, 1.15)) -> dict[str, Any]:
+                window: tuple[float, float] = (0.05, 1.25)) -> dict[str, Any]:
     """``workbench import`` of a ``rows``-row CSV killed at a random moment: each import is
     all or nothing, earlier labels stay, and the project takes a new label afterwards.
     ``window`` is in units of the time one uninterrupted import takes here."""
