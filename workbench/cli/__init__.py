@@ -57,6 +57,21 @@ def _open_gui(argv: Sequence[str]) -> int:
     return run_app(list(argv))
 
 
+def _stdout_closed() -> int:
+    """Exit quietly when the reader of stdout went away (``workbench stats p | head``).
+
+    Like standard tools killed by SIGPIPE: no message, status 141 (128 + SIGPIPE). stdout is
+    pointed at /dev/null so the interpreter's final flush does not report the error again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor behind stdout
+        pass
+    return 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -75,7 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         return _open_gui(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    from workbench.cli.common import attach_dash_values
+
+    args = parser.parse_args(attach_dash_values(parser, argv))
     if args.command is None:
         return _open_gui([])
     logging.basicConfig(
@@ -84,7 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from workbench.core.errors import WorkbenchError
 
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except (WorkbenchError, CliError) as exc:
         if debug:
             raise

@@ -55,16 +55,13 @@ def cmd_predict_project(args: argparse.Namespace) -> int:
 
 def cmd_queue(args: argparse.Namespace) -> int:
     """Print the next records to label in a strategy's order."""
+    from workbench.cli.common import annotator_option, at_least
     from workbench.core import assist
-    from workbench.core.project import default_annotator
     from workbench.core.queue import get_strategy, queue_ids
 
-    if args.limit < 1:
-        from workbench.core.errors import WorkbenchError
-
-        raise WorkbenchError("--limit must be at least 1.")
+    at_least(args.limit, 1, "--limit")
     strategy = get_strategy(args.strategy)
-    annotator = args.annotator or default_annotator()
+    annotator = annotator_option(args.annotator)
     with _open(args.project) as project:
         if args.strategy not in ("order", "random"):
             assist.ensure_predictions(project)  # refit the cold-start model if out of date
@@ -93,20 +90,24 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 def cmd_label(args: argparse.Namespace) -> int:
     """Save a label (or labels) for one record."""
-    from workbench.core.project import default_annotator
+    from workbench.cli.common import annotator_option, label_values, record_id_option
 
-    labels = [n.strip() for value in args.label for n in value.split(",") if n.strip()]
-    annotator = args.annotator or default_annotator()
+    annotator = annotator_option(args.annotator)
+    record_id = record_id_option(args.id)
     with _open(args.project) as project:
-        ann = project.annotate(args.id, labels, annotator=annotator)
+        labels = label_values(args.label, project.label_names())
+        ann = project.annotate(record_id, labels, annotator=annotator)
     print(f"Record {ann.record_id}: {', '.join(ann.labels)} (annotator {ann.annotator})")
     return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
     """List suspected label errors, most suspicious first."""
+    from workbench.cli.common import at_least
     from workbench.core.review import review_project
 
+    at_least(args.folds, 2, "--folds")
+    at_least(args.limit, 0, "--limit")
     issues = review_project(
         args.project, folds=args.folds, progress=_stderr_progress if args.progress else None
     )
@@ -161,7 +162,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("project", help="project file (.wbproj)")
     p.add_argument("--id", type=int, required=True, help="record id")
-    p.add_argument("--label", action="append", required=True, help="label name")
+    p.add_argument("--label", action="append", required=True,
+                   help="label name; repeat for several, or give a comma-separated list (a "
+                   "project label containing a comma is kept whole; --label=-x for names "
+                   "starting with '-' also works)")
     p.add_argument("--annotator", default=None, help="annotator name (default: WORKBENCH_ANNOTATOR or the user name)")
     p.set_defaults(handler=cmd_label)
 

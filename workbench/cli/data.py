@@ -38,6 +38,8 @@ def cmd_new(args: argparse.Namespace) -> int:
     path = Path(args.project)
     if path.suffix != PROJECT_SUFFIX:
         raise _error(f"{path.name}: a project file name must end in {PROJECT_SUFFIX}.")
+    if path.is_dir():  # --force replaces a file, never a folder
+        raise _error(f"{path} is a folder, not a project file.")
     labels = [n.strip() for n in (args.labels or "").split(",") if n.strip()]
     if not labels:
         raise _error("Give at least one label, e.g. --labels positive,negative.")

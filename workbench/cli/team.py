@@ -73,11 +73,16 @@ def cmd_disagreements(args: argparse.Namespace) -> int:
 
 def cmd_adjudicate(args: argparse.Namespace) -> int:
     """Set (or clear) the final label of one record."""
+    from workbench.cli.common import annotator_option
     from workbench.core.errors import WorkbenchError
     from workbench.core.team import clear_final, find_record, set_final
 
+    adjudicator = annotator_option(args.adjudicator, "--adjudicator")
     with _open(args.project) as project:
-        rid = find_record(project, args.id)
+        try:
+            rid = find_record(project, args.id)
+        except OverflowError:  # a number beyond SQLite's 64-bit ids
+            raise WorkbenchError(f"No record with id {args.id.strip()!r}.") from None
         if args.clear:
             clear_final(project, rid)
             print(f"Record {rid}: final label cleared (the majority rule applies).")
@@ -85,7 +90,7 @@ def cmd_adjudicate(args: argparse.Namespace) -> int:
         if not args.label:
             raise WorkbenchError("Give the final label with --label (or --clear).")
         final = set_final(
-            project, rid, args.label, adjudicator=args.adjudicator, comment=args.comment
+            project, rid, args.label, adjudicator=adjudicator, comment=args.comment
         )
         print(f"Record {rid}: final label {', '.join(final.labels)} (by {final.adjudicator}).")
     return 0
@@ -122,6 +127,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_annotators(args: argparse.Namespace) -> int:
     """Show or change the annotator list, assignment mode and blind setting."""
+    from workbench.cli.common import annotator_option
     from workbench.core.errors import WorkbenchError
     from workbench.core.team import (
         add_annotator,
@@ -135,10 +141,12 @@ def cmd_annotators(args: argparse.Namespace) -> int:
 
     if args.k is not None and args.assign not in (None, "k"):
         raise WorkbenchError("--k only applies with --assign k.")
+    added = [annotator_option(n, "--add") for n in args.add or []]
+    removed = [annotator_option(n, "--remove") for n in args.remove or []]
     with _open(args.project) as project:
-        for name in args.add or []:
+        for name in added:
             add_annotator(project, name)
-        for name in args.remove or []:
+        for name in removed:
             remove_annotator(project, name)
         if args.assign:
             set_assignment(project, args.assign, args.k)
