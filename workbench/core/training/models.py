@@ -29,6 +29,7 @@ __all__ = [
     "load_tokenizer",
     "load_classifier",
     "check_folder_paths",
+    "check_model_folder",
     "check_weights",
     "read_json_file",
 ]
@@ -317,6 +318,21 @@ def _read_config(folder: Path) -> dict[str, Any]:
     cfg = read_json_file(cfg_file, what="config.json")
     if not isinstance(cfg, dict):
         raise ModelError(f"{cfg_file} is not a JSON object.")
+    return cfg
+
+
+def check_model_folder(folder: str | Path) -> dict[str, Any]:
+    """Check a saved model folder before loading it; returns its parsed ``config.json``.
+
+    Every file must lie inside the folder, ``config.json`` must be a JSON object and the
+    weights must pass :func:`check_weights`. Raises :class:`ModelError`.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"Model folder {folder} does not exist.")
+    check_folder_paths(folder)
+    cfg = _read_config(folder)
+    check_weights(folder)
     return cfg
 
 
