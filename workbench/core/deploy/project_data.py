@@ -145,7 +145,9 @@ def latest_export(project_path: Path) -> Path | None:
     root = project_path.with_name(project_path.stem + ".models") / EXPORTS_DIR
     if not root.is_dir():
         return None
-    bundles = [p for p in root.iterdir() if (p / "bundle.json").is_file()]
+    # Hidden folders are exports in progress (or killed before they finished): skip them.
+    bundles = [p for p in root.iterdir()
+               if not p.name.startswith(".") and (p / "bundle.json").is_file()]
     if not bundles:
         return None
     return max(bundles, key=lambda p: (p / "bundle.json").stat().st_mtime)
