@@ -220,3 +220,22 @@ def test_hub_id_without_network_says_no_connection():
 def test_hub_id_with_hub_offline_says_no_connection():
     msg = _hub_attempt(offline=True)
     assert "HF_HUB_OFFLINE" in msg and "There is no model" not in msg, msg
+
+
+def test_hub_cache_snapshot_links_into_blobs_are_fine(tiny_base_model, tmp_path, monkeypatch):
+    # A downloaded model's snapshot files are links into the cache's blobs folder: allowed.
+    import huggingface_hub.constants as hf_constants
+
+    repo = tmp_path / "hub" / "models--some-org--tiny"
+    snapshot = repo / "snapshots" / ("a" * 40)
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    for i, src in enumerate(sorted(p for p in tiny_base_model.iterdir() if p.is_file())):
+        blob = repo / "blobs" / f"blob{i}"
+        shutil.copyfile(src, blob)
+        (snapshot / src.name).symlink_to(f"../../blobs/blob{i}")
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    info = validate_base_model("some-org/tiny")
+    assert info.path == snapshot and info.safetensors
