@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from deploy_fixtures import export_tiny_project, make_project_with_run
+from deploy_fixtures import export_tiny_project
 
 from workbench.cli import main
 

@@ -25,12 +25,26 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:  # numpy is imported where used: `workbench --help` stays fast
     import numpy as np
 
-try:  # inside Workbench the errors are ordinary user-facing Workbench errors
-    from workbench.core.errors import Cancelled as _CancelBase
-    from workbench.core.errors import ModelError as _ErrorBase
-except ImportError:  # standalone bundle: no Workbench installed
-    _ErrorBase = Exception
-    _CancelBase = Exception
+try:  # inside Workbench: the library module (errors are ordinary Workbench errors)
+    from workbench.core.bundle_config import (
+        BUNDLE_CONFIG,
+        BundleError,
+        CancelBase,
+        ErrorBase,
+        bundle_file,
+        check_bundle_config,
+        load_bundle_config,
+    )
+except ImportError:  # standalone bundle: bundle_config.py lies beside this file
+    from bundle_config import (  # type: ignore[no-redef]
+        BUNDLE_CONFIG,
+        BundleError,
+        CancelBase,
+        ErrorBase,
+        bundle_file,
+        check_bundle_config,
+        load_bundle_config,
+    )
 
 __all__ = [
     "BUNDLE_CONFIG",
@@ -52,7 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BUNDLE_CONFIG = "bundle.json"
 MODEL_FILE = "model.onnx"
 FP32_MODEL_FILE = "model.fp32.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -61,15 +74,11 @@ INPUT_FORMATS = (".txt", ".csv", ".tsv", ".jsonl")
 OUTPUT_FORMATS = (".csv", ".jsonl")
 
 
-class BundleError(_ErrorBase):
-    """The bundle is missing a file, is damaged, or its parts do not fit together."""
-
-
-class InputFileError(_ErrorBase):
+class InputFileError(ErrorBase):
     """A file of texts to predict cannot be read or written."""
 
 
-class PredictionCancelled(_CancelBase):
+class PredictionCancelled(CancelBase):
     """Prediction over a file was cancelled by the user."""
 
 
@@ -100,102 +109,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
     return 1.0 / (1.0 + np.exp(-x))
-
-
-#: A bundle.json larger than this is refused (it holds a label map and a few figures).
-MAX_CONFIG_BYTES = 10 << 20
-#: The largest max_length accepted from a bundle.json.
-MAX_LENGTH_LIMIT = 1 << 20
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_bundle_config(config: Any, where: str = BUNDLE_CONFIG) -> dict[str, Any]:
-    """Check the values of a parsed ``bundle.json``; returns it or raises :class:`BundleError`.
-
-    Every message is one line naming the setting: a bundle may come from anywhere, and
-    ``predict.py`` must refuse a bad one without a traceback.
-    """
-    if not isinstance(config, dict):
-        raise BundleError(f"{where} is not a JSON object.")
-    labels = config.get("labels")
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        raise BundleError(f"{where} has no valid label list ('labels': a list of names).")
-    if len(set(labels)) != len(labels):
-        raise BundleError(f"{where} lists the same label twice.")
-    if not isinstance(config.get("multi_label", False), bool):
-        raise BundleError(f"{where}: 'multi_label' must be true or false, not {config['multi_label']!r}.")
-    max_length = config.get("max_length")
-    if max_length is not None and not (_is_int(max_length) and 1 <= max_length <= MAX_LENGTH_LIMIT):
-        raise BundleError(
-            f"{where}: 'max_length' must be a whole number of tokens from 1 to "
-            f"{MAX_LENGTH_LIMIT}, not {max_length!r}."
-        )
-    pad_id = config.get("pad_id")
-    if pad_id is not None and not (_is_int(pad_id) and pad_id >= 0):
-        raise BundleError(f"{where}: 'pad_id' must be a token id (0 or more), not {pad_id!r}.")
-    thresholds = config.get("thresholds")
-    if thresholds is not None and (
-        not isinstance(thresholds, list)
-        or len(thresholds) != len(labels)
-        or not all(
-            isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 <= t <= 1.0
-            for t in thresholds
-        )
-    ):
-        raise BundleError(
-            f"{where}: 'thresholds' must list one number from 0 to 1 per label "
-            f"({len(labels)} labels)."
-        )
-    for key in ("model_file", "fp32_model_file", "onnxruntime_version"):
-        value = config.get(key)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise BundleError(f"{where}: {key!r} must be a file name, not {value!r}.")
-    for key in ("model_file", "fp32_model_file"):
-        name = config.get(key)
-        if name is not None and (os.path.isabs(name) or ".." in Path(name).parts):
-            raise BundleError(
-                f"{key} {name!r} points outside the bundle: every file a bundle uses must "
-                "lie inside its folder."
-            )
-    return config
-
-
-def _bundle_file(bundle: Path, name: str, what: str = "file") -> Path:
-    """``bundle / name``, refused when it resolves outside the bundle (``..``, an absolute
-    path or a link leading out)."""
-    path = bundle / name
-    try:
-        inside = not os.path.isabs(name) and path.resolve().is_relative_to(bundle.resolve())
-    except (OSError, RuntimeError):  # RuntimeError: a link loop
-        inside = False
-    if not inside:
-        raise BundleError(
-            f"{what} {name!r} points outside bundle {bundle}: every file a bundle uses must "
-            "lie inside its folder."
-        )
-    return path
-
-
-def _load_config(bundle: Path) -> dict[str, Any]:
-    if not bundle.exists():
-        raise BundleError(f"Model bundle {bundle} does not exist.")
-    if not bundle.is_dir():
-        raise BundleError(f"{bundle} is not a model bundle folder.")
-    path = bundle / BUNDLE_CONFIG
-    if not path.is_file():
-        raise BundleError(f"{bundle} is not a model bundle: {BUNDLE_CONFIG} is missing.")
-    _bundle_file(bundle, BUNDLE_CONFIG)
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise BundleError(f"{path} is too large to be a bundle's settings.")
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BundleError(f"{path} is damaged: {first}") from None
-    return check_bundle_config(config, str(path))
 
 
 class Predictor:
@@ -247,13 +160,13 @@ class Predictor:
         ONNX model or tokenizer, or a label map that does not match the model's outputs.
         """
         bundle = Path(bundle_dir)
-        config = _load_config(bundle)
+        config = load_bundle_config(bundle)
         model_file = model_file or config.get("model_file") or MODEL_FILE
         tok_path = bundle / TOKENIZER_FILE
         if not tok_path.is_file():
             raise BundleError(f"{bundle} is incomplete: {TOKENIZER_FILE} is missing.")
-        _bundle_file(bundle, TOKENIZER_FILE)
-        model_path = _bundle_file(bundle, model_file, "model_file")
+        bundle_file(bundle, TOKENIZER_FILE)
+        model_path = bundle_file(bundle, model_file, "model_file")
         if not model_path.is_file():
             raise BundleError(f"{bundle} is incomplete: {model_file} is missing.")
 
