@@ -8,6 +8,8 @@ def test_killed_exports_leave_nothing_half_written(tmp_path):
     figures = kill_export_loop(20, seed=11, workdir=tmp_path, max_seconds=150)
     assert figures["iterations"] == 20, figures
     assert figures["broken"] == 0 and figures["integrity_failures"] == 0, figures["problems"]
-    assert figures["absent"] + figures["complete"] == figures["iterations"]
+    assert figures["absent"] + figures["complete"] == figures["iterations"], figures
     assert figures["killed"] >= 10, figures  # most exports really were interrupted
-    assert figures["leftovers"] <= 1, figures  # at most the one from the last kill
+    # At most what the last kill left (its staging folder, and the replaced bundle when
+    # it died while swapping folders); earlier leftovers are removed by the next export.
+    assert figures["leftovers"] <= 2, figures
