@@ -49,7 +49,7 @@ def test_bundle_has_every_file_and_config(exported):
     names = {p.name for p in bundle.iterdir()}
     assert names == {
         "model.onnx", "model.fp32.onnx", "tokenizer.json", "bundle.json",
-        "model_card.md", "predict.py", "inference.py",
+        "model_card.md", "predict.py", "inference.py", "bundle_config.py",
     }
     config = json.loads((bundle / "bundle.json").read_text())
     assert config["labels"] == LABELS
@@ -60,6 +60,7 @@ def test_bundle_has_every_file_and_config(exported):
     # The bundle's inference.py is the library module itself, not a second copy to maintain.
     source = Path(__file__).resolve().parents[2] / "workbench" / "core" / "inference.py"
     assert (bundle / "inference.py").read_text() == source.read_text()
+    assert (bundle / "bundle_config.py").read_text() == source.with_name("bundle_config.py").read_text()
     assert report.zip_path is not None and report.zip_path.is_file()
     with zipfile.ZipFile(report.zip_path) as zf:
         assert "run-1/model.onnx" in zf.namelist()
@@ -262,3 +263,42 @@ def test_f1_drop_warning_threshold():
     message = f1_drop_warning(0.90, 0.87)
     assert message is not None and "3.0 points" in message and "90.0 -> 87.0" in message
     assert f1_drop_warning(None, 0.5) is None
+
+
+# ---------------------------------------------------------------- issue 11: hostile model folders
+def _hostile_export(folder: Path, out: Path) -> str:
+    with pytest.raises(ModelError) as exc:
+        export_model(folder, out)
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]
+    msg = str(exc.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_export_refuses_files_outside_the_model_folder(tiny_base_model, tmp_path):
+    folder = make_classifier(tiny_base_model, tmp_path / "model")
+    outside = tmp_path / "elsewhere.safetensors"
+    (folder / "model.safetensors").rename(outside)
+    index = {"metadata": {}, "weight_map": {"classifier.weight": "../elsewhere.safetensors"}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    msg = _hostile_export(folder, tmp_path / "bundle")
+    assert "../elsewhere.safetensors" in msg and "outside" in msg and str(folder) in msg
+
+    (folder / "model.safetensors.index.json").unlink()
+    (folder / "model.safetensors").symlink_to(outside)
+    msg = _hostile_export(folder, tmp_path / "bundle")
+    assert "model.safetensors" in msg and "outside" in msg
+
+
+def test_export_refuses_bad_config_and_truncated_weights(tiny_base_model, tmp_path):
+    folder = make_classifier(tiny_base_model, tmp_path / "model")
+    good = (folder / "config.json").read_text()
+    (folder / "config.json").write_text("[1, 2, 3]")
+    assert "not a JSON object" in _hostile_export(folder, tmp_path / "bundle")
+    (folder / "config.json").write_text("{not json")
+    assert "config.json cannot be read" in _hostile_export(folder, tmp_path / "bundle")
+    (folder / "config.json").write_text(good)
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[:1000])
+    assert "model.safetensors" in _hostile_export(folder, tmp_path / "bundle")

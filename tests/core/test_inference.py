@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -175,3 +176,78 @@ def test_model_from_a_newer_onnxruntime_says_so(broken):
     (broken / "model.onnx").write_bytes(b"an operator this onnxruntime does not know")
     with pytest.raises(BundleError, match="written for onnxruntime 99.0.0 .* upgrade onnxruntime"):
         Predictor.load(broken)
+
+
+# ---------------------------------------------------------------- issue 11: hostile bundles
+def _set(**values):
+    def change(bundle, _outside):
+        config = json.loads((bundle / "bundle.json").read_text())
+        config.update(values)
+        (bundle / "bundle.json").write_text(json.dumps(config))
+    return change
+
+
+def _model_file_outside(bundle, outside):
+    (bundle.parent / "other").mkdir()
+    shutil.copyfile(bundle / "model.onnx", bundle.parent / "other" / "model.onnx")
+    _set(model_file="../other/model.onnx")(bundle, outside)
+
+
+def _model_file_absolute(bundle, outside):
+    shutil.copyfile(bundle / "model.onnx", outside / "model.onnx")
+    _set(model_file=str(outside / "model.onnx"))(bundle, outside)
+
+
+def _symlink(name):
+    def change(bundle, outside):
+        shutil.copyfile(bundle / name, outside / name)
+        (bundle / name).unlink()
+        (bundle / name).symlink_to(outside / name)
+    return change
+
+
+#: (case id, change, words the one-line message must contain)
+HOSTILE_BUNDLES = [
+    ("multi_label_string", _set(multi_label="no"), "multi_label"),
+    ("max_length_text", _set(max_length="abc"), "max_length"),
+    ("max_length_negative", _set(max_length=-5), "max_length"),
+    ("max_length_bool", _set(max_length=True), "max_length"),
+    ("pad_id_text", _set(pad_id="x"), "pad_id"),
+    ("thresholds_text", _set(thresholds=["x", "y", "z"]), "thresholds"),
+    ("thresholds_out_of_range", _set(thresholds=[0.5, 2, 0.5]), "thresholds"),
+    ("model_file_number", _set(model_file=5), "model_file"),
+    ("model_file_parent", _model_file_outside, "../other/model.onnx' points outside"),
+    ("model_file_absolute", _model_file_absolute, "points outside"),
+    ("model_file_etc_passwd", _set(model_file="/etc/passwd"), "/etc/passwd' points outside"),
+    ("fp32_model_file_parent", _set(fp32_model_file="../x.onnx"), "fp32_model_file"),
+    ("labels_not_strings", _set(labels=[1, 2, 3]), "labels"),
+    ("config_is_a_list", lambda b, o: (b / "bundle.json").write_text("[1, 2]"), "bundle.json"),
+    ("tokenizer_symlink_outside", _symlink("tokenizer.json"), "tokenizer.json' points outside"),
+    ("model_symlink_outside", _symlink("model.onnx"), "model.onnx' points outside"),
+]
+
+
+@pytest.mark.parametrize("case,change,words", HOSTILE_BUNDLES, ids=[c[0] for c in HOSTILE_BUNDLES])
+def test_hostile_bundle_is_one_clear_error(broken, tmp_path, case, change, words):
+    from deploy_fixtures import BLOCKED_RUNNER
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    change(broken, outside)
+    with pytest.raises(BundleError) as exc:
+        Predictor.load(broken)
+    assert "\n" not in str(exc.value) and words in str(exc.value), str(exc.value)
+
+    # The bundle's own predict.py (standalone: no Workbench, no torch) refuses it the same way.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    cmd = [sys.executable, "-I", "-c", BLOCKED_RUNNER, str(broken / "predict.py"), "some text"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode not in (0, 99), out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], out.stderr
+
+
+def test_bundle_with_valid_optional_values_loads(broken):
+    _set(multi_label=False, pad_id=None, thresholds=None, max_length=32)(broken, None)
+    assert Predictor.load(broken).max_length == 32

@@ -25,12 +25,26 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:  # numpy is imported where used: `workbench --help` stays fast
     import numpy as np
 
-try:  # inside Workbench the errors are ordinary user-facing Workbench errors
-    from workbench.core.errors import Cancelled as _CancelBase
-    from workbench.core.errors import ModelError as _ErrorBase
-except ImportError:  # standalone bundle: no Workbench installed
-    _ErrorBase = Exception
-    _CancelBase = Exception
+try:  # inside Workbench: the library module (errors are ordinary Workbench errors)
+    from workbench.core.bundle_config import (
+        BUNDLE_CONFIG,
+        BundleError,
+        CancelBase,
+        ErrorBase,
+        bundle_file,
+        check_bundle_config,
+        load_bundle_config,
+    )
+except ImportError:  # standalone bundle: bundle_config.py lies beside this file
+    from bundle_config import (  # type: ignore[no-redef]
+        BUNDLE_CONFIG,
+        BundleError,
+        CancelBase,
+        ErrorBase,
+        bundle_file,
+        check_bundle_config,
+        load_bundle_config,
+    )
 
 __all__ = [
     "BUNDLE_CONFIG",
@@ -38,6 +52,7 @@ __all__ = [
     "FP32_MODEL_FILE",
     "TOKENIZER_FILE",
     "BundleError",
+    "check_bundle_config",
     "InputFileError",
     "PredictionCancelled",
     "Predictor",
@@ -51,7 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BUNDLE_CONFIG = "bundle.json"
 MODEL_FILE = "model.onnx"
 FP32_MODEL_FILE = "model.fp32.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -60,15 +74,11 @@ INPUT_FORMATS = (".txt", ".csv", ".tsv", ".jsonl")
 OUTPUT_FORMATS = (".csv", ".jsonl")
 
 
-class BundleError(_ErrorBase):
-    """The bundle is missing a file, is damaged, or its parts do not fit together."""
-
-
-class InputFileError(_ErrorBase):
+class InputFileError(ErrorBase):
     """A file of texts to predict cannot be read or written."""
 
 
-class PredictionCancelled(_CancelBase):
+class PredictionCancelled(CancelBase):
     """Prediction over a file was cancelled by the user."""
 
 
@@ -99,33 +109,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
     return 1.0 / (1.0 + np.exp(-x))
-
-
-def _load_config(bundle: Path) -> dict[str, Any]:
-    if not bundle.exists():
-        raise BundleError(f"Model bundle {bundle} does not exist.")
-    if not bundle.is_dir():
-        raise BundleError(f"{bundle} is not a model bundle folder.")
-    path = bundle / BUNDLE_CONFIG
-    if not path.is_file():
-        raise BundleError(f"{bundle} is not a model bundle: {BUNDLE_CONFIG} is missing.")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path} is damaged: {exc}") from None
-    labels = config.get("labels") if isinstance(config, dict) else None
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        raise BundleError(f"{path} has no valid label list ('labels').")
-    if len(set(labels)) != len(labels):
-        raise BundleError(f"{path} lists the same label twice.")
-    thresholds = config.get("thresholds")
-    if thresholds is not None and (
-        not isinstance(thresholds, list) or len(thresholds) != len(labels)
-    ):
-        raise BundleError(
-            f"{path}: 'thresholds' must list one number per label ({len(labels)} labels)."
-        )
-    return config
 
 
 class Predictor:
@@ -177,12 +160,13 @@ class Predictor:
         ONNX model or tokenizer, or a label map that does not match the model's outputs.
         """
         bundle = Path(bundle_dir)
-        config = _load_config(bundle)
+        config = load_bundle_config(bundle)
         model_file = model_file or config.get("model_file") or MODEL_FILE
         tok_path = bundle / TOKENIZER_FILE
         if not tok_path.is_file():
             raise BundleError(f"{bundle} is incomplete: {TOKENIZER_FILE} is missing.")
-        model_path = bundle / model_file
+        bundle_file(bundle, TOKENIZER_FILE)
+        model_path = bundle_file(bundle, model_file, "model_file")
         if not model_path.is_file():
             raise BundleError(f"{bundle} is incomplete: {model_file} is missing.")
 

@@ -137,10 +137,36 @@ def _prepare_out_dir(out_dir: Path) -> Path:
     parent = out_dir.parent
     if not parent.exists():
         parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out_dir)
     staging = parent / f".{out_dir.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     return staging
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own leftover from an earlier call: never in use now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Delete staging and replaced folders left by exports that were killed.
+
+    They are hidden (``.<name>.partial-<pid>``, ``.<name>.old-<pid>``) and never taken for
+    a bundle; removing them when their process is gone only frees the disk.
+    """
+    for kind in ("partial", "old"):
+        for folder in out_dir.parent.glob(f".{out_dir.name}.{kind}-*"):
+            pid = folder.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _publish(staging: Path, out_dir: Path) -> None:

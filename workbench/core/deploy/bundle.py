@@ -10,6 +10,7 @@ __all__ = ["TEMPLATE_DIR", "write_bundle_config", "copy_runtime", "write_model_c
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "bundle_template"
 _INFERENCE_SOURCE = Path(__file__).resolve().parent.parent / "inference.py"
+_CONFIG_SOURCE = Path(__file__).resolve().parent.parent / "bundle_config.py"
 
 
 def write_bundle_config(folder: Path, config: dict[str, Any]) -> None:
@@ -18,9 +19,11 @@ def write_bundle_config(folder: Path, config: dict[str, Any]) -> None:
 
 
 def copy_runtime(folder: Path) -> None:
-    """Copy ``predict.py`` and the standalone ``inference.py`` into the bundle."""
+    """Copy ``predict.py`` and the standalone ``inference.py`` (with the
+    ``bundle_config.py`` it imports) into the bundle."""
     shutil.copyfile(TEMPLATE_DIR / "predict.py", folder / "predict.py")
     shutil.copyfile(_INFERENCE_SOURCE, folder / "inference.py")
+    shutil.copyfile(_CONFIG_SOURCE, folder / "bundle_config.py")
 
 
 def zip_folder(folder: Path) -> Path:

@@ -41,7 +41,7 @@ def load_classifier(model_dir: Path) -> tuple[Any, Any]:
         model = AutoModelForSequenceClassification.from_pretrained(
             str(model_dir), trust_remote_code=False, attn_implementation="eager"
         )
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # transformers raises many kinds; the user needs one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"Cannot load the model in {model_dir}: {first}") from None
     model.eval()

@@ -36,21 +36,22 @@ MAX_PARITY_TEXTS = 256
 
 def read_run_file(model_dir: Path) -> dict[str, Any]:
     """The ``workbench_run.json`` of a model folder, checked for the fields exports need."""
+    from workbench.core.training.models import check_model_folder, read_json_file
+
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelError(f"Model folder {model_dir} does not exist.")
     path = model_dir / RUN_FILE
     if not path.is_file():
         raise ModelError(f"{model_dir} is not a Workbench model folder: {RUN_FILE} is missing.")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path} is damaged: {exc}") from None
+    if not (model_dir / "config.json").is_file():
+        raise ModelError(f"{model_dir} is incomplete: config.json is missing.")
+    # Paths, config and weights first: a hostile folder is refused before anything is read.
+    check_model_folder(model_dir)
+    info = read_json_file(path, what=RUN_FILE)
     labels = info.get("labels") if isinstance(info, dict) else None
     if not isinstance(labels, list) or not labels:
         raise ModelError(f"{path} has no label list.")
-    if not (model_dir / "config.json").is_file():
-        raise ModelError(f"{model_dir} is incomplete: config.json is missing.")
     return info
 
 
@@ -144,7 +145,9 @@ def latest_export(project_path: Path) -> Path | None:
     root = project_path.with_name(project_path.stem + ".models") / EXPORTS_DIR
     if not root.is_dir():
         return None
-    bundles = [p for p in root.iterdir() if (p / "bundle.json").is_file()]
+    # Hidden folders are exports in progress (or killed before they finished): skip them.
+    bundles = [p for p in root.iterdir()
+               if not p.name.startswith(".") and (p / "bundle.json").is_file()]
     if not bundles:
         return None
     return max(bundles, key=lambda p: (p / "bundle.json").stat().st_mtime)

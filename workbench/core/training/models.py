@@ -28,6 +28,10 @@ __all__ = [
     "validate_base_model",
     "load_tokenizer",
     "load_classifier",
+    "check_folder_paths",
+    "check_model_folder",
+    "check_weights",
+    "read_json_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,12 +52,12 @@ SUPPORTED_MODEL_TYPES = (
     "xlm-roberta",
 )
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 _TOKENIZER_FILES = (
     "tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
     "spm.model", "tokenizer.model",
 )
-_PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+#: JSON files of a model folder (config, index, tokenizer settings) larger than this are refused.
+MAX_JSON_BYTES = 10 << 20
 
 
 @dataclass(frozen=True)
@@ -128,40 +132,207 @@ def _download(repo_id: str) -> Path:
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns))
     except Exception as exc:
-        kind = type(exc).__name__
-        if "NotFound" in kind or "RepositoryNotFound" in kind or "401" in str(exc):
+        if _is_missing_repo(exc):
             raise ModelError(f"There is no model {repo_id!r} on the Hugging Face Hub.") from None
         raise ModelError(
-            f"Cannot download {repo_id!r} from the Hugging Face Hub (no internet connection?). "
-            "Use the bundled model or a local model folder."
+            f"Cannot download {repo_id!r}: there is no network connection to the Hugging Face "
+            "Hub (and it is not in the local cache). Use the bundled model or a local model folder."
         ) from None
+
+
+def _is_missing_repo(exc: BaseException) -> bool:
+    """True only for the Hub's own "no such repository" answer, not for a failed
+    connection (huggingface_hub reports that as LocalEntryNotFoundError, a *NotFound* too)."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 20:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for err in chain:
+        kind = type(err).__name__
+        if (
+            kind in ("LocalEntryNotFoundError", "gaierror", "OfflineModeIsEnabled")
+            or "Connect" in kind
+            or "Timeout" in kind
+            or isinstance(err, (ConnectionError, TimeoutError))
+        ):
+            return False
+    text = str(exc)
+    return type(exc).__name__ in ("RepositoryNotFoundError", "GatedRepoError") or (
+        "401" in text or "404" in text
+    )
 
 
 def resolve_base_model(name: str) -> Path:
     """Turn 'bundled', a folder path or a Hub id into a local folder (not yet validated)."""
+    return _resolve(name)[0]
+
+
+def _resolve(name: str) -> tuple[Path, Path]:
+    """(model folder, folder its files must stay inside): for a Hub download that is the
+    model's cache folder, whose snapshot files are links into its ``blobs`` folder."""
     name = str(name).strip()
     if not name or name.lower() == BUNDLED:
-        return bundled_model_path()
+        folder = bundled_model_path()
+        return folder, folder
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
             raise ModelError(f"{path} is a file; a base model must be a folder.")
-        return path.resolve()
+        return path.resolve(), path.resolve()
     if _looks_like_path(name) or not _HUB_ID.match(name):
         raise ModelError(f"Model folder {path} does not exist.")
-    return _download(name)
+    folder = _download(name)
+    root = folder.parent.parent if folder.parent.name == "snapshots" else folder
+    return folder, root
+
+
+def _outside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return True
+    return False
+
+
+def _escape_error(name: str, folder: Path) -> ModelError:
+    return ModelError(
+        f"{name} in model folder {folder} points outside the folder: every file a model "
+        "uses must lie inside its folder."
+    )
+
+
+def check_folder_paths(folder: str | Path, *, root: str | Path | None = None) -> None:
+    """Refuse a model folder with a file (or link) that resolves outside ``root`` (the
+    folder itself by default), or a weight index naming such a file.
+
+    Raises :class:`ModelError` naming the file and the folder.
+    """
+    folder = Path(folder)
+    root = Path(root or folder).resolve()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for entry in dirnames + filenames:
+            path = Path(dirpath) / entry
+            if path.is_symlink() and _outside(path, root):
+                raise _escape_error(str(path.relative_to(folder)), folder)
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (folder / index_name).is_file():
+            for shard in _index_shards(folder, index_name):
+                if Path(shard).is_absolute() or _outside(folder / shard, root):
+                    raise _escape_error(shard, folder)
+
+
+def read_json_file(path: Path, *, what: str = "") -> Any:
+    """Parse a JSON file of a model folder (size-limited) or raise a one-line ModelError."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise ModelError(
+                f"{path} is too large for {what or 'a settings file'} "
+                f"({size / 2**20:.0f} MB; at most {MAX_JSON_BYTES >> 20} MB)."
+            )
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{path} cannot be read: {first}") from None
+
+
+def _index_shards(folder: Path, index_name: str) -> list[str]:
+    index = read_json_file(folder / index_name, what="a weight index")
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(v, str) and v for v in weight_map.values()
+    ):
+        raise ModelError(f"{folder / index_name} has no valid weight_map.")
+    return sorted(set(weight_map.values()))
+
+
+def _check_safetensors(path: Path) -> None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as fh:
+            fh.keys()
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{path} is damaged or incomplete ({first}).") from None
+
+
+def _check_pickle(path: Path) -> None:
+    """Load pickled weights with ``weights_only=True``: refuses anything but tensors."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        torch.load(str(path), map_location="cpu", weights_only=True,
+                   mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError:
+        raise ModelError(
+            f"{path} was refused: it holds more than plain tensors (pickled code), and "
+            "pickled weights are only loaded when they are safe. Use a model with "
+            "model.safetensors."
+        ) from None
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{path} cannot be loaded: {first}") from None
+
+
+def check_weights(folder: str | Path) -> bool:
+    """Check every weight file of a folder without building a model; True for safetensors.
+
+    safetensors headers must cover their files (a truncated download is refused); pickled
+    weights must load with ``weights_only=True``. Raises :class:`ModelError`.
+    """
+    folder = Path(folder)
+    files = []
+    for index_name, single in (
+        ("model.safetensors.index.json", "model.safetensors"),
+        ("pytorch_model.bin.index.json", "pytorch_model.bin"),
+    ):
+        if (folder / index_name).is_file():
+            for shard in _index_shards(folder, index_name):
+                if not (folder / shard).is_file():
+                    raise ModelError(f"{folder} is incomplete: weight file {shard} is missing.")
+                files.append(folder / shard)
+        elif (folder / single).is_file():
+            files.append(folder / single)
+        if files:  # transformers prefers safetensors; pickles beside them are never read
+            break
+    if not files:
+        raise ModelError(f"{folder} has no model weights (model.safetensors or pytorch_model.bin).")
+    safetensors = files[0].name.endswith(".safetensors")
+    for path in files:
+        if path.name.endswith(".safetensors"):
+            _check_safetensors(path)
+        else:
+            _check_pickle(path)
+    return safetensors
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
     cfg_file = folder / "config.json"
     if not cfg_file.is_file():
         raise ModelError(f"{folder} is not a Hugging Face model folder: config.json is missing.")
-    try:
-        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{cfg_file} cannot be read: {exc}") from None
+    cfg = read_json_file(cfg_file, what="config.json")
     if not isinstance(cfg, dict):
         raise ModelError(f"{cfg_file} is not a JSON object.")
+    return cfg
+
+
+def check_model_folder(folder: str | Path) -> dict[str, Any]:
+    """Check a saved model folder before loading it; returns its parsed ``config.json``.
+
+    Every file must lie inside the folder, ``config.json`` must be a JSON object and the
+    weights must pass :func:`check_weights`. Raises :class:`ModelError`.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"Model folder {folder} does not exist.")
+    check_folder_paths(folder)
+    cfg = _read_config(folder)
+    check_weights(folder)
     return cfg
 
 
@@ -204,7 +375,8 @@ def validate_base_model(name: str, *, check_tokenizer: bool = True) -> BaseModel
 
     Raises :class:`ModelError` naming the first problem found.
     """
-    folder = resolve_base_model(name)
+    folder, root = _resolve(name)
+    check_folder_paths(folder, root=root)
     cfg = _read_config(folder)
     model_type = str(cfg.get("model_type", "")).strip()
     if not model_type:
@@ -214,11 +386,7 @@ def validate_base_model(name: str, *, check_tokenizer: bool = True) -> BaseModel
             f"Model type {model_type!r} in {folder} is not supported; use an encoder model "
             f"({', '.join(SUPPORTED_MODEL_TYPES)})."
         )
-    safetensors = any((folder / f).is_file() for f in _WEIGHT_FILES)
-    if not safetensors and not any((folder / f).is_file() for f in _PICKLE_FILES):
-        raise ModelError(
-            f"{folder} has no model weights (model.safetensors or pytorch_model.bin)."
-        )
+    safetensors = check_weights(folder)
     if check_tokenizer:
         load_tokenizer(folder, int(cfg.get("vocab_size") or 0) or None)
     hidden = int(cfg.get("hidden_size") or cfg.get("dim") or 768)
