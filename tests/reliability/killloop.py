@@ -274,13 +274,14 @@ def _write_csv(path: Path, marker: str, rows: int) -> None:
 
 
 def _import_counts(path: Path) -> dict[str, int]:
-    conn = sqlite3.connect(path)
-    try:
-        return dict(conn.execute(
+    """Records of each import as a user sees them: through :meth:`Project.open`, which hides
+    an unfinished import and rolls back one whose process is gone."""
+    from workbench.core.project import Project
+
+    with Project.open(path) as project:
+        return dict(project.conn.execute(
             "SELECT substr(text, 1, instr(text, ' ') - 1), count(*) FROM records "
             "WHERE text LIKE 'kimp-%' GROUP BY 1").fetchall())
-    finally:
-        conn.close()
 
 
 def kill_import(workdir: Path, iterations: int = 20, seed: int = 0, rows: int = 20_000,
@@ -381,10 +382,13 @@ def kill_training(workdir: Path, iterations: int = 20, seed: int = 0,
         except Exception:  # noqa: BLE001
             reopen_ok = False
     statuses = run_statuses(path) if reopen_ok else {}
+    models = path.with_name(path.stem + ".models")
+    partial_folders = len(list(models.glob(".run-*.partial"))) if models.is_dir() else 0
     lost = count_lost(path, confirmed)
     return _result("training", iterations, started, killed=killed, killed_in_startup_window=early,
                    killed_after_loading=late, completed=completed, runs_created=sum(statuses.values()),
                    runs_by_status=statuses, stale_running_runs=statuses.get("running", 0),
+                   partial_model_folders=partial_folders,
                    confirmed_labels=sum(len(v) for v in confirmed.values()),
                    confirmed_labels_lost=lost, integrity_ok=integrity, reopen_ok=reopen_ok)
 
