@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import zipfile
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from project_dump import project_dump as dump
 
 from workbench.core.errors import ImportDataError
 from workbench.core.importer import import_file
 from workbench.core.project import Project
 from workbench.core.readers import MAX_COLUMNS, MAX_FIELD_BYTES  # noqa: E402
-
-
-def dump(path) -> dict[str, list[tuple]]:
-    """Every row of every (non-virtual) table, to compare a project before and after."""
-    conn = sqlite3.connect(path)
-    try:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name")]
-        return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY 1').fetchall() for t in tables}
-    finally:
-        conn.close()
 
 
 @pytest.fixture

@@ -3,25 +3,14 @@ text, a whole number or a list of those are refused naming the row."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
 import pytest
+from project_dump import project_dump as dump
 
 from workbench.core.errors import ImportDataError
 from workbench.core.importer import import_file, import_rows, split_labels
 from workbench.core.project import Project
-
-
-def dump(path):
-    conn = sqlite3.connect(path)
-    try:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name")]
-        return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY 1').fetchall() for t in tables}
-    finally:
-        conn.close()
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import killloop
+import pytest
 
 ITERATIONS = 20
 

@@ -587,10 +587,12 @@ def bundle_for_run(
     folder = default_export_dir(Path(project_path), run_id)
     config = folder / "bundle.json"
     if config.is_file() and (folder / "model.onnx").is_file():
+        from workbench.core.bundle_config import load_bundle_config
+
         try:
-            info = json.loads(config.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            info = {}
+            info = load_bundle_config(folder)
+        except (OSError, ValueError, WorkbenchError):
+            info = {}  # damaged or foreign: export afresh
         if info.get("run_id") == run_id:  # an existing export of this run (int8 by default)
             return folder
     from workbench.core.onnx_export import export_run

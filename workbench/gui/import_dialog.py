@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import ImportDataError, WorkbenchError
 from workbench.core.importer import (
     ImportReport,
     detect_format,
@@ -380,7 +380,16 @@ class DataFileMapper(QWidget):
         mapping = self.mapping()
         if mapping is None or mapping.label_col is None:
             return False
-        return any(len(split_labels(row.get(mapping.label_col))) > 1 for row in self.rows)
+        return any(len(self._labels_in(row.get(mapping.label_col))) > 1 for row in self.rows)
+
+    @staticmethod
+    def _labels_in(value: object) -> list[str]:
+        """Label names of a previewed cell; a cell the import would refuse counts as none
+        here (the import itself names its row)."""
+        try:
+            return split_labels(value)
+        except ImportDataError:
+            return []
 
     def label_values(self) -> list[str]:
         """Distinct label values seen in the previewed rows, in order of appearance."""
@@ -389,7 +398,7 @@ class DataFileMapper(QWidget):
             return []
         seen: dict[str, None] = {}
         for row in self.rows:
-            for name in split_labels(row.get(mapping.label_col)):
+            for name in self._labels_in(row.get(mapping.label_col)):
                 seen.setdefault(name, None)
         return list(seen)
 

@@ -164,9 +164,10 @@ def load_run_model(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    from workbench.core.training.models import load_tokenizer
+    from workbench.core.training.models import check_model_folder, load_tokenizer
 
     hf_logging.disable_progress_bar()
+    check_model_folder(model_dir)  # every file inside the folder, weights loadable safely
     info_file = model_dir / "workbench_run.json"
     if not info_file.is_file():
         raise ModelError(f"{model_dir} is not a trained Workbench model (workbench_run.json missing).")
