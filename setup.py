@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 setup(
     packages=find_packages(include=["workbench", "workbench.*"]) + [
         "workbench.resources",
-        "workbench.core.bundle_template",
+        "workbench.core.deploy.bundle_template",
     ],
     package_dir={"workbench.resources": "resources"},
 )

@@ -33,8 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.core import active_learning as al  # noqa: E402
-from workbench.core.textmodel import fit_predict_linear, tfidf_features  # noqa: E402
+from workbench.core.assist import active_learning as al  # noqa: E402
+from workbench.core.assist.textmodel import fit_predict_linear, tfidf_features  # noqa: E402
 
 # intent -> prior, then sub-topics (weight, keywords). Keywords overlap across intents.
 INTENTS: dict[str, tuple[float, list[tuple[float, list[str]]]]] = {

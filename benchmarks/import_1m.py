@@ -102,8 +102,8 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
 
 CHILD_IMPORT = r"""
 import json, resource, sys, time
-from workbench.core.project import Project
-from workbench.core.importer import import_file
+from workbench.core.store.project import Project
+from workbench.core.data.importer import import_file
 t0 = time.perf_counter()
 p = Project.create(sys.argv[1], ["shipping", "billing", "account", "technical", "refund"])
 r = import_file(p, sys.argv[2], text_col="text", id_col="id", label_col="label")
@@ -117,7 +117,7 @@ print(json.dumps({"seconds": t, "added": r.added, "duplicates": r.duplicates,
 CHILD_OPEN = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 p = Project.open(sys.argv[1])
 s = p.stats()
 t_stats = time.perf_counter() - t0

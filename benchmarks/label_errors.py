@@ -2,7 +2,7 @@
 
 A project is built from the generated support messages of ``active_learning.py`` (every
 record labelled), 10 % of the labels are changed to a random other label, and the review
-(:func:`workbench.core.review.find_label_issues`: 5-fold out-of-fold TF-IDF + logistic
+(:func:`workbench.core.assist.review.find_label_issues`: 5-fold out-of-fold TF-IDF + logistic
 regression, confident learning, near-duplicates with different labels) is run exactly as
 the app runs it. Precision and recall of the top-k flagged records (k = number of flipped
 labels) are printed, averaged over several seeds.
@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from active_learning import make_dataset  # noqa: E402
 
-from workbench.core.importer import import_rows  # noqa: E402
-from workbench.core.project import Project  # noqa: E402
-from workbench.core.review import find_label_issues  # noqa: E402
+from workbench.core.assist.review import find_label_issues  # noqa: E402
+from workbench.core.data.importer import import_rows  # noqa: E402
+from workbench.core.store.project import Project  # noqa: E402
 
 
 def run_once(n: int, seed: int, rate: float, folder: Path) -> dict[str, float]:

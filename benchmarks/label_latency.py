@@ -43,8 +43,8 @@ def rss_mb() -> float:
 
 def build_project(path: Path, n: int) -> None:
     """Create a project of ``n`` generated support messages (about a minute per million)."""
-    from workbench.core.importer import import_rows
-    from workbench.core.project import Project
+    from workbench.core.data.importer import import_rows
+    from workbench.core.store.project import Project
 
     rng = random.Random(7)
     channels = ["email", "chat", "phone", "web"]
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from workbench.core.project import Project
-    from workbench.gui.label_panel import LabelPanel
+    from workbench.core.store.project import Project
+    from workbench.gui.label.label_panel import LabelPanel
 
     app = QApplication.instance() or QApplication([])
     annotator = f"bench-{int(time.time())}"
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         # Move one cache page (256 rows) per step: every page of the table is fetched and
         # painted once, as when scrolling through it, in a tenth of the screens.
-        from workbench.gui.records_table import PAGE_ROWS
+        from workbench.gui.label.records_table import PAGE_ROWS
 
         step = max(rows_per_screen, PAGE_ROWS)
         before = rss_mb()

@@ -70,7 +70,7 @@ def kill_loops(work: Path, iterations: int) -> None:
 
 
 def label_during_import(work: Path, rows: int) -> None:
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     section(f"labels while a {rows:,}-row import runs in another process")
     path = work / "import.wbproj"
@@ -126,8 +126,8 @@ def peak_rss(work: Path) -> None:
 
 
 def open_1gb(work: Path) -> None:
-    from workbench.core import opening
-    from workbench.core.project import Project
+    from workbench.core.store import opening
+    from workbench.core.store.project import Project
     from workbench.core.textnorm import content_hash
 
     section("opening a 1 GB project")
@@ -156,8 +156,8 @@ def open_1gb(work: Path) -> None:
     code = (
         "import sys, time\n"
         "t=time.perf_counter()\n"
-        "from workbench.core.project import Project\n"
-        "from workbench.core import opening\n"
+        "from workbench.core.store.project import Project\n"
+        "from workbench.core.store import opening\n"
         "t0=time.perf_counter(); p=Project.open(sys.argv[1]); t1=time.perf_counter()\n"
         "p.get_record(1); t2=time.perf_counter(); p.check_writable(); t3=time.perf_counter()\n"
         "p.close()\n"

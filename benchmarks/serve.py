@@ -72,11 +72,11 @@ def main() -> int:
     from sklearn.metrics import f1_score
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from workbench.core.importer import import_file
-    from workbench.core.inference import Predictor
-    from workbench.core.onnx_export import export_run
-    from workbench.core.project import Project
+    from workbench.core.data.importer import import_file
+    from workbench.core.deploy.inference import Predictor
+    from workbench.core.deploy.onnx_export import export_run
     from workbench.core.resources import resource_path
+    from workbench.core.store.project import Project
     from workbench.core.training import TrainConfig, train_project
 
     torch.set_num_threads(args.threads)

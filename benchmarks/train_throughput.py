@@ -252,7 +252,7 @@ def _hf_trainer_run(train, val, labels, model_dir, threads: int | None, max_step
 def _ours_run(path: Path, max_steps: int = 0, progress=None, max_length: int = 0):
     """(samples/s, seconds, validation macro-F1, effective settings) of our trainer: one
     epoch with its defaults, or ``max_steps`` steps for a throughput-only round."""
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
     from workbench.core.training import TrainConfig, list_runs, train_project
 
     extra = {"max_length": max_length} if max_length else {}
@@ -304,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from workbench.core.importer import import_rows
-    from workbench.core.project import Project
+    from workbench.core.data.importer import import_rows
+    from workbench.core.store.project import Project
     from workbench.core.training import TrainConfig, list_runs, train_project
     from workbench.core.training.data import assign_splits
     from workbench.core.training.device import available_cores, default_threads

@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------- child process
 def _make_project(folder: Path):
-    from workbench.core.project import Project
     from workbench.core.resources import resource_path
+    from workbench.core.store.project import Project
 
     with open(resource_path("demo", "support_messages.csv"), encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -85,14 +85,14 @@ def child(args: argparse.Namespace) -> None:
     else:
         model = "bundled"
     if args.mode == "preload":
-        from workbench.gui.train_panel import preload_training_libraries
+        from workbench.gui.train.train_panel import preload_training_libraries
 
         t0 = time.perf_counter()
         preload_training_libraries()
         preload_s = time.perf_counter() - t0
     modules_before = sorted(m for m in ("torch", "transformers") if m in sys.modules)
 
-    from workbench.gui.train_panel import TrainPanel
+    from workbench.gui.train.train_panel import TrainPanel
 
     project = _make_project(tmp)
     TrainPanel.warm_up_on_show = False  # the scenario decides when libraries are imported

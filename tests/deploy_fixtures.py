@@ -64,7 +64,7 @@ def make_classifier(base_model: Path, folder: Path, *, labels=LABELS, multi_labe
 
 def make_project_with_run(base_model: Path, folder: Path, *, unlabelled: int = 4) -> Path:
     """A project with labelled train/validation/test records and one completed run."""
-    from workbench.core.project import Project, now_iso
+    from workbench.core.store.project import Project, now_iso
 
     path = folder / "support.wbproj"
     with Project.create(path, LABELS) as project:
@@ -89,7 +89,7 @@ def make_project_with_run(base_model: Path, folder: Path, *, unlabelled: int = 4
 
 def export_tiny_project(base_model: Path, folder: Path, **kwargs):
     """Make the project with its run and export it; returns (project path, ExportReport)."""
-    from workbench.core.onnx_export import export_run
+    from workbench.core.deploy.onnx_export import export_run
 
     folder.mkdir(parents=True, exist_ok=True)
     path = make_project_with_run(base_model, folder)

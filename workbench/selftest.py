@@ -149,9 +149,9 @@ def _step_resources(state: _State) -> str:
 
 
 def _step_import(state: _State) -> str:
-    from workbench.core.importer import import_file
-    from workbench.core.project import Project
+    from workbench.core.data.importer import import_file
     from workbench.core.resources import resource_path
+    from workbench.core.store.project import Project
 
     state.project_path = state.work / "self-test.wbproj"
     with Project.create(state.project_path) as project:
@@ -209,7 +209,7 @@ def _step_train(state: _State) -> str:
 
 
 def _step_export(state: _State) -> str:
-    from workbench.core.onnx_export import export_run
+    from workbench.core.deploy.onnx_export import export_run
 
     assert state.project_path is not None and state.run_id is not None
     report = export_run(
@@ -233,7 +233,7 @@ def _step_export(state: _State) -> str:
 def _step_predict(state: _State) -> str:
     import numpy as np
 
-    from workbench.core.inference import Predictor
+    from workbench.core.deploy.inference import Predictor
 
     assert state.bundle_dir is not None
     predictor = Predictor.load(state.bundle_dir)
@@ -274,7 +274,7 @@ def _step_window(state: _State) -> str:
             raise SelfTestFailure("the main window rendered nothing")
         panels = dict(getattr(window, "panels", {}))
         try:
-            from workbench.gui.placeholder import PlaceholderPanel
+            from workbench.gui.widgets.placeholder import PlaceholderPanel
         except ImportError:  # no placeholders in this version
             PlaceholderPanel = ()  # noqa: N806
         missing = [title for title, panel in panels.items() if isinstance(panel, PlaceholderPanel)]

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from workbench.core.importer import import_rows
-from workbench.core.project import Project
+from workbench.core.data.importer import import_rows
+from workbench.core.store.project import Project
 
 
 def wb(*args, **kwargs):

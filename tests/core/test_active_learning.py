@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from workbench.core import active_learning as al
-from workbench.core.assist import META_RUN, store_predictions
-from workbench.core.project import Project, now_iso
+from workbench.core.assist import active_learning as al
+from workbench.core.assist.suggestions import META_RUN, store_predictions
+from workbench.core.store.project import Project, now_iso
 
 # Rows: confident, tie between two, spread over three, fairly sure, near-uniform.
 PROBS = np.array(
@@ -145,7 +145,7 @@ def test_strategies_without_any_model_fall_back_to_import_order(tmp_path):
 
 
 def test_queue_registry_lists_the_strategies():
-    from workbench.core.queue import available_strategies, get_strategy
+    from workbench.core.assist.queue import available_strategies, get_strategy
 
     names = available_strategies()
     for name in ("random", "least-confidence", "margin", "entropy", "diverse"):

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from workbench.core import assist
-from workbench.core.project import Project, now_iso
+from workbench.core.assist import suggestions as assist
+from workbench.core.store.project import Project, now_iso
 
 BILLING = ["I was charged twice for my order", "refund the payment on my card",
            "my invoice shows a wrong charge", "the bill is too high this month"]
@@ -132,7 +132,7 @@ def test_store_predictions_rejects_wrong_shape(project):
 
 
 # --------------------------------------------------------------------------- auto-retrain
-from workbench.core.autoretrain import (  # noqa: E402
+from workbench.core.assist.autoretrain import (  # noqa: E402
     AutoRetrainPolicy,
     RetrainState,
     load_policy,

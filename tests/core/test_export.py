@@ -7,11 +7,11 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from workbench.core.data.exporter import export_labelled
+from workbench.core.data.importer import import_file, import_rows
 from workbench.core.errors import WorkbenchError
-from workbench.core.exporter import export_labelled
-from workbench.core.importer import import_file, import_rows
-from workbench.core.project import Project
-from workbench.core.snapshot import resolve_labels
+from workbench.core.store.project import Project
+from workbench.core.store.snapshot import resolve_labels
 
 
 def read(path):
@@ -186,7 +186,7 @@ def test_export_empty_project_writes_header_only(tmp_path):
 
 
 def test_cancelled_export_leaves_no_file(tmp_path, monkeypatch):
-    import workbench.core.exporter as exporter
+    import workbench.core.data.exporter as exporter
     from workbench.core.errors import Cancelled
 
     monkeypatch.setattr(exporter, "_CHUNK", 2)

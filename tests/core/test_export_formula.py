@@ -7,9 +7,9 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from workbench.core.exporter import export_labelled
-from workbench.core.importer import import_rows
-from workbench.core.project import Project
+from workbench.core.data.exporter import export_labelled
+from workbench.core.data.importer import import_rows
+from workbench.core.store.project import Project
 
 DANGEROUS = ["=cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "+1+2", "-2+3",
              "\t=1+1", "\r=2+2"]

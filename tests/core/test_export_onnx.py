@@ -18,10 +18,10 @@ from deploy_fixtures import (
     make_project_with_run,
 )
 
+from workbench.core.deploy.inference import Predictor
+from workbench.core.deploy.onnx_export import PARITY_TOLERANCE, export_model, export_run
 from workbench.core.errors import Cancelled, ModelError, WorkbenchError
-from workbench.core.inference import Predictor
-from workbench.core.onnx_export import PARITY_TOLERANCE, export_model, export_run
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +58,7 @@ def test_bundle_has_every_file_and_config(exported):
     assert config["run_id"] == 1
     assert config["verification"]["parity_ok"] is True
     # The bundle's inference.py is the library module itself, not a second copy to maintain.
-    source = Path(__file__).resolve().parents[2] / "workbench" / "core" / "inference.py"
+    source = Path(__file__).resolve().parents[2] / "workbench" / "core" / "deploy" / "inference.py"
     assert (bundle / "inference.py").read_text() == source.read_text()
     assert (bundle / "bundle_config.py").read_text() == source.with_name("bundle_config.py").read_text()
     assert report.zip_path is not None and report.zip_path.is_file()

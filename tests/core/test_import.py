@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from project_dump import project_dump
 
+from workbench.core.data.importer import _hash, import_file, import_rows, preview_file, read_table
 from workbench.core.errors import Cancelled, ImportDataError
-from workbench.core.importer import _hash, import_file, import_rows, preview_file, read_table
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 from workbench.core.textnorm import content_hash
 
 ROWS = [
@@ -323,7 +323,7 @@ def test_fast_hash_matches_content_hash(text):
      {"nested": {"a": [1, 2]}, "s": "t"}],
 )
 def test_metadata_encoding_matches_json(meta):
-    from workbench.core.importer import _encode_meta
+    from workbench.core.data.importer import _encode_meta
 
     encoded = _encode_meta(meta)
     assert json.loads(encoded) == meta

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from project_dump import project_dump as dump
 
+from workbench.core.data.importer import import_file
+from workbench.core.data.readers import MAX_COLUMNS, MAX_FIELD_BYTES  # noqa: E402
 from workbench.core.errors import ImportDataError
-from workbench.core.importer import import_file
-from workbench.core.project import Project
-from workbench.core.readers import MAX_COLUMNS, MAX_FIELD_BYTES  # noqa: E402
+from workbench.core.store.project import Project
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import time
 import pytest
 from project_dump import project_dump as dump
 
+from workbench.core.data.importer import import_file, import_rows, split_labels
 from workbench.core.errors import ImportDataError
-from workbench.core.importer import import_file, import_rows, split_labels
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 
 
 @pytest.fixture

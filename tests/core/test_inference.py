@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from deploy_fixtures import LABELS, export_tiny_project
 
-from workbench.core.errors import WorkbenchError
-from workbench.core.inference import (
+from workbench.core.deploy.inference import (
     BundleError,
     InputFileError,
     PredictionCancelled,
@@ -20,6 +19,7 @@ from workbench.core.inference import (
     predict_file,
     read_texts,
 )
+from workbench.core.errors import WorkbenchError
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def broken(bundle, tmp_path):
 
 def test_importing_inference_does_not_import_torch():
     code = (
-        "import sys, workbench.core.inference as m; "
+        "import sys, workbench.core.deploy.inference as m; "
         "bad = [x for x in ('torch', 'transformers', 'PySide6') if x in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

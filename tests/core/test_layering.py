@@ -13,7 +13,7 @@ def test_core_modules_do_not_import_qt():
         m.name
         for m in pkgutil.walk_packages(workbench.core.__path__, prefix="workbench.core.")
     ]
-    assert "workbench.core.project" in names and "workbench.core.importer" in names
+    assert "workbench.core.store.project" in names and "workbench.core.data.importer" in names
     code = (
         "import importlib, sys\n"
         f"names = {names!r}\n"

@@ -8,7 +8,7 @@ import pytest
 
 from workbench.core import team
 from workbench.core.errors import WorkbenchError
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 
 TEXTS = [f"customer message number {i}" for i in range(8)]
 

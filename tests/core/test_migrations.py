@@ -6,8 +6,8 @@ import sqlite3
 import pytest
 import sqlite_utils
 
-from workbench.core import schema
-from workbench.core.project import Project
+from workbench.core.store import schema
+from workbench.core.store.project import Project
 
 
 def _make_old_file(path, version: int) -> None:

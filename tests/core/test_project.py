@@ -8,8 +8,8 @@ import pytest
 import sqlite_utils
 
 from workbench.core.errors import ProjectError, WorkbenchError
-from workbench.core.project import Project
-from workbench.core.schema import APP_ID, MIGRATIONS, SCHEMA_VERSION, migrate
+from workbench.core.store.project import Project
+from workbench.core.store.schema import APP_ID, MIGRATIONS, SCHEMA_VERSION, migrate
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ def test_fts_search(project):
 
 
 def test_search_with_many_matches_returns_import_order(project, monkeypatch):
-    import workbench.core.project as store
+    import workbench.core.store.project as store
 
     project.add_records([f"delivery number {i} " + "padding " * (20 - i) for i in range(6)])
     ranked = project.search("delivery")
@@ -253,7 +253,7 @@ def test_project_import_does_not_load_pandas():
     import subprocess
     import sys
 
-    code = ("import sys; import workbench.core.project; "
+    code = ("import sys; import workbench.core.store.project; "
             "print('pandas' in sys.modules, 'PySide6' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -6,9 +6,9 @@ import types
 
 import pytest
 
-from workbench.core import queue
+from workbench.core.assist import queue
 from workbench.core.errors import WorkbenchError
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 
 
 @pytest.fixture
@@ -98,9 +98,9 @@ def test_strategies_from_active_learning_are_offered(project, monkeypatch):
             rows = proj.conn.execute("SELECT id FROM records ORDER BY id DESC LIMIT ?", [limit])
             return [r[0] for r in rows]
 
-    al = types.ModuleType("workbench.core.active_learning")
+    al = types.ModuleType("workbench.core.assist.active_learning")
     al.STRATEGIES = {"reverse": Reverse}
-    monkeypatch.setitem(sys.modules, "workbench.core.active_learning", al)
+    monkeypatch.setitem(sys.modules, "workbench.core.assist.active_learning", al)
     assert queue.available_strategies() == ["order", "reverse"]
     assert queue.queue_ids(queue.get_strategy("reverse"), project, "tester", 2) == [20, 19]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.core import review
-from workbench.core.importer import import_rows
-from workbench.core.project import Project
+from workbench.core.assist import review
+from workbench.core.data.importer import import_rows
+from workbench.core.store.project import Project
 
 
 def test_confident_learning_flags_confidently_wrong_labels():

@@ -28,8 +28,8 @@ def test_self_test_runs_every_step_and_leaves_a_working_bundle(tmp_path):
     assert "FAILED" not in text
 
     # What the steps reported really exists: a project with a completed run and a bundle.
-    from workbench.core.inference import Predictor
-    from workbench.core.project import Project
+    from workbench.core.deploy.inference import Predictor
+    from workbench.core.store.project import Project
     from workbench.core.training import list_runs
 
     with Project.open(work / "self-test.wbproj") as project:
@@ -69,7 +69,7 @@ def test_failing_step_is_named_and_exits_non_zero(tmp_path):
 
 
 def test_existing_work_folder_project_fails_the_import_step(tmp_path):
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     Project.create(tmp_path / "self-test.wbproj").close()
     out = io.StringIO()

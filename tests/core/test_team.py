@@ -5,7 +5,7 @@ import pytest
 
 from workbench.core import team
 from workbench.core.errors import WorkbenchError
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 
 
 @pytest.fixture
@@ -220,7 +220,7 @@ def test_project_agreement_multi_label(tmp_path):
 
 # ----------------------------------------------------------------- adjudication and finals
 def test_disagreements_and_adjudication(project):
-    from workbench.core.snapshot import resolve_labels
+    from workbench.core.store.snapshot import resolve_labels
 
     _label(project, {"ann": ["pos", "pos", "neg"], "bob": ["pos", "neg", "pos"]})
     found = team.disagreements(project)
@@ -241,7 +241,7 @@ def test_disagreements_and_adjudication(project):
     assert snap.adjudicated == 1 and snap.ties == 1
     assert "1 adjudicated" in snap.summary()
     assert team.final_labels_map(project) == {1: ["pos"], 2: ["neg"]}
-    from workbench.core.snapshot import adjudicated_finals
+    from workbench.core.store.snapshot import adjudicated_finals
 
     assert adjudicated_finals(project) == {2: ["neg"]}
     assert adjudicated_finals(project, "majority") == {}
@@ -289,7 +289,7 @@ def test_find_record_by_id_or_external_id(project):
 
 
 def test_labelling_queue_respects_the_assignment(project):
-    from workbench.core import queue
+    from workbench.core.assist import queue
 
     team.set_roster(project, ["ann", "bob"])
     team.set_assignment(project, "split")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 from workbench.core.training import (
     TrainConfig,
     TrainEvent,

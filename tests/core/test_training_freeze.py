@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 from workbench.core.training import TrainConfig, data_summary, list_runs, train_project
 from workbench.core.training.freezing import (
     auto_freeze_layers,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.core.importer import import_file
-from workbench.core.project import Project
+from workbench.core.data.importer import import_file
 from workbench.core.resources import resource_path
+from workbench.core.store.project import Project
 from workbench.core.training import TrainConfig, evaluate_run, train_project
 
 #: Measured: test macro-F1 1.00 (validation 1.00 from epoch 4 on); the bound leaves margin.

@@ -34,7 +34,7 @@ def support_csv(tmp_path):
 @pytest.fixture
 def small_project(tmp_path):
     """A project with three labels and five unlabelled records; closed after the test."""
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     project = Project.create(tmp_path / "small.wbproj", ["billing", "delivery", "account"])
     project.add_records(

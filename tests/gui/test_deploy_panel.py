@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from deploy_fixtures import make_project_with_run
 
-from workbench.core.project import Project
-from workbench.gui.deploy_panel import DeployPanel
+from workbench.core.store.project import Project
+from workbench.gui.deploy.deploy_panel import DeployPanel
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_export_shows_figures_and_model_card(panel, project, qtbot):
 def test_run_titles_are_short_and_local():
     import datetime as dt
 
-    from workbench.gui.deploy_panel import run_title
+    from workbench.gui.deploy.deploy_panel import run_title
 
     created = "2026-11-28T14:39:35.410+00:00"
     local = dt.datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
@@ -85,7 +85,7 @@ def test_cancel_and_errors(panel, project, qtbot, tmp_path):
 def test_project_without_runs_then_a_run_appears(panel, qtbot, tmp_path, tiny_base_model):
     from deploy_fixtures import make_classifier
 
-    from workbench.core.project import now_iso
+    from workbench.core.store.project import now_iso
 
     with Project.create(tmp_path / "empty.wbproj", ["billing", "delivery", "technical"]) as empty:
         panel.set_project(empty)
@@ -104,9 +104,9 @@ def test_project_without_runs_then_a_run_appears(panel, qtbot, tmp_path, tiny_ba
 
 
 def test_figures_show_a_quantization_warning(tmp_path):
+    from workbench.core.deploy.onnx_export import ExportReport
     from workbench.core.deploy.verify import f1_drop_warning
-    from workbench.core.onnx_export import ExportReport
-    from workbench.gui.deploy_panel import format_figures
+    from workbench.gui.deploy.deploy_panel import format_figures
 
     report = ExportReport(
         bundle_dir=tmp_path, labels=["a", "b"], multi_label=False, max_length=64, quantized=True,

@@ -8,9 +8,9 @@ import shutil
 import pytest
 from deploy_fixtures import LABELS, export_tiny_project
 
-from workbench.core.inference import Predictor
-from workbench.core.project import Project
-from workbench.gui.inference_panel import InferencePanel
+from workbench.core.deploy.inference import Predictor
+from workbench.core.store.project import Project
+from workbench.gui.deploy.inference_panel import InferencePanel
 
 
 @pytest.fixture(scope="module")

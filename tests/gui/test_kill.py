@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from workbench.core.importer import import_rows
-from workbench.core.project import Project
+from workbench.core.data.importer import import_rows
+from workbench.core.store.project import Project
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -24,8 +24,8 @@ LABELLER = textwrap.dedent(
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
-    from workbench.core.project import Project
-    from workbench.gui.label_panel import LabelPanel
+    from workbench.core.store.project import Project
+    from workbench.gui.label.label_panel import LabelPanel
 
     path, annotator, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
     app = QApplication([])

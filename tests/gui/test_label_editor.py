@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from workbench.gui.label_editor import LabelEditorDialog
+from workbench.gui.label.label_editor import LabelEditorDialog
 
 pytestmark = pytest.mark.timeout(60)
 

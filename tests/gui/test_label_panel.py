@@ -5,11 +5,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from workbench.core.importer import import_rows
-from workbench.core.project import Project
+from workbench.core.data.importer import import_rows
+from workbench.core.store.project import Project
 from workbench.core.textnorm import content_hash
-from workbench.gui.label_panel import RESERVED_LABEL_KEYS, LabelPanel
-from workbench.gui.record_view import PREVIEW_CHARS
+from workbench.gui.label.label_panel import RESERVED_LABEL_KEYS, LabelPanel
+from workbench.gui.label.record_view import PREVIEW_CHARS
 
 ME = "tester"
 LABELS = ["billing", "delivery", "account"]
@@ -283,7 +283,7 @@ def test_refresh_after_label_rename_keeps_annotations(qtbot, panel, project):
 
 
 def test_reserved_keys_are_not_default_label_shortcuts():
-    from workbench.core.project import DEFAULT_SHORTCUTS
+    from workbench.core.store.project import DEFAULT_SHORTCUTS
 
     assert not RESERVED_LABEL_KEYS & set(DEFAULT_SHORTCUTS)
 
@@ -296,7 +296,7 @@ def test_panel_without_project_is_inert(qtbot, panel):
 
 
 def test_queue_strategy_chooser_lists_strategies(qtbot, panel, project):
-    from workbench.core.queue import available_strategies
+    from workbench.core.assist.queue import available_strategies
 
     panel.set_project(project)
     names = [panel.queue_combo.itemText(i) for i in range(panel.queue_combo.count())]
@@ -305,7 +305,7 @@ def test_queue_strategy_chooser_lists_strategies(qtbot, panel, project):
 
 
 def test_choosing_another_queue_order(qtbot, panel, project):
-    from workbench.core.queue import available_strategies
+    from workbench.core.assist.queue import available_strategies
 
     if "random" not in available_strategies():
         pytest.skip("no random queue order installed")

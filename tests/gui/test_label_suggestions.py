@@ -8,9 +8,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from workbench.core import assist
-from workbench.core.project import Project, now_iso
-from workbench.gui.label_panel import LabelPanel
+from workbench.core.assist import suggestions as assist
+from workbench.core.store.project import Project, now_iso
+from workbench.gui.label.label_panel import LabelPanel
 
 ME = "tester"
 LABELS = ["billing", "delivery", "account"]

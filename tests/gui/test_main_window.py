@@ -11,8 +11,8 @@ from PySide6.QtCore import QSettings
 
 from workbench.gui.app import DEMO_LABELS, create_demo_project
 from workbench.gui.main_window import PANELS, MainWindow
-from workbench.gui.placeholder import PlaceholderPanel
 from workbench.gui.preferences import PreferencesDialog
+from workbench.gui.widgets.placeholder import PlaceholderPanel
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -256,7 +256,7 @@ def test_run_app_opens_project_with_focus_in_label_panel(project_file):
 def test_label_editor_from_edit_menu_updates_label_panel(qtbot, window, project_file):
     from PySide6.QtWidgets import QAbstractButton
 
-    from workbench.gui.label_editor import LabelEditorDialog
+    from workbench.gui.label.label_editor import LabelEditorDialog
 
     assert window.open_project(project_file)
     window.act_labels.trigger()
@@ -276,7 +276,7 @@ def test_label_editor_from_edit_menu_updates_label_panel(qtbot, window, project_
 
 
 def test_import_from_file_menu_refreshes_window(qtbot, window, project_file, support_csv):
-    from workbench.gui.import_dialog import ImportDialog
+    from workbench.gui.project.import_dialog import ImportDialog
 
     assert window.open_project(project_file)
     window.act_import.trigger()

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
 
-from workbench.core.importer import import_rows
-from workbench.core.project import Project
-from workbench.gui import records_table
-from workbench.gui.label_panel import LabelPanel
-from workbench.gui.records_table import ANYONE, RecordFilter, RecordsTableModel
+from workbench.core.data.importer import import_rows
+from workbench.core.store.project import Project
+from workbench.gui.label import records_table
+from workbench.gui.label.label_panel import LabelPanel
+from workbench.gui.label.records_table import ANYONE, RecordFilter, RecordsTableModel
 
 ME = "tester"
 TEXTS = [

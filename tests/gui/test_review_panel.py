@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from workbench.core.importer import import_rows
-from workbench.core.project import Project
-from workbench.gui.review_panel import ReviewPanel
+from workbench.core.data.importer import import_rows
+from workbench.core.store.project import Project
+from workbench.gui.review.review_panel import ReviewPanel
 
 BILLING = ["invoice", "charged", "card", "payment", "bill", "fee", "price", "refund"]
 DELIVERY = ["parcel", "courier", "tracking", "arrived", "package", "shipping", "late", "box"]
@@ -101,7 +101,7 @@ def test_review_can_be_cancelled(qtbot, panel):
 
 
 def test_coldstart_suggestions_refresh_in_the_background(qtbot, panel, project):
-    from workbench.core.autoretrain import AutoRetrainPolicy, retrain_state
+    from workbench.core.assist.autoretrain import AutoRetrainPolicy, retrain_state
 
     assert panel.suggester.text().startswith("No suggestions yet")
     # 60 new labels, 30 per label: the automatic rule asks for a retrain.
@@ -111,7 +111,7 @@ def test_coldstart_suggestions_refresh_in_the_background(qtbot, panel, project):
     with qtbot.waitSignal(panel.suggestions_changed, timeout=60_000):
         assert panel.check_assistance() == "coldstart"
     assert panel.suggester.text().startswith("Cold-start model")
-    from workbench.core.assist import suggestion_for
+    from workbench.core.assist.suggestions import suggestion_for
 
     unlabelled = project.db.execute("SELECT id FROM records WHERE external_id = 'U1'").fetchone()[0]
     assert suggestion_for(project, unlabelled).labels == ("delivery",)
@@ -120,7 +120,7 @@ def test_coldstart_suggestions_refresh_in_the_background(qtbot, panel, project):
 
 
 def test_auto_retrain_settings_are_saved(qtbot, panel, project):
-    from workbench.core.autoretrain import load_policy
+    from workbench.core.assist.autoretrain import load_policy
 
     panel.mode.setCurrentIndex(panel.mode.findData("on"))
     panel.every.setValue(120)
@@ -138,8 +138,8 @@ def test_auto_retrain_settings_are_saved(qtbot, panel, project):
 def test_auto_retrain_runs_in_the_background(qtbot, panel, project, tiny_base_model):
     import json
 
-    from workbench.core.autoretrain import AutoRetrainPolicy, save_policy
-    from workbench.core.project import now_iso
+    from workbench.core.assist.autoretrain import AutoRetrainPolicy, save_policy
+    from workbench.core.store.project import now_iso
 
     # An earlier run supplies the training settings (a tiny model, one epoch).
     config = {"base_model": str(tiny_base_model), "threads": 1, "epochs": 1, "batch_size": 16,

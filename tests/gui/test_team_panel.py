@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from workbench.core import team
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 
 TEXTS = ["the app crashes on start", "refund please", "love the new update", "how do I log in"]
 
@@ -28,7 +28,7 @@ def project(project_path):
 @pytest.fixture
 def panel(qtbot, project, monkeypatch):
     monkeypatch.setenv("WORKBENCH_ANNOTATOR", "lead")
-    from workbench.gui.team_panel import TeamPanel
+    from workbench.gui.team.team_panel import TeamPanel
 
     widget = TeamPanel()
     widget.show_dialogs = False
@@ -114,7 +114,7 @@ def test_adjudication_with_keys_buttons_and_undo(panel, project, qtbot):
 
 
 def test_multi_label_adjudication(qtbot, tmp_path):
-    from workbench.gui.adjudication import AdjudicationView
+    from workbench.gui.team.adjudication import AdjudicationView
 
     p = Project.create(tmp_path / "m.wbproj", ["a", "b", "c"], multi_label=True)
     p.add_records(["x"])
@@ -160,7 +160,7 @@ def test_settings_are_saved(panel, project):
 
 
 def test_blind_setting_controls_the_label_view(panel, project, qtbot, monkeypatch):
-    from workbench.gui.label_panel import LabelPanel
+    from workbench.gui.label.label_panel import LabelPanel
 
     monkeypatch.setenv("WORKBENCH_ANNOTATOR", "ann")
     labels = LabelPanel()
@@ -205,7 +205,7 @@ def test_merge_from_the_panel(panel, project, qtbot, tmp_path):
 
 
 def test_no_project(qtbot):
-    from workbench.gui.team_panel import TeamPanel
+    from workbench.gui.team.team_panel import TeamPanel
 
     widget = TeamPanel()
     qtbot.addWidget(widget)

@@ -6,7 +6,7 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -77,7 +77,7 @@ def project(tmp_path):
 
 @pytest.fixture
 def panel(qtbot):
-    from workbench.gui.train_panel import TrainPanel
+    from workbench.gui.train.train_panel import TrainPanel
 
     widget = TrainPanel()
     qtbot.addWidget(widget)

@@ -7,11 +7,11 @@ import threading
 import pytest
 from PySide6.QtWidgets import QWizard
 
-from workbench.core.importer import ImportProgress
-from workbench.core.project import Project
-from workbench.gui import import_dialog
-from workbench.gui.import_dialog import ImportDialog
-from workbench.gui.new_project_wizard import NewProjectWizard
+from workbench.core.data.importer import ImportProgress
+from workbench.core.store.project import Project
+from workbench.gui.project import import_dialog
+from workbench.gui.project.import_dialog import ImportDialog
+from workbench.gui.project.new_project_wizard import NewProjectWizard
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -192,7 +192,7 @@ def test_import_dialog_adds_records_and_cancel_changes_nothing(qtbot, small_proj
 
 
 def test_export_dialog_writes_final_labels(qtbot, small_project, tmp_path):
-    from workbench.gui.export_dialog import ExportDialog
+    from workbench.gui.project.export_dialog import ExportDialog
 
     small_project.annotate(1, ["delivery"])
     small_project.annotate(2, ["billing"])
@@ -209,7 +209,7 @@ def test_export_dialog_writes_final_labels(qtbot, small_project, tmp_path):
 
 
 def test_export_dialog_reports_bad_target(qtbot, small_project, tmp_path):
-    from workbench.gui.export_dialog import ExportDialog
+    from workbench.gui.project.export_dialog import ExportDialog
 
     dialog = ExportDialog(small_project)
     qtbot.addWidget(dialog)

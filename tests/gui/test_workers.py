@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QObject, QThread
 
 from workbench.core.errors import Cancelled, WorkbenchError
-from workbench.gui.workers import active_jobs, run_in_thread, stop_all
+from workbench.gui.widgets.workers import active_jobs, run_in_thread, stop_all
 
 pytestmark = pytest.mark.timeout(60)
 

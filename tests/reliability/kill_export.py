@@ -44,7 +44,7 @@ torch.set_num_threads(1)
 from workbench.core.training.libraries import preload_training_libraries
 preload_training_libraries()
 import onnxruntime, onnx, onnxruntime.quantization
-import workbench.core.onnx_export as ox
+import workbench.core.deploy.onnx_export as ox
 import workbench.core.deploy.bundle, workbench.core.deploy.convert, workbench.core.deploy.verify
 out = os.fdopen(os.dup(1), "w")
 print("ready", file=out, flush=True)
@@ -78,7 +78,7 @@ def _integrity(project: Path) -> str:
 
 def check_bundle_folder(folder: Path) -> str | None:
     """None if ``folder`` is a complete, verified bundle that predicts; else what is wrong."""
-    from workbench.core.inference import Predictor
+    from workbench.core.deploy.inference import Predictor
 
     missing = [name for name in _BUNDLE_FILES if not (folder / name).is_file()]
     if missing:

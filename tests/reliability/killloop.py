@@ -36,7 +36,7 @@ BASELINE = "baseline"
 #: ``annotate`` has returned.
 LABEL_CHILD = r"""
 import sys
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 
 path, annotator, offset = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with Project.open(path) as project:
@@ -135,7 +135,7 @@ def integrity_ok(path: Path) -> bool:
 
 def labels_by_record(path: Path, annotator: str) -> dict[int, tuple[str, ...]]:
     """Every label of one annotator, read through :meth:`Project.open`."""
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     with Project.open(path) as project:
         ids = [r[0] for r in project.db.execute(
@@ -159,7 +159,7 @@ def count_lost(path: Path, confirmed: dict[str, dict[int, str]]) -> int:
 
 def run_statuses(path: Path) -> dict[str, int]:
     """Training runs by status, after opening the project normally."""
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
     from workbench.core.training.runs import list_runs
 
     counts: dict[str, int] = {}
@@ -173,8 +173,8 @@ def run_statuses(path: Path) -> dict[str, int]:
 def make_project(path: Path, n_records: int = 2000, n_baseline: int = 50) -> dict[int, str]:
     """A project of ``n_records`` texts whose first ``n_baseline`` carry a confirmed label by
     the annotator ``baseline``; returns those labels."""
-    from workbench.core.importer import import_rows
-    from workbench.core.project import Project
+    from workbench.core.data.importer import import_rows
+    from workbench.core.store.project import Project
 
     billing = "invoice card payment refund fee"
     delivery = "parcel courier late tracking box"
@@ -276,7 +276,7 @@ def _write_csv(path: Path, marker: str, rows: int) -> None:
 def _import_counts(path: Path) -> dict[str, int]:
     """Records of each import as a user sees them: through :meth:`Project.open`, which hides
     an unfinished import and rolls back one whose process is gone."""
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     with Project.open(path) as project:
         return dict(project.conn.execute(
@@ -289,7 +289,7 @@ def kill_import(workdir: Path, iterations: int = 20, seed: int = 0, rows: int = 
     """``workbench import`` of a ``rows``-row CSV killed at a random moment: each import is
     all or nothing, earlier labels stay, and the project takes a new label afterwards.
     ``window`` is in units of the time one uninterrupted import takes here."""
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     rng = random.Random(seed)
     started = time.perf_counter()

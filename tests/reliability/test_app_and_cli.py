@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.importer import import_rows
-from workbench.core.project import Project
+from workbench.core.data.importer import import_rows
+from workbench.core.store.project import Project
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and /proc are POSIX")
 
@@ -32,7 +32,7 @@ APP = textwrap.dedent(
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
     from workbench.gui.main_window import MainWindow
 
     app = QApplication([])

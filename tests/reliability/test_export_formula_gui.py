@@ -5,13 +5,13 @@ import csv
 
 import pytest
 
-from workbench.core.importer import import_rows
-from workbench.core.project import Project
+from workbench.core.data.importer import import_rows
+from workbench.core.store.project import Project
 
 
 @pytest.mark.parametrize("escape", [True, False])
 def test_export_dialog_formula_checkbox(qtbot, tmp_path, escape):
-    from workbench.gui.export_dialog import ExportDialog
+    from workbench.gui.project.export_dialog import ExportDialog
 
     project = Project.create(tmp_path / "p.wbproj", ["a", "b"])
     import_rows(project, [{"text": "=1+1"}], text_col="text")

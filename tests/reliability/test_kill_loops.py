@@ -24,7 +24,7 @@ def test_the_check_sees_a_lost_label(tmp_path):
     path = tmp_path / "control.wbproj"
     baseline = killloop.make_project(path, n_records=20, n_baseline=5)
     assert killloop.count_lost(path, {killloop.BASELINE: baseline}) == 0
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     with Project.open(path) as project:
         project.delete_annotation(3, killloop.BASELINE)

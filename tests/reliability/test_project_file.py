@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from workbench.core.data.importer import import_file, import_rows
 from workbench.core.errors import ProjectError, WorkbenchError
-from workbench.core.importer import import_file, import_rows
-from workbench.core.project import Project
+from workbench.core.store.project import Project
 from workbench.core.textnorm import content_hash
 from workbench.core.training.runs import list_runs
 
@@ -164,8 +164,8 @@ def test_cancelled_import_leaves_the_project_as_it_was(tmp_path):
 KILLED_IMPORT = textwrap.dedent(
     """
     import os, sys
-    from workbench.core.project import Project
-    from workbench.core.importer import import_rows
+    from workbench.core.store.project import Project
+    from workbench.core.data.importer import import_rows
     def rows():
         for i in range(100000):
             if i == 30000:
@@ -201,7 +201,7 @@ def test_an_import_killed_midway_is_rolled_back_on_the_next_open(tmp_path):
 RUN_THEN_DIE = textwrap.dedent(
     """
     import os, sys
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
     from workbench.core.training.runs import create_run
     with Project.open(sys.argv[1]) as p:
         run_id = create_run(p, base_model="tiny", config={}, snapshot_hash="x", device="cpu")

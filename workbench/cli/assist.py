@@ -13,7 +13,7 @@ __all__ = ["register"]
 
 
 def _open(path: str):  # -> Project
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     return Project.open(path)
 
@@ -25,7 +25,7 @@ def _stderr_progress(event: Any) -> None:
 
 def cmd_predict_project(args: argparse.Namespace) -> int:
     """Store predictions of a trained run (or the cold-start model) for unlabelled records."""
-    from workbench.core import assist
+    from workbench.core.assist import suggestions as assist
 
     with _open(args.project) as project:
         trained = assist.latest_trained_run(project)
@@ -56,8 +56,8 @@ def cmd_predict_project(args: argparse.Namespace) -> int:
 def cmd_queue(args: argparse.Namespace) -> int:
     """Print the next records to label in a strategy's order."""
     from workbench.cli.common import annotator_option, at_least
-    from workbench.core import assist
-    from workbench.core.queue import get_strategy, queue_ids
+    from workbench.core.assist import suggestions as assist
+    from workbench.core.assist.queue import get_strategy, queue_ids
 
     at_least(args.limit, 1, "--limit")
     strategy = get_strategy(args.strategy)
@@ -104,7 +104,7 @@ def cmd_label(args: argparse.Namespace) -> int:
 def cmd_review(args: argparse.Namespace) -> int:
     """List suspected label errors, most suspicious first."""
     from workbench.cli.common import at_least
-    from workbench.core.review import review_project
+    from workbench.core.assist.review import review_project
 
     at_least(args.folds, 2, "--folds")
     at_least(args.limit, 0, "--limit")

@@ -31,7 +31,7 @@ def annotator_option(value: str | None, option: str = "--annotator") -> str:
     A blank name would be stored as an annotator nobody can see or select, so it is refused.
     """
     if value is None:
-        from workbench.core.project import default_annotator
+        from workbench.core.store.project import default_annotator
 
         return default_annotator()
     name = value.strip()

@@ -26,14 +26,14 @@ def _error(message: str) -> Exception:
 
 
 def _open(path: str):  # -> Project
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     return Project.open(path)
 
 
 def cmd_new(args: argparse.Namespace) -> int:
     """Create a project file with a label schema."""
-    from workbench.core.project import PROJECT_SUFFIX, Project
+    from workbench.core.store.project import PROJECT_SUFFIX, Project
 
     path = Path(args.project)
     if path.suffix != PROJECT_SUFFIX:
@@ -69,7 +69,7 @@ class _Progress:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a data file into a project (all or nothing)."""
-    from workbench.core.importer import import_file
+    from workbench.core.data.importer import import_file
 
     src = Path(args.file)
     show = args.progress or (src.is_file() and src.stat().st_size >= PROGRESS_MIN_BYTES)
@@ -108,7 +108,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.output is None:
         raise _error("Give an output file (.csv, .jsonl or .parquet) for labelled data, "
                      "or --out DIR to export a trained model.")
-    from workbench.core.exporter import export_labelled
+    from workbench.core.data.exporter import export_labelled
 
     with _open(args.project) as project:
         summary = export_labelled(project, args.output, mode="final" if args.final else "all",

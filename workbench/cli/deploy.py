@@ -48,7 +48,7 @@ class _StderrProgress:
 def run_model_export(args: argparse.Namespace) -> int:
     """``workbench export PROJECT --out DIR [--run ID] [--no-quantize] [--no-optimize]
     [--zip] [--json]``: export a run as a verified ONNX bundle."""
-    from workbench.core.onnx_export import export_run
+    from workbench.core.deploy.onnx_export import export_run
 
     out_dir = getattr(args, "out_dir", None) or getattr(args, "out", None)
     report = export_run(
@@ -72,7 +72,7 @@ def run_model_export(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``workbench predict BUNDLE [TEXT ...] [--input FILE --text-col C --output FILE] [--json]``."""
-    from workbench.core.inference import run_predict
+    from workbench.core.deploy.inference import run_predict
 
     return run_predict(args.bundle, args)
 
@@ -95,7 +95,7 @@ class _IntermixedParser(argparse.ArgumentParser):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` command (the model export is an option of ``export``)."""
-    from workbench.core.inference import add_predict_arguments
+    from workbench.core.deploy.inference import add_predict_arguments
 
     p = subparsers.add_parser(
         "predict", help="classify texts with an exported model bundle",

@@ -9,7 +9,7 @@ __all__ = ["register"]
 
 
 def _open(path: str):  # -> Project
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
     return Project.open(path)
 
@@ -98,7 +98,7 @@ def cmd_adjudicate(args: argparse.Namespace) -> int:
 
 def cmd_final(args: argparse.Namespace) -> int:
     """Show or set how final labels are derived, with counts."""
-    from workbench.core.snapshot import resolve_labels
+    from workbench.core.store.snapshot import resolve_labels
     from workbench.core.team import set_final_rule
 
     with _open(args.project) as project:

@@ -165,7 +165,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """The project's training runs, newest first."""
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
     from workbench.core.training import list_runs
 
     with Project.open(args.project) as project:

@@ -20,8 +20,8 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from workbench import __version__
-from workbench.core.project import PROJECT_SUFFIX, Project
 from workbench.core.resources import resource_path
+from workbench.core.store.project import PROJECT_SUFFIX, Project
 
 __all__ = [
     "run_app",
@@ -67,9 +67,9 @@ def create_demo_project(path: Path, *, progress: Any = None, should_stop: Any = 
     """
     import csv
 
-    from workbench.core.importer import import_rows
+    from workbench.core.data.importer import import_rows
     from workbench.core.resources import resource_path
-    from workbench.gui.import_dialog import remove_project_files
+    from workbench.gui.project.import_dialog import remove_project_files
 
     source = resource_path("demo", "support_messages.csv")
     with open(source, newline="", encoding="utf-8") as fh:

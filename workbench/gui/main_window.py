@@ -24,14 +24,14 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import ProjectError
-from workbench.core.project import PROJECT_SUFFIX, Project, default_annotator
-from workbench.gui.placeholder import PlaceholderPanel, WelcomePage
+from workbench.core.store.project import PROJECT_SUFFIX, Project, default_annotator
 from workbench.gui.preferences import (
     PreferencesDialog,
     apply_preferences,
     record_font_size_setting,
 )
-from workbench.gui.workers import JobHandle, run_in_thread, stop_all
+from workbench.gui.widgets.placeholder import PlaceholderPanel, WelcomePage
+from workbench.gui.widgets.workers import JobHandle, run_in_thread, stop_all
 
 __all__ = ["MainWindow", "PANELS", "MAX_RECENT", "load_panel"]
 
@@ -43,17 +43,17 @@ PROJECT_FILTER = f"Workbench projects (*{PROJECT_SUFFIX});;All files (*)"
 
 #: (tab title, module, class, what the tab will hold when the module is missing)
 PANELS: list[tuple[str, str, str, str]] = [
-    ("Label", "workbench.gui.label_panel", "LabelPanel",
+    ("Label", "workbench.gui.label.label_panel", "LabelPanel",
      "Label records one after another with the keyboard, browse and search them."),
-    ("Train", "workbench.gui.train_panel", "TrainPanel",
+    ("Train", "workbench.gui.train.train_panel", "TrainPanel",
      "Fine-tune a classifier on your labels and compare the runs' results."),
-    ("Deploy", "workbench.gui.deploy_panel", "DeployPanel",
+    ("Deploy", "workbench.gui.deploy.deploy_panel", "DeployPanel",
      "Export a trained model as a small, quantized ONNX bundle that runs anywhere."),
-    ("Inference", "workbench.gui.inference_panel", "InferencePanel",
+    ("Inference", "workbench.gui.deploy.inference_panel", "InferencePanel",
      "Try a model on your own text and classify whole files."),
-    ("Team", "workbench.gui.team_panel", "TeamPanel",
+    ("Team", "workbench.gui.team.team_panel", "TeamPanel",
      "Share the work among annotators and measure how much they agree."),
-    ("Review", "workbench.gui.review_panel", "ReviewPanel",
+    ("Review", "workbench.gui.review.review_panel", "ReviewPanel",
      "Review flagged records, disagreements and the model's likely mistakes."),
 ]
 
@@ -493,7 +493,7 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- dialogs
     def new_project(self) -> None:
-        from workbench.gui.new_project_wizard import NewProjectWizard
+        from workbench.gui.project.new_project_wizard import NewProjectWizard
 
         wizard = NewProjectWizard(self)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -509,7 +509,7 @@ class MainWindow(QMainWindow):
     def import_data(self) -> None:
         if self.project is None:
             return
-        from workbench.gui.import_dialog import ImportDialog
+        from workbench.gui.project.import_dialog import ImportDialog
 
         dialog = ImportDialog(self.project, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -531,7 +531,7 @@ class MainWindow(QMainWindow):
     def export_labels(self) -> None:
         if self.project is None:
             return
-        from workbench.gui.export_dialog import ExportDialog
+        from workbench.gui.project.export_dialog import ExportDialog
 
         dialog = ExportDialog(self.project, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -544,7 +544,7 @@ class MainWindow(QMainWindow):
     def edit_labels(self) -> None:
         if self.project is None:
             return
-        from workbench.gui.label_editor import LabelEditorDialog
+        from workbench.gui.label.label_editor import LabelEditorDialog
 
         dialog = LabelEditorDialog(self.project, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

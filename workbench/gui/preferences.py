@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.project import default_annotator
+from workbench.core.store.project import default_annotator
 
 __all__ = [
     "PreferencesDialog",

@@ -1,4 +1,4 @@
-"""Export trained runs as verified ONNX bundles (see :mod:`workbench.core.onnx_export`).
+"""Export trained runs as verified ONNX bundles (see :mod:`workbench.core.deploy.onnx_export`).
 
 Importing this package imports neither torch nor onnxruntime.
 """

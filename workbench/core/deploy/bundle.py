@@ -8,9 +8,9 @@ from typing import Any
 
 __all__ = ["TEMPLATE_DIR", "write_bundle_config", "copy_runtime", "write_model_card", "zip_folder"]
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "bundle_template"
-_INFERENCE_SOURCE = Path(__file__).resolve().parent.parent / "inference.py"
-_CONFIG_SOURCE = Path(__file__).resolve().parent.parent / "bundle_config.py"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "bundle_template"
+_INFERENCE_SOURCE = Path(__file__).resolve().parent / "inference.py"
+_CONFIG_SOURCE = Path(__file__).resolve().parent / "bundle_config.py"
 
 
 def write_bundle_config(folder: Path, config: dict[str, Any]) -> None:

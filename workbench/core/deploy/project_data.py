@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.core.errors import ModelError, WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
 __all__ = [
     "RUN_FILE",
@@ -232,8 +232,8 @@ def predict_unlabelled(
 
     Opens its own project connection, so it may run in a worker thread.
     """
-    from workbench.core.inference import Predictor
-    from workbench.core.project import Project
+    from workbench.core.deploy.inference import Predictor
+    from workbench.core.store.project import Project
 
     predictor = Predictor.load(bundle_dir)
     run_id = predictor.config.get("run_id")

@@ -1,6 +1,6 @@
 """Team work: annotators and assignment, blind labelling, agreement, adjudication, merging.
 
-Everything here is Qt-free and works on an open :class:`~workbench.core.project.Project`.
+Everything here is Qt-free and works on an open :class:`~workbench.core.store.project.Project`.
 """
 from __future__ import annotations
 

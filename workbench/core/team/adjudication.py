@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.snapshot import majority_labels, resolve_label_map
+from workbench.core.store.snapshot import majority_labels, resolve_label_map
 
 if TYPE_CHECKING:
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
 __all__ = [
     "FinalLabel",
@@ -132,7 +132,7 @@ def set_final(
 
     Pending merge conflicts on the record are marked resolved in the same transaction.
     """
-    from workbench.core.project import default_annotator, now_iso
+    from workbench.core.store.project import default_annotator, now_iso
 
     adjudicator = adjudicator or default_annotator()
     names = list(dict.fromkeys(n.strip() for n in labels if n and n.strip()))
@@ -234,7 +234,7 @@ def disagreements(project: Project, include_resolved: bool = False) -> list[Disa
     Records that already have an adjudicated final label are left out unless
     ``include_resolved``. Each item carries the majority suggestion (``None`` on a tie).
     """
-    from workbench.core.snapshot import annotator_votes
+    from workbench.core.store.snapshot import annotator_votes
 
     by_record = annotator_votes(project)
     conflicts: dict[int, list[Conflict]] = defaultdict(list)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
 __all__ = [
     "AgreementReport",
@@ -206,7 +206,7 @@ class AgreementReport:
 
 def load_ratings(project: Project) -> Ratings:
     """record id -> annotator -> label set, for labelled annotations with labels."""
-    from workbench.core.snapshot import annotator_votes
+    from workbench.core.store.snapshot import annotator_votes
 
     return {
         rid: {a: frozenset(names) for a, names in by.items()}

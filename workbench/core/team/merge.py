@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import ProjectError, WorkbenchError
-from workbench.core.opening import OpenFiles, connect, inspect
+from workbench.core.store.opening import OpenFiles, connect, inspect
 from workbench.core.textnorm import content_hash
 
 if TYPE_CHECKING:
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
 __all__ = ["MergeReport", "merge_projects"]
 
@@ -93,7 +93,7 @@ class MergeReport:
 
 def _open_other(path: Path) -> sqlite3.Connection:
     """Open the teammate's file read-only after the same checks as ``Project.open``."""
-    from workbench.core.schema import APP_ID, SCHEMA_VERSION
+    from workbench.core.store.schema import APP_ID, SCHEMA_VERSION
 
     if not path.exists():
         raise ProjectError(f"{path} does not exist.")
@@ -161,7 +161,7 @@ def merge_projects(
 
     One transaction: on any error the project is unchanged. See the module docstring.
     """
-    from workbench.core.project import now_iso
+    from workbench.core.store.project import now_iso
     from workbench.core.team.settings import roster
 
     other_path = Path(other_path)

@@ -5,7 +5,7 @@
   ``assignment_k`` annotators) or ``split`` (each record by one annotator).
 * ``blind``: ``"1"`` (default) hides other annotators' labels while labelling; ``"0"`` shows them.
 * ``final_rule``: ``adjudicated-first`` (default) or ``majority``; see
-  :func:`workbench.core.snapshot.resolve_labels`.
+  :func:`workbench.core.store.snapshot.resolve_labels`.
 
 Assignment is deterministic and needs no coordination: a record goes to the ``k`` roster
 members with the highest score ``hash(record content hash, annotator)`` (rendezvous
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.core.project import Annotation, Project
+    from workbench.core.store.project import Annotation, Project
 
 __all__ = [
     "ASSIGNMENT_MODES",

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.snapshot import LabelSnapshot, resolve_labels
+from workbench.core.store.snapshot import LabelSnapshot, resolve_labels
 from workbench.core.training.config import DataSummary, TrainConfig
 
 if TYPE_CHECKING:
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
 __all__ = [
     "MIN_RECORDS",

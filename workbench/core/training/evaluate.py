@@ -189,8 +189,8 @@ def load_run_model(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
 def _read_labelled_file(
     path: Path, text_col: str, label_col: str, known: Sequence[str], multi_label: bool
 ) -> tuple[list[str], list[list[str]]]:
-    from workbench.core.importer import split_labels
-    from workbench.core.readers import detect_format, read_table
+    from workbench.core.data.importer import split_labels
+    from workbench.core.data.readers import detect_format, read_table
 
     if not path.exists():
         raise WorkbenchError(f"{path}: no such file.")
@@ -241,8 +241,8 @@ def evaluate_run(
     """
     import numpy as np
 
-    from workbench.core.project import Project
-    from workbench.core.snapshot import resolve_labels
+    from workbench.core.store.project import Project
+    from workbench.core.store.snapshot import resolve_labels
     from workbench.core.training.runs import get_run
 
     with Project.open(project_path) as project:

@@ -80,7 +80,7 @@ class _Job:
         self._last_beat = time.monotonic()
 
     def _beat(self, now: float) -> None:
-        from workbench.core.project import Project
+        from workbench.core.store.project import Project
         from workbench.core.training.runs import touch_run
 
         self._last_beat = now
@@ -165,7 +165,7 @@ class _Job:
                     tdist.destroy_process_group()
 
     def _prepare_data(self) -> Any:
-        from workbench.core.project import Project
+        from workbench.core.store.project import Project
         from workbench.core.training.data import prepare_data
 
         with Project.open(self.path) as project:
@@ -178,7 +178,7 @@ class _Job:
             )
 
     def _start_run(self, data: Any) -> None:
-        from workbench.core.project import Project
+        from workbench.core.store.project import Project
         from workbench.core.training.runs import create_run
 
         with Project.open(self.path) as project:
@@ -200,7 +200,7 @@ class _Job:
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
         if not self.dist.is_main or not self.run_id:
             return
-        from workbench.core.project import Project
+        from workbench.core.store.project import Project
         from workbench.core.training.runs import finish_run
 
         try:
@@ -454,7 +454,7 @@ class _Job:
     # ------------------------------------------------------------------ output
     def _finish(self, model: Any, tokenizer: Any, best_state: Any, status: str, t0: float,
                 extra: dict[str, Any]) -> TrainResult:
-        from workbench.core.project import Project
+        from workbench.core.store.project import Project
         from workbench.core.training.runs import finish_run, store_predictions
 
         data = self.data

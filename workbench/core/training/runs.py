@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:
-    from workbench.core.project import Project
+    from workbench.core.store.project import Project
 
 __all__ = ["create_run", "touch_run", "finish_run", "store_predictions", "list_runs", "get_run"]
 
@@ -33,8 +33,8 @@ def create_run(
     project: Project, *, base_model: str, config: dict[str, Any], snapshot_hash: str, device: str
 ) -> int:
     """Insert a run in status 'running', owned by this process; returns its id."""
-    from workbench.core.liveness import owner_tag
-    from workbench.core.project import now_iso
+    from workbench.core.store.liveness import owner_tag
+    from workbench.core.store.project import now_iso
 
     now = now_iso()
     with project.db.atomic():
@@ -48,7 +48,7 @@ def create_run(
 
 def touch_run(project: Project, run_id: int) -> None:
     """Renew a running run's heartbeat (lets a machine sharing the project tell it is alive)."""
-    from workbench.core.project import now_iso
+    from workbench.core.store.project import now_iso
 
     with project.db.atomic():
         project.db.execute(
@@ -68,7 +68,7 @@ def finish_run(
     config: dict[str, Any] | None = None,
 ) -> None:
     """Record the outcome of a run."""
-    from workbench.core.project import now_iso
+    from workbench.core.store.project import now_iso
 
     sets = ["status = ?", "owner = NULL", "finished_at = ?", "metrics = ?", "model_path = ?", "timings = ?", "error = ?"]
     params: list[Any] = [

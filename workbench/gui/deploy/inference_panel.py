@@ -1,0 +1,441 @@
+"""The Inference tab: try an exported bundle on typed text, classify whole files.
+
+Typed text is classified on the GUI thread after a short pause in typing (one text takes
+milliseconds with onnxruntime); files and the project's unlabelled records are classified
+in a worker thread with progress and Cancel.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.errors import WorkbenchError
+from workbench.gui.widgets.workers import JobHandle, run_in_thread
+
+if TYPE_CHECKING:
+    from workbench.core.deploy.inference import Predictor
+    from workbench.core.store.project import Project
+
+__all__ = ["InferencePanel", "DEBOUNCE_MS"]
+
+log = logging.getLogger(__name__)
+
+#: Pause in typing before the text is classified.
+DEBOUNCE_MS = 150
+_FILE_FILTER = "Texts (*.csv *.tsv *.jsonl *.txt);;All files (*)"
+
+
+def _file_job(predictor: Predictor, src: str, dst: str, text_col: str | None, *,
+              progress: Any, should_stop: Any) -> int:
+    """Classify a file (worker thread); returns the number of rows written."""
+    from workbench.core.deploy.inference import predict_file
+
+    return predict_file(predictor, src, dst, text_col=text_col,
+                        progress=lambda done, total: progress((done, total)),
+                        should_stop=should_stop)
+
+
+def _columns(path: Path) -> list[str]:
+    """Column names of a CSV/TSV/JSONL file (empty for TXT or unreadable files)."""
+    import csv
+    import json
+
+    suffix = path.suffix.lower()
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            if suffix in (".csv", ".tsv"):
+                return next(csv.reader(fh, delimiter="\t" if suffix == ".tsv" else ","), [])
+            if suffix == ".jsonl":
+                for line in fh:
+                    if line.strip():
+                        obj = json.loads(line)
+                        return list(obj) if isinstance(obj, dict) else []
+    except (OSError, ValueError, csv.Error):
+        return []
+    return []
+
+
+class _LabelBars(QWidget):
+    """One row per label: name, a bar and the probability in percent."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self.bars: dict[str, QProgressBar] = {}
+        self.names: dict[str, QLabel] = {}
+
+    def set_labels(self, labels: list[str]) -> None:
+        while self._grid.count():
+            item = self._grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.bars, self.names = {}, {}
+        for row, name in enumerate(labels):
+            label = QLabel(name)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(0)
+            bar.setFormat("")
+            bar.setTextVisible(True)
+            self._grid.addWidget(label, row, 0)
+            self._grid.addWidget(bar, row, 1)
+            self.names[name], self.bars[name] = label, bar
+
+    def show_probs(self, probs: dict[str, float], chosen: set[str]) -> None:
+        for name, bar in self.bars.items():
+            p = float(probs.get(name, 0.0))
+            bar.setValue(int(round(p * 1000)))
+            bar.setFormat(f"{100 * p:.1f}%")
+            font = self.names[name].font()
+            font.setBold(name in chosen)
+            self.names[name].setFont(font)
+
+    def clear(self) -> None:
+        for bar in self.bars.values():
+            bar.setValue(0)
+            bar.setFormat("")
+
+    def values(self) -> dict[str, float]:
+        """The shown probabilities (for tests and accessibility)."""
+        return {name: bar.value() / 1000.0 for name, bar in self.bars.items()}
+
+
+class InferencePanel(QWidget):
+    """Open a bundle, classify typed text as you type, and classify files in the background."""
+
+    status_message = Signal(str)
+    #: Emitted after each typed-text prediction with the result dict.
+    predicted = Signal(object)
+    #: Emitted when a batch job ends: ("done", rows) | ("cancelled", 0) | ("failed", message).
+    batch_finished = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.predictor: Predictor | None = None
+        self.bundle_dir: Path | None = None
+        self._job: JobHandle | None = None
+        self._job_kind = ""
+        self.last_latency_ms: float | None = None
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.predict_now)
+
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        self.bundle_label = QLabel("No model bundle open.")
+        self.bundle_label.setWordWrap(True)
+        self.open_button = QPushButton("Open bundle…")
+        self.open_button.clicked.connect(self._choose_bundle)
+        self.latest_button = QPushButton("Latest export")
+        self.latest_button.setToolTip("Open the most recent export of this project")
+        self.latest_button.clicked.connect(self.open_latest_export)
+        top.addWidget(self.bundle_label, 1)
+        top.addWidget(self.open_button)
+        top.addWidget(self.latest_button)
+        layout.addLayout(top)
+        self.error_label = QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b00020;")
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+
+        try_box = QGroupBox("Try it")
+        try_layout = QVBoxLayout(try_box)
+        self.text_edit = QPlainTextEdit()
+        self.text_edit.setPlaceholderText("Type or paste a text; the label probabilities update as you type.")
+        self.text_edit.setMaximumHeight(120)
+        self.text_edit.textChanged.connect(self._schedule)
+        try_layout.addWidget(self.text_edit)
+        self.result_label = QLabel("")
+        try_layout.addWidget(self.result_label)
+        self.bars = _LabelBars()
+        try_layout.addWidget(self.bars)
+        self.latency_label = QLabel("")
+        self.latency_label.setStyleSheet("color: gray;")
+        try_layout.addWidget(self.latency_label)
+        layout.addWidget(try_box)
+
+        batch_box = QGroupBox("Classify a file")
+        form = QFormLayout(batch_box)
+        row = QHBoxLayout()
+        self.input_edit = QLineEdit()
+        self.input_edit.setPlaceholderText("CSV, TSV, JSONL or TXT (one text per line)")
+        self.input_edit.editingFinished.connect(self._input_changed)
+        browse_in = QPushButton("Browse…")
+        browse_in.clicked.connect(self._choose_input)
+        row.addWidget(self.input_edit, 1)
+        row.addWidget(browse_in)
+        form.addRow("Input file", row)
+        self.column_combo = QComboBox()
+        self.column_combo.setEnabled(False)
+        form.addRow("Text column", self.column_combo)
+        row = QHBoxLayout()
+        self.output_edit = QLineEdit()
+        self.output_edit.setPlaceholderText("new .csv or .jsonl file")
+        browse_out = QPushButton("Browse…")
+        browse_out.clicked.connect(self._choose_output)
+        row.addWidget(self.output_edit, 1)
+        row.addWidget(browse_out)
+        form.addRow("Output file", row)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Classify file")
+        self.run_button.clicked.connect(self.start_file_job)
+        self.store_button = QPushButton("Predict unlabelled records")
+        self.store_button.setToolTip(
+            "Classify the project's unlabelled records and store the predictions with the "
+            "model's run (used for model-assisted labelling)")
+        self.store_button.clicked.connect(self.start_store_job)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_job)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.store_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        form.addRow(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(False)
+        form.addRow(self.progress)
+        self.batch_label = QLabel("")
+        self.batch_label.setWordWrap(True)
+        form.addRow(self.batch_label)
+        layout.addWidget(batch_box)
+        layout.addStretch(1)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ project
+    def set_project(self, project: Project | None) -> None:
+        """Use this project for "Latest export" and for storing predictions."""
+        self.project = project
+        self._update_buttons()
+
+    def refresh(self) -> None:
+        self._update_buttons()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """An export made while the tab was hidden enables "Latest export"."""
+        super().showEvent(event)
+        self._update_buttons()
+
+    def shutdown(self) -> None:
+        """Stop a running job and wait for its thread."""
+        self._timer.stop()
+        if self._job is not None:
+            self._job.cancel()
+            self._job.wait(10_000)
+
+    def _latest_export(self) -> Path | None:
+        if self.project is None:
+            return None
+        from workbench.core.deploy.project_data import latest_export
+
+        return latest_export(self.project.path)
+
+    def _update_buttons(self) -> None:
+        busy = self._job is not None
+        loaded = self.predictor is not None
+        self.latest_button.setEnabled(not busy and self._latest_export() is not None)
+        self.open_button.setEnabled(not busy)
+        self.run_button.setEnabled(loaded and not busy)
+        self.store_button.setEnabled(loaded and not busy and self.project is not None
+                                     and self.predictor.config.get("run_id") is not None)
+        self.cancel_button.setEnabled(busy)
+        self.text_edit.setEnabled(loaded)
+
+    # ------------------------------------------------------------------ bundle
+    def _choose_bundle(self) -> None:
+        start = str(self.bundle_dir or (self.project.models_dir if self.project else Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Open model bundle", start)
+        if folder:
+            self.open_bundle(folder)
+
+    def open_latest_export(self) -> None:
+        latest = self._latest_export()
+        if latest is not None:
+            self.open_bundle(latest)
+
+    def open_bundle(self, folder: str | Path) -> bool:
+        """Load a bundle; on a bad bundle show the reason and keep the previous one."""
+        from workbench.core.deploy.inference import Predictor
+
+        try:
+            predictor = Predictor.load(folder)
+        except WorkbenchError as exc:
+            self.error_label.setText(str(exc))
+            self.error_label.show()
+            self.status_message.emit(f"Cannot open bundle: {exc}")
+            return False
+        self.predictor, self.bundle_dir = predictor, Path(folder)
+        self.error_label.hide()
+        run = predictor.config.get("run_id")
+        kind = "int8" if predictor.config.get("fp32_model_file") else "fp32"
+        self.bundle_label.setText(
+            f"{self.bundle_dir}  ({len(predictor.labels)} labels"
+            + (f", run {run}" if run is not None else "") + f", {kind})")
+        self.bars.set_labels(predictor.labels)
+        self._update_buttons()
+        self.status_message.emit(f"Opened model bundle {self.bundle_dir.name}")
+        if self.text_edit.toPlainText().strip():
+            self.predict_now()
+        return True
+
+    # ------------------------------------------------------------------ typed text
+    def _schedule(self) -> None:
+        self._timer.start()
+
+    def predict_now(self) -> None:
+        """Classify the typed text now and show the probabilities and latency."""
+        self._timer.stop()
+        text = self.text_edit.toPlainText()
+        if self.predictor is None:
+            return
+        if not text.strip():
+            self.bars.clear()
+            self.result_label.setText("")
+            self.latency_label.setText("")
+            return
+        start = time.perf_counter()
+        try:
+            probs = self.predictor.predict_proba([text])
+        except WorkbenchError as exc:
+            self.error_label.setText(str(exc))
+            self.error_label.show()
+            return
+        self.last_latency_ms = (time.perf_counter() - start) * 1000.0
+        result = self.predictor.decide(probs)[0]
+        chosen = set(result["labels"]) if "labels" in result else {result["label"]}
+        self.bars.show_probs(result["probs"], chosen)
+        shown = ", ".join(sorted(chosen, key=self.predictor.labels.index)) or "(no label)"
+        self.result_label.setText(f"Prediction: <b>{shown}</b>")
+        self.latency_label.setText(f"{self.last_latency_ms:.1f} ms")
+        self.predicted.emit(result)
+
+    # ------------------------------------------------------------------ files
+    def _choose_input(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Texts to classify", "", _FILE_FILTER)
+        if path:
+            self.set_input_file(path)
+
+    def _choose_output(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Write predictions to", self.output_edit.text(),
+                                              "CSV (*.csv);;JSON Lines (*.jsonl)")
+        if path:
+            self.output_edit.setText(path)
+
+    def _input_changed(self) -> None:
+        if self.input_edit.text().strip():
+            self.set_input_file(self.input_edit.text().strip())
+
+    def set_input_file(self, path: str | Path) -> None:
+        """Choose the input file: fill the column list and suggest an output file."""
+        path = Path(path)
+        self.input_edit.setText(str(path))
+        columns = _columns(path)
+        self.column_combo.clear()
+        self.column_combo.addItems(columns)
+        self.column_combo.setEnabled(bool(columns))
+        if "text" in columns:
+            self.column_combo.setCurrentText("text")
+        if not self.output_edit.text().strip():
+            self.output_edit.setText(str(path.with_name(path.stem + ".predictions.csv")))
+
+    def start_file_job(self) -> None:
+        """Classify the chosen file into the output file in a worker thread."""
+        if self.predictor is None or self._job is not None:
+            return
+        src, dst = self.input_edit.text().strip(), self.output_edit.text().strip()
+        if not src or not dst:
+            self._batch_failed_text("Choose an input file and an output file.")
+            return
+        column = self.column_combo.currentText() if self.column_combo.isEnabled() else None
+        self._start("file", _file_job, self.predictor, src, dst, column or None)
+
+    def start_store_job(self) -> None:
+        """Predict the project's unlabelled records and store them under the bundle's run."""
+        if self.predictor is None or self.project is None or self._job is not None:
+            return
+        from workbench.core.deploy.project_data import predict_unlabelled
+
+        self._start("store", predict_unlabelled, str(self.project.path), str(self.bundle_dir))
+
+    def _start(self, kind: str, fn: Any, *args: Any) -> None:
+        self._job_kind = kind
+        self.progress.setRange(0, 0)
+        self.batch_label.setText("Working…")
+        self._job = run_in_thread(
+            self, fn, *args,
+            on_progress=self._on_progress, on_done=self._on_done,
+            on_failed=self._on_failed, on_cancelled=self._on_cancelled,
+            name=f"inference-{kind}",
+        )
+        self._update_buttons()
+
+    def cancel_job(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.batch_label.setText("Cancelling…")
+
+    def _on_progress(self, event: Any) -> None:
+        done, total = event
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+        self.batch_label.setText(f"{done:,} of {total:,} texts")
+
+    def _finish(self) -> None:
+        self._job = None
+        self.progress.setRange(0, 1)
+        self._update_buttons()
+
+    def _on_done(self, rows: int) -> None:
+        kind = self._job_kind
+        self._finish()
+        self.progress.setValue(1)
+        if kind == "store":
+            text = f"Stored predictions for {rows:,} unlabelled records."
+        else:
+            text = f"Wrote {rows:,} predictions to {self.output_edit.text().strip()}."
+        self.batch_label.setText(text)
+        self.status_message.emit(text)
+        self.batch_finished.emit(("done", rows))
+
+    def _on_cancelled(self) -> None:
+        self._finish()
+        self.progress.setValue(0)
+        self.batch_label.setText("Cancelled: nothing was written.")
+        self.batch_finished.emit(("cancelled", 0))
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._finish()
+        message = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
+        self._batch_failed_text(message)
+        self.batch_finished.emit(("failed", message))
+
+    def _batch_failed_text(self, message: str) -> None:
+        self.batch_label.setText(f"<span style='color:#b00020'>{html.escape(message)}</span>")
+        self.batch_label.setTextFormat(Qt.TextFormat.RichText)
+        self.status_message.emit(message)

@@ -1,0 +1,1 @@
+"""gui label package."""

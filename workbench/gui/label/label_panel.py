@@ -1,0 +1,627 @@
+"""The Label panel: keyboard-driven labelling of one record after another.
+
+Keys (the label keys come from the label schema, 1-9 then letters):
+
+* a label key: single-label projects save that label and move on; multi-label projects
+  toggle it, and Enter saves the chosen labels and moves on;
+* Enter with nothing chosen accepts the model's suggestion (shown above the label buttons,
+  its buttons outlined) and moves on; it is saved with provenance "accepted suggestion";
+* S skip, F flag for review, Ctrl+M comment, Alt+Left / PgUp back, Alt+Right / PgDn
+  forward, Ctrl+Z undo, Ctrl+Shift+Z (or Ctrl+Y) redo, F1 guidelines, Ctrl+F search.
+
+Every annotation is committed to the project file before the next record is shown. The
+Records tab holds the records table; relabelling there goes through the same undo stack.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.assist import queue
+from workbench.core.errors import WorkbenchError
+from workbench.core.store.project import Annotation, Project, Record, default_annotator
+from workbench.gui.label.annotation_commands import (
+    LabelCounts,
+    SuggestionLookup,
+    apply_annotation,
+    relabel_records,
+)
+from workbench.gui.label.label_buttons import (
+    LabelPage,
+    guidelines_html,
+    keys_help,
+    save_action_texts,
+)
+from workbench.gui.label.record_view import annotation_html
+from workbench.gui.label.records_table import RecordsBrowser
+
+__all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
+
+log = logging.getLogger(__name__)
+
+#: Single keys the labelling view uses itself; a label shortcut must not be one of them.
+RESERVED_LABEL_KEYS = frozenset({"s", "f"})
+#: The view's own keys, for the help pane and the buttons.
+KEYS = {
+    "skip": "S",
+    "flag": "F",
+    "comment": "Ctrl+M",
+    "save": "Return",
+    "back": "Alt+Left",
+    "back2": "PgUp",
+    "forward": "Alt+Right",
+    "forward2": "PgDown",
+    "undo": "Ctrl+Z",
+    "redo": "Ctrl+Shift+Z",
+    "redo2": "Ctrl+Y",
+    "help": "F1",
+    "find": "Ctrl+F",
+}
+
+
+class LabelPanel(QWidget):
+    """Label records with the keyboard; see the module docstring for the keys."""
+
+    status_message = Signal(str)
+    open_records = Signal(list)
+    #: (records this annotator labelled, records in the project)
+    progress_changed = Signal(int, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.annotator = default_annotator()
+        self.undo_stack = QUndoStack(self)
+        self.counts = LabelCounts()
+        self.current: Record | None = None
+        self.mine: Annotation | None = None
+        self.selection: list[str] = []  # multi-label choice not yet saved
+        self.suggestions = SuggestionLookup()
+        self.suggestion = None  # the shown record's suggestion (workbench.core.assist.suggestions)
+        self._pending_comment: str | None = None
+        self.nav = queue.RecordNavigator()
+        self._blind = True
+        self._colors: dict[str, str] = {}
+        self._label_actions: list[QAction] = []
+        self._table_stale = True
+        self._build_ui()
+        self._build_actions()
+        self.set_project(None)
+
+    # ----------------------------------------------------------------- layout
+    def _build_ui(self) -> None:
+        self.queue_combo = QComboBox()
+        self.queue_combo.setToolTip("Which record comes next")
+        self.queue_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.queue_combo.activated.connect(self._on_strategy_chosen)
+        self.progress_label = QLabel()
+        self.progress_label.setObjectName("progressLabel")
+        self.back_button = QToolButton()
+        self.forward_button = QToolButton()
+        self.undo_button = QToolButton()
+        self.redo_button = QToolButton()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Queue:"))
+        top.addWidget(self.queue_combo)
+        top.addSpacing(12)
+        top.addWidget(self.progress_label, 1)
+        for button in (self.back_button, self.forward_button, self.undo_button, self.redo_button):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            top.addWidget(button)
+
+        # Label page: text on the left, metadata / counts / guidelines on the right.
+        page = self.label_page = LabelPage()
+        self.record_text, self.meta_form = page.record_text, page.meta_form
+        self.annotation_label, self.suggestion_label = page.annotation_label, page.suggestion_label
+        self.comment_edit, self.label_buttons = page.comment_edit, page.label_buttons
+        self.counts_view, self.help_view = page.counts_view, page.help_view
+        self.suggester_label = page.counts_view.suggester
+        self.skip_button, self.flag_button = page.skip_button, page.flag_button
+        self.comment_button, self.save_button = page.comment_button, page.save_button
+        self.help_button, self.splitter = page.help_button, page.splitter
+        self.comment_edit.returnPressed.connect(self._save_comment)
+        self.comment_edit.cancelled.connect(self._end_comment)
+        self.label_buttons.label_clicked.connect(self.press_label)
+
+        self.browser = RecordsBrowser()
+        self.browser.record_activated.connect(self.open_record)
+        self.browser.relabel_requested.connect(self._on_relabel_requested)
+        self.browser.status_message.connect(self.status_message)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.label_page, "Record")
+        self.tabs.addTab(self.browser, "Records table")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs, 1)
+
+    def _action(self, text: str, keys: Sequence[str], slot, owner: QWidget) -> QAction:
+        act = QAction(text, owner)
+        act.setShortcuts([QKeySequence(k) for k in keys])
+        act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        act.triggered.connect(slot)
+        owner.addAction(act)
+        shown = " / ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)
+                           for k in keys)
+        act.setToolTip(f"{text} ({shown})")
+        first = QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText)
+        act.setIconText(f"{text}  [{first}]")
+        return act
+
+    def _build_actions(self) -> None:
+        page = self.label_page
+        self.act_skip = self._action("Skip", [KEYS["skip"]], self.skip, page)
+        self.act_flag = self._action("Flag for review", [KEYS["flag"]], self.flag, page)
+        self.act_comment = self._action("Comment", [KEYS["comment"]], self.begin_comment, page)
+        self.act_save = self._action(
+            "Accept suggestion", [KEYS["save"], "Enter"], self.save_selection, page
+        )
+        self.act_back = self._action("Back", [KEYS["back"], KEYS["back2"]], self.go_back, page)
+        self.act_forward = self._action(
+            "Forward", [KEYS["forward"], KEYS["forward2"]], self.go_forward, page
+        )
+        self.act_help = self._action("Guidelines", [KEYS["help"]], self.toggle_help, self)
+        self.act_find = self._action("Search records", [KEYS["find"]], self.focus_search, self)
+        self.act_undo = self._action("Undo", [KEYS["undo"]], self.undo_stack.undo, self)
+        self.act_redo = self._action(
+            "Redo", [KEYS["redo"], KEYS["redo2"]], self.undo_stack.redo, self
+        )
+        self.undo_stack.canUndoChanged.connect(self.act_undo.setEnabled)
+        self.undo_stack.canRedoChanged.connect(self.act_redo.setEnabled)
+        self.act_undo.setEnabled(False)
+        self.act_redo.setEnabled(False)
+        pairs = (
+            (self.skip_button, self.act_skip), (self.flag_button, self.act_flag),
+            (self.comment_button, self.act_comment), (self.save_button, self.act_save),
+            (self.back_button, self.act_back), (self.forward_button, self.act_forward),
+            (self.undo_button, self.act_undo), (self.redo_button, self.act_redo),
+            (self.help_button, self.act_help),
+        )
+        for button, act in pairs:
+            button.setDefaultAction(act)
+
+    # ----------------------------------------------------------------- project
+    def set_project(self, project: Project | None) -> None:
+        """Show a project (None: nothing open). Clears history and undo."""
+        self.project = project
+        self.suggestions.reset()
+        self.undo_stack.clear()
+        self.nav.reset()
+        self.current = None
+        self.mine = None
+        self.queue_combo.clear()
+        self.queue_combo.addItems(queue.available_strategies())
+        if project is not None:
+            queue.invalidate(project)
+        self._load_schema()
+        self._table_stale = True
+        if self.tabs.currentWidget() is self.browser:
+            self._refresh_table()
+        else:
+            self.browser.model.set_project(None, self.annotator)  # load when shown
+        if project is not None:
+            self.advance()
+        else:
+            self._show(None)
+
+    def set_annotator(self, name: str) -> None:
+        """Label as another annotator (e.g. after Preferences changed the name)."""
+        name = name.strip()
+        if name and name != self.annotator:
+            self.annotator = name
+            self.set_project(self.project)
+
+    def set_font_size(self, points: int) -> None:
+        """Reading font size of the record text."""
+        self.record_text.set_font_size(points)
+
+    def refresh(self) -> None:
+        """Reload labels, counts and the shown record (data or labels changed elsewhere)."""
+        if self.project is None:
+            return
+        self.project._label_cache = None
+        self.suggestions.reset()
+        queue.invalidate(self.project)
+        self._load_schema()
+        self._table_stale = True
+        if self.tabs.currentWidget() is self.browser:
+            self._refresh_table()
+        if self.current is not None:
+            self._show(self.current.id)
+        else:
+            self.advance()
+
+    def _load_schema(self) -> None:
+        project = self.project
+        labels = project.labels() if project is not None else []
+        self._colors = {lab.name: lab.color for lab in labels}
+        self._blind = project is None or (project.get_meta("blind", "1") or "1") != "0"
+        if project is not None:
+            self.counts.load(project, self.annotator)
+        else:
+            self.counts.clear()
+        self.label_buttons.set_labels(labels, self.counts.by_label)
+        self.counts_view.set_labels(labels)
+        for act in self._label_actions:
+            self.label_page.removeAction(act)
+            act.deleteLater()
+        self._label_actions = []
+        for label in labels:
+            if label.shortcut:
+                act = QAction(label.name, self.label_page)
+                act.setShortcut(QKeySequence(label.shortcut))
+                act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                act.setData(label.name)
+                act.triggered.connect(self._on_label_key)
+                self.label_page.addAction(act)
+                self._label_actions.append(act)
+        multi = project is not None and project.multi_label
+        self._set_save_texts(multi)
+        keys = keys_help(labels, multi)
+        self.help_view.setHtml(guidelines_html(labels, keys))
+        self._update_progress()
+
+    def _set_save_texts(self, multi: bool) -> None:
+        enter = " / ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)
+                           for k in (KEYS["save"], "Enter"))
+        text, tip = save_action_texts(multi)
+        self.act_save.setText(text)
+        self.act_save.setIconText(f"{text}  [{QKeySequence(KEYS['save']).toString()}]")
+        self.act_save.setToolTip(f"{tip} ({enter})")
+        self._show_suggester()
+
+    def _show_suggester(self) -> None:
+        text = self.suggestions.describe_suggester(self.project)
+        self.suggester_label.setText(f"Suggestions: {text}" if text else "")
+        self.suggester_label.setToolTip(text)
+        # Single-label projects need Enter only to accept suggestions: no model, no button.
+        multi = self.project is not None and self.project.multi_label
+        show = multi or self.suggestions.run_id is not None
+        self.act_save.setVisible(show)
+        self.save_button.setVisible(show)
+
+    def reload_suggestion(self) -> None:
+        """Re-read which model suggests and the shown record's suggestion (new predictions)."""
+        self.suggestions.reset()
+        self._show_suggester()
+        self._show_suggestion()
+        self._update_actions()
+
+    def _on_strategy_chosen(self, index: int) -> None:
+        name = self.queue_combo.itemText(index)
+        if self.project is None or name == self.nav.strategy.name:
+            return
+        try:
+            self.nav.set_strategy(queue.get_strategy(name))
+        except (WorkbenchError, sqlite3.Error) as exc:
+            self.status_message.emit(str(exc))
+            return
+        self.status_message.emit(f"Queue order: {name}")
+        if self.current is None:
+            self.advance()
+        self.record_text.editor.setFocus()
+
+    # ----------------------------------------------------------------- navigation
+    def show_records(self, ids: Sequence[int]) -> None:
+        """Show these records first (the first one now), then continue with the queue."""
+        ids = [int(i) for i in ids]
+        if not ids or self.project is None:
+            return
+        self.tabs.setCurrentWidget(self.label_page)
+        self.nav.show_first(ids, requeue_current=self._current_undone())
+        self._show(self.nav.current)
+
+    def open_record(self, record_id: int) -> None:
+        """Show one record now (e.g. from the records table), keeping the history."""
+        if self.project is None:
+            return
+        self.tabs.setCurrentWidget(self.label_page)
+        self.nav.open(record_id, requeue_current=self._current_undone())
+        self._show(self.nav.current)
+
+    def _current_undone(self) -> bool:
+        # A queue record left without an annotation comes back after the ones opened.
+        return self.current is not None and self.mine is None
+
+    def advance(self) -> None:
+        """Move to the next record: forward through history, else the next queue record."""
+        if self.project is None:
+            return
+        try:
+            record_id = self.nav.next(self.project, self.annotator)
+        except (WorkbenchError, sqlite3.Error) as exc:
+            self.status_message.emit(str(exc))
+            record_id = None
+        self._show(record_id)
+
+    def go_back(self) -> None:
+        """Show the record seen before this one."""
+        if self.nav.can_go_back():
+            self._show(self.nav.back())
+
+    def go_forward(self) -> None:
+        """Show the next record seen (or the next one in the queue, leaving this one as is)."""
+        self.advance()
+
+    # ----------------------------------------------------------------- display
+    def _show(self, record_id: int | None) -> None:
+        project = self.project
+        self.selection = []
+        self._pending_comment = None
+        self._end_comment()
+        record = None
+        if project is not None and record_id is not None:
+            try:
+                record = project.get_record(record_id)
+            except WorkbenchError:
+                record = None  # deleted meanwhile
+        self.current = record
+        if record is None or project is None:
+            self.mine = None
+            self.record_text.set_record(None, self._done_text())
+            self.meta_form.set_record(None)
+            self.annotation_label.setText("")
+            self.label_buttons.set_checked(())
+        else:
+            self.mine = project.get_annotation(record.id, self.annotator)
+            others = []
+            if not self._blind:
+                others = [a for a in project.annotations_for(record.id)
+                          if a.annotator != self.annotator]
+            where = f"{self.nav.pos + 1} of {len(self.nav.history)} seen"
+            self.record_text.set_record(record, f"Record {record.id}  ·  {where}")
+            self.meta_form.set_record(record)
+            self.annotation_label.setText(annotation_html(self.mine, others, self._colors))
+            if self.mine is not None:
+                self.selection = list(self.mine.labels)
+            self.label_buttons.set_checked(self.selection)
+            self.record_text.editor.setFocus()
+        self._show_suggestion()
+        self._update_actions()
+
+    def _show_suggestion(self) -> None:
+        """Show the model's suggestion for the shown record (one stored-prediction lookup)."""
+        record = self.current
+        suggestion = None
+        if record is not None and self.project is not None:
+            try:
+                suggestion = self.suggestions.get(self.project, record.id)
+            except (WorkbenchError, sqlite3.Error, OSError, ValueError) as exc:
+                log.warning("No suggestion for record %s: %s", record.id, exc)
+        self.suggestion = suggestion
+        self.label_page.show_suggestion(suggestion, self._colors, self._can_accept())
+
+    def _done_text(self) -> str:
+        if self.project is None:
+            return "Open or create a project to start labelling."
+        note = None
+        try:
+            from workbench.core.team import assignment_note
+
+            note = assignment_note(self.project, self.annotator)
+        except ImportError:
+            pass
+        text = "No more records in this queue: every record has your annotation."
+        if note:
+            text += " " + note
+        return text + " Use Back, or the Records table, to review."
+
+    def _update_actions(self) -> None:
+        has = self.current is not None
+        for act in (self.act_skip, self.act_flag, self.act_comment, *self._label_actions):
+            act.setEnabled(has)
+        multi = self.project is not None and self.project.multi_label
+        self.act_save.setEnabled(has and (multi or self._can_accept()))
+        self.label_buttons.setEnabled(has)
+        self.act_back.setEnabled(self.nav.can_go_back())
+        self.act_forward.setEnabled(self.project is not None)
+
+    def _update_progress(self) -> None:
+        total = self.counts.total  # counted when the project was loaded or refreshed
+        labelled = self.counts.labelled
+        self.progress_label.setText(f"Labelled <b>{labelled:,}</b> of {total:,}")
+        by_status = self.counts.by_status
+        self.counts_view.set_counts(labelled, total, by_status.get("skipped", 0),
+                                    by_status.get("flagged", 0), self.counts.by_label)
+        self.label_buttons.set_counts(self.counts.by_label)
+        self.progress_changed.emit(labelled, total)
+
+    # ----------------------------------------------------------------- labelling
+    def _on_label_key(self) -> None:
+        act = self.sender()
+        if isinstance(act, QAction):
+            self.press_label(str(act.data()))
+
+    def press_label(self, name: str) -> None:
+        """What a label key does: save and move on, or toggle (multi-label)."""
+        if self.current is None or self.project is None:
+            return
+        if self.project.multi_label:
+            if name in self.selection:
+                self.selection.remove(name)
+            else:
+                self.selection.append(name)
+            self.label_buttons.set_checked(self.selection)
+            if self.suggestion is not None:  # Enter now saves the choice, not the suggestion
+                self.label_page.show_suggestion(self.suggestion, self._colors, self._can_accept())
+            return
+        self._save([name], "labelled")
+
+    def save_selection(self) -> None:
+        """Enter: save the chosen labels (multi-label), else accept the suggestion; move on."""
+        if self.current is None or self.project is None:
+            return
+        if self.project.multi_label and self.selection:
+            self._save(list(self.selection), "labelled")
+            return
+        if self._can_accept():
+            self.accept_suggestion()
+            return
+        if self.project.multi_label:
+            self.status_message.emit("Choose at least one label first (or S to skip).")
+        else:
+            self.status_message.emit("No suggestion for this record: press a label key.")
+
+    def _can_accept(self) -> bool:
+        # Chosen labels, or a label this annotator saved before, win over the suggestion.
+        if self.suggestion is None or (self.project is not None and self.project.multi_label
+                                       and self.selection):
+            return False
+        return self.mine is None or self.mine.status != "labelled"
+
+    def accept_suggestion(self) -> None:
+        """Save the shown suggestion (provenance "accepted suggestion"), undoably; move on."""
+        if self.current is None or self.project is None or not self._can_accept():
+            return
+        assert self.suggestion is not None
+        from workbench.core.assist.suggestions import ACCEPTED_PROVENANCE
+
+        self._save(list(self.suggestion.labels), "labelled", ACCEPTED_PROVENANCE)
+
+    def skip(self) -> None:
+        """Save the record as skipped and move on."""
+        if self.current is not None:
+            self._save([], "skipped")
+
+    def flag(self) -> None:
+        """Flag the record for review (keeping any chosen labels) and move on."""
+        if self.current is not None:
+            self._save(list(self.selection), "flagged")
+
+    def _save(self, labels: list[str], status: str, provenance: str = "manual") -> bool:
+        assert self.current is not None and self.project is not None
+        comment = self._pending_comment
+        if comment is None and self.mine is not None:
+            comment = self.mine.comment
+        record_id = self.current.id
+        try:
+            apply_annotation(
+                self.undo_stack, self.project, record_id, self.annotator, labels,
+                status=status, comment=comment, provenance=provenance,
+                on_change=self._on_changed, on_error=self.status_message.emit,
+            )
+        except (WorkbenchError, sqlite3.Error) as exc:
+            self.status_message.emit(str(exc))
+            return False
+        what = ", ".join(labels) if status == "labelled" else status
+        if provenance != "manual":
+            what += f" ({provenance})"
+        self.status_message.emit(f"Saved record {record_id}: {what}")
+        self.advance()
+        return True
+
+    def _on_changed(self, record_id: int, old: Annotation | None, new: Annotation | None,
+                    cause: str) -> None:
+        self.counts.apply(old, new)
+        self._update_progress()
+        if self._table_stale is False:
+            self.browser.model.refresh_records([record_id])
+        if cause == "do":
+            return
+        # Undo / redo: show the record that changed so the user sees the effect.
+        self.nav.focus(record_id)
+        self._show(record_id)
+        self.status_message.emit(
+            f"{cause.capitalize()}: record {record_id} is now "
+            + ("not annotated" if new is None else (", ".join(new.labels) or new.status))
+        )
+
+    # ----------------------------------------------------------------- comments
+    def begin_comment(self) -> None:
+        """Open the comment editor for the shown record."""
+        if self.current is None:
+            return
+        for act in (*self._label_actions, self.act_skip, self.act_flag, self.act_save,
+                    self.act_back, self.act_forward, self.act_comment):
+            act.setEnabled(False)
+        existing = self._pending_comment
+        if existing is None and self.mine is not None:
+            existing = self.mine.comment
+        self.comment_edit.setText(existing or "")
+        self.comment_edit.show()
+        self.comment_edit.setFocus()
+
+    def _end_comment(self) -> None:
+        if self.comment_edit.isVisible():
+            self.comment_edit.hide()
+            self._update_actions()
+            self.record_text.editor.setFocus()
+
+    def _save_comment(self) -> None:
+        if self.current is None or self.project is None:
+            self._end_comment()
+            return
+        text = self.comment_edit.text().strip() or None
+        if self.mine is None:
+            # Nothing saved for this record yet: the comment goes with the label.
+            self._pending_comment = text
+            self._end_comment()
+            self.annotation_label.setText(
+                annotation_html(None, [], self._colors, pending_comment=text)
+            )
+            self.status_message.emit("The comment will be saved with your label.")
+            return
+        try:
+            apply_annotation(
+                self.undo_stack, self.project, self.current.id, self.annotator,
+                self.mine.labels, status=self.mine.status, comment=text,
+                on_change=self._on_changed, on_error=self.status_message.emit,
+            )
+        except (WorkbenchError, sqlite3.Error) as exc:
+            self.status_message.emit(str(exc))
+        self._end_comment()
+        self._show(self.current.id)
+        self.status_message.emit(f"Comment saved on record {self.current.id}.")
+
+    # ----------------------------------------------------------------- table
+    def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.browser and self._table_stale:
+            self._refresh_table()
+            if self.current is not None:
+                self.browser.select_record(self.current.id)
+        elif self.tabs.widget(index) is self.label_page:
+            self.record_text.editor.setFocus()
+
+    def _refresh_table(self) -> None:
+        self.browser.set_project(self.project, self.annotator, self._blind)
+        self._table_stale = False
+
+    def focus_search(self) -> None:
+        """Ctrl+F: go to the records table and its search box."""
+        self.tabs.setCurrentWidget(self.browser)
+        self.browser.search_edit.setFocus()
+        self.browser.search_edit.selectAll()
+
+    def _on_relabel_requested(self, ids: list, action: str, label: str) -> None:
+        if self.project is None or not ids:
+            return
+        try:
+            done = relabel_records(
+                self.undo_stack, self.project, self.annotator, ids, action, label,
+                on_change=self._on_changed, on_error=self.status_message.emit,
+            )
+        except (WorkbenchError, sqlite3.Error) as exc:
+            self.status_message.emit(str(exc))
+            return
+        if self.current is not None and self.current.id in ids:
+            self._show(self.current.id)
+        self.status_message.emit(f"Updated {done} record(s).")
+
+    def toggle_help(self) -> None:
+        """Show or hide the guidelines pane."""
+        self.help_view.setVisible(not self.help_view.isVisible())

@@ -1,0 +1,474 @@
+"""The Team panel: agreement figures, annotators and assignment, adjudication, merging.
+
+Merging a teammate's file runs in a worker thread that opens its own connection to the
+project; the panel (and the rest of the window) refreshes when it has finished.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core import team
+from workbench.core.errors import WorkbenchError
+from workbench.gui.team.adjudication import AdjudicationView
+from workbench.gui.widgets.workers import JobHandle, run_in_thread
+
+if TYPE_CHECKING:
+    from workbench.core.store.project import Project
+    from workbench.core.team import AgreementReport, MergeReport
+
+__all__ = ["TeamPanel", "agreement_job", "merge_job"]
+
+log = logging.getLogger(__name__)
+
+_MODES = [
+    ("all", "Everyone labels everything"),
+    ("k", "Each record by k annotators"),
+    ("split", "Split the records between annotators"),
+]
+_RULES = [
+    ("adjudicated-first", "Adjudicated label first, else majority"),
+    ("majority", "Majority only (ignore adjudicated labels)"),
+]
+
+
+def merge_job(project_path: str, other_path: str, *, progress: Any = None, should_stop: Any = None) -> MergeReport:
+    """Worker function: merge ``other_path`` into the project file (own connection)."""
+    from workbench.core.store.project import Project
+
+    with Project.open(project_path) as project:
+        return team.merge_projects(project, other_path, progress=progress)
+
+
+def agreement_job(project_path: str, *, progress: Any = None, should_stop: Any = None) -> AgreementReport:
+    """Worker function: agreement figures of the project file (own connection)."""
+    from workbench.core.store.project import Project
+
+    with Project.open(project_path) as project:
+        return team.compute_agreement(project)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _table(headers: list[str], stretch: tuple[int, ...] = (0,)) -> QTableWidget:
+    """A read-only table: the name columns in ``stretch`` share the spare width, the
+    figure columns are as wide as their contents."""
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    header = table.horizontalHeader()
+    header.setStretchLastSection(False)
+    header.setMinimumSectionSize(90)
+    for column in range(len(headers)):
+        mode = (QHeaderView.ResizeMode.Stretch if column in stretch
+                else QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(column, mode)
+    return table
+
+
+def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            item = QTableWidgetItem(text)
+            number = text.rstrip("%").replace(".", "", 1).replace("-", "", 1).isdigit()
+            if c > 0 and (number or text == "n/a"):
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            table.setItem(r, c, item)
+
+
+class TeamPanel(QWidget):
+    """Agreement, annotators and assignment, adjudication and merge for a project."""
+
+    status_message = Signal(str)
+    open_records = Signal(list)
+    #: Emitted after a merge changed the project (the window refreshes other panels).
+    data_changed = Signal()
+    #: Emitted with the :class:`~workbench.core.team.MergeReport` after every merge.
+    merged = Signal(object)
+    #: Emitted with the error message when a merge is refused or fails.
+    merge_failed = Signal(str)
+    #: Emitted when fresh agreement figures are shown (they are computed in the background).
+    agreement_ready = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.report: AgreementReport | None = None
+        self.last_merge_report: MergeReport | None = None
+        self.show_dialogs = True
+        self._job: JobHandle | None = None
+        self._agreement_job: JobHandle | None = None
+        self._agreement_stale = False
+        self._loading = False
+
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.merge_button = QPushButton("Merge…")
+        self.merge_button.setToolTip("Bring in a teammate's annotations from their copy of the project")
+        self.merge_button.clicked.connect(self.merge_dialog)
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.refresh_button)
+        top.addWidget(self.merge_button)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_agreement(), "Agreement")
+        self.adjudication = AdjudicationView()
+        self.adjudication.status_message.connect(self.status_message)
+        self.adjudication.open_records.connect(self.open_records)
+        self.adjudication.final_changed.connect(self._on_final_changed)
+        self.tabs.addTab(self.adjudication, "Adjudication")
+        self.tabs.addTab(self._build_settings(), "Annotators && settings")
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs, 1)
+        self.set_project(None)
+
+    # ----------------------------------------------------------------- building
+    def _build_agreement(self) -> QWidget:
+        page = QWidget()
+        self.overall_label = QLabel()
+        self.overall_label.setTextFormat(Qt.TextFormat.RichText)
+        self.overall_label.setWordWrap(True)
+        self.pairs_table = _table(["Annotator A", "Annotator B", "Records in common",
+                                   "Cohen's κ", "Raw agreement"], stretch=(0, 1))
+        self.labels_table = _table(["Label", "Mean pairwise κ", "Fleiss' κ",
+                                    "Krippendorff's α", "Records with label"])
+        self.agreement_note = QLabel(
+            "κ and α: 1 = perfect agreement, 0 = no better than chance. Only records labelled "
+            "by two or more annotators count. Per label: chosen or not (one against the rest)."
+        )
+        self.agreement_note.setWordWrap(True)
+        self.agreement_note.setStyleSheet("color: gray")
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.overall_label)
+        layout.addWidget(QLabel("<b>Each pair of annotators</b>"))
+        layout.addWidget(self.pairs_table, 1)
+        layout.addWidget(QLabel("<b>Each label</b>"))
+        layout.addWidget(self.labels_table, 1)
+        layout.addWidget(self.agreement_note)
+        return page
+
+    def _build_settings(self) -> QWidget:
+        page = QWidget()
+        roster_box = QGroupBox("Annotators")
+        self.roster_list = QListWidget()
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("Name as the annotator sets it (WORKBENCH_ANNOTATOR)")
+        self.name_edit.returnPressed.connect(self._add_annotator)
+        add = QPushButton("Add")
+        add.clicked.connect(self._add_annotator)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self._remove_annotator)
+        row = QHBoxLayout()
+        row.addWidget(self.name_edit, 1)
+        row.addWidget(add)
+        row.addWidget(self.remove_button)
+        box_layout = QVBoxLayout(roster_box)
+        box_layout.addWidget(self.roster_list)
+        box_layout.addLayout(row)
+
+        rules = QGroupBox("Labelling rules")
+        self.mode_combo = QComboBox()
+        for key, text in _MODES:
+            self.mode_combo.addItem(text, key)
+        self.mode_combo.currentIndexChanged.connect(self._save_assignment)
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(1, 99)
+        self.k_spin.setValue(2)
+        self.k_spin.valueChanged.connect(self._save_assignment)
+        self.blind_check = QCheckBox("Blind labelling: hide other annotators' labels while labelling")
+        self.blind_check.toggled.connect(self._save_blind)
+        self.rule_combo = QComboBox()
+        for key, text in _RULES:
+            self.rule_combo.addItem(text, key)
+        self.rule_combo.currentIndexChanged.connect(self._save_rule)
+        self.rule_summary = QLabel()
+        self.rule_summary.setWordWrap(True)
+        form = QFormLayout(rules)
+        form.addRow("Assignment:", self.mode_combo)
+        form.addRow("Annotators per record (k):", self.k_spin)
+        form.addRow(self.blind_check)
+        form.addRow("Final labels for training:", self.rule_combo)
+        form.addRow(self.rule_summary)
+
+        layout = QVBoxLayout(page)
+        layout.addWidget(roster_box, 1)
+        layout.addWidget(rules)
+        return page
+
+    # ----------------------------------------------------------------- contract
+    def set_project(self, project: Project | None) -> None:
+        self.project = project
+        for w in (self.merge_button, self.refresh_button, self.tabs):
+            w.setEnabled(project is not None)
+        self.adjudication.set_project(project)
+        self._load_settings()
+        self._load_agreement()
+
+    def refresh(self) -> None:
+        """Recompute agreement and reload disagreements and settings."""
+        if self.project is not None:
+            self.project.reload_labels()
+        self.adjudication.reload_labels()
+        self._load_settings()
+        self._load_agreement()
+
+    def shutdown(self) -> None:
+        for job in (self._job, self._agreement_job):
+            if job is not None and job.is_running():
+                job.cancel()
+                job.wait(30_000)
+
+    # ----------------------------------------------------------------- agreement
+    def _load_agreement(self) -> None:
+        """Compute the agreement figures in the background (large projects take seconds)."""
+        self._update_tab_count()
+        if self.project is None:
+            self.report = None
+            self.summary.setText("Open a project to see its annotators and agreement.")
+            self.overall_label.setText("")
+            _fill(self.pairs_table, [])
+            _fill(self.labels_table, [])
+            return
+        if self._agreement_job is not None and self._agreement_job.is_running():
+            self._agreement_stale = True
+            return
+        self._agreement_stale = False
+        self.overall_label.setText("Computing agreement…")
+        self._agreement_job = run_in_thread(
+            self, agreement_job, str(self.project.path),
+            on_done=self._on_agreement, on_failed=self._on_agreement_failed,
+            on_finished=self._on_agreement_finished, name="agreement",
+        )
+
+    def _on_agreement_finished(self) -> None:
+        if self._agreement_stale:
+            self._load_agreement()
+
+    def _on_agreement_failed(self, exc: BaseException) -> None:
+        self.overall_label.setText(f"Agreement could not be computed: {exc}")
+        self.status_message.emit(f"Agreement could not be computed: {exc}")
+
+    def _on_agreement(self, rep: AgreementReport) -> None:
+        if self.project is None or self._agreement_stale:
+            return
+        self.report = rep
+        self.summary.setText(
+            f"{len(rep.annotators)} annotator(s); {rep.records_labelled} records labelled, "
+            f"{rep.overlap} by two or more; {rep.disagreements} with disagreement."
+        )
+        if rep.overlap == 0:
+            self.overall_label.setText(
+                "No record has been labelled by two annotators yet: agreement needs overlap. "
+                "Use the assignment “everyone labels everything” or “each record by k "
+                "annotators”, or merge a teammate's file."
+            )
+        else:
+            self.overall_label.setText(
+                f"<b>Fleiss' κ:</b> {_fmt(rep.fleiss)} &nbsp; "
+                f"<b>Krippendorff's α</b> ({rep.alpha_distance}): {_fmt(rep.alpha)} &nbsp; "
+                f"on {rep.overlap} records"
+                + (" &nbsp;(multi-label: κ figures are means over labels)" if rep.multi_label else "")
+            )
+        _fill(
+            self.pairs_table,
+            [
+                [p.a, p.b, str(p.overlap), _fmt(p.kappa),
+                 "n/a" if p.percent_agreement is None else f"{p.percent_agreement:.0%}"]
+                for p in rep.pairs
+            ],
+        )
+        _fill(
+            self.labels_table,
+            [
+                [name, _fmt(f["cohen_mean"]), _fmt(f["fleiss"]), _fmt(f["alpha"]),
+                 str(f["records_with_label"])]
+                for name, f in rep.per_label.items()
+            ],
+        )
+        self.agreement_ready.emit(rep)
+
+    # ----------------------------------------------------------------- settings
+    def _load_settings(self) -> None:
+        self._loading = True
+        try:
+            self.roster_list.clear()
+            if self.project is None:
+                self.rule_summary.setText("")
+                return
+            counts = self.project.stats()["by_annotator"]
+            names = team.roster(self.project)
+            for name in names:
+                self.roster_list.addItem(f"{name}  ({counts.get(name, 0)} annotations)")
+            for name in sorted(set(counts) - set(names)):
+                self.roster_list.addItem(f"{name}  ({counts[name]} annotations, not on the list)")
+            mode, k = team.assignment(self.project)
+            self.mode_combo.setCurrentIndex([m for m, _ in _MODES].index(mode))
+            if mode == "k":
+                self.k_spin.setValue(k)
+            self.k_spin.setEnabled(mode == "k")
+            self.blind_check.setChecked(team.is_blind(self.project))
+            rule = team.final_rule(self.project)
+            self.rule_combo.setCurrentIndex([r for r, _ in _RULES].index(rule))
+            self._show_rule_summary()
+        finally:
+            self._loading = False
+
+    def _show_rule_summary(self) -> None:
+        from workbench.core.store.snapshot import label_counts
+
+        if self.project is not None:
+            self.rule_summary.setText(label_counts(self.project).summary())
+
+    def _selected_name(self) -> str | None:
+        item = self.roster_list.currentItem()
+        if item is None:
+            return None
+        return item.text().split("  (")[0]
+
+    def _add_annotator(self) -> None:
+        if self.project is None:
+            return
+        name = self.name_edit.text().strip()
+        try:
+            team.add_annotator(self.project, name)
+        except WorkbenchError as exc:
+            self.status_message.emit(str(exc))
+            return
+        self.name_edit.clear()
+        self._load_settings()
+
+    def _remove_annotator(self) -> None:
+        name = self._selected_name()
+        if self.project is None or name is None:
+            return
+        try:
+            team.remove_annotator(self.project, name)
+        except WorkbenchError as exc:
+            self.status_message.emit(str(exc))
+            return
+        self._load_settings()
+
+    def _save_assignment(self) -> None:
+        if self._loading or self.project is None:
+            return
+        mode = self.mode_combo.currentData()
+        self.k_spin.setEnabled(mode == "k")
+        team.set_assignment(self.project, mode, self.k_spin.value() if mode == "k" else None)
+        note = team.assignment_note(self.project, self.adjudication.adjudicator)
+        self.status_message.emit(note or "Everyone labels every record.")
+        self.data_changed.emit()
+
+    def _save_blind(self, checked: bool) -> None:
+        if self._loading or self.project is None:
+            return
+        team.set_blind(self.project, checked)
+        self.status_message.emit(
+            "Blind labelling on: annotators do not see each other's labels."
+            if checked else "Blind labelling off: other annotators' labels are shown."
+        )
+        self.data_changed.emit()
+
+    def _save_rule(self) -> None:
+        if self._loading or self.project is None:
+            return
+        team.set_final_rule(self.project, self.rule_combo.currentData())
+        self._show_rule_summary()
+        self.data_changed.emit()
+
+    def _update_tab_count(self) -> None:
+        open_items = self.adjudication.open_count()
+        self.tabs.setTabText(1, f"Adjudication ({open_items})" if open_items else "Adjudication")
+
+    def _on_final_changed(self, _record_id: int) -> None:
+        self._show_rule_summary()
+        self._update_tab_count()
+        self.data_changed.emit()
+
+    # ----------------------------------------------------------------- merge
+    def merge_dialog(self) -> None:
+        """Ask for a teammate's project file and merge it (File > Merge… calls this)."""
+        if self.project is None:
+            self.status_message.emit("Open a project first.")
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Merge a teammate's project", str(self.project.path.parent),
+            "Workbench projects (*.wbproj);;All files (*)",
+        )
+        if path:
+            self.merge_file(path)
+
+    def merge_file(self, path: str | Path) -> JobHandle | None:
+        """Merge ``path`` into the open project in the background."""
+        if self.project is None:
+            return None
+        if self._job is not None and self._job.is_running():
+            self.status_message.emit("A merge is already running.")
+            return None
+        self.merge_button.setEnabled(False)
+        self.status_message.emit(f"Merging {Path(path).name}…")
+        self._job = run_in_thread(
+            self, merge_job, str(self.project.path), str(path),
+            on_done=self._on_merged, on_failed=self._on_merge_failed,
+            on_finished=self._on_merge_finished, name="merge",
+        )
+        return self._job
+
+    def _on_merged(self, report: MergeReport) -> None:
+        self.last_merge_report = report
+        self.refresh()
+        self.status_message.emit(report.summary().splitlines()[0])
+        if report.changed:
+            self.data_changed.emit()
+        if self.show_dialogs:
+            box = QMessageBox(QMessageBox.Icon.Information, "Merge finished", report.summary(),
+                              QMessageBox.StandardButton.Ok, self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+        self.merged.emit(report)
+
+    def _on_merge_failed(self, exc: BaseException) -> None:
+        message = str(exc) if isinstance(exc, WorkbenchError) else f"Merge failed: {exc}"
+        self.status_message.emit(message)
+        if self.show_dialogs:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Merge refused", message,
+                              QMessageBox.StandardButton.Ok, self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+        self.merge_failed.emit(message)
+
+    def _on_merge_finished(self) -> None:
+        self.merge_button.setEnabled(self.project is not None)

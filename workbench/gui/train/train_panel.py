@@ -1,0 +1,513 @@
+"""The Train panel: choose a base model and settings, train in the background, read results.
+
+Training runs :func:`workbench.core.training.train_project` in a worker thread (see
+:mod:`workbench.gui.widgets.workers`); the trainer opens its own project connection by path, so
+labelling goes on undisturbed while a model trains.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.training.libraries import (
+    preload_training_libraries,
+    training_libraries_loaded,
+)
+from workbench.gui.train.train_charts import TrainingCurves
+from workbench.gui.train.train_form import TrainSettingsForm
+from workbench.gui.train.train_results import (
+    ConfusionMatrixView,
+    MetricsTable,
+    PerLabelTable,
+    RunHistoryTable,
+    cell_records,
+    format_duration,
+    results_layout,
+)
+from workbench.gui.widgets.workers import JobHandle, run_in_thread
+
+if TYPE_CHECKING:
+    from workbench.core.store.project import Project
+    from workbench.core.training import TrainConfig, TrainEvent, TrainResult
+
+__all__ = ["TrainPanel", "preload_training_libraries", "train_job"]
+
+log = logging.getLogger(__name__)
+
+#: Forward trainer events to the GUI at most this often (seconds); see :func:`train_job`.
+EVENT_BATCH_S = 0.1
+
+_PHASE_TEXT = {
+    "prepare": "Preparing the data and loading the model…",
+    "train": "Training…",
+    "evaluate": "Measuring on the validation split…",
+    "save": "Saving the model…",
+    "done": "Finishing…",
+}
+def _warm_up_job(*, progress: Callable[[Any], None], should_stop: Callable[[], bool]) -> None:
+    preload_training_libraries()
+
+
+def train_job(
+    project_path: str,
+    config: TrainConfig,
+    *,
+    progress: Callable[[list[TrainEvent]], None],
+    should_stop: Callable[[], bool],
+) -> TrainResult:
+    """Run the trainer, forwarding its events in batches (worker thread).
+
+    Every loss point reaches the charts, yet the GUI receives at most about ten
+    batches a second however fast the steps are.
+    """
+    from workbench.core.training import TrainEvent, train_project
+
+    if not training_libraries_loaded():
+        progress([TrainEvent("prepare", message="Loading the training libraries…")])
+        preload_training_libraries()  # waits for a warm-up that is still running
+    pending: list[TrainEvent] = []
+    last = 0.0
+
+    def collect(event: TrainEvent) -> None:
+        nonlocal last
+        pending.append(event)
+        now = time.monotonic()
+        if now - last >= EVENT_BATCH_S or event.phase != "train" or event.val_metrics:
+            last = now
+            progress(pending.copy())
+            pending.clear()
+
+    try:
+        return train_project(project_path, config, progress=collect, should_stop=should_stop)
+    finally:
+        if pending:
+            progress(pending.copy())
+
+
+class TrainPanel(QWidget):
+    """Form, live progress and results of training runs for the open project."""
+
+    status_message = Signal(str)
+    open_records = Signal(list)
+    #: Import the training libraries in the background the first time the panel is shown.
+    warm_up_on_show = True
+    #: Emitted in the GUI thread when a run has ended: the TrainResult, or None on failure.
+    run_finished = Signal(object)
+    #: Emitted in the GUI thread with the latest TrainEvent (at most ~10 times a second).
+    train_progress = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+
+        self._project: Project | None = None
+        self._job: JobHandle | None = None
+        self._warm_job: JobHandle | None = None
+        self._job_path: str | None = None
+        self._run_started = 0.0
+        self._summary_dirty = False
+        self._summary_timer = QTimer(self)
+        self._summary_timer.setSingleShot(True)
+        self._summary_timer.setInterval(300)
+        self._summary_timer.timeout.connect(self._on_summary_pause)
+        self._warm_timer = QTimer(self)
+        self._warm_timer.setSingleShot(True)
+        self._warm_timer.setInterval(1500)
+        self._warm_timer.timeout.connect(self._warm_up_if_shown)
+
+        splitter = QSplitter(Qt.Horizontal, self)
+        splitter.addWidget(self._build_form())
+        splitter.addWidget(self._build_right())
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([380, 820])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(splitter)
+        self._set_running(False)
+        self.set_project(None)
+
+    # ================================================================ building
+    def _build_form(self) -> QWidget:
+        self.form = TrainSettingsForm()
+        self.form.split_settings_changed.connect(self._update_data_summary)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        scroll.setMinimumWidth(360)
+        scroll.setFrameShape(QFrame.NoFrame)
+
+        # Start, Cancel and progress stay in view however long the form is.
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start training")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop after the current step; the best model so far is kept.")
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.start_button, 1)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Not running")
+        self.progress_text = QLabel(" ")
+        self.progress_text.setWordWrap(True)
+        self.error_banner = QLabel()
+        self.error_banner.setWordWrap(True)
+        self.error_banner.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error_banner.setStyleSheet(
+            "QLabel { background: #fdecea; color: #611a15; border: 1px solid #f5a9a3;"
+            " border-radius: 4px; padding: 6px; }"
+        )
+        self.error_banner.setVisible(False)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.progress)
+        left_layout.addWidget(self.progress_text)
+        left_layout.addWidget(self.error_banner)
+        return left
+
+    def _build_right(self) -> QWidget:
+        self.tabs = QTabWidget()
+
+        self.curves = TrainingCurves()
+        progress_page = QWidget()
+        progress_layout = QVBoxLayout(progress_page)
+        self.curves_caption = QLabel(
+            "Start training to follow the run here: loss should fall and validation macro-F1 "
+            "rise; the model with the best validation macro-F1 is kept."
+        )
+        self.curves_caption.setWordWrap(True)
+        self.curves_caption.setStyleSheet("color: #555555;")
+        progress_layout.addWidget(self.curves, 1)
+        progress_layout.addWidget(self.curves_caption)
+        self.tabs.addTab(progress_page, "Progress")
+
+        self.history = RunHistoryTable()
+        self.history.selection_changed.connect(self._show_selected_runs)
+        self.metrics_table = MetricsTable()
+        self.per_label = PerLabelTable()
+        self.confusion = ConfusionMatrixView()
+        self.confusion.open_records.connect(self.open_records)
+        results_page = results_layout(
+            self.history, self.metrics_table, self.per_label, self.confusion
+        )
+        self.tabs.addTab(results_page, "Results")
+        return self.tabs
+
+    # ================================================================ public API
+    def set_project(self, project: Project | None) -> None:
+        """Show ``project`` (the GUI thread's shared connection), or nothing."""
+        self._project = project
+        self._update_data_summary()
+        self._load_runs()
+        self._set_running(self.is_running())
+        if not self.is_running():  # earlier results are more useful than empty curves
+            self.tabs.setCurrentIndex(1 if self.history.runs() else 0)
+
+    def refresh(self) -> None:
+        """Labels changed elsewhere: update the data summary (soon, or when next shown)."""
+        self._summary_dirty = True
+        if not self.isVisible():
+            return  # updated when shown
+        if self._summary_timer.isActive():
+            return  # a burst of changes: one more update when the pause ends
+        self._update_data_summary()
+        self._reload_runs_if_changed()
+        self._summary_timer.start()
+
+    def shutdown(self) -> None:
+        """Cancel a running job and wait for its thread to end (on quit)."""
+        self._warm_timer.stop()
+        for job in (self._job, self._warm_job):
+            if job is not None:
+                job.silence()
+                job.cancel()  # the trainer stops after its step and saves the best model
+                if not job.wait(120_000):
+                    log.warning("The training thread did not stop within two minutes")
+        self._job = self._warm_job = None
+
+    def warm_up(self) -> None:
+        """Import torch and transformers in the background (once), so Start is quick.
+
+        The import briefly competes with the window for the interpreter; doing it while
+        the user reads the form keeps those hiccups out of the training run itself.
+        """
+        if training_libraries_loaded() or self._warm_job is not None:
+            return
+        self._warm_job = run_in_thread(
+            self, _warm_up_job, on_finished=self._on_warmed_up, name="train-warm-up"
+        )
+
+    def _warm_up_if_shown(self) -> None:
+        if self.isVisible():
+            self.warm_up()
+
+    def is_warming_up(self) -> bool:
+        return self._warm_job is not None
+
+    def _on_warmed_up(self) -> None:
+        self._warm_job = None
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self._summary_dirty:
+            self._update_data_summary()
+        self._reload_runs_if_changed()
+        if self.warm_up_on_show and not training_libraries_loaded():
+            self._warm_timer.start()  # let the window paint and settle first
+
+    def is_running(self) -> bool:
+        return self._job is not None
+
+    def config(self) -> TrainConfig:
+        """The form's settings as a :class:`TrainConfig` (raises WorkbenchError if bad)."""
+        return self.form.config()
+
+    def set_base_model(self, value: str) -> None:
+        """Select a base model: 'bundled', an existing folder, or otherwise a Hub id."""
+        self.form.set_base_model(value)
+
+    def set_setting(self, name: str, value: Any) -> None:
+        """Put a value into the form (as if typed)."""
+        self.form.set_setting(name, value)
+
+    # ================================================================ running
+    def start(self) -> None:
+        """Start a training run with the form's settings (does nothing while one runs)."""
+        if self._job is not None or self._project is None:
+            return
+        self._show_error("")
+        try:
+            config = self.config()
+        except WorkbenchError as exc:
+            self._show_error(str(exc))
+            return
+        self._job_path = str(self._project.path)
+        self._run_started = time.monotonic()
+        self.curves.clear()
+        self.curves.start_live()
+        self.progress.setRange(0, 0)  # busy until the first step reports a total
+        self.progress.setFormat("%p%")
+        self.progress_text.setText("Starting…")
+        self.tabs.setCurrentIndex(0)
+        self._job = run_in_thread(
+            self,
+            train_job,
+            self._job_path,
+            config,
+            on_progress=self._on_events,
+            on_done=self._on_done,
+            on_failed=self._on_failed,
+            on_cancelled=self._on_cancelled,
+            throttle_ms=0,  # train_job already batches events
+            name="train",
+        )
+        self._set_running(True)
+        self.status_message.emit("Training started.")
+
+    def cancel(self) -> None:
+        """Ask the running job to stop after its current step."""
+        if self._job is None:
+            return
+        self._job.cancel()
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Cancelling…")
+        self.progress_text.setText("Cancelling after the current step…")
+
+    def _on_events(self, events: list[TrainEvent]) -> None:
+        for event in events:
+            if event.loss is not None and event.phase == "train":
+                self.curves.add_loss(event.step, event.loss)
+            if (
+                event.phase == "evaluate"
+                and event.val_metrics
+                and event.val_metrics.get("macro_f1") is not None
+            ):
+                self.curves.add_validation(event.step, event.val_metrics["macro_f1"])
+        if events:
+            self._show_progress(events[-1])
+            self.train_progress.emit(events[-1])
+
+    def _show_progress(self, event: TrainEvent) -> None:
+        if event.total_steps > 0:
+            self.progress.setRange(0, event.total_steps)
+            self.progress.setValue(min(event.step, event.total_steps))
+            self.progress.setFormat(f"%p%  (step {event.step} of {event.total_steps})")
+        parts = [event.message or _PHASE_TEXT.get(event.phase, event.phase)]
+        if event.phase == "train":
+            details = [f"epoch {event.epoch:.1f}"]
+            if event.samples_per_s:
+                details.append(f"{event.samples_per_s:.1f} texts/s")
+            if event.eta_s is not None:
+                details.append(f"about {format_duration(event.eta_s)} left")
+            parts.append(" · ".join(details))
+        if self._job is not None and self._job.stop_event.is_set():
+            parts = ["Cancelling after the current step…"]
+        self.progress_text.setText("\n".join(p for p in parts if p))
+
+    def _on_done(self, result: TrainResult) -> None:
+        self._finish()
+        elapsed = format_duration(time.monotonic() - self._run_started)
+        if result.status == "completed":
+            f1 = (result.metrics or {}).get("macro_f1")
+            score = f", test macro-F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
+            message = f"Run #{result.run_id} finished in {elapsed}{score}."
+            self.progress.setValue(self.progress.maximum())
+            self.progress.setFormat("Finished")
+        elif result.status == "cancelled" and result.model_path is not None:
+            message = f"Run #{result.run_id} cancelled; the best model so far was kept."
+        elif result.status == "cancelled":
+            message = f"Run #{result.run_id} cancelled before a model could be saved."
+        else:
+            message = f"Run #{result.run_id} failed."
+            self._show_error(result.error or "Training failed; see the log for details.")
+        self.progress_text.setText(message)
+        self.status_message.emit(message)
+        self._after_run(result.run_id)
+        self.run_finished.emit(result)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._finish()
+        if isinstance(exc, WorkbenchError):
+            text = str(exc)
+        else:
+            text = f"Training stopped because of an unexpected error: {exc.__class__.__name__}: {exc}"
+        self._show_error(text)
+        self.progress_text.setText("Training did not finish.")
+        self.status_message.emit(f"Training failed: {text}")
+        self._after_run(None)
+        self.run_finished.emit(None)
+
+    def _on_cancelled(self) -> None:
+        self._finish()
+        self.progress_text.setText("Training cancelled.")
+        self.status_message.emit("Training cancelled.")
+        self._after_run(None)
+        self.run_finished.emit(None)
+
+    def _finish(self) -> None:
+        self._job = None
+        self.curves.stop_live()
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("Not running")
+        self._set_running(False)
+
+    def _after_run(self, run_id: int | None) -> None:
+        if self._project is None or str(self._project.path) != self._job_path:
+            return  # another project was opened meanwhile
+        self._load_runs(select=[run_id] if run_id is not None else None)
+        if run_id is not None and self.history.selected_run_ids():
+            self.tabs.setCurrentIndex(1)
+        self._update_data_summary()
+
+    def _set_running(self, running: bool) -> None:
+        has_project = self._project is not None
+        self.start_button.setEnabled(has_project and not running)
+        self.cancel_button.setEnabled(running)
+        self.cancel_button.setText("Cancel")
+        self.form.set_editable(not running)
+
+    def _show_error(self, text: str) -> None:
+        self.error_banner.setText(text)
+        self.error_banner.setVisible(bool(text))
+
+    # ================================================================ data and results
+    def _on_summary_pause(self) -> None:
+        if self._summary_dirty:
+            self._update_data_summary()
+
+    def _update_data_summary(self) -> None:
+        self._summary_dirty = False
+        if self._project is None:
+            self.form.show_summary(None, "Open a project to train a model.")
+            return
+        from workbench.core.training import data_summary
+
+        try:
+            config = self.form.config()
+        except WorkbenchError:
+            config = None  # an unfinished form: show the stored split
+        try:
+            self.form.show_summary(data_summary(self._project, config))
+        except Exception as exc:  # noqa: BLE001 - the form must stay usable
+            log.exception("Data summary failed")
+            self.form.show_summary(None, f"The data summary is not available: {exc}")
+
+    def _fetch_runs(self) -> list[dict[str, Any]]:
+        if self._project is None:
+            return []
+        from workbench.core.training import list_runs
+
+        try:
+            return list_runs(self._project)
+        except Exception:  # noqa: BLE001 - an unreadable history must not break the panel
+            log.exception("Cannot list runs")
+            return []
+
+    def _load_runs(self, select: list[int] | None = None) -> None:
+        runs = self._fetch_runs()
+        self.history.set_runs(runs, select=select)
+        if not runs:
+            self._show_selected_runs([])
+
+    def _reload_runs_if_changed(self) -> None:
+        """Runs started or finished elsewhere (the CLI, another window) appear here too."""
+        def key(runs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+            return [(r["id"], r.get("status"), r.get("finished_at")) for r in runs]
+
+        runs = self._fetch_runs()
+        if key(runs) != key(self.history.runs()):
+            selected = self.history.selected_run_ids()
+            self.history.set_runs(runs, select=selected or None)
+            if not runs:
+                self._show_selected_runs([])
+
+    def _show_selected_runs(self, run_ids: list[int]) -> None:
+        by_id = {run["id"]: run for run in self.history.runs()}
+        runs = [by_id[i] for i in run_ids if i in by_id]
+        self.metrics_table.show_runs(runs)
+        self.per_label.show_runs(runs)
+        if not runs or self._project is None:
+            self.confusion.show_matrix([], None, {})
+            return
+        run = runs[0]
+        metrics = run.get("metrics") or {}
+        labels = list(metrics.get("labels") or self._project.label_names())
+        try:
+            cells = cell_records(self._project, int(run["id"]))
+        except Exception:  # noqa: BLE001
+            log.exception("Cannot read the predictions of run %s", run["id"])
+            cells = {}
+        multi = self._project.multi_label
+        stored = metrics.get("confusion_matrix")
+        if multi and stored:
+            # Per label [[tn, fp], [fn, tp]] -> correct, missed, false alarm.
+            stored = [[m[1][1], m[1][0], m[0][1]] for m in stored]
+        self.confusion.show_matrix(
+            labels if (cells or stored) else [], stored, cells, multi_label=multi
+        )
