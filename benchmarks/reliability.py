@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from workbench.core.data.importer import add_texts
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "reliability")]
 
@@ -77,7 +79,7 @@ def label_during_import(work: Path, rows: int) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     with Project.create(path, ["pos", "neg"]) as project:
-        project.add_records([f"existing record {i}" for i in range(2000)])
+        add_texts(project, [f"existing record {i}" for i in range(2000)])
     data = work / "import.csv"
     rng = random.Random(0)
     words = "order parcel refund invoice charge account password login delivery".split()

@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from workbench.core.data.importer import add_texts
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -54,7 +56,7 @@ def _make_project(folder: Path):
         rows = list(csv.DictReader(fh))
     labels = sorted({r["intent"] for r in rows})
     project = Project.create(folder / "stall.wbproj", labels)
-    ids = project.add_records([r["text"] for r in rows])
+    ids = add_texts(project, [r["text"] for r in rows])
     by_text = {r["text"]: r["intent"] for r in rows}
     for rec in project.get_records(ids):
         project.annotate(rec.id, [by_text[rec.text]])

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from workbench.core.data.importer import add_texts
+
 LABELS = ["billing", "delivery", "technical"]
 
 TEXTS = {
@@ -70,12 +72,12 @@ def make_project_with_run(base_model: Path, folder: Path, *, unlabelled: int = 4
     with Project.create(path, LABELS) as project:
         splits = {}
         for label, texts in TEXTS.items():
-            ids = project.add_records(texts)
+            ids = add_texts(project, texts)
             for i, rid in enumerate(ids):
                 project.annotate(rid, [label])
                 splits[rid] = "train" if i < 2 else ("validation" if i < 4 else "test")
         project.set_splits(splits)
-        project.add_records([f"please help with my order number {i}" for i in range(unlabelled)])
+        add_texts(project, [f"please help with my order number {i}" for i in range(unlabelled)])
         model_dir = project.models_dir / "run-1"
         make_classifier(base_model, model_dir, run_id=1)
         with project.db.atomic():

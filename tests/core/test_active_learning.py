@@ -8,6 +8,7 @@ import pytest
 
 from workbench.core.assist import active_learning as al
 from workbench.core.assist.suggestions import META_RUN, store_predictions
+from workbench.core.data.importer import add_texts
 from workbench.core.store.project import Project, now_iso
 
 # Rows: confident, tie between two, spread over three, fairly sure, near-uniform.
@@ -83,7 +84,7 @@ def test_diverse_select_small_inputs():
 def predicted(tmp_path):
     """Five unlabelled records with known stored probabilities (run 1), plus one without."""
     project = Project.create(tmp_path / "al.wbproj", ["a", "b", "c"])
-    ids = project.add_records([f"text number {i} about things" for i in range(6)])
+    ids = add_texts(project, [f"text number {i} about things" for i in range(6)])
     now = now_iso()
     project.db.execute(
         "INSERT INTO runs(id, kind, status, created_at, config, model_path) "
@@ -138,7 +139,7 @@ def test_diverse_strategy_returns_every_candidate_once(predicted):
 
 def test_strategies_without_any_model_fall_back_to_import_order(tmp_path):
     project = Project.create(tmp_path / "empty.wbproj", ["a", "b"])
-    ids = project.add_records(["one", "two", "three"])
+    ids = add_texts(project, ["one", "two", "three"])
     for name in ("least-confidence", "margin", "entropy", "diverse"):
         assert al.STRATEGIES[name]().next_ids(project, "tester", 10) == ids
     project.close()
@@ -162,5 +163,5 @@ def test_ranking_follows_refreshed_predictions(predicted):
     store_predictions(project, 1, [ids[4]], ["a", "b", "c"], np.array([[0.9, 0.05, 0.05]]))
     assert strategy.next_ids(project, "tester", 2) == [ids[0], ids[2]]
     # A record imported after the refresh has no prediction: it comes after the ranked ones.
-    new = project.add_records(["a brand new text"])
+    new = add_texts(project, ["a brand new text"])
     assert strategy.next_ids(project, "tester", 10)[-2:] == [ids[5], new[0]]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from workbench.core.assist import suggestions as assist
+from workbench.core.data.importer import add_texts
 from workbench.core.store.project import Project, now_iso
 
 BILLING = ["I was charged twice for my order", "refund the payment on my card",
@@ -18,7 +19,7 @@ DELIVERY = ["my package has not arrived", "the delivery is late again",
 @pytest.fixture
 def project(tmp_path):
     proj = Project.create(tmp_path / "assist.wbproj", ["billing", "delivery"])
-    ids = proj.add_records(BILLING + DELIVERY + [
+    ids = add_texts(proj, BILLING + DELIVERY + [
         "please refund the double charge on my card",
         "where is my package, delivery is late",
     ])
@@ -33,7 +34,7 @@ def project(tmp_path):
 
 def test_no_suggester_before_two_labels(tmp_path):
     proj = Project.create(tmp_path / "p.wbproj", ["a", "b"])
-    ids = proj.add_records(["one text", "two text", "three"])
+    ids = add_texts(proj, ["one text", "two text", "three"])
     proj.annotate(ids[0], ["a"])
     assert assist.ensure_predictions(proj) is None
     assert assist.coldstart_predict(proj) is None
@@ -74,7 +75,7 @@ def test_accept_suggestion_saves_with_provenance(project):
 def test_coldstart_is_refreshed_after_new_labels(project):
     first = assist.ensure_predictions(project)
     assert assist.ensure_predictions(project) == first  # nothing new: reused
-    extra = project.add_records([f"refund charge number {i}" for i in range(6)])
+    extra = add_texts(project, [f"refund charge number {i}" for i in range(6)])
     for rid in extra:
         project.annotate(rid, ["billing"])
     assert assist.coldstart_is_stale(project)
@@ -111,7 +112,7 @@ def test_deleted_label_is_never_suggested(project):
 def test_multilabel_coldstart(tmp_path):
     proj = Project.create(tmp_path / "m.wbproj", ["billing", "urgent"], multi_label=True)
     texts = BILLING + DELIVERY + ["urgent: refund my card now", "the parcel is late"]
-    ids = proj.add_records(texts)
+    ids = add_texts(proj, texts)
     for rid in ids[:4]:
         proj.annotate(rid, ["billing", "urgent"] if rid == ids[0] else ["billing"])
     for rid in ids[4:8]:
@@ -202,12 +203,12 @@ def test_retrain_export_and_refresh_with_a_real_model(tmp_path, tiny_base_model)
              "delivery": ["package", "late", "arrived", "shipping"]}
     with Project.create(path, list(words)) as proj:
         for label, keys in words.items():
-            ids = proj.add_records(
+            ids = add_texts(proj,
                 [f"{keys[i % 4]} {keys[(i + 1) % 4]} please help {i}" for i in range(14)]
             )
             for rid in ids:
                 proj.annotate(rid, [label])
-        unlabelled = proj.add_records(["my card has a wrong charge", "the package is late"])
+        unlabelled = add_texts(proj, ["my card has a wrong charge", "the package is late"])
         assert AutoRetrainPolicy().should_retrain(retrain_state(proj)) is False  # 28 < 50
         assert AutoRetrainPolicy(every=28).should_retrain(retrain_state(proj))
     events = []

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from workbench.core.data.exporter import export_labelled
-from workbench.core.data.importer import import_file, import_rows
+from workbench.core.data.importer import add_texts, import_file, import_rows
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.project import Project
 from workbench.core.store.snapshot import resolve_labels
@@ -91,7 +91,7 @@ def test_export_final_matches_snapshot_rule(single, tmp_path):
 
 def test_multi_label_export_final_and_majority(tmp_path):
     with Project.create(tmp_path / "m.wbproj", ["a", "b", "c"], multi_label=True) as p:
-        p.add_records(["x", "y"])
+        add_texts(p, ["x", "y"])
         p.annotate(1, ["a", "b"])
         p.annotate(1, ["a"], annotator="u2")
         p.annotate(1, ["a", "b", "c"], annotator="u3")
@@ -113,7 +113,7 @@ def test_export_final_uses_adjudicated_labels(single, tmp_path):
     is exported too."""
     from workbench.core.team.adjudication import set_final
 
-    single.add_records(["Adjudicated without votes"])
+    add_texts(single, ["Adjudicated without votes"])
     set_final(single, 2, ["neg"])
     set_final(single, 1, ["neutral"])
     set_final(single, 5, ["pos"])
@@ -191,7 +191,7 @@ def test_cancelled_export_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(exporter, "_CHUNK", 2)
     with Project.create(tmp_path / "c.wbproj", ["a"]) as p:
-        p.add_records([f"text {i}" for i in range(7)])
+        add_texts(p, [f"text {i}" for i in range(7)])
         for rid in range(1, 8):
             p.annotate(rid, ["a"])
         seen = []

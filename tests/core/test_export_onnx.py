@@ -18,6 +18,7 @@ from deploy_fixtures import (
     make_project_with_run,
 )
 
+from workbench.core.data.importer import add_texts
 from workbench.core.deploy.inference import Predictor
 from workbench.core.deploy.onnx_export import PARITY_TOLERANCE, export_model, export_run
 from workbench.core.errors import Cancelled, ModelError, WorkbenchError
@@ -220,7 +221,7 @@ def _trained_project(tmp_path: Path, base_model: str, *, n: int, multi_label: bo
     with Project.create(path, list(words), multi_label=multi_label) as project:
         for label, keys in words.items():
             texts = [" ".join(rng.sample(keys, 2) + rng.sample(filler, 4)) + f" {i}" for i in range(n)]
-            for rid in project.add_records(texts):
+            for rid in add_texts(project, texts):
                 project.annotate(rid, [label])
     result = train_project(path, TrainConfig(base_model=base_model, threads=1, **config))
     assert result.status == "completed"

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 from project_dump import project_dump
 
-from workbench.core.data.importer import _hash, import_file, import_rows, preview_file, read_table
+from workbench.core.data.importer import (
+    _hash,
+    add_texts,
+    import_file,
+    import_rows,
+    preview_file,
+    read_table,
+)
 from workbench.core.errors import Cancelled, ImportDataError
 from workbench.core.store.project import Project
 from workbench.core.textnorm import content_hash
@@ -233,7 +240,7 @@ def test_bad_input_names_problem_and_changes_nothing(project, tmp_path, case):
     assert project.label_names() == ["shipping", "billing", "account"]
     # The connection is still usable and not inside a transaction.
     assert not project.conn.in_transaction
-    assert project.add_records(["still works"]) == [5]
+    assert add_texts(project, ["still works"]) == [5]
 
 
 def test_bad_row_late_in_big_file_rolls_back_everything(project, tmp_path):

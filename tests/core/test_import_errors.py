@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from project_dump import project_dump as dump
 
-from workbench.core.data.importer import import_file
+from workbench.core.data.importer import add_texts, import_file
 from workbench.core.data.readers import MAX_COLUMNS, MAX_FIELD_BYTES  # noqa: E402
 from workbench.core.errors import ImportDataError
 from workbench.core.store.project import Project
@@ -21,7 +21,7 @@ from workbench.core.store.project import Project
 @pytest.fixture
 def project(tmp_path):
     p = Project.create(tmp_path / "e.wbproj", ["pos", "neg"], multi_label=True)
-    p.add_records(["already here"])
+    add_texts(p, ["already here"])
     yield p
     p.close()
 

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from workbench.core import team
+from workbench.core.data.importer import add_texts
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.project import Project
 
@@ -21,7 +22,7 @@ def _dump(project: Project) -> list[str]:
 def pair(tmp_path):
     """Our project (ann labelled 0-3) and a teammate's copy (bob, plus ann's older labels)."""
     ours = Project.create(tmp_path / "ours.wbproj", ["pos", "neg"])
-    ours.add_records(TEXTS[:6])
+    add_texts(ours, TEXTS[:6])
     for rid, lab in zip(range(1, 5), ["pos", "neg", "pos", "neg"], strict=True):
         ours.annotate(rid, [lab], annotator="ann")
     team.set_roster(ours, ["ann"])
@@ -29,7 +30,7 @@ def pair(tmp_path):
     shutil.copy(tmp_path / "ours.wbproj", tmp_path / "theirs.wbproj")
     theirs = Project.open(tmp_path / "theirs.wbproj")
     # The teammate also imported two more records, in a different order.
-    theirs.add_records([TEXTS[7], TEXTS[6]])
+    add_texts(theirs, [TEXTS[7], TEXTS[6]])
     theirs.annotate(2, ["pos"], annotator="ann")  # differs from ours: a conflict
     for rid, lab in [(1, "pos"), (2, "pos"), (5, "neg"), (7, "neg"), (8, "pos")]:
         theirs.annotate(rid, [lab], annotator="bob")
@@ -115,7 +116,7 @@ def test_final_labels_are_merged_and_conflicts_kept(tmp_path, pair):
 def test_different_label_schema_is_refused_and_nothing_changes(tmp_path, pair):
     project, _ = pair
     odd = Project.create(tmp_path / "odd.wbproj", ["pos", "neg", "neutral"])
-    odd.add_records(["brand new text"])
+    add_texts(odd, ["brand new text"])
     odd.annotate(1, ["neutral"], annotator="cy")
     odd.close()
     before = _dump(project)
@@ -133,7 +134,7 @@ def test_different_label_schema_is_refused_and_nothing_changes(tmp_path, pair):
 def test_subset_schema_is_mapped_by_name(tmp_path, pair):
     project, _ = pair
     sub = Project.create(tmp_path / "sub.wbproj", ["neg"])  # label id 1 there is "neg"
-    sub.add_records([TEXTS[5]])
+    add_texts(sub, [TEXTS[5]])
     sub.annotate(1, ["neg"], annotator="cy")
     sub.close()
     report = team.merge_projects(project, tmp_path / "sub.wbproj")

@@ -6,6 +6,7 @@ import sqlite3
 import pytest
 import sqlite_utils
 
+from workbench.core.data.importer import add_texts
 from workbench.core.store import schema
 from workbench.core.store.project import Project
 
@@ -63,7 +64,7 @@ def test_new_project_has_current_schema(project_path):
 
 def test_final_labels_follow_label_rename_and_delete(project_path):
     with Project.create(project_path, ["a", "b"]) as project:
-        (rid,) = project.add_records(["x"])
+        (rid,) = add_texts(project, ["x"])
         a_id = project.labels()[0].id
         project.db.execute(
             "INSERT INTO final_labels(record_id, created_at, updated_at) VALUES (?, 't', 't')", [rid]

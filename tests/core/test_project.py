@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 import sqlite_utils
 
+from workbench.core.data.importer import add_texts
 from workbench.core.errors import ProjectError, WorkbenchError
 from workbench.core.store.project import Project
 from workbench.core.store.schema import APP_ID, MIGRATIONS, SCHEMA_VERSION, migrate
@@ -21,7 +22,7 @@ def project(project_path):
 
 def test_create_and_reopen(project_path):
     with Project.create(project_path, ["a", "b"], multi_label=True) as p:
-        ids = p.add_records(["one", "two", "one"])
+        ids = add_texts(p, ["one", "two", "one"])
         assert ids == [1, 2]
         p.annotate(1, ["a", "b"])
     with Project.open(project_path) as p:
@@ -67,7 +68,7 @@ def _newer(path):
 
 def _corrupt(path):
     with Project.create(path, ["a"]) as p:
-        p.add_records([f"record number {i} " * 20 for i in range(300)])
+        add_texts(p, [f"record number {i} " * 20 for i in range(300)])
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -80,7 +81,7 @@ def _corrupt(path):
 
 def _truncated(path):
     with Project.create(path, ["a"]) as p:
-        p.add_records([f"record number {i} " * 20 for i in range(300)])
+        add_texts(p, [f"record number {i} " * 20 for i in range(300)])
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -133,7 +134,7 @@ def test_migrates_every_older_version(tmp_path, version):
     db.close()
     with Project.open(path) as p:
         assert p.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert p.add_records(["works after migration"]) == [1]
+        assert add_texts(p, ["works after migration"]) == [1]
         p.add_label("x")
         p.annotate(1, ["x"])
         assert p.stats()["labelled"] == 1
@@ -151,7 +152,7 @@ def test_migrate_from_empty_schema_to_current(tmp_path):
 
 
 def test_fts_search(project):
-    project.add_records([
+    add_texts(project, [
         "The delivery was late again",
         "Great service, fast delivery",
         "Billing error on my invoice",
@@ -163,14 +164,14 @@ def test_fts_search(project):
     assert project.search('"quoted') == [4]  # not valid FTS syntax: searched literally
     assert project.search("   ") == []
     assert project.search("nothing-like-this") == []
-    project.add_records(["another late delivery"])
+    add_texts(project, ["another late delivery"])
     assert sorted(project.search("late")) == [1, 5]
 
 
 def test_search_with_many_matches_returns_import_order(project, monkeypatch):
     import workbench.core.store.project as store
 
-    project.add_records([f"delivery number {i} " + "padding " * (20 - i) for i in range(6)])
+    add_texts(project, [f"delivery number {i} " + "padding " * (20 - i) for i in range(6)])
     ranked = project.search("delivery")
     assert sorted(ranked) == [1, 2, 3, 4, 5, 6] and ranked != [1, 2, 3, 4, 5, 6]
     monkeypatch.setattr(store, "RANKED_SEARCH_MAX", 3)
@@ -179,7 +180,7 @@ def test_search_with_many_matches_returns_import_order(project, monkeypatch):
 
 
 def test_label_crud(project):
-    project.add_records(["good", "bad", "meh"])
+    add_texts(project, ["good", "bad", "meh"])
     project.annotate(1, ["pos"])
     project.annotate(2, ["neg"])
     project.annotate(3, ["neg"], annotator="other")
@@ -211,7 +212,7 @@ def test_label_crud(project):
 
 
 def test_annotate_rules(project):
-    project.add_records(["text"])
+    add_texts(project, ["text"])
     with pytest.raises(WorkbenchError, match="single-label"):
         project.annotate(1, ["pos", "neg"])
     with pytest.raises(WorkbenchError, match="not in the project"):
@@ -224,7 +225,7 @@ def test_annotate_rules(project):
 
 
 def test_annotate_undo_restores_previous_state(project):
-    project.add_records(["first", "second"])
+    add_texts(project, ["first", "second"])
     assert project.get_annotation(1) is None
     first = project.annotate(1, ["pos"], comment="sure")
     second = project.annotate(1, ["neg"])
@@ -239,7 +240,7 @@ def test_annotate_undo_restores_previous_state(project):
 
 
 def test_splits_and_unlabelled_queue(project):
-    project.add_records(["a", "b", "c"])
+    add_texts(project, ["a", "b", "c"])
     project.set_splits({1: "train", 2: "test"})
     assert project.stats()["splits"] == {"train": 1, "validation": 0, "test": 1, "unassigned": 1}
     with pytest.raises(WorkbenchError, match="Unknown split"):

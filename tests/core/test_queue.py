@@ -7,6 +7,7 @@ import types
 import pytest
 
 from workbench.core.assist import queue
+from workbench.core.data.importer import add_texts
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.project import Project
 
@@ -14,7 +15,7 @@ from workbench.core.store.project import Project
 @pytest.fixture
 def project(project_path):
     proj = Project.create(project_path, ["a", "b"])
-    proj.add_records([f"record number {i}" for i in range(1, 21)])
+    add_texts(proj, [f"record number {i}" for i in range(1, 21)])
     queue.invalidate()
     yield proj
     proj.close()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from workbench.core.assist import review
-from workbench.core.data.importer import import_rows
+from workbench.core.data.importer import add_texts, import_rows
 from workbench.core.store.project import Project
 
 
@@ -107,7 +107,7 @@ def test_kept_label_is_not_flagged_again(tmp_path):
 
 def test_too_few_labels_gives_no_issues(tmp_path):
     project = Project.create(tmp_path / "few.wbproj", ["a", "b"])
-    ids = project.add_records(["one", "two", "three"])
+    ids = add_texts(project, ["one", "two", "three"])
     project.annotate(ids[0], ["a"])
     assert review.find_label_issues(project) == []
     project.close()
@@ -136,7 +136,7 @@ def test_multilabel_review_suggests_the_corrected_set(tmp_path):
         labels = (["billing"] if is_billing else []) + (["urgent"] if urgent else [])
         texts.append(text)
         sets.append(labels)
-    ids = project.add_records(texts)
+    ids = add_texts(project, texts)
     wrong = None
     for rid, labels, i in zip(ids, sets, range(60), strict=True):
         if i == 8:  # billing, not urgent: labelled as billing + urgent

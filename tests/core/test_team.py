@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.core import team
+from workbench.core.data.importer import add_texts
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.project import Project
 
@@ -11,7 +12,7 @@ from workbench.core.store.project import Project
 @pytest.fixture
 def project(project_path):
     p = Project.create(project_path, ["pos", "neg"])
-    p.add_records([f"text number {i}" for i in range(60)])
+    add_texts(p, [f"text number {i}" for i in range(60)])
     yield p
     p.close()
 
@@ -54,8 +55,8 @@ def test_assignment_depends_on_content_not_row_id(tmp_path):
     texts = [f"message {i}" for i in range(30)]
     a = Project.create(tmp_path / "a.wbproj", ["x"])
     b = Project.create(tmp_path / "b.wbproj", ["x"])
-    a.add_records(texts)
-    b.add_records(list(reversed(texts)))
+    add_texts(a, texts)
+    add_texts(b, list(reversed(texts)))
     for p in (a, b):
         team.set_roster(p, ["ann", "bob"])
         team.set_assignment(p, "split")
@@ -198,7 +199,7 @@ def test_project_agreement_single_label(project):
 
 def test_project_agreement_multi_label(tmp_path):
     p = Project.create(tmp_path / "m.wbproj", ["a", "b", "c"], multi_label=True)
-    p.add_records(["one", "two", "three"])
+    add_texts(p, ["one", "two", "three"])
     _label(p, {"x": [["a", "b"], ["c"], ["a"]], "y": [["a"], ["c"], ["b"]]})
     rep = team.compute_agreement(p)
     assert rep.alpha_distance == "MASI"

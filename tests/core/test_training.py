@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from workbench.core.data.importer import add_texts
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.project import Project
 from workbench.core.training import (
@@ -47,7 +48,7 @@ def make_project(
     with project:
         for k, (label, n) in enumerate(counts.items()):
             texts = make_texts(label, n, seed + k)
-            ids = project.add_records(texts)
+            ids = add_texts(project, texts)
             for j, rid in enumerate(ids):
                 labels = [label]
                 if multi_label and j % 4 == 0:
@@ -197,7 +198,7 @@ def test_stored_split_is_reused_and_new_records_assigned(tmp_path, tiny_base_mod
     train_project(path, _config(tiny_base_model, max_steps=1))
     with Project.open(path) as project:
         before = dict(project.db.execute("SELECT id, split FROM records").fetchall())
-        new_ids = project.add_records([f"refund charge card payment please {i}" for i in range(20)])
+        new_ids = add_texts(project, [f"refund charge card payment please {i}" for i in range(20)])
         for rid in new_ids:
             project.annotate(rid, ["billing"])
     second = train_project(path, _config(tiny_base_model, max_steps=1))

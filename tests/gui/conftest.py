@@ -5,6 +5,8 @@ import csv
 
 import pytest
 
+from workbench.core.data.importer import add_texts
+
 
 @pytest.fixture
 def support_csv(tmp_path):
@@ -37,7 +39,7 @@ def small_project(tmp_path):
     from workbench.core.store.project import Project
 
     project = Project.create(tmp_path / "small.wbproj", ["billing", "delivery", "account"])
-    project.add_records(
+    add_texts(project,
         [
             "Where is my parcel?",
             "I was charged twice",

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from workbench.core.assist import suggestions as assist
+from workbench.core.data.importer import add_texts
 from workbench.core.store.project import Project, now_iso
 from workbench.gui.label.label_panel import LabelPanel
 
@@ -19,7 +20,7 @@ RUN = 50
 
 def _make(path, multi=False, n=6):
     project = Project.create(path, LABELS, multi_label=multi)
-    project.add_records([f"customer message number {i}" for i in range(1, n + 1)])
+    add_texts(project, [f"customer message number {i}" for i in range(1, n + 1)])
     return project
 
 
@@ -193,7 +194,7 @@ def test_cold_start_suggestions_reach_the_panel(qtbot, panel, project_path):
              "my invoice shows a wrong charge", "my package has not arrived",
              "the delivery is late again", "where is my parcel, shipping is slow",
              "please refund the double charge on my card"]
-    ids = project.add_records(texts)
+    ids = add_texts(project, texts)
     for rid in ids[:3]:
         project.annotate(rid, ["billing"], annotator="someone")
     for rid in ids[3:6]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from workbench.core.data.importer import import_rows
+from workbench.core.data.importer import add_texts, import_rows
 from workbench.core.store.project import Project
 from workbench.gui.review.review_panel import ReviewPanel
 
@@ -151,7 +151,7 @@ def test_auto_retrain_runs_in_the_background(qtbot, panel, project, tiny_base_mo
     )
     panel.mode.setCurrentIndex(panel.mode.findData("on"))
     panel.every.setValue(5)
-    ids = project.add_records([f"card payment invoice {i}" for i in range(5)])
+    ids = add_texts(project, [f"card payment invoice {i}" for i in range(5)])
     assert panel.check_assistance() in ("", "coldstart")
     qtbot.waitUntil(lambda: not panel.assist_running(), timeout=60_000)
     for rid in ids[:4]:

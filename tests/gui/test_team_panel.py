@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from workbench.core import team
+from workbench.core.data.importer import add_texts
 from workbench.core.store.project import Project
 
 TEXTS = ["the app crashes on start", "refund please", "love the new update", "how do I log in"]
@@ -14,7 +15,7 @@ TEXTS = ["the app crashes on start", "refund please", "love the new update", "ho
 @pytest.fixture
 def project(project_path):
     p = Project.create(project_path, ["bug", "billing", "praise"])
-    p.add_records(TEXTS)
+    add_texts(p, TEXTS)
     for rid, (a, b) in enumerate(
         [("bug", "bug"), ("billing", "praise"), ("praise", "praise"), ("bug", "billing")], start=1
     ):
@@ -117,7 +118,7 @@ def test_multi_label_adjudication(qtbot, tmp_path):
     from workbench.gui.team.adjudication import AdjudicationView
 
     p = Project.create(tmp_path / "m.wbproj", ["a", "b", "c"], multi_label=True)
-    p.add_records(["x"])
+    add_texts(p, ["x"])
     p.annotate(1, ["a", "b"], annotator="ann")
     p.annotate(1, ["a"], annotator="bob")
     view = AdjudicationView()
@@ -179,7 +180,7 @@ def test_merge_from_the_panel(panel, project, qtbot, tmp_path):
     project.conn.execute("PRAGMA wal_checkpoint(FULL)")
     shutil.copy(project.path, other_path)
     with Project.open(other_path) as mate:
-        mate.add_records(["printer is on fire"])
+        add_texts(mate, ["printer is on fire"])
         mate.annotate(5, ["bug"], annotator="dee")
         mate.annotate(3, ["bug"], annotator="ann")  # conflicts with ann's "praise"
 

@@ -6,6 +6,7 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
+from workbench.core.data.importer import add_texts
 from workbench.core.store.project import Project
 
 pytestmark = pytest.mark.timeout(240)
@@ -62,7 +63,7 @@ def _make_project(path, per_label: dict[str, int] | None = None) -> Project:
     project = Project.create(path, list(TEXTS))
     for name, texts in TEXTS.items():
         n = len(texts) if per_label is None else per_label.get(name, 0)
-        ids = project.add_records(texts)
+        ids = add_texts(project, texts)
         for rid in ids[:n]:
             project.annotate(rid, [name])
     return project
@@ -207,7 +208,7 @@ def test_multi_label_run_shows_per_label_outcomes(qtbot, panel, tmp_path, tiny_b
     project = Project.create(tmp_path / "multi.wbproj", list(TEXTS), multi_label=True)
     try:
         for name, texts in TEXTS.items():
-            for rid in project.add_records(texts):
+            for rid in add_texts(project, texts):
                 extra = ["account"] if name == "billing" and rid % 3 == 0 else []
                 project.annotate(rid, [name, *extra])
         panel.set_project(project)
@@ -254,7 +255,7 @@ def test_cancel_mid_run_returns_to_idle(qtbot, panel, project, tiny_base_model):
         assert panel.is_running() and not panel.start_button.isEnabled()
         qtbot.waitUntil(lambda: panel.curves.point_counts()[0] >= 2, timeout=120_000)
         # Labelling goes on while the model trains (the GUI's own connection).
-        rid = project.add_records(["a new message about my late package"])[0]
+        rid = add_texts(project, ["a new message about my late package"])[0]
         project.annotate(rid, ["delivery"])
         qtbot.mouseClick(panel.cancel_button, Qt.LeftButton)
         assert panel.cancel_button.text() == "Cancelling…"
@@ -329,14 +330,14 @@ def test_refresh_updates_the_summary_after_labelling(qtbot, panel, project):
     panel.warm_up_on_show = False
     panel.set_project(project)
     assert "<b>36</b> labelled" in panel.form.data_text.text()
-    rid = project.add_records(["another question about my late parcel"])[0]
+    rid = add_texts(project, ["another question about my late parcel"])[0]
     project.annotate(rid, ["delivery"])
     panel.refresh()  # hidden: updated when shown
     assert "<b>36</b> labelled" in panel.form.data_text.text()
     panel.show()
     assert "<b>37</b> labelled" in panel.form.data_text.text()
     for n, text in enumerate(["one more refund on my card", "my parcel is late again"]):
-        rid = project.add_records([text])[0]
+        rid = add_texts(project, [text])[0]
         project.annotate(rid, ["billing"])
         panel.refresh()  # shown: at once, then at most one more update after a burst
         if n == 0:

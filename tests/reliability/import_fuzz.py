@@ -17,6 +17,8 @@ from typing import Any
 
 from project_dump import project_dump
 
+from workbench.core.data.importer import add_texts
+
 __all__ = ["run_fuzz", "peak_rss_for_inputs", "dump_tables"]
 
 FORMATS = ["csv", "tsv", "jsonl", "json", "xlsx", "parquet", "txt"]
@@ -124,7 +126,7 @@ def run_fuzz(cases: int, seed: int, workdir: Path) -> dict[str, Any]:
                               "failures": []}
     project_path = workdir / "fuzz.wbproj"
     project = Project.create(project_path, ["pos", "neg"], multi_label=True, overwrite=True)
-    project.add_records(["seed record"])
+    add_texts(project, ["seed record"])
     try:
         for case in range(cases):
             fmt = rng.choice(FORMATS)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.data.importer import import_rows
+from workbench.core.data.importer import add_texts, import_rows
 from workbench.core.store.project import Project
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and /proc are POSIX")
@@ -132,7 +132,7 @@ def test_opening_twice_in_one_process_keeps_the_log(tmp_path):
     path = tmp_path / "p.wbproj"
     project = Project.create(path, ["a", "b"])
     try:
-        project.add_records(["one", "two", "three"])
+        add_texts(project, ["one", "two", "three"])
         Project.open(path).close()
         _wb("stats", path)
         wal = Path(f"{path}-wal")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.data.importer import import_file, import_rows
+from workbench.core.data.importer import add_texts, import_file, import_rows
 from workbench.core.errors import ProjectError, WorkbenchError
 from workbench.core.store.project import Project
 from workbench.core.textnorm import content_hash
@@ -105,7 +105,7 @@ def test_a_label_saves_while_a_long_import_runs(tmp_path):
     long before the import ends, and the import's rows stay hidden until it is complete."""
     path = tmp_path / "p.wbproj"
     with Project.create(path, ["pos", "neg"]) as project:
-        project.add_records([f"existing {i}" for i in range(50)])
+        add_texts(project, [f"existing {i}" for i in range(50)])
     data = _csv(tmp_path / "big.csv", 60_000, "imported")
     importer = subprocess.Popen([PY, "-m", "workbench", "import", str(path), str(data)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -145,7 +145,7 @@ def test_cancelled_import_leaves_the_project_as_it_was(tmp_path):
 
     path = tmp_path / "p.wbproj"
     with Project.create(path, ["pos"]) as project:
-        project.add_records(["one", "two"])
+        add_texts(project, ["one", "two"])
     before = project_dump(path)
     data = tmp_path / "d.csv"
     data.write_text("text,label\n" + "".join(f"row {i},new{i % 3}\n" for i in range(5000)))
@@ -182,7 +182,7 @@ def test_an_import_killed_midway_is_rolled_back_on_the_next_open(tmp_path):
 
     path = tmp_path / "p.wbproj"
     with Project.create(path, ["pos"]) as project:
-        project.add_records(["one", "two"])
+        add_texts(project, ["one", "two"])
         project.annotate(1, ["pos"], annotator="me")
     before = project_dump(path)
     proc = subprocess.run([PY, "-c", KILLED_IMPORT, str(path)], capture_output=True, text=True)
@@ -240,7 +240,7 @@ def test_a_running_run_of_a_live_process_is_left_alone(tmp_path):
 def test_read_only_project_opens_for_reading(tmp_path):
     path = tmp_path / "p.wbproj"
     with Project.create(path, ["pos", "neg"]) as project:
-        project.add_records(["one", "two"])
+        add_texts(project, ["one", "two"])
         project.annotate(1, ["pos"], annotator="me")
     before = _sha(path)
     with Project.open(path, read_only=True) as project:
@@ -265,7 +265,7 @@ def test_read_only_project_opens_for_reading(tmp_path):
 def test_a_full_disk_is_one_sentence_and_loses_nothing(tmp_path):
     path = tmp_path / "p.wbproj"
     with Project.create(path, ["pos"]) as project:
-        project.add_records(["one"])
+        add_texts(project, ["one"])
     from project_dump import project_dump
 
     before = project_dump(path)
@@ -297,7 +297,7 @@ def test_new_on_a_full_disk_leaves_no_stub(tmp_path):
 
 def test_search_with_control_characters(tmp_path):
     with Project.create(tmp_path / "p.wbproj", ["a"]) as project:
-        project.add_records(["hello world"])
+        add_texts(project, ["hello world"])
         assert project.search("\x00") == []
         assert project.search("hel\x00lo world") == []
         assert project.search("hello\x00") == [1]

@@ -40,6 +40,7 @@ __all__ = [
     "preview_file",
     "import_file",
     "import_rows",
+    "add_texts",
     "split_labels",
 ]
 
@@ -465,6 +466,12 @@ def import_rows(
         annotator=annotator or default_annotator(),
     )
     return importer.run(chunks, progress, should_stop)
+
+
+def add_texts(project: Project, texts: Iterable[str]) -> list[int]:
+    """Add plain texts (duplicates skipped); returns the new ids. For tests and scripts."""
+    report = import_rows(project, ({"text": t} for t in texts), text_col="text", source="api")
+    return report.new_ids
 
 
 def import_file(

@@ -127,7 +127,7 @@ def reap_stale(project: Project) -> dict[str, int]:
 
     Returns what was done: ``{"imports": n, "runs": n, "partial_folders": n}``.
     """
-    from workbench.core.store.project import now_iso
+    from workbench.core.store.clock import now_iso
 
     done = {"imports": 0, "runs": 0, "partial_folders": 0}
     conn = project.conn

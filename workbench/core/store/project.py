@@ -6,12 +6,11 @@ Every write that the user sees as saved is committed before the call returns. On
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import getpass
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from workbench.core.errors import ProjectError, WorkbenchError
 from workbench.core.store import opening
 from workbench.core.store._sqlite_utils import sqlite_utils
+from workbench.core.store.clock import now_iso
 from workbench.core.store.label_schema import DEFAULT_SHORTCUTS, PALETTE, Label, LabelSchemaMixin
 from workbench.core.store.opening import OpenFiles, Verification, begin_immediate, database_error
 from workbench.core.store.schema import APP_ID, SCHEMA_VERSION, migrate
@@ -49,11 +49,6 @@ RANKED_SEARCH_MAX = 20_000
 def _remove_db_files(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def now_iso() -> str:
-    """Current UTC time as an ISO-8601 string with seconds."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def default_annotator() -> str:
@@ -404,13 +399,6 @@ class Project(LabelSchemaMixin):
             ):
                 found[row[0]] = self._record(row)
         return [found[i] for i in ids if i in found]
-
-    def add_records(self, texts: Iterable[str]) -> list[int]:
-        """Add plain texts (duplicates skipped); returns the new ids. For tests and scripts."""
-        from workbench.core.data.importer import import_rows
-
-        report = import_rows(self, ({"text": t} for t in texts), text_col="text", source="api")
-        return report.new_ids
 
     def search(self, query: str, limit: int = 1000) -> list[int]:
         """Record ids whose text matches a full-text query (FTS5 syntax; plain words work).

@@ -30,13 +30,25 @@ if TYPE_CHECKING:
     from workbench.core.store.project import Project
 
 __all__ = [
+    "FINAL_RULES",
     "LabelSnapshot",
+    "final_rule",
     "adjudicated_finals",
     "label_counts",
     "majority_labels",
     "resolve_label_map",
     "resolve_labels",
 ]
+
+
+#: How final labels are derived from adjudications and annotators' votes.
+FINAL_RULES = ("adjudicated-first", "majority")
+
+
+def final_rule(project: Project) -> str:
+    """How final labels are derived: ``adjudicated-first`` (default) or ``majority``."""
+    rule = project.get_meta("final_rule", "adjudicated-first") or "adjudicated-first"
+    return rule if rule in FINAL_RULES else "adjudicated-first"
 
 
 @dataclass
@@ -126,8 +138,6 @@ def adjudicated_finals(project: Project, rule: str | None = None) -> dict[int, l
     export) use it as: ``finals.get(record_id) or majority_labels(...)``.
     """
     if rule is None:
-        from workbench.core.team.settings import final_rule
-
         rule = final_rule(project)
     if rule != "adjudicated-first":
         return {}
@@ -154,8 +164,6 @@ def annotator_votes(project: Project) -> dict[int, dict[str, list[str]]]:
 
 def _resolve(project: Project, rule: str | None = None) -> tuple[dict[int, list[str]], LabelSnapshot]:
     if rule is None:
-        from workbench.core.team.settings import final_rule
-
         rule = final_rule(project)
     per_record = annotator_votes(project)
     snap = LabelSnapshot(rule=rule)

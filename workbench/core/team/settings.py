@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.store.snapshot import FINAL_RULES, final_rule
 
 if TYPE_CHECKING:
     from workbench.core.store.project import Annotation, Project
@@ -44,7 +45,6 @@ __all__ = [
 ]
 
 ASSIGNMENT_MODES = ("all", "k", "split")
-FINAL_RULES = ("adjudicated-first", "majority")
 
 
 # ----------------------------------------------------------------- roster
@@ -124,12 +124,6 @@ def is_blind(project: Project) -> bool:
 
 def set_blind(project: Project, blind: bool) -> None:
     project.set_meta("blind", "1" if blind else "0")
-
-
-def final_rule(project: Project) -> str:
-    """How final labels are derived: ``adjudicated-first`` (default) or ``majority``."""
-    rule = project.get_meta("final_rule", "adjudicated-first") or "adjudicated-first"
-    return rule if rule in FINAL_RULES else "adjudicated-first"
 
 
 def set_final_rule(project: Project, rule: str) -> None:
