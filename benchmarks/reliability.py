@@ -57,9 +57,9 @@ def kill_loops(work: Path, iterations: int) -> None:
         print(f"labelling/import/training loops not available: {exc}")
         killloop = None
     if killloop is not None:
-        for name in sorted(n for n in dir(killloop) if n.startswith("kill_") and n.endswith("_loop")):
+        for name, loop in killloop.LOOPS.items():
             t0 = time.monotonic()
-            result = getattr(killloop, name)(iterations=iterations, seed=1, workdir=work / name)
+            result = loop(work / f"kill_{name}", iterations=iterations, seed=1)
             print(f"{name}: {result}  ({time.monotonic() - t0:.0f} s)", flush=True)
     try:
         from kill_export import kill_export_loop
