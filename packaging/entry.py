@@ -55,7 +55,7 @@ def main() -> int:
     probe = os.environ.pop("WORKBENCH_STARTUP_PROBE", "")
     if probe:
         _install_startup_probe(float(probe))
-    from workbench.cli import main as workbench_main
+    from workbench.launcher import main as workbench_main
 
     return workbench_main()
 

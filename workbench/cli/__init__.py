@@ -1,29 +1,26 @@
-"""The ``workbench`` command: no arguments (or a project path) opens the GUI; subcommands
-are the headless CLI.
+"""The headless CLI: ``workbench COMMAND ...`` (see :mod:`workbench.launcher` for the
+entry point that opens the window when no command is given).
 
 Each command group lives in its own module with a ``register(subparsers)`` function that
 adds its subcommands; a subcommand's handler takes the parsed ``args`` and returns an exit
-code. Only the chosen command's heavy modules are imported, so ``--help`` stays fast.
+code. Handlers import heavy modules themselves, so ``--help`` stays fast.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from workbench import __version__
+from workbench.cli import assist, data, deploy, team, train
+from workbench.cli.common import CliError
 
-__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+__all__ = ["main", "build_parser", "COMMAND_MODULES", "CliError"]
 
-#: Modules under workbench.cli that register subcommands, in help order.
-COMMAND_MODULES = ["data", "train", "deploy", "assist", "team"]
-
-
-class CliError(Exception):
-    """A usage problem detected after parsing; printed as one line."""
+#: Modules that register subcommands, in help order.
+COMMAND_MODULES = [data, train, deploy, assist, team]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,21 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="check this installation end to end (import, train, export, predict, window) and exit",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"workbench.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"workbench.cli.{name}":
-                continue
-            raise
+    for module in COMMAND_MODULES:
         module.register(sub)
     return parser
-
-
-def _open_gui(argv: Sequence[str]) -> int:
-    from workbench.gui.app import run_app
-
-    return run_app(list(argv))
 
 
 def _stdout_closed() -> int:
@@ -73,28 +58,20 @@ def _stdout_closed() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``workbench`` console script."""
+    """Run one CLI command (``argv`` without the program name); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     # Idle OpenMP threads sleep instead of spinning: with every core training, a spinning
     # pool collapses (4-30x slower) as soon as anything else needs a core. Must be set
     # before torch is imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     debug = "--debug" in argv
-    if argv and argv[0] == "--self-test":
-        from workbench.selftest import main as selftest_main
-
-        return selftest_main(argv[1:])
-    # `workbench` or `workbench PROJECT.wbproj` opens the window.
-    if not argv or (
-        not argv[0].startswith("-") and argv[0].endswith(".wbproj") and len(argv) == 1
-    ):
-        return _open_gui(argv)
     parser = build_parser()
     from workbench.cli.common import attach_dash_values
 
     args = parser.parse_args(attach_dash_values(parser, argv))
     if args.command is None:
-        return _open_gui([])
+        parser.print_help()
+        return 2
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(message)s"
     )

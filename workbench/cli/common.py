@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "CliError",
     "annotator_option",
     "label_values",
     "attach_dash_values",
@@ -19,9 +20,11 @@ __all__ = [
 MAX_ID = 2**63 - 1
 
 
-def _error(message: str) -> Exception:
-    from workbench.cli import CliError
+class CliError(Exception):
+    """A usage problem detected after parsing; printed as one line."""
 
+
+def _error(message: str) -> Exception:
     return CliError(message)
 
 
