@@ -59,6 +59,7 @@ def kill_loops(work: Path, iterations: int) -> None:
     if killloop is not None:
         for name, loop in killloop.LOOPS.items():
             t0 = time.monotonic()
+            (work / f"kill_{name}").mkdir(parents=True, exist_ok=True)
             result = loop(work / f"kill_{name}", iterations=iterations, seed=1)
             print(f"{name}: {result}  ({time.monotonic() - t0:.0f} s)", flush=True)
     try:
