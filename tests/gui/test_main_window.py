@@ -9,7 +9,7 @@ import sys
 import pytest
 from PySide6.QtCore import QSettings
 
-from workbench.gui.app import DEMO_LABELS, create_demo_project
+from workbench.core.data.demo import DEMO_LABELS, create_demo_project
 from workbench.gui.main_window import PANELS, MainWindow
 from workbench.gui.preferences import PreferencesDialog
 from workbench.gui.widgets.placeholder import PlaceholderPanel

@@ -578,7 +578,8 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- demo
     def open_demo_project(self) -> None:
         """Open the demo project, creating it first (in the background) if needed."""
-        from workbench.gui.app import create_demo_project, demo_project_path
+        from workbench.core.data.demo import create_demo_project
+        from workbench.gui.project.demo import demo_project_path
 
         path = demo_project_path()
         if path.exists():

@@ -35,6 +35,7 @@ __all__ = [
     "Project",
     "default_annotator",
     "now_iso",
+    "remove_project_files",
 ]
 
 PROJECT_SUFFIX = ".wbproj"
@@ -46,7 +47,8 @@ TASK_TYPES = ("single_label", "multi_label")
 RANKED_SEARCH_MAX = 20_000
 
 
-def _remove_db_files(path: Path) -> None:
+def remove_project_files(path: Path) -> None:
+    """Delete a project file and its SQLite side files (after a failed or cancelled creation)."""
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
@@ -204,7 +206,7 @@ class Project(LabelSchemaMixin):
         if len(set(names)) != len(names):
             raise ProjectError("Label names must be unique.")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
-        _remove_db_files(tmp)
+        remove_project_files(tmp)
         try:
             conn = opening.connect(tmp)
             try:
@@ -222,16 +224,16 @@ class Project(LabelSchemaMixin):
             finally:
                 conn.close()
             if overwrite:
-                _remove_db_files(path)
+                remove_project_files(path)
             os.replace(tmp, path)
         except sqlite3.DatabaseError as exc:
-            _remove_db_files(tmp)
+            remove_project_files(tmp)
             raise database_error(path, exc) from None
         except OSError as exc:
-            _remove_db_files(tmp)
+            remove_project_files(tmp)
             raise database_error(path, exc) from None
         except BaseException:
-            _remove_db_files(tmp)
+            remove_project_files(tmp)
             raise
         return cls.open(path)
 

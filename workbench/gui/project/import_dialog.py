@@ -42,7 +42,7 @@ from workbench.core.data.importer import (
     split_labels,
 )
 from workbench.core.errors import ImportDataError, WorkbenchError
-from workbench.core.store.project import Project
+from workbench.core.store.project import Project, remove_project_files
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
     "ImportDialog",
     "import_job",
     "create_project_job",
-    "remove_project_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -149,12 +148,6 @@ def import_job(
     progress(ImportStep(0, None))  # busy until the first chunk is in
     with Project.open(project_path) as project:
         return _import_mapped(project, data_path, mapping, add_labels, progress, should_stop)
-
-
-def remove_project_files(path: Path) -> None:
-    """Delete a project file and its SQLite side files (after a cancelled creation)."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 def create_project_job(
