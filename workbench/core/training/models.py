@@ -20,6 +20,7 @@ from typing import Any
 from workbench.core.errors import ModelError
 
 __all__ = [
+    "describe_base_model",
     "BUNDLED",
     "SUPPORTED_MODEL_TYPES",
     "BaseModelInfo",
@@ -434,3 +435,13 @@ def load_classifier(
     finally:
         hf_logging.set_verbosity(verbosity)
     return model
+
+
+def describe_base_model(name: str | None) -> str:
+    """A short, readable name of a base model (bundled, folder name or Hub id)."""
+    if not name or name == "bundled":
+        return "Bundled MiniLM"
+    text = str(name).rstrip("/\\")
+    if text.startswith(("/", ".", "~")) or "\\" in text or text.count("/") > 1:
+        return text.replace("\\", "/").rsplit("/", 1)[-1]  # a local folder: its name
+    return text  # a Hub id such as "org/model"

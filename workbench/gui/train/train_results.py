@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 from workbench.gui.train.train_charts import RotatedHeader
 
 if TYPE_CHECKING:
-    from workbench.core.store.project import Project
+    from workbench.core.training.models import describe_base_model
+from workbench.core.store.project import Project
 
 __all__ = [
     "RunHistoryTable",
@@ -33,7 +34,6 @@ __all__ = [
     "PerLabelTable",
     "ConfusionMatrixView",
     "cell_records",
-    "describe_base_model",
     "run_duration_s",
     "titled",
     "results_layout",
@@ -46,16 +46,6 @@ _WRONG = QColor("#D55E00")
 
 
 # --------------------------------------------------------------------------- helpers
-def describe_base_model(name: str | None) -> str:
-    """A short, readable name of a base model (bundled, folder name or Hub id)."""
-    if not name or name == "bundled":
-        return "Bundled MiniLM"
-    text = str(name).rstrip("/\\")
-    if text.startswith(("/", ".", "~")) or "\\" in text or text.count("/") > 1:
-        return text.replace("\\", "/").rsplit("/", 1)[-1]  # a local folder: its name
-    return text  # a Hub id such as "org/model"
-
-
 def _parse_time(text: Any) -> _dt.datetime | None:
     if not text:
         return None
