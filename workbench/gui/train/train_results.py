@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.training.models import describe_base_model
 from workbench.gui.train.train_charts import RotatedHeader
 
 if TYPE_CHECKING:
-    from workbench.core.training.models import describe_base_model
-from workbench.core.store.project import Project
+    from workbench.core.store.project import Project
 
 __all__ = [
     "RunHistoryTable",
