@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from workbench.core.errors import WorkbenchError
 from workbench.core.settings import SettingInfo, Settings, bounds_text, coerce_value, setting_infos
 
 __all__ = [
@@ -191,7 +192,10 @@ def add_config_arguments(
         if info.name in skip:
             continue
         kwargs: dict[str, Any] = {"dest": info.name, "default": None, "help": _flag_help(info)}
-        if info.kind is bool:
+        if info.kind is bool and info.flag_value:
+            kwargs["type"] = _value_parser(info)
+            kwargs["metavar"] = info.metavar or "on|off"
+        elif info.kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif info.choices:
             kwargs["choices"] = [str(c) for c in info.choices]
@@ -223,11 +227,22 @@ def config_from_args(
         values.update(base.to_dict())
     elif base is not None:
         values.update(config_cls.coerce(base))
+    sources: dict[str, str] = {}
     path = getattr(args, "settings_file", None)
     if path:
-        values.update(config_cls.read_file(path))
+        from_file = config_cls.read_file(path)
+        values.update(from_file)
+        sources.update(dict.fromkeys(from_file, str(path)))
     for info in setting_infos(config_cls):
         value = getattr(args, info.name, None)
         if value is not None:
             values[info.name] = value
+            sources[info.name] = info.cli
+    problems = config_cls.check(values)
+    if problems:
+        # The config's own messages, each with where the bad value came from.
+        raise WorkbenchError("\n".join(
+            f"{message} [{sources[name]}]" if name in sources else message
+            for name, message in problems.items()
+        ))
     return config_cls.from_dict(values)

@@ -11,7 +11,8 @@ A config dataclass (``TrainConfig``, ``ExportOptions``, ...) declares each field
   GUI shows the text for it (only the lowest value can have one);
 * ``advanced``: folded away in the GUI;
 * ``cli`` and ``aliases``: the CLI flag (default ``--field-name``) and old spellings;
-* ``not_blank``, ``decimals``, ``step``, ``metavar``: smaller details.
+* ``not_blank``, ``decimals``, ``step``, ``metavar``, ``flag_value`` (a yes/no flag that
+  takes a value, ``--blind on|off``, instead of ``--x``/``--no-x``): smaller details.
 
 The dataclass derives from :class:`Settings`, which gives it ``validate()`` (bounds and
 choices from the metadata, one message line per bad value), ``to_dict``/``from_dict``
@@ -65,6 +66,7 @@ def setting(
     decimals: int | None = None,
     step: float | None = None,
     metavar: str | None = None,
+    flag_value: bool = False,
 ) -> Any:
     """A dataclass field with its setting metadata (see the module docstring)."""
     meta: dict[str, Any] = {"help": help, "advanced": advanced}
@@ -84,6 +86,8 @@ def setting(
         meta["aliases"] = tuple(aliases)
     if not_blank:
         meta["not_blank"] = True
+    if flag_value:
+        meta["flag_value"] = True
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -111,6 +115,7 @@ class SettingInfo:
     decimals: int | None = None
     step: float | None = None
     metavar: str | None = None
+    flag_value: bool = False  # a yes/no flag that takes a value (--blind on|off)
 
     @property
     def title(self) -> str:
@@ -148,6 +153,7 @@ def setting_infos(cls: type) -> list[SettingInfo]:
             cli=m.get("cli") or "--" + f.name.replace("_", "-"),
             aliases=tuple(m.get("aliases", ())), not_blank=bool(m.get("not_blank")),
             decimals=m.get("decimals"), step=m.get("step"), metavar=m.get("metavar"),
+            flag_value=bool(m.get("flag_value")),
         ))
     return out
 
@@ -281,14 +287,20 @@ class Settings:
         """The help text of one field."""
         return setting_info(cls, name).help
 
+    @classmethod
+    def check(cls, values: Mapping[str, Any]) -> dict[str, str]:
+        """``{field: message}`` for each value (already of its type) that is not allowed."""
+        out = {}
+        for info in setting_infos(cls):
+            if info.name in values:
+                why = check_value(info, values[info.name])
+                if why:
+                    out[info.name] = f"Invalid {cls.SETTINGS_NAME} setting: {why}."
+        return out
+
     def problems(self) -> list[str]:
         """One message per bad value (empty when every value is allowed)."""
-        out = []
-        for info in setting_infos(type(self)):
-            why = check_value(info, getattr(self, info.name))
-            if why:
-                out.append(f"Invalid {self.SETTINGS_NAME} setting: {why}.")
-        return out
+        return list(self.check(self.to_dict()).values())
 
     def validate(self) -> None:
         """Raise :class:`WorkbenchError` with one line per bad value."""
