@@ -6,6 +6,7 @@ They raise :class:`workbench.cli.CliError`, which the entry point prints as one 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -204,10 +205,12 @@ def add_config_arguments(
             kwargs["metavar"] = info.metavar or {int: "N", float: "X"}.get(info.kind, "TEXT")
         parser.add_argument(*flag_names(info), **kwargs)
     if settings_file:
+        first = setting_infos(config_cls)[0]
+        example = json.dumps({first.name: first.default})
         parser.add_argument(
             "--settings", *settings_aliases, dest="settings_file", metavar="FILE.json",
-            help="JSON file of settings (the keys are the field names of the flags above, "
-            "e.g. {\"batch_size\": 8}); flags given as well win",
+            help=f"JSON file of these settings, keyed by field name (e.g. {example}); flags "
+            "given as well win",
         )
 
 
