@@ -160,7 +160,7 @@ def _shown(info: SettingInfo, value: Any) -> str:
 
 
 def _flag_help(info: SettingInfo) -> str:
-    extra = [] if info.choices else [bounds_text(info)]
+    extra = [bounds_text(info)]
     extra.append(f"default: {_shown(info, info.default)}")
     text = f"{info.help} [{'; '.join(e for e in extra if e)}]"
     return text.replace("%", "%%")
@@ -199,7 +199,8 @@ def add_config_arguments(
         elif info.kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif info.choices:
-            kwargs["choices"] = [str(c) for c in info.choices]
+            # Checked by the config (like a bad number), so the message is the config's.
+            kwargs["metavar"] = "{" + ",".join(str(c) for c in info.choices) + "}"
         else:
             kwargs["type"] = _value_parser(info)
             kwargs["metavar"] = info.metavar or {int: "N", float: "X"}.get(info.kind, "TEXT")
