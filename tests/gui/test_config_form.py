@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, Q
 from settings_cases import bad_values
 
 from workbench.core.assist.options import ReviewOptions
+from workbench.core.deploy.onnx_export import ExportOptions
 from workbench.core.errors import WorkbenchError
 from workbench.core.settings import setting_infos
 from workbench.core.training import TrainConfig
@@ -94,3 +95,16 @@ def test_config_form_for_another_dataclass(qtbot):
     assert changed == ["folds"] and form.config() == ReviewOptions(folds=3)
     with pytest.raises(WorkbenchError, match="folds must be at least 2"):
         form.set_value("folds", 1)
+
+
+def test_config_form_offers_automatic_for_an_unset_yes_no_setting(qtbot):
+    form = ConfigForm(ExportOptions)
+    qtbot.addWidget(form)
+    optimize = form.inputs["optimize"]
+    assert isinstance(optimize, QComboBox) and optimize.currentText() == "Automatic"
+    assert isinstance(form.inputs["quantize"], QCheckBox)
+    assert form.config() == ExportOptions()
+    form.set_values({"optimize": False, "zip_bundle": True})
+    assert form.config() == ExportOptions(optimize=False, zip_bundle=True)
+    form.set_value("optimize", "auto")
+    assert form.config().optimize is None

@@ -1,7 +1,7 @@
 """A form generated from a config dataclass (see :mod:`workbench.core.settings`).
 
 Each field gets the input its metadata asks for: a combo box for choices, a check box for
-a yes/no setting, a spin box bounded like ``validate()`` for a number (with the special
+a yes/no setting (a combo box of Automatic/On/Off when it may be left unset), a spin box bounded like ``validate()`` for a number (with the special
 text, such as "Automatic", for its lowest value), a line edit for text. Help becomes the
 tooltip and What's This; ``advanced`` fields are folded away in a :class:`Collapsible`.
 """
@@ -95,6 +95,11 @@ def make_input(info: SettingInfo) -> QWidget:
         widget = QComboBox()
         for choice in info.choices:
             widget.addItem(str(choice), choice)
+    elif info.kind is bool and info.optional:
+        # Yes, no, or left to the program ("Automatic"; None in the config).
+        widget = QComboBox()
+        for text, value in (("Automatic", None), ("On", True), ("Off", False)):
+            widget.addItem(text, value)
     elif info.kind is bool:
         widget = QCheckBox()
     elif info.kind is int:
