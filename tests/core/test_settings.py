@@ -63,6 +63,12 @@ def test_messages_come_from_the_bounds():
     }
     assert Demo.check({"size": 11})["size"].endswith("size must be at most 10 (got 11).")
     assert "more than 0 (got 0)." in Demo.check({"share": 0.0})["share"]
+    assert Demo.check({"size": 1.5, "on": 1, "name": 3, "share": True}) == {
+        "size": "Invalid demo setting: size must be a whole number (got 1.5).",
+        "share": "Invalid demo setting: share must be a number (got True).",
+        "name": "Invalid demo setting: name must be text (got 3).",
+        "on": "Invalid demo setting: on must be on or off (true or false) (got 1).",
+    }
     with pytest.raises(WorkbenchError) as err:
         Demo(size=0, mode="c")
     assert str(err.value).splitlines() == [

@@ -205,10 +205,27 @@ def _high_text(info: SettingInfo) -> str:
     return (f"less than {_num(hi)}" if info.max_exclusive else f"at most {_num(hi)}") + unit
 
 
+def _type_problem(info: SettingInfo, value: Any) -> str | None:
+    if info.kind is bool:
+        return None if isinstance(value, bool) else "on or off (true or false)"
+    if isinstance(value, bool):
+        return "a number" if info.kind in (int, float) else "text"
+    if info.kind is int and not isinstance(value, int):
+        return "a whole number"
+    if info.kind is float and not isinstance(value, (int, float)):
+        return "a number"
+    if info.kind is str and not isinstance(value, str):
+        return "text"
+    return None
+
+
 def check_value(info: SettingInfo, value: Any) -> str | None:
     """Why ``value`` is not allowed for the setting (``None`` when it is)."""
     if value is None:
         return None if info.optional else f"{info.words} must be given"
+    wrong_type = _type_problem(info, value)
+    if wrong_type:
+        return f"{info.words} must be {wrong_type} (got {value!r})"
     if info.choices is not None:
         if value not in info.choices:
             return f"{info.words} must be {bounds_text(info)} (got {value!r})"
