@@ -63,8 +63,8 @@ class TeamSettings(Settings):
 
     assignment: str = setting(
         "all",
-        "all: everyone labels everything; k: each record by --k annotators; split: each "
-        "record by one annotator.",
+        "all: everyone labels everything; k: each record by k annotators (annotators per "
+        "record); split: each record by one annotator.",
         choices=ASSIGNMENT_MODES, aliases=("--assign",), label="Assignment",
     )
     assignment_k: int = setting(
