@@ -86,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (WorkbenchError, CliError) as exc:
         if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:
+            print(f"error: {line}", file=sys.stderr)  # one line per problem
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

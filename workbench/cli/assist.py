@@ -55,17 +55,18 @@ def cmd_predict_project(args: argparse.Namespace) -> int:
 
 def cmd_queue(args: argparse.Namespace) -> int:
     """Print the next records to label in a strategy's order."""
-    from workbench.cli.common import annotator_option, at_least
+    from workbench.cli.common import annotator_option, config_from_args
     from workbench.core.assist import suggestions as assist
+    from workbench.core.assist.options import QueueOptions
     from workbench.core.assist.queue import get_strategy, queue_ids
 
-    at_least(args.limit, 1, "--limit")
-    strategy = get_strategy(args.strategy)
+    options = config_from_args(QueueOptions, args)
+    strategy = get_strategy(options.strategy)
     annotator = annotator_option(args.annotator)
     with _open(args.project) as project:
-        if args.strategy not in ("order", "random"):
+        if options.strategy not in ("order", "random"):
             assist.ensure_predictions(project)  # refit the cold-start model if out of date
-        ids = queue_ids(strategy, project, annotator, args.limit)
+        ids = queue_ids(strategy, project, annotator, options.limit)
         records = project.get_records(ids)
         items = []
         for rec in records:
@@ -103,16 +104,16 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     """List suspected label errors, most suspicious first."""
-    from workbench.cli.common import at_least
+    from workbench.cli.common import config_from_args
+    from workbench.core.assist.options import ReviewOptions
     from workbench.core.assist.review import review_project
 
-    at_least(args.folds, 2, "--folds")
-    at_least(args.limit, 0, "--limit")
+    options = config_from_args(ReviewOptions, args)
     issues = review_project(
-        args.project, folds=args.folds, progress=_stderr_progress if args.progress else None
+        args.project, folds=options.folds, progress=_stderr_progress if args.progress else None
     )
-    if args.limit:
-        issues = issues[: args.limit]
+    if options.limit:
+        issues = issues[: options.limit]
     if args.json:
         json.dump([x.to_dict() for x in issues], sys.stdout, ensure_ascii=False, indent=1)
         print()
@@ -127,7 +128,11 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add the model-assisted labelling commands."""
+    """Add the model-assisted labelling commands (queue and review settings are generated
+    from :class:`QueueOptions` and :class:`ReviewOptions`)."""
+    from workbench.cli.common import add_config_arguments
+    from workbench.core.assist.options import QueueOptions, ReviewOptions
+
     p = subparsers.add_parser(
         "predict-project",
         help="store a model's predictions for every unlabelled record (for suggestions)",
@@ -148,8 +153,7 @@ def register(subparsers: Any) -> None:
         "queue strategy (order, random, least-confidence, margin, entropy, diverse).",
     )
     p.add_argument("project", help="project file (.wbproj)")
-    p.add_argument("--strategy", default="order", help="queue order (default: order)")
-    p.add_argument("--limit", type=int, default=20, help="how many records (default: 20)")
+    add_config_arguments(p, QueueOptions)
     p.add_argument("--annotator", default=None, help="annotator name (default: WORKBENCH_ANNOTATOR or the user name)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {id, text, ...}")
     p.set_defaults(handler=cmd_queue)
@@ -177,8 +181,7 @@ def register(subparsers: Any) -> None:
         "different labels. Most suspicious first.",
     )
     p.add_argument("project", help="project file (.wbproj)")
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
-    p.add_argument("--limit", type=int, default=0, help="show at most this many (default: all)")
+    add_config_arguments(p, ReviewOptions)
     p.add_argument("--json", action="store_true", help="print a JSON list of issues")
     p.add_argument("--progress", action="store_true", help="print progress on stderr")
     p.set_defaults(handler=cmd_review)

@@ -1,11 +1,17 @@
-"""Argument helpers shared by the command modules: annotator names, label lists, numbers.
+"""Argument helpers shared by the command modules: annotator names, label lists, numbers,
+and the flags generated from a config dataclass (:func:`add_config_arguments`).
 
 They raise :class:`workbench.cli.CliError`, which the entry point prints as one line.
 """
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.settings import SettingInfo, Settings, bounds_text, coerce_value, setting_infos
 
 __all__ = [
     "CliError",
@@ -14,6 +20,9 @@ __all__ = [
     "attach_dash_values",
     "at_least",
     "record_id_option",
+    "add_config_arguments",
+    "config_from_args",
+    "flag_names",
 ]
 
 #: The largest id SQLite can store.
@@ -130,3 +139,117 @@ def attach_dash_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> 
         out.append(token)
         i += 1
     return out
+
+
+# ----------------------------------------------------------------- config dataclass flags
+_TYPE_NAMES = {int: "whole number", float: "number", str: "text", bool: "yes/no"}
+
+
+def _value_parser(info: SettingInfo) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return coerce_value(info, text)
+
+    parse.__name__ = _TYPE_NAMES.get(info.kind, "value")
+    return parse
+
+
+def _shown(info: SettingInfo, value: Any) -> str:
+    special = (info.special or {}).get(value) if value is not None else None
+    if value is None:
+        return "automatic"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value} ({special.lower()})" if special else str(value)
+
+
+def _flag_help(info: SettingInfo) -> str:
+    extra = [bounds_text(info)]
+    extra.append(f"default: {_shown(info, info.default)}")
+    text = f"{info.help} [{'; '.join(e for e in extra if e)}]"
+    return text.replace("%", "%%")
+
+
+def flag_names(info: SettingInfo) -> list[str]:
+    """The CLI option strings of a setting: its flag, then its old spellings."""
+    return [info.cli, *info.aliases]
+
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser | Any,
+    config_cls: type[Settings],
+    *,
+    exclude: Iterable[str] = (),
+    settings_file: bool = False,
+    settings_aliases: Sequence[str] = (),
+) -> None:
+    """Add one flag per field of ``config_cls`` (see :mod:`workbench.core.settings`).
+
+    A flag is ``--field-name`` unless the field names another (``cli``), plus its old
+    spellings (``aliases``); yes/no settings get ``--name`` and ``--no-name``. Values are
+    converted as JSON values are; bounds are checked when :func:`config_from_args` builds
+    the config, so the CLI refuses exactly what the GUI form and a settings file refuse.
+    With ``settings_file``, ``--settings FILE.json`` (plus ``settings_aliases``) reads
+    settings from a JSON file; flags given with it win.
+    """
+    skip = set(exclude)
+    for info in setting_infos(config_cls):
+        if info.name in skip:
+            continue
+        kwargs: dict[str, Any] = {"dest": info.name, "default": None, "help": _flag_help(info)}
+        if info.kind is bool and info.flag_value:
+            kwargs["type"] = _value_parser(info)
+            kwargs["metavar"] = info.metavar or "on|off"
+        elif info.kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif info.choices:
+            # Checked by the config (like a bad number), so the message is the config's.
+            kwargs["metavar"] = "{" + ",".join(str(c) for c in info.choices) + "}"
+        else:
+            kwargs["type"] = _value_parser(info)
+            kwargs["metavar"] = info.metavar or {int: "N", float: "X"}.get(info.kind, "TEXT")
+        parser.add_argument(*flag_names(info), **kwargs)
+    if settings_file:
+        first = setting_infos(config_cls)[0]
+        example = json.dumps({first.name: first.default})
+        parser.add_argument(
+            "--settings", *settings_aliases, dest="settings_file", metavar="FILE.json",
+            help=f"JSON file of these settings, keyed by field name (e.g. {example}); flags "
+            "given as well win",
+        )
+
+
+def config_from_args(
+    config_cls: type[Settings],
+    args: argparse.Namespace,
+    base: Settings | Mapping[str, Any] | None = None,
+) -> Any:
+    """The config built from ``base`` (a config or a dict; default: the defaults), then the
+    ``--settings`` file if given, then the flags that were given.
+
+    Raises :class:`WorkbenchError` for an unknown key in the file, a value of the wrong
+    type, or one out of bounds (one line per bad value).
+    """
+    values: dict[str, Any] = {}
+    if isinstance(base, Settings):
+        values.update(base.to_dict())
+    elif base is not None:
+        values.update(config_cls.coerce(base))
+    sources: dict[str, str] = {}
+    path = getattr(args, "settings_file", None)
+    if path:
+        from_file = config_cls.read_file(path)
+        values.update(from_file)
+        sources.update(dict.fromkeys(from_file, str(path)))
+    for info in setting_infos(config_cls):
+        value = getattr(args, info.name, None)
+        if value is not None:
+            values[info.name] = value
+            sources[info.name] = info.cli
+    problems = config_cls.check(values)
+    if problems:
+        # The config's own messages, each with where the bad value came from.
+        raise WorkbenchError("\n".join(
+            f"{message} [{sources[name]}]" if name in sources else message
+            for name, message in problems.items()
+        ))
+    return config_cls.from_dict(values)

@@ -146,6 +146,18 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_options(group: Any) -> None:
+    """The model-export flags, generated from :class:`ExportOptions` (none in an
+    installation without model export)."""
+    try:
+        from workbench.core.deploy.onnx_export import ExportOptions
+    except ModuleNotFoundError:
+        return
+    from workbench.cli.common import add_config_arguments
+
+    add_config_arguments(group, ExportOptions, settings_file=True)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the data commands to the ``workbench`` parser."""
     p = subparsers.add_parser("new", help="create a new project file",
@@ -199,13 +211,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--out", metavar="DIR", help="export a trained model into this folder")
     model.add_argument("--run", default="latest", metavar="ID",
                        help="run id to export, or 'latest' (default)")
-    model.add_argument("--no-quantize", action="store_true", help="skip int8 quantization")
-    model.add_argument("--optimize", action="store_true",
-                       help="fuse the graph with onnxruntime's transformer optimizer before "
-                       "quantizing (off by default: measured no faster on CPU)")
-    model.add_argument("--no-optimize", action="store_true",
-                       help="never fuse the graph (the default already does not)")
-    model.add_argument("--zip", action="store_true", help="also write a .zip of the bundle")
+    _add_export_options(model)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_export)
 

@@ -7,6 +7,9 @@ import json
 
 __all__ = ["register"]
 
+#: The team settings changed with ``annotators`` (``final`` changes the rest).
+_ANNOTATOR_SETTINGS = ("assignment", "assignment_k", "blind")
+
 
 def _open(path: str):  # -> Project
     from workbench.core.store.project import Project
@@ -98,12 +101,13 @@ def cmd_adjudicate(args: argparse.Namespace) -> int:
 
 def cmd_final(args: argparse.Namespace) -> int:
     """Show or set how final labels are derived, with counts."""
+    from workbench.cli.common import config_from_args
     from workbench.core.store.snapshot import resolve_labels
-    from workbench.core.team import set_final_rule
+    from workbench.core.team import TeamSettings, apply_team_settings, team_settings
 
     with _open(args.project) as project:
-        if args.rule:
-            set_final_rule(project, args.rule)
+        if args.final_rule:
+            apply_team_settings(project, config_from_args(TeamSettings, args, team_settings(project)))
         snap = resolve_labels(project)
     if args.json:
         _print_json(snap.to_dict())
@@ -127,33 +131,32 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_annotators(args: argparse.Namespace) -> int:
     """Show or change the annotator list, assignment mode and blind setting."""
-    from workbench.cli.common import annotator_option
+    from workbench.cli.common import annotator_option, config_from_args
     from workbench.core.errors import WorkbenchError
     from workbench.core.team import (
+        TeamSettings,
         add_annotator,
+        apply_team_settings,
         assignment,
         is_blind,
         remove_annotator,
         roster,
-        set_assignment,
-        set_blind,
+        team_settings,
     )
 
-    if args.k is not None and args.assign not in (None, "k"):
-        raise WorkbenchError("--k only applies with --assign k.")
+    if args.assignment_k is not None:
+        if args.assignment not in (None, "k"):
+            raise WorkbenchError("--k only applies with --assign k.")
+        args.assignment = "k"
     added = [annotator_option(n, "--add") for n in args.add or []]
     removed = [annotator_option(n, "--remove") for n in args.remove or []]
     with _open(args.project) as project:
+        settings = config_from_args(TeamSettings, args, team_settings(project))
         for name in added:
             add_annotator(project, name)
         for name in removed:
             remove_annotator(project, name)
-        if args.assign:
-            set_assignment(project, args.assign, args.k)
-        elif args.k is not None:
-            set_assignment(project, "k", args.k)
-        if args.blind is not None:
-            set_blind(project, args.blind == "on")
+        apply_team_settings(project, settings)
         mode, k = assignment(project)
         names = roster(project)
         counts = project.stats()["by_annotator"]
@@ -179,7 +182,11 @@ def cmd_annotators(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the team commands to the ``workbench`` parser."""
+    """Add the team commands to the ``workbench`` parser (the settings flags of ``final``
+    and ``annotators`` are generated from :class:`TeamSettings`)."""
+    from workbench.cli.common import add_config_arguments
+    from workbench.core.team.settings import TeamSettings
+
     p = subparsers.add_parser("agreement", help="inter-annotator agreement (kappa, alpha)",
                               description=cmd_agreement.__doc__)
     p.add_argument("project", metavar="PROJECT", help="the .wbproj file")
@@ -208,9 +215,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("final", help="show or set how final labels are derived",
                               description=cmd_final.__doc__)
     p.add_argument("project", metavar="PROJECT", help="the .wbproj file")
-    p.add_argument("--rule", choices=["majority", "adjudicated-first"],
-                   help="adjudicated-first: adjudicated labels win, else majority (default); "
-                   "majority: ignore adjudicated labels")
+    add_config_arguments(p, TeamSettings, exclude=_ANNOTATOR_SETTINGS)
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(handler=cmd_final)
 
@@ -226,11 +231,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("project", metavar="PROJECT", help="the .wbproj file")
     p.add_argument("--add", action="append", metavar="NAME", help="add an annotator (repeatable)")
     p.add_argument("--remove", action="append", metavar="NAME", help="remove an annotator")
-    p.add_argument("--assign", choices=["all", "k", "split"],
-                   help="all: everyone labels everything; k: each record by --k annotators; "
-                   "split: each record by one annotator")
-    p.add_argument("--k", type=int, metavar="N", help="annotators per record with --assign k")
-    p.add_argument("--blind", choices=["on", "off"],
-                   help="hide other annotators' labels while labelling (default on)")
+    add_config_arguments(p, TeamSettings, exclude=("final_rule",))
     p.add_argument("--json", action="store_true", help="print the settings as JSON")
     p.set_defaults(handler=cmd_annotators)

@@ -81,29 +81,11 @@ class _Interrupt:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Fine-tune a classifier on the project's labelled records."""
+    from workbench.cli.common import config_from_args
     from workbench.core.training import TrainConfig, train_project
     from workbench.core.training.device import dist_info
 
-    settings: dict[str, Any] = {}
-    if args.config:
-        try:
-            with open(args.config, encoding="utf-8") as fh:
-                settings.update(json.load(fh))
-        except (OSError, json.JSONDecodeError) as exc:
-            from workbench.core.errors import WorkbenchError
-
-            raise WorkbenchError(f"Cannot read settings file {args.config}: {exc}") from None
-    for key in ("base_model", "epochs", "batch_size", "max_length", "seed", "max_steps",
-                "device", "threads", "class_weighting", "warmup_ratio", "weight_decay",
-                "early_stopping_patience", "freeze_layers"):
-        value = getattr(args, key)
-        if value is not None:
-            settings[key] = value
-    if args.lr is not None:
-        settings["learning_rate"] = args.lr
-    if args.reshuffle:
-        settings["reshuffle_split"] = True
-    config = TrainConfig.from_dict(settings)
+    config = config_from_args(TrainConfig, args)
     with _Interrupt() as interrupt:
         result = train_project(args.project, config, progress=_ProgressLines(), should_stop=interrupt)
     if not dist_info().is_main:
@@ -187,32 +169,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``train``, ``evaluate`` and ``runs`` to the ``workbench`` command."""
+    from workbench.cli.common import add_config_arguments
     from workbench.core.training.config import TrainConfig
 
-    h = TrainConfig.help
     p = subparsers.add_parser(
         "train",
         help="fine-tune a classifier on the labelled records",
         description="Fine-tune a classifier on the project's labelled records. Progress goes "
-        "to stderr. Multi-GPU: torchrun --nproc_per_node N -m workbench train PROJECT.",
+        "to stderr. Multi-GPU: torchrun --nproc_per_node N -m workbench train PROJECT. "
+        "Every setting can also come from a JSON file (--settings); flags win.",
     )
     p.add_argument("project", help="project file (.wbproj)")
-    p.add_argument("--base-model", metavar="NAME|PATH", help=h("base_model"))
-    p.add_argument("--epochs", type=int, metavar="N", help=h("epochs"))
-    p.add_argument("--lr", type=float, metavar="X", help=h("learning_rate"))
-    p.add_argument("--batch-size", type=int, metavar="N", help=h("batch_size"))
-    p.add_argument("--max-length", type=int, metavar="N", help=h("max_length"))
-    p.add_argument("--seed", type=int, metavar="N", help=h("seed"))
-    p.add_argument("--max-steps", type=int, metavar="N", help=h("max_steps"))
-    p.add_argument("--warmup-ratio", type=float, metavar="X", help=h("warmup_ratio"))
-    p.add_argument("--weight-decay", type=float, metavar="X", help=h("weight_decay"))
-    p.add_argument("--class-weighting", choices=["balanced", "none"], help=h("class_weighting"))
-    p.add_argument("--early-stopping-patience", type=int, metavar="N", help=h("early_stopping_patience"))
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help=h("device"))
-    p.add_argument("--threads", type=int, metavar="N", help=h("threads"))
-    p.add_argument("--freeze-layers", type=int, metavar="N", help=h("freeze_layers"))
-    p.add_argument("--reshuffle", action="store_true", help=h("reshuffle_split"))
-    p.add_argument("--config", metavar="FILE", help="JSON file of training settings (flags win)")
+    add_config_arguments(p, TrainConfig, settings_file=True, settings_aliases=("--config",))
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(handler=cmd_train)
 

@@ -30,7 +30,9 @@ from workbench.core.team.merge import MergeReport, merge_projects
 from workbench.core.team.settings import (
     ASSIGNMENT_MODES,
     FINAL_RULES,
+    TeamSettings,
     add_annotator,
+    apply_team_settings,
     assignees,
     assignment,
     assignment_note,
@@ -43,6 +45,7 @@ from workbench.core.team.settings import (
     set_blind,
     set_final_rule,
     set_roster,
+    team_settings,
     visible_annotations,
 )
 
@@ -55,7 +58,9 @@ __all__ = [
     "FinalLabel",
     "MergeReport",
     "PairAgreement",
+    "TeamSettings",
     "add_annotator",
+    "apply_team_settings",
     "assignees",
     "assignment",
     "assignment_note",
@@ -82,5 +87,6 @@ __all__ = [
     "set_final",
     "set_final_rule",
     "set_roster",
+    "team_settings",
     "visible_annotations",
 ]

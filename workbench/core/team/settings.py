@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.settings import Settings, setting
 from workbench.core.store.snapshot import FINAL_RULES, final_rule
 
 if TYPE_CHECKING:
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ASSIGNMENT_MODES",
     "FINAL_RULES",
+    "TeamSettings",
+    "team_settings",
+    "apply_team_settings",
     "roster",
     "set_roster",
     "add_annotator",
@@ -45,6 +50,65 @@ __all__ = [
 ]
 
 ASSIGNMENT_MODES = ("all", "k", "split")
+
+
+
+@dataclass
+class TeamSettings(Settings):
+    """The team settings of a project, declared once for the CLI (and any form); stored in
+    the project's ``meta`` table (read with :func:`team_settings`, written with
+    :func:`apply_team_settings`)."""
+
+    SETTINGS_NAME: ClassVar[str] = "team"
+
+    assignment: str = setting(
+        "all",
+        "all: everyone labels everything; k: each record by k annotators (annotators per "
+        "record); split: each record by one annotator.",
+        choices=ASSIGNMENT_MODES, aliases=("--assign",), label="Assignment",
+    )
+    assignment_k: int = setting(
+        2, "Annotators per record with assignment k.", min=1, max=1000,
+        cli="--k", metavar="N", label="Annotators per record",
+    )
+    blind: bool = setting(
+        True, "Hide other annotators' labels while labelling.", flag_value=True,
+        label="Blind labelling",
+    )
+    final_rule: str = setting(
+        "adjudicated-first",
+        "adjudicated-first: adjudicated labels win, else majority; majority: ignore "
+        "adjudicated labels.",
+        choices=FINAL_RULES, cli="--rule", label="Final labels",
+    )
+
+
+def team_settings(project: Project) -> TeamSettings:
+    """The project's team settings (unknown or broken stored values read as defaults)."""
+    mode = project.get_meta("assignment", "all") or "all"
+    try:
+        k = int(project.get_meta("assignment_k", "2") or 2)
+    except ValueError:
+        k = 2
+    return TeamSettings(
+        assignment=mode if mode in ASSIGNMENT_MODES else "all",
+        assignment_k=min(max(1, k), 1000),
+        blind=is_blind(project),
+        final_rule=final_rule(project),
+    )
+
+
+def apply_team_settings(project: Project, settings: TeamSettings) -> None:
+    """Store the settings that differ from the project's."""
+    settings.validate()
+    current = team_settings(project)
+    if (settings.assignment, settings.assignment_k) != (current.assignment, current.assignment_k):
+        k = settings.assignment_k if settings.assignment == "k" else None
+        set_assignment(project, settings.assignment, k)
+    if settings.blind != current.blind:
+        set_blind(project, settings.blind)
+    if settings.final_rule != current.final_rule:
+        set_final_rule(project, settings.final_rule)
 
 
 # ----------------------------------------------------------------- roster

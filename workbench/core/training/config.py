@@ -1,12 +1,11 @@
 """Configuration and result types of a training run (no torch import here)."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.settings import Settings, setting
 
 __all__ = ["TrainConfig", "TrainEvent", "TrainResult", "DataSummary", "PHASES"]
 
@@ -15,148 +14,104 @@ CLASS_WEIGHTING = ("balanced", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-def _f(default: Any, help: str, advanced: bool = False, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, "advanced": advanced, **extra})
-
-
 @dataclass
-class TrainConfig:
-    """Every setting of a training run, with help text (used by the GUI form and CLI)."""
+class TrainConfig(Settings):
+    """Every setting of a training run, with help text and bounds (used by the GUI form,
+    the CLI flags and JSON settings files alike; see :mod:`workbench.core.settings`)."""
 
-    base_model: str = _f(
+    SETTINGS_NAME: ClassVar[str] = "training"
+
+    base_model: str = setting(
         "bundled",
         "Model to start from: 'bundled' (the built-in MiniLM, works offline), a folder with a "
         "Hugging Face model, or a Hugging Face Hub model id (needs internet the first time).",
+        not_blank=True,
+        metavar="NAME|PATH",
     )
-    epochs: int = _f(
+    epochs: int = setting(
         0,
         "Passes over the training data. 0 = automatic (enough steps for small data sets; "
         "training stops early when validation macro-F1 stops improving).",
+        min=0, max=1000, special={0: "Automatic"},
     )
-    learning_rate: float = _f(
+    learning_rate: float = setting(
         0.0,
         "Step size of the optimizer. 0 = automatic (1e-4 for small models, 5e-5 for "
         "base-sized ones, 2e-5 for large ones).",
+        min=0.0, max=1.0, special={0.0: "Automatic"}, aliases=("--lr",), decimals=6, step=1e-5,
     )
-    batch_size: int = _f(16, "Texts per training step. Smaller uses less memory.")
-    max_length: int = _f(
+    batch_size: int = setting(
+        16, "Texts per training step. Smaller uses less memory.", min=1, max=4096
+    )
+    max_length: int = setting(
         128,
         "Longest text in tokens; longer texts are cut. The actual limit is chosen from the "
         "lengths of your texts, up to this value. 128 is enough for most classification "
         "tasks; longer limits make training slower.",
+        min=8, max=8192, unit="tokens", label="Max length (tokens)",
     )
-    warmup_ratio: float = _f(
-        0.1, "Fraction of the steps during which the learning rate ramps up from zero.", True
+    warmup_ratio: float = setting(
+        0.1,
+        "Fraction of the steps during which the learning rate ramps up from zero.",
+        advanced=True, min=0.0, max=1.0, max_exclusive=True,
     )
-    weight_decay: float = _f(0.01, "Weight decay (a mild regulariser) of the optimizer.", True)
-    seed: int = _f(42, "Random seed for the split, the shuffling and the initial weights.", True)
-    class_weighting: str = _f(
+    weight_decay: float = setting(
+        0.01, "Weight decay (a mild regulariser) of the optimizer.", advanced=True,
+        min=0.0, max=1.0,
+    )
+    seed: int = setting(
+        42, "Random seed for the split, the shuffling and the initial weights.", advanced=True,
+        min=0, max=2**31 - 1,
+    )
+    class_weighting: str = setting(
         "balanced",
         "'balanced' gives rare labels more weight so the model does not ignore them; "
         "'none' treats every example alike.",
-        True,
-        choices=CLASS_WEIGHTING,
+        advanced=True, choices=CLASS_WEIGHTING,
     )
-    early_stopping_patience: int = _f(
+    early_stopping_patience: int = setting(
         3,
         "Stop after this many evaluations without a better validation macro-F1 "
         "(0 = never stop early). The best model is always the one kept.",
-        True,
+        advanced=True, min=0, max=1000, special={0: "Never stop early"},
+        label="Early-stopping patience",
     )
-    reshuffle_split: bool = _f(
+    reshuffle_split: bool = setting(
         False,
         "Draw a new train/validation/test split. Off: keep the stored split so runs are "
         "compared on the same test records (new records are still assigned).",
-        True,
+        advanced=True, aliases=("--reshuffle",), label="Draw a new train/validation/test split",
     )
-    device: str = _f(
+    device: str = setting(
         "auto",
         "Where to train: 'auto' (GPU if available, else CPU), 'cpu', 'cuda' or 'mps'.",
-        True,
-        choices=DEVICES,
+        advanced=True, choices=DEVICES,
     )
-    threads: int = _f(
+    threads: int = setting(
         0,
         "CPU threads used for training. 0 = automatic (one per spare core, so the rest of "
         "the machine stays responsive).",
-        True,
+        advanced=True, min=0, max=256, special={0: "Automatic"},
     )
-    freeze_layers: int = _f(
+    freeze_layers: int = setting(
         -1,
         "Lower layers kept fixed (not trained): -1 = automatic, 0 = train every layer, N = "
         "freeze the embeddings and the first N encoder layers. Freezing half the layers "
         "trains about 1.5x faster on a CPU with the same accuracy on small data sets.",
-        True,
+        advanced=True, min=-1, max=48, special={-1: "Automatic"}, label="Frozen lower layers",
     )
-    max_steps: int = _f(
-        0, "Stop after this many training steps (0 = no limit). For quick trial runs.", True
+    max_steps: int = setting(
+        0, "Stop after this many training steps (0 = no limit). For quick trial runs.",
+        advanced=True, min=0, max=10**9, special={0: "No limit"}, label="Max steps",
     )
-    validation_fraction: float = _f(
-        0.15, "Share of labelled records held out to choose the best model.", True
+    validation_fraction: float = setting(
+        0.15, "Share of labelled records held out to choose the best model.", advanced=True,
+        min=0.0, max=0.5, min_exclusive=True, max_exclusive=True,
     )
-    test_fraction: float = _f(
-        0.15, "Share of labelled records held out to measure the final model.", True
+    test_fraction: float = setting(
+        0.15, "Share of labelled records held out to measure the final model.", advanced=True,
+        min=0.0, max=0.5, min_exclusive=True, max_exclusive=True,
     )
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise :class:`WorkbenchError` naming the first bad value."""
-        checks = [
-            (self.epochs >= 0, "epochs must be 0 (automatic) or more"),
-            (self.learning_rate >= 0, "learning rate must be 0 (automatic) or positive"),
-            (self.batch_size >= 1, "batch size must be at least 1"),
-            (8 <= self.max_length <= 8192, "max length must be between 8 and 8192 tokens"),
-            (0 <= self.warmup_ratio < 1, "warmup ratio must be between 0 and 1"),
-            (self.weight_decay >= 0, "weight decay must not be negative"),
-            (self.class_weighting in CLASS_WEIGHTING, "class weighting must be 'balanced' or 'none'"),
-            (self.early_stopping_patience >= 0, "early stopping patience must not be negative"),
-            (self.device in DEVICES, "device must be one of auto, cpu, cuda, mps"),
-            (self.threads >= 0, "threads must be 0 (automatic) or more"),
-            (self.freeze_layers >= -1, "freeze layers must be -1 (automatic), 0 or more"),
-            (self.max_steps >= 0, "max steps must be 0 (no limit) or more"),
-            (0 < self.validation_fraction < 0.5, "validation fraction must be between 0 and 0.5"),
-            (0 < self.test_fraction < 0.5, "test fraction must be between 0 and 0.5"),
-            (bool(str(self.base_model).strip()), "base model must not be empty"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise WorkbenchError(f"Invalid training setting: {message}.")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of every field."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a dict; unknown keys are refused with a readable error."""
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise WorkbenchError(f"Unknown training setting(s): {', '.join(unknown)}")
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            kind = type(names[key].default)
-            try:
-                kwargs[key] = kind(value) if kind is not bool else _to_bool(value)
-            except (TypeError, ValueError):
-                raise WorkbenchError(f"Invalid value {value!r} for training setting {key}.") from None
-        return cls(**kwargs)
-
-    @staticmethod
-    def help(name: str) -> str:
-        """The help text of one field."""
-        for f in dataclasses.fields(TrainConfig):
-            if f.name == name:
-                return str(f.metadata.get("help", ""))
-        raise KeyError(name)
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 @dataclass

@@ -34,7 +34,9 @@ from PySide6.QtWidgets import (
 
 from workbench.core import team
 from workbench.core.errors import WorkbenchError
+from workbench.core.settings import setting_info
 from workbench.gui.team.adjudication import AdjudicationView
+from workbench.gui.widgets.config_form import spin_bounds
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 if TYPE_CHECKING:
@@ -206,8 +208,9 @@ class TeamPanel(QWidget):
             self.mode_combo.addItem(text, key)
         self.mode_combo.currentIndexChanged.connect(self._save_assignment)
         self.k_spin = QSpinBox()
-        self.k_spin.setRange(1, 99)
-        self.k_spin.setValue(2)
+        k_info = setting_info(team.TeamSettings, "assignment_k")  # the CLI's bounds too
+        self.k_spin.setRange(*spin_bounds(k_info))
+        self.k_spin.setValue(k_info.default)
         self.k_spin.valueChanged.connect(self._save_assignment)
         self.blind_check = QCheckBox("Blind labelling: hide other annotators' labels while labelling")
         self.blind_check.toggled.connect(self._save_blind)
@@ -217,6 +220,9 @@ class TeamPanel(QWidget):
         self.rule_combo.currentIndexChanged.connect(self._save_rule)
         self.rule_summary = QLabel()
         self.rule_summary.setWordWrap(True)
+        for widget, name in ((self.mode_combo, "assignment"), (self.k_spin, "assignment_k"),
+                             (self.blind_check, "blind"), (self.rule_combo, "final_rule")):
+            widget.setToolTip(team.TeamSettings.help(name))
         form = QFormLayout(rules)
         form.addRow("Assignment:", self.mode_combo)
         form.addRow("Annotators per record (k):", self.k_spin)

@@ -1,12 +1,13 @@
 """The Train panel's form: base model, training settings (from TrainConfig) and data summary.
 
-Every field of :class:`workbench.core.training.TrainConfig` gets an input built from its
-type, with its help text as tooltip and What's This; fields marked ``advanced`` are
-folded away until asked for.
+The settings are a :class:`~workbench.gui.widgets.config_form.ConfigForm` generated from
+:class:`workbench.core.training.TrainConfig`: inputs, bounds, special values ("Automatic"),
+tooltips and the folded advanced section all come from the dataclass metadata. Only the base
+model (a picker of its own) and the reshuffle switch (shown with the data summary) are laid
+out here.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -14,21 +15,27 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.settings import setting_info
+from workbench.gui.widgets.config_form import (
+    Collapsible,
+    ConfigForm,
+    input_changed_signal,
+    input_value,
+    make_input,
+    set_checked,
+    set_input_value,
+)
 
 if TYPE_CHECKING:
     from workbench.core.training import DataSummary, TrainConfig
@@ -40,60 +47,14 @@ BASE_KINDS = [
     ("folder", "Model folder on this computer"),
     ("hub", "Hugging Face Hub model id"),
 ]
-#: Spin box text shown for the lowest value of these settings (0, or -1 for freeze_layers).
-_ZERO_MEANS = {
-    "epochs": "Automatic",
-    "freeze_layers": "Automatic",
-    "learning_rate": "Automatic",
-    "threads": "Automatic",
-    "max_steps": "No limit",
-    "early_stopping_patience": "Never stop early",
-}
-_RANGES: dict[str, tuple[float, float]] = {
-    "batch_size": (1, 4096),
-    "max_length": (8, 8192),
-    "epochs": (0, 1000),
-    "threads": (0, 256),
-    "freeze_layers": (-1, 48),
-    "early_stopping_patience": (0, 1000),
-    "seed": (0, 2**31 - 1),
-    "max_steps": (0, 10**9),
-    "learning_rate": (0.0, 1.0),
-}
-_TITLES = {
-    "max_length": "Max length (tokens)",
-    "learning_rate": "Learning rate",
-    "early_stopping_patience": "Early-stopping patience",
-    "reshuffle_split": "Draw a new train/validation/test split",
-    "max_steps": "Max steps",
-    "freeze_layers": "Frozen lower layers",
-}
+#: Settings laid out by this form rather than by the generated one.
+_OWN_FIELDS = ("base_model", "reshuffle_split")
+#: Settings that change the data summary (the split).
+_SPLIT_FIELDS = ("validation_fraction", "test_fraction", "seed")
 _WARNING_STYLE = (
     "QLabel { background: #fff4e5; color: #663c00; border: 1px solid #f0c36d;"
     " border-radius: 4px; padding: 6px; }"
 )
-
-
-class Collapsible(QWidget):
-    """A titled section that can be folded away (folded at first)."""
-
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.toggle = QToolButton(text=title, checkable=True, checked=False)
-        self.toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        self.toggle.setArrowType(Qt.RightArrow)
-        self.toggle.setStyleSheet("QToolButton { border: none; font-weight: bold; }")
-        self.toggle.toggled.connect(self._on_toggled)
-        self.body = QWidget()
-        self.body.setVisible(False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.toggle)
-        layout.addWidget(self.body)
-
-    def _on_toggled(self, on: bool) -> None:
-        self.toggle.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
-        self.body.setVisible(on)
 
 
 class TrainSettingsForm(QWidget):
@@ -106,8 +67,7 @@ class TrainSettingsForm(QWidget):
         super().__init__(parent)
         from workbench.core.training import TrainConfig
 
-        self._fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-        self._defaults = TrainConfig()
+        self._config_cls = TrainConfig
         self.inputs: dict[str, QWidget] = {}
         column = QVBoxLayout(self)
         column.addWidget(self._build_model_box())
@@ -116,9 +76,6 @@ class TrainSettingsForm(QWidget):
         column.addStretch(1)
 
     # ------------------------------------------------------------------ building
-    def _help(self, name: str) -> str:
-        return str(self._fields[name].metadata.get("help", ""))
-
     def _build_model_box(self) -> QWidget:
         box = QGroupBox("Base model")
         layout = QVBoxLayout(box)
@@ -133,39 +90,27 @@ class TrainSettingsForm(QWidget):
         row.addWidget(self.browse_button)
         layout.addWidget(self.base_kind)
         layout.addLayout(row)
+        help_text = self._config_cls.help("base_model")
         for widget in (self.base_kind, self.base_value):
-            widget.setToolTip(self._help("base_model"))
-            widget.setWhatsThis(self._help("base_model"))
+            widget.setToolTip(help_text)
+            widget.setWhatsThis(help_text)
         self.base_kind.currentIndexChanged.connect(self._on_base_kind_changed)
         self._on_base_kind_changed()
         return box
 
     def _build_settings_box(self) -> QWidget:
         box = QGroupBox("Training settings")
-        basic = QFormLayout(box)
-        self.advanced = Collapsible("Advanced settings")
-        advanced_form = QFormLayout(self.advanced.body)
-        advanced_form.setContentsMargins(12, 0, 0, 0)
-        for name, f in self._fields.items():
-            if name in ("base_model", "reshuffle_split"):
-                continue
-            widget = self._make_input(name, f)
-            if widget is None:
-                continue
-            label = QLabel(_TITLES.get(name, name.replace("_", " ").capitalize()))
-            for w in (label, widget):
-                w.setToolTip(self._help(name))
-                w.setWhatsThis(self._help(name))
-            (advanced_form if f.metadata.get("advanced") else basic).addRow(label, widget)
-            if name in ("validation_fraction", "test_fraction", "seed"):
-                signal = getattr(widget, "valueChanged", None)
-                if signal is not None:
-                    signal.connect(self.split_settings_changed)
-        basic.addRow(self.advanced)
+        layout = QVBoxLayout(box)
+        self.settings = ConfigForm(self._config_cls, exclude=_OWN_FIELDS)
+        self.advanced = self.settings.advanced
+        self.inputs.update(self.settings.inputs)
+        layout.addWidget(self.settings)
+        for name in _SPLIT_FIELDS:
+            input_changed_signal(self.inputs[name]).connect(self.split_settings_changed)
         self.reset_button = QPushButton("Restore defaults")
         self.reset_button.setToolTip("Put every setting back to its recommended value.")
         self.reset_button.clicked.connect(self.reset_settings)
-        advanced_form.addRow(self.reset_button)
+        self.settings.advanced_layout.addRow(self.reset_button)
         return box
 
     def _build_data_box(self) -> QWidget:
@@ -178,9 +123,10 @@ class TrainSettingsForm(QWidget):
         self.data_warnings.setWordWrap(True)
         self.data_warnings.setTextFormat(Qt.RichText)
         self.data_warnings.setStyleSheet(_WARNING_STYLE)
-        self.reshuffle = QCheckBox(_TITLES["reshuffle_split"])
-        self.reshuffle.setToolTip(self._help("reshuffle_split"))
-        self.reshuffle.setWhatsThis(self._help("reshuffle_split"))
+        info = setting_info(self._config_cls, "reshuffle_split")
+        self.reshuffle = make_input(info)
+        assert isinstance(self.reshuffle, QCheckBox)
+        self.reshuffle.setText(info.title)
         self.inputs["reshuffle_split"] = self.reshuffle
         self.reshuffle.toggled.connect(self.split_settings_changed)
         layout.addWidget(self.data_text)
@@ -188,45 +134,12 @@ class TrainSettingsForm(QWidget):
         layout.addWidget(self.reshuffle)
         return box
 
-    def _make_input(self, name: str, f: dataclasses.Field) -> QWidget | None:
-        default = getattr(self._defaults, name)
-        choices = f.metadata.get("choices")
-        widget: QWidget
-        if choices:
-            widget = QComboBox()
-            for choice in choices:
-                widget.addItem(str(choice), choice)
-        elif isinstance(default, bool):
-            widget = QCheckBox()
-        elif isinstance(default, int):
-            widget = QSpinBox()
-            low, high = _RANGES.get(name, (0, 10**6))
-            widget.setRange(int(low), int(high))
-        elif isinstance(default, float):
-            widget = QDoubleSpinBox()
-            small = name == "learning_rate"
-            widget.setDecimals(6 if small else 3)
-            widget.setSingleStep(1e-5 if small else 0.01)
-            widget.setRange(*_RANGES.get(name, (0.0, 1.0)))
-        elif isinstance(default, str):
-            widget = QLineEdit()
-        else:
-            return None
-        if name in _ZERO_MEANS and isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-            widget.setSpecialValueText(_ZERO_MEANS[name])
-        self.inputs[name] = widget
-        self.set_setting(name, default)
-        return widget
-
     # ------------------------------------------------------------------ values
     def config(self) -> TrainConfig:
         """The form as a :class:`TrainConfig` (raises WorkbenchError naming a bad value)."""
-        from workbench.core.training import TrainConfig
-
-        values: dict[str, Any] = {"base_model": self.base_model()}
-        for name, widget in self.inputs.items():
-            values[name] = _get_input(widget)
-        return TrainConfig(**values)
+        return self.settings.config(
+            base_model=self.base_model(), reshuffle_split=input_value(self.reshuffle)
+        )
 
     def base_model(self) -> str:
         """The base model setting: 'bundled', a folder path or a Hub id."""
@@ -252,23 +165,18 @@ class TrainSettingsForm(QWidget):
         self.base_value.setText(value)
 
     def set_setting(self, name: str, value: Any) -> None:
-        """Put a value into the form (as if typed)."""
-        widget = self.inputs[name]
-        if isinstance(widget, QComboBox):
-            widget.setCurrentIndex(max(0, widget.findData(value)))
-        elif isinstance(widget, QCheckBox):
-            widget.setChecked(bool(value))
-        elif isinstance(widget, QSpinBox):
-            widget.setValue(int(value))
-        elif isinstance(widget, QDoubleSpinBox):
-            widget.setValue(float(value))
-        elif isinstance(widget, QLineEdit):
-            widget.setText(str(value))
+        """Put a value into the form (as if typed); one TrainConfig refuses raises
+        :class:`WorkbenchError` with its message."""
+        if name in self.settings.inputs:
+            self.settings.set_value(name, value)
+        else:
+            info = setting_info(self._config_cls, name)
+            set_checked(self.inputs[name], info, value, self._config_cls.SETTINGS_NAME)
 
     def reset_settings(self) -> None:
         """Every setting back to its default (the base model stays)."""
-        for name in self.inputs:
-            self.set_setting(name, getattr(self._defaults, name))
+        self.settings.reset()
+        set_input_value(self.reshuffle, setting_info(self._config_cls, "reshuffle_split").default)
 
     def set_editable(self, editable: bool) -> None:
         """Lock the form while a run uses it."""
@@ -304,18 +212,6 @@ class TrainSettingsForm(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Choose a Hugging Face model folder")
         if folder:
             self.base_value.setText(folder)
-
-
-def _get_input(widget: QWidget) -> Any:
-    if isinstance(widget, QComboBox):
-        return widget.currentData()
-    if isinstance(widget, QCheckBox):
-        return widget.isChecked()
-    if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
-        return widget.value()
-    if isinstance(widget, QLineEdit):
-        return widget.text()
-    raise TypeError(type(widget).__name__)
 
 
 def _escape(text: str) -> str:
