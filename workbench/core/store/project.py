@@ -342,7 +342,8 @@ class Project(LabelSchemaMixin):
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str) -> None:
-        """Store a project-level setting (committed at once)."""
+        """Store a project-level setting: committed at once, or, inside an open
+        ``db.atomic()`` transaction, as part of it (a savepoint)."""
         with self.db.atomic():
             self._set_meta(key, value)
 
@@ -510,7 +511,7 @@ class Project(LabelSchemaMixin):
             raise WorkbenchError("A labelled record needs at least one label.")
         if len(labels) > 1 and not self.multi_label:
             raise WorkbenchError("This is a single-label project: give exactly one label.")
-        label_ids = self._label_ids(labels)
+        label_ids = self.label_ids(labels)
         now = now_iso()
         with self.db.atomic():
             if self.db.execute("SELECT 1 FROM records WHERE id = ?", [record_id]).fetchone() is None:
