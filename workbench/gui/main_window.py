@@ -17,7 +17,6 @@ from typing import Any
 from PySide6.QtCore import QLockFile, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -28,24 +27,16 @@ from PySide6.QtWidgets import (
 
 from workbench.core.errors import DATABASE_ERRORS, ProjectError, is_busy_error
 from workbench.core.store.changes import Changes
-from workbench.core.store.project import PROJECT_SUFFIX, Project, default_annotator
-from workbench.core.store.project_operations import IMPORTED, LABEL_SCHEMA_CHANGED
+from workbench.core.store.project import Project, default_annotator
 from workbench.core.store.record_queries import labelled_count
-from workbench.gui.preferences import (
-    PreferencesDialog,
-    apply_preferences,
-    record_font_size_setting,
-)
 from workbench.gui.widgets.placeholder import PlaceholderPanel, WelcomePage
 from workbench.gui.widgets.workers import JobHandle, run_in_thread, stop_all
+from workbench.gui.window_menus import MAX_RECENT, WindowMenuActions
 
 __all__ = ["MainWindow", "PANELS", "MAX_RECENT", "load_panel"]
 
 log = logging.getLogger(__name__)
 
-MAX_RECENT = 10
-RECENT_KEY = "recent_projects"
-PROJECT_FILTER = f"Workbench projects (*{PROJECT_SUFFIX});;All files (*)"
 
 #: (tab title, module, class, what the tab will hold when the module is missing)
 PANELS: list[tuple[str, str, str, str]] = [
@@ -92,7 +83,7 @@ def load_panel(title: str, module_name: str, class_name: str, description: str) 
         return PlaceholderPanel(title, description, f"This panel could not be created: {exc}")
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowMenuActions, QMainWindow):
     """The application window. ``open_project(path)`` shows a project in every panel."""
 
     project_opened = Signal(str)
@@ -233,49 +224,6 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/tab", self.tabs.currentIndex())
         self.settings.sync()
-
-    def recent_projects(self) -> list[str]:
-        """Recently opened project paths, newest first."""
-        value = self.settings.value(RECENT_KEY, [])
-        if isinstance(value, str):  # QSettings returns a lone item as a string
-            value = [value]
-        return [str(v) for v in (value or []) if v]
-
-    def _remember(self, path: Path) -> None:
-        text = str(Path(path).resolve())
-        recent = [p for p in self.recent_projects() if p != text]
-        self.settings.setValue(RECENT_KEY, [text, *recent][:MAX_RECENT])
-        self.settings.sync()
-        self.welcome.set_recent(self.recent_projects())
-
-    def _forget(self, path: str) -> None:
-        text = str(Path(path).resolve())
-        self.settings.setValue(RECENT_KEY, [p for p in self.recent_projects() if p != text])
-        self.welcome.set_recent(self.recent_projects())
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.recent_projects()
-        if not recent:
-            empty = self.recent_menu.addAction("No recent projects")
-            empty.setEnabled(False)
-            return
-        for i, path in enumerate(recent, start=1):
-            act = self.recent_menu.addAction(f"&{i % 10}  {Path(path).name}")
-            act.setToolTip(path)
-            act.setData(path)
-            act.triggered.connect(self._recent_triggered)
-        self.recent_menu.addSeparator()
-        self.recent_menu.addAction("Clear list", self._clear_recent)
-
-    def _recent_triggered(self) -> None:
-        act = self.sender()
-        if isinstance(act, QAction):
-            self.open_project(str(act.data()))
-
-    def _clear_recent(self) -> None:
-        self.settings.setValue(RECENT_KEY, [])
-        self.welcome.set_recent([])
 
     # ----------------------------------------------------------------- messages
     def show_error(self, title: str, text: str) -> None:
@@ -456,90 +404,6 @@ class MainWindow(QMainWindow):
         self.act_redo.setText(f"Redo {redo}\tCtrl+Shift+Z" if redo else "Redo\tCtrl+Shift+Z")
         self.act_undo.setEnabled(stack.canUndo())
         self.act_redo.setEnabled(stack.canRedo())
-
-    # ----------------------------------------------------------------- dialogs
-    def new_project(self) -> None:
-        from workbench.gui.project.new_project_wizard import NewProjectWizard
-
-        wizard = NewProjectWizard(self)
-        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        wizard.project_created.connect(self.open_project)
-        wizard.open()
-
-    def open_project_dialog(self) -> None:
-        start = self.recent_projects()[0] if self.recent_projects() else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(Path(start).parent) if start else "", PROJECT_FILTER)
-        if path:
-            self.open_project(path)
-
-    def import_data(self) -> None:
-        if self.project is None:
-            return
-        from workbench.gui.project.import_dialog import ImportDialog
-
-        dialog = ImportDialog(self.project, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.imported.connect(self._imported)
-        dialog.open()
-
-    def merge_project(self) -> None:
-        """File > Merge…: the Team panel asks for the file and merges in the background."""
-        team = self.panels.get("Team")
-        if self.project is None or not hasattr(team, "merge_dialog"):
-            return
-        self.tabs.setCurrentWidget(team)
-        team.merge_dialog()
-
-    def _imported(self, report: Any) -> None:
-        self.broadcast(IMPORTED)
-        self.show_status(f"Import finished: {report.summary()}.")
-
-    def export_labels(self) -> None:
-        if self.project is None:
-            return
-        from workbench.gui.project.export_dialog import ExportDialog
-
-        dialog = ExportDialog(self.project, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.exported.connect(self._exported)
-        dialog.open()
-
-    def _exported(self, summary: Any) -> None:
-        self.show_status(summary.summary() if hasattr(summary, "summary") else "Export finished.")
-
-    def edit_labels(self) -> None:
-        if self.project is None:
-            return
-        from workbench.gui.label.label_editor import LabelEditorDialog
-
-        dialog = LabelEditorDialog(self.project, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.labels_changed.connect(lambda: self.broadcast(LABEL_SCHEMA_CHANGED))
-        dialog.open()
-
-    def edit_preferences(self) -> None:
-        dialog = PreferencesDialog(self.settings, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(self.preferences_changed)
-        dialog.open()
-
-    def preferences_changed(self) -> None:
-        """Apply stored preferences: annotator name everywhere, text sizes."""
-        apply_preferences(self.settings)
-        self._update_annotator()
-        self._apply_record_font()
-        name = default_annotator()
-        for panel in self.panels.values():
-            setter = getattr(panel, "set_annotator", None)
-            if setter is not None:
-                setter(name)
-        self.update_progress()
-
-    def _apply_record_font(self) -> None:
-        setter = getattr(self.label_panel, "set_font_size", None)
-        size = record_font_size_setting(self.settings)
-        if setter is not None and size > 0:
-            setter(size)
 
     # ----------------------------------------------------------------- demo
     def open_demo_project(self) -> None:
