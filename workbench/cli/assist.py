@@ -91,12 +91,15 @@ def cmd_queue(args: argparse.Namespace) -> int:
 def cmd_label(args: argparse.Namespace) -> int:
     """Save a label (or labels) for one record."""
     from workbench.cli.common import annotator_option, label_values, record_id_option
+    from workbench.core.store import operations
 
     annotator = annotator_option(args.annotator)
     record_id = record_id_option(args.id)
     with _open(args.project) as project:
         labels = label_values(args.label, project.label_names())
-        ann = project.annotate(record_id, labels, annotator=annotator)
+        changes = operations.annotate(project, record_id, labels, annotator=annotator)
+        (step,) = changes.steps
+        ann = step.after
     print(f"Record {ann.record_id}: {', '.join(ann.labels)} (annotator {ann.annotator})")
     return 0
 
