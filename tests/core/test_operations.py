@@ -271,3 +271,21 @@ def test_cli_label_goes_through_the_operation(project, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Record 3: delivery (annotator cli)" in r.stdout
     assert labels_of(project, 3, "cli") == (("delivery",), "labelled")
+
+
+def test_cli_relabel_many(project):
+    project.conn.execute("PRAGMA wal_checkpoint(FULL)")
+    r = subprocess.run(
+        [sys.executable, "-m", "workbench", "relabel", str(project.path), "--ids", "1,2",
+         "--ids", "4", "--action", "label", "--label", "account"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "label: 3 of 3 record(s) changed" in r.stdout
+    assert [labels_of(project, i) for i in (1, 2, 4)] == [(("account",), "labelled")] * 3
+    r = subprocess.run(
+        [sys.executable, "-m", "workbench", "relabel", str(project.path), "--ids", "1",
+         "--action", "label"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode != 0 and "Choose the label" in r.stderr
