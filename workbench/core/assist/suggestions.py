@@ -24,7 +24,6 @@ from workbench.core.store.operations import ACCEPTED_PROVENANCE
 from workbench.core.store.project import Annotation, Project, now_iso
 
 __all__ = [
-    "run_kind",
     "ACCEPTED_PROVENANCE",
     "COLDSTART_KIND",
     "AssistEvent",
@@ -129,12 +128,6 @@ def latest_trained_run(project: Project) -> int | None:
         "SELECT id FROM runs WHERE kind = 'train' AND model_path IS NOT NULL "
         "ORDER BY id DESC LIMIT 1"
     ).fetchone()
-    return row[0] if row else None
-
-
-def run_kind(project: Project, run_id: int) -> str | None:
-    """The kind of a run ("train", "coldstart", ...), or ``None`` when it does not exist."""
-    row = project.db.execute("SELECT kind FROM runs WHERE id = ?", [run_id]).fetchone()
     return row[0] if row else None
 
 

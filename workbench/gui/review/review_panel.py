@@ -412,8 +412,8 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
             COLDSTART_KIND,
             coldstart_is_stale,
             prediction_run_id,
-            run_kind,
         )
+        from workbench.core.training.runs import run_kind
 
         try:
             if load_policy(self.project).should_retrain(self._session_state()):

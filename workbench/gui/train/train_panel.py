@@ -229,8 +229,7 @@ class TrainPanel(ChangesListener, QWidget):
 
     def _refresh_shown(self, changes: Changes) -> None:
         """Labels changed (the data summary) or runs did (the history); waits while hidden."""
-        if changes.touches("annotations", "records", "label_schema", "final_labels",
-                           "settings"):
+        if changes.touches("annotations", "records", "label_schema", "final_labels", "settings"):
             self._update_data_summary()
         if changes.runs:
             self._reload_runs()
@@ -467,7 +466,7 @@ class TrainPanel(ChangesListener, QWidget):
             self._show_selected_runs([])
 
     def _reload_runs(self) -> None:
-        """Runs changed (here, in another window, from the CLI): reload, keeping the selection."""
+        """Runs changed: reload them, keeping the selection."""
         runs = self._fetch_runs()
         selected = self.history.selected_run_ids()
         self.history.set_runs(runs, select=selected or None)
