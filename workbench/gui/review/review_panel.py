@@ -369,6 +369,7 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
             return
         self.status_message.emit(f"Record {issue.id} is now labelled {', '.join(labels)!r}.")
         self._remove_current()
+        self._refresh_now(changes)  # the auto-retrain check counts this label too
         self.changed.emit(changes)
 
     def _fix_with_suggestion(self) -> None:
