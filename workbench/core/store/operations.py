@@ -194,8 +194,9 @@ def toggle_label(project: Project, record_id: int, label: str, *,
 
     A record left without labels loses its annotation.
     """
-    return relabel_many(project, [record_id], "label", label, annotator=annotator,
-                        history=history, text=None)
+    steps = _relabel(project, [record_id], "label", label, annotator or default_annotator())
+    return _record(history, f"record {record_id}: {describe(steps[0].after if steps else None)}",
+                   steps)
 
 
 def relabel_many(
@@ -206,13 +207,17 @@ def relabel_many(
     *,
     annotator: str | None = None,
     history: AnnotationHistory | None = None,
-    text: str | None = "",
 ) -> Changes:
     """Apply ``action`` (see :func:`relabelled`) to several records in one transaction,
-    recorded as one undo step. Comments are kept."""
+    recorded as one undo step ("label 3 record(s)"). Comments are kept."""
+    steps = _relabel(project, record_ids, action, label, annotator or default_annotator())
+    return _record(history, f"{action} {len(record_ids)} record(s)", steps)
+
+
+def _relabel(project: Project, record_ids: Sequence[int], action: str, label: str,
+             annotator: str) -> list[AnnotationStep]:
     from workbench.core.assist import queue
 
-    annotator = annotator or default_annotator()
     if action == "label" and not label:
         raise WorkbenchError("Choose the label to set.")
     steps: list[AnnotationStep] = []
@@ -231,8 +236,4 @@ def relabel_many(
                                 provenance="manual"))
     if any(step.after is None for step in steps):
         queue.invalidate(project)
-    if text == "":
-        text = f"{action} {len(record_ids)} record(s)"
-    elif text is None:
-        text = f"record {record_ids[0]}: {describe(steps[-1].after)}" if steps else ""
-    return _record(history, text, steps)
+    return steps
