@@ -369,3 +369,23 @@ def test_a_panel_change_reaches_the_other_panels(window, project_file):
     changes = Changes(final_labels=True, record_ids=frozenset({1}))
     window.panels["Team"].changed.emit(changes)
     assert seen == [("Label", changes), ("Train", changes)]  # not back to the sender
+
+
+def test_progress_follows_labels_undo_and_fixes_elsewhere(window, project_file):
+    from workbench.core.store import operations
+
+    assert window.open_project(project_file)
+    label = window.label_panel
+    start = window.progress_label.text()
+    assert start.startswith("labelled 0 of ")
+    label.press_label("billing")
+    assert window.progress_label.text().startswith("labelled 1 of ")
+    window._undo()
+    assert window.progress_label.text() == start
+    window._redo()
+    assert window.progress_label.text().startswith("labelled 1 of ")
+    # A change made by another panel reaches the Label panel's counts and the status bar.
+    changes = operations.annotate(window.project, 5, ["delivery"])
+    window.panels["Review"].changed.emit(changes)
+    assert window.progress_label.text().startswith("labelled 2 of ")
+    assert label.counts.by_label["delivery"] == 1

@@ -116,7 +116,8 @@ class AnnotationStoreMixin:
         label_ids = self.label_ids(labels)
         now = now_iso()
         with self.db.atomic():
-            if self.db.execute("SELECT 1 FROM records WHERE id = ?", [record_id]).fetchone() is None:
+            exists = self.db.execute("SELECT 1 FROM records WHERE id = ?", [record_id]).fetchone()
+            if exists is None:
                 raise WorkbenchError(f"Record {record_id} does not exist.")
             self.db.execute(
                 "INSERT INTO main.annotations(record_id, annotator, status, comment, provenance, "
@@ -139,7 +140,8 @@ class AnnotationStoreMixin:
         assert result is not None
         return result
 
-    def restore_annotation(self, record_id: int, annotator: str, previous: Annotation | None) -> None:
+    def restore_annotation(self, record_id: int, annotator: str,
+                           previous: Annotation | None) -> None:
         """Put back an earlier state of one annotation (``None``: no annotation). For undo."""
         if previous is None:
             with self.db.atomic():
@@ -169,7 +171,9 @@ class AnnotationStoreMixin:
     def annotators(self) -> list[str]:
         return [
             r[0]
-            for r in self.db.execute("SELECT DISTINCT annotator FROM annotations ORDER BY annotator")
+            for r in self.db.execute(
+                "SELECT DISTINCT annotator FROM annotations ORDER BY annotator"
+            )
         ]
 
     def labelled_examples(self) -> list[tuple[int, str, list[str], str]]:
@@ -183,7 +187,8 @@ class AnnotationStoreMixin:
         return resolve_labels(self).examples
 
     # ----------------------------------------------------------------- queue
-    def unlabelled_ids(self, annotator: str | None = None, limit: int = 100, after_id: int = 0) -> list[int]:
+    def unlabelled_ids(self, annotator: str | None = None, limit: int = 100,
+                       after_id: int = 0) -> list[int]:
         """Ids of records this annotator has not annotated yet, in import order."""
         annotator = annotator or default_annotator()
         rows = self.db.execute(

@@ -79,7 +79,8 @@ def relabelled(project: Project, before: Annotation | None, action: str,
     removes the annotation.
     """
     if action not in RELABEL_ACTIONS:
-        raise WorkbenchError(f"Unknown action {action!r} (use one of: {', '.join(RELABEL_ACTIONS)}).")
+        choices = ", ".join(RELABEL_ACTIONS)
+        raise WorkbenchError(f"Unknown action {action!r} (use one of: {choices}).")
     if action == "clear":
         return None
     if action == "label":

@@ -144,8 +144,10 @@ def set_blind(project: Project, blind: bool) -> Changes:
 
 
 # ----------------------------------------------------------------- data
-def import_file(project: Project, path: str | Path, **options: Any) -> tuple[ImportReport, Changes]:
-    """Import a data file (all or nothing); options as :func:`workbench.core.data.importer.import_file`."""
+def import_file(project: Project, path: str | Path,
+                **options: Any) -> tuple[ImportReport, Changes]:
+    """Import a data file (all or nothing); options as
+    :func:`workbench.core.data.importer.import_file`."""
     from workbench.core.data.importer import import_file as _import_file
 
     report = _import_file(project, path, **options)
