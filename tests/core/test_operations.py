@@ -289,3 +289,20 @@ def test_cli_relabel_many(project):
         capture_output=True, text=True, timeout=120,
     )
     assert r.returncode != 0 and "Choose the label" in r.stderr
+
+
+def test_import_and_merge_say_what_changed(project, tmp_path):
+    data = tmp_path / "more.csv"
+    data.write_text("text,label\nbrand new text,refund\n", encoding="utf-8")
+    report, changes = project_operations.import_file(project, data, label_col="label",
+                                                     add_labels=True)
+    assert report.new_ids and changes.records and changes.record_ids is None
+    assert "refund" in project.label_names()
+    project.conn.execute("PRAGMA wal_checkpoint(FULL)")
+    mate = tmp_path / "mate.wbproj"
+    mate.write_bytes(project.path.read_bytes())
+    with Project.open(mate) as other:
+        operations.annotate(other, 1, ["delivery"], annotator="dee")
+    report, changes = project_operations.merge_projects(project, mate)
+    assert report.changed and changes.touches("annotations", "records")
+    assert labels_of(project, 1, "dee") == (("delivery",), "labelled")
