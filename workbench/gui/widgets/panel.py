@@ -27,7 +27,8 @@ class ChangesListener:
 
     def refresh(self, changes: Changes | None = None) -> None:
         """Bring the panel up to date after ``changes`` (``None``: anything changed)."""
-        changes = Changes.everything() if changes is None else changes
+        if not isinstance(changes, Changes):  # None, or a button's ``checked`` argument
+            changes = Changes.everything()
         if not changes:
             return
         self._refresh_now(changes)
