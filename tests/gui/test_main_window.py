@@ -307,8 +307,11 @@ def test_other_panels_refresh_when_shown_after_labelling(window, project_file):
         pytest.skip("the Label panel is not available")
     calls = []
     train = window.panels["Train"]
+    train.warm_up_on_show = False
+    window.show()
     assert window.open_project(project_file)
-    train.refresh = lambda: calls.append("Train")  # instance attribute: looked up at call time
+    # The hidden panel's refresh waits until it is shown.
+    train._refresh_shown = lambda changes: calls.append("Train")
     panel.press_label("billing")
     assert calls == []  # nothing refreshes while the user is labelling
     window.tabs.setCurrentWidget(train)
@@ -343,12 +346,46 @@ def test_keyboard_undo_in_label_view_is_not_ambiguous(qtbot, window, project_fil
 
 
 def test_label_changes_refresh_the_shown_panel_now_and_others_later(window, project_file):
+    window.panels["Train"].warm_up_on_show = False
+    window.show()
     assert window.open_project(project_file)
     calls = []
     for title in ("Label", "Team"):
-        window.panels[title].refresh = lambda t=title: calls.append(t)
+        window.panels[title]._refresh_shown = lambda changes, t=title: calls.append(t)
     window.tabs.setCurrentWidget(window.label_panel)
     window.refresh_panels()
     assert calls == ["Label"]
     window.tabs.setCurrentWidget(window.panels["Team"])
     assert calls == ["Label", "Team"]
+
+
+def test_a_panel_change_reaches_the_other_panels(window, project_file):
+    from workbench.core.store.changes import Changes
+
+    assert window.open_project(project_file)
+    seen = []
+    for title in ("Label", "Train", "Team"):
+        window.panels[title].refresh = lambda changes, t=title: seen.append((t, changes))
+    changes = Changes(final_labels=True, record_ids=frozenset({1}))
+    window.panels["Team"].changed.emit(changes)
+    assert seen == [("Label", changes), ("Train", changes)]  # not back to the sender
+
+
+def test_progress_follows_labels_undo_and_fixes_elsewhere(window, project_file):
+    from workbench.core.store import operations
+
+    assert window.open_project(project_file)
+    label = window.label_panel
+    start = window.progress_label.text()
+    assert start.startswith("labelled 0 of ")
+    label.press_label("billing")
+    assert window.progress_label.text().startswith("labelled 1 of ")
+    window._undo()
+    assert window.progress_label.text() == start
+    window._redo()
+    assert window.progress_label.text().startswith("labelled 1 of ")
+    # A change made by another panel reaches the Label panel's counts and the status bar.
+    changes = operations.annotate(window.project, 5, ["delivery"])
+    window.panels["Review"].changed.emit(changes)
+    assert window.progress_label.text().startswith("labelled 2 of ")
+    assert label.counts.by_label["delivery"] == 1

@@ -61,7 +61,7 @@ def test_review_queue_keep_and_fix(qtbot, panel, project):
     assert "to review" in panel.summary.text()
 
     # Fix: the suggested label is saved and the item leaves the queue.
-    with qtbot.waitSignal(panel.labels_changed, timeout=5000):
+    with qtbot.waitSignal(panel.changed, timeout=5000):
         qtbot.mouseClick(panel.fix_button, Qt.MouseButton.LeftButton)
     ann = project.get_annotation(first.id)
     assert ann.labels == first.suggested_labels and ann.provenance == "review fix"
@@ -108,7 +108,7 @@ def test_coldstart_suggestions_refresh_in_the_background(qtbot, panel, project):
     assert AutoRetrainPolicy().should_retrain(retrain_state(project))
     panel.mode.setCurrentIndex(panel.mode.findData("off"))  # no real training in this test
     assert panel.retrain_status.text() == "Auto-retrain is off."
-    with qtbot.waitSignal(panel.suggestions_changed, timeout=60_000):
+    with qtbot.waitSignal(panel.changed, timeout=60_000):
         assert panel.check_assistance() == "coldstart"
     assert panel.suggester.text().startswith("Cold-start model")
     from workbench.core.assist.suggestions import suggestion_for
@@ -161,7 +161,7 @@ def test_auto_retrain_runs_in_the_background(qtbot, panel, project, tiny_base_mo
     project.annotate(ids[4], ["billing"])
     messages = []
     panel.status_message.connect(messages.append)
-    with qtbot.waitSignal(panel.suggestions_changed, timeout=240_000):
+    with qtbot.waitSignal(panel.changed, timeout=240_000):
         assert panel.check_assistance() == "retrain"
         assert not panel.retrain_button.isEnabled()
     assert any(m.startswith("Auto-retrain: training") for m in messages)

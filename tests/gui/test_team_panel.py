@@ -217,7 +217,7 @@ def test_no_project(qtbot):
 
 def test_refresh_keeps_the_adjudication_undo_history(panel, project, qtbot):
     # The window refreshes every panel when data changes; a decision must stay undoable.
-    panel.data_changed.connect(panel.refresh)
+    panel.changed.connect(panel.refresh)
     view = panel.adjudication
     qtbot.keyClick(view.record_list, "m")
     assert team.get_final(project, 2) is not None

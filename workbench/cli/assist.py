@@ -1,4 +1,5 @@
-"""Model-assisted labelling commands: ``predict-project``, ``queue``, ``label``, ``review``.
+"""Model-assisted labelling commands: ``predict-project``, ``queue``, ``label``, ``relabel``,
+``review``.
 
 Heavy modules are imported inside the handlers so ``workbench --help`` stays fast.
 """
@@ -92,13 +93,31 @@ def cmd_queue(args: argparse.Namespace) -> int:
 def cmd_label(args: argparse.Namespace) -> int:
     """Save a label (or labels) for one record."""
     from workbench.cli.common import annotator_option, label_values, record_id_option
+    from workbench.core.store import operations
 
     annotator = annotator_option(args.annotator)
     record_id = record_id_option(args.id)
     with _open(args.project) as project:
         labels = label_values(args.label, project.label_names())
-        ann = project.annotate(record_id, labels, annotator=annotator)
+        changes = operations.annotate(project, record_id, labels, annotator=annotator)
+        (step,) = changes.steps
+        ann = step.after
     print(f"Record {ann.record_id}: {', '.join(ann.labels)} (annotator {ann.annotator})")
+    return 0
+
+
+def cmd_relabel(args: argparse.Namespace) -> int:
+    """Label, skip, flag or clear several records in one transaction."""
+    from workbench.cli.common import annotator_option, record_id_option
+    from workbench.core.store import operations
+
+    annotator = annotator_option(args.annotator)
+    ids = [record_id_option(int(x)) for part in args.ids for x in part.split(",") if x.strip()]
+    with _open(args.project) as project:
+        changes = operations.relabel_many(project, ids, args.action, args.label or "",
+                                          annotator=annotator)
+    print(f"{args.action}: {len(changes.steps)} of {len(ids)} record(s) changed "
+          f"(annotator {annotator})")
     return 0
 
 
@@ -172,6 +191,23 @@ def register(subparsers: Any) -> None:
                    "starting with '-' also works)")
     p.add_argument("--annotator", default=None, help="annotator name (default: WORKBENCH_ANNOTATOR or the user name)")
     p.set_defaults(handler=cmd_label)
+
+    p = subparsers.add_parser(
+        "relabel",
+        help="label, skip, flag or clear several records at once",
+        description="Apply one action to several records in one transaction: 'label' sets "
+        "--label (toggles it in a multi-label project), 'skip', 'flag' (keeps the labels) or "
+        "'clear' (removes the annotation).",
+    )
+    p.add_argument("project", help="project file (.wbproj)")
+    p.add_argument("--ids", action="append", required=True,
+                   help="record ids, comma-separated; repeat for more")
+    p.add_argument("--action", choices=("label", "skip", "flag", "clear"), required=True,
+                   help="what to do to each record")
+    p.add_argument("--label", default=None, help="the label for --action label")
+    p.add_argument("--annotator", default=None,
+                   help="annotator name (default: WORKBENCH_ANNOTATOR or the user name)")
+    p.set_defaults(handler=cmd_relabel)
 
     p = subparsers.add_parser(
         "review",

@@ -1,7 +1,18 @@
 """Error types whose message is meant to be shown to the user as is."""
 from __future__ import annotations
 
-__all__ = ["WorkbenchError", "ProjectError", "ImportDataError", "Cancelled", "ModelError"]
+import sqlite3
+
+__all__ = [
+    "DATABASE_ERRORS",
+    "STORE_ERRORS",
+    "WorkbenchError",
+    "ProjectError",
+    "ImportDataError",
+    "Cancelled",
+    "ModelError",
+    "is_busy_error",
+]
 
 
 class WorkbenchError(Exception):
@@ -22,3 +33,15 @@ class ModelError(WorkbenchError):
 
 class Cancelled(WorkbenchError):
     """The user cancelled a long-running job."""
+
+
+#: Errors of the project database itself (locked, closed, damaged), for callers that report
+#: them instead of failing; views catch these without knowing the storage engine.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+#: What a store operation may raise for the user to read.
+STORE_ERRORS: tuple[type[Exception], ...] = (WorkbenchError, sqlite3.Error)
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says another process holds the project's write lock."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sqlite3
 import sys
 import traceback
 from pathlib import Path
@@ -20,6 +19,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from workbench import __version__
+from workbench.core.errors import is_busy_error
 from workbench.core.resources import resource_path
 from workbench.core.store.project import PROJECT_SUFFIX
 
@@ -86,7 +86,7 @@ class _ErrorReporter:
             self._previous(kind, exc, tb)
             return
         log.error("Unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower():
+        if is_busy_error(exc):
             from workbench.gui.main_window import BUSY_MESSAGE
 
             text = BUSY_MESSAGE

@@ -2,19 +2,21 @@
 
 It is a shell: every panel is its own module, imported if present (a short placeholder
 says what will be there otherwise), and all of them share the GUI thread's ``Project``.
+Every panel follows one protocol (:mod:`workbench.gui.widgets.panel`): the window calls
+``set_project`` on all of them, connects their ``status_message``, ``open_records`` and
+``changed`` signals alike, and hands the :class:`Changes` of every operation to every other
+panel's ``refresh(changes)``.
 """
 from __future__ import annotations
 
 import importlib
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QLockFile, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QLockFile, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -23,23 +25,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.errors import ProjectError
-from workbench.core.store.project import PROJECT_SUFFIX, Project, default_annotator
-from workbench.gui.preferences import (
-    PreferencesDialog,
-    apply_preferences,
-    record_font_size_setting,
-)
+from workbench.core.errors import DATABASE_ERRORS, ProjectError, is_busy_error
+from workbench.core.store.changes import Changes
+from workbench.core.store.project import Project, default_annotator
+from workbench.core.store.record_queries import labelled_count
 from workbench.gui.widgets.placeholder import PlaceholderPanel, WelcomePage
 from workbench.gui.widgets.workers import JobHandle, run_in_thread, stop_all
+from workbench.gui.window_menus import MAX_RECENT, WindowMenuActions
 
 __all__ = ["MainWindow", "PANELS", "MAX_RECENT", "load_panel"]
 
 log = logging.getLogger(__name__)
 
-MAX_RECENT = 10
-RECENT_KEY = "recent_projects"
-PROJECT_FILTER = f"Workbench projects (*{PROJECT_SUFFIX});;All files (*)"
 
 #: (tab title, module, class, what the tab will hold when the module is missing)
 PANELS: list[tuple[str, str, str, str]] = [
@@ -64,7 +61,7 @@ BUSY_MESSAGE = (
 
 
 def _busy(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
+    return is_busy_error(exc)
 
 
 def load_panel(title: str, module_name: str, class_name: str, description: str) -> QWidget:
@@ -86,7 +83,7 @@ def load_panel(title: str, module_name: str, class_name: str, description: str) 
         return PlaceholderPanel(title, description, f"This panel could not be created: {exc}")
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowMenuActions, QMainWindow):
     """The application window. ``open_project(path)`` shows a project in every panel."""
 
     project_opened = Signal(str)
@@ -117,18 +114,13 @@ class MainWindow(QMainWindow):
             self.panels[title] = panel
             self.tabs.addTab(panel, title)
             self._connect_panel(panel)
-        self._stale: set[str] = set()
-        self.tabs.currentChanged.connect(self._tab_changed)
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.tabs)
         self.setCentralWidget(self.stack)
 
         self._build_menus()
         self._build_status_bar()
-        self._progress_timer = QTimer(self)
-        self._progress_timer.setSingleShot(True)
-        self._progress_timer.setInterval(800)
-        self._progress_timer.timeout.connect(self.update_progress)
+        self._labelled = self._total = 0
         self._restore_window()
         self._apply_record_font()
         self._update_actions()
@@ -140,29 +132,10 @@ class MainWindow(QMainWindow):
         return self.panels["Label"]
 
     def _connect_panel(self, panel: QWidget) -> None:
-        status = getattr(panel, "status_message", None)
-        if status is not None:
-            status.connect(self.show_status)
-        opener = getattr(panel, "open_records", None)
-        if opener is not None:
-            opener.connect(self.show_records)
-        progress = getattr(panel, "progress_changed", None)
-        if progress is not None:
-            progress.connect(self._panel_progress)
-        relabelled = getattr(panel, "labels_changed", None)
-        if relabelled is not None and panel is not self.panels.get("Label"):
-            # Annotations saved elsewhere (e.g. a review fix): the Label panel re-reads them.
-            relabelled.connect(self._annotations_changed_elsewhere)
-        suggested = getattr(panel, "suggestions_changed", None)
-        if suggested is not None:
-            suggested.connect(self._suggestions_changed)
-        changed = getattr(panel, "data_changed", None)
-        if changed is not None:
-            changed.connect(self.refresh_panels)
-        stack = getattr(panel, "undo_stack", None)
-        if stack is not None:
-            stack.indexChanged.connect(self._schedule_progress)
-            stack.indexChanged.connect(self._annotations_changed)
+        """Connect a panel's protocol signals (every panel has the same three)."""
+        panel.status_message.connect(self.show_status)
+        panel.open_records.connect(self.show_records)
+        panel.changed.connect(lambda changes, origin=panel: self.broadcast(changes, origin))
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         act = QAction(text, self)
@@ -252,49 +225,6 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/tab", self.tabs.currentIndex())
         self.settings.sync()
 
-    def recent_projects(self) -> list[str]:
-        """Recently opened project paths, newest first."""
-        value = self.settings.value(RECENT_KEY, [])
-        if isinstance(value, str):  # QSettings returns a lone item as a string
-            value = [value]
-        return [str(v) for v in (value or []) if v]
-
-    def _remember(self, path: Path) -> None:
-        text = str(Path(path).resolve())
-        recent = [p for p in self.recent_projects() if p != text]
-        self.settings.setValue(RECENT_KEY, [text, *recent][:MAX_RECENT])
-        self.settings.sync()
-        self.welcome.set_recent(self.recent_projects())
-
-    def _forget(self, path: str) -> None:
-        text = str(Path(path).resolve())
-        self.settings.setValue(RECENT_KEY, [p for p in self.recent_projects() if p != text])
-        self.welcome.set_recent(self.recent_projects())
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.recent_projects()
-        if not recent:
-            empty = self.recent_menu.addAction("No recent projects")
-            empty.setEnabled(False)
-            return
-        for i, path in enumerate(recent, start=1):
-            act = self.recent_menu.addAction(f"&{i % 10}  {Path(path).name}")
-            act.setToolTip(path)
-            act.setData(path)
-            act.triggered.connect(self._recent_triggered)
-        self.recent_menu.addSeparator()
-        self.recent_menu.addAction("Clear list", self._clear_recent)
-
-    def _recent_triggered(self) -> None:
-        act = self.sender()
-        if isinstance(act, QAction):
-            self.open_project(str(act.data()))
-
-    def _clear_recent(self) -> None:
-        self.settings.setValue(RECENT_KEY, [])
-        self.welcome.set_recent([])
-
     # ----------------------------------------------------------------- messages
     def show_error(self, title: str, text: str) -> None:
         """Tell the user something went wrong (tests replace this to avoid a modal box)."""
@@ -315,12 +245,11 @@ class MainWindow(QMainWindow):
                 self._forget(str(path))
             self.show_error("Cannot open project", str(exc))
             return False
-        except sqlite3.DatabaseError as exc:
+        except DATABASE_ERRORS as exc:
             self.show_error("Cannot open project", BUSY_MESSAGE if _busy(exc) else f"{path}: {exc}")
             return False
         self.close_project()
         self.project = project
-        self._stale.clear()
         self._take_lock(path)
         failed = []
         for title, panel in self.panels.items():
@@ -387,42 +316,37 @@ class MainWindow(QMainWindow):
             panel.show_records(list(ids))
 
     def refresh_panels(self) -> None:
-        """Data or labels changed: refresh the panel on show now, the others when shown."""
-        if self.project is not None:
-            # An import runs on its own connection; labels it added are not cached here.
-            self.project.reload_labels()
-        self._stale = set(self.panels)
-        self._refresh_if_stale(self.tabs.tabText(self.tabs.currentIndex()))
-        self._update_title()
-        self.update_progress()
+        """Anything may have changed (e.g. another window wrote): refresh every panel."""
+        self.broadcast(Changes.everything())
 
-    def _annotations_changed_elsewhere(self, *_args: object) -> None:
-        self._stale = set(self.panels) - {self.tabs.tabText(self.tabs.currentIndex())}
-        self._schedule_progress()
-
-    def _suggestions_changed(self, *_args: object) -> None:
-        label = self.panels.get("Label")
-        reload = getattr(label, "reload_suggestion", None)
-        if reload is not None:
-            reload()
-
-    def _annotations_changed(self, *_args: object) -> None:
-        """Labels were saved or undone: the other panels refresh when next shown."""
-        self._stale = {title for title in self.panels if title != "Label"}
-
-    def _tab_changed(self, index: int) -> None:
-        self._refresh_if_stale(self.tabs.tabText(index))
-
-    def _refresh_if_stale(self, title: str) -> None:
-        if title not in self._stale or self.project is None:
+    def broadcast(self, changes: Changes, origin: QWidget | None = None) -> None:
+        """Hand an operation's changes to every panel but the one that made them; each
+        panel refreshes at once if shown, else when next shown."""
+        if self.project is None or not changes:
             return
-        self._stale.discard(title)
-        refresh = getattr(self.panels.get(title), "refresh", None)
-        if refresh is not None:
+        if changes.label_schema or changes.records:
+            # An import or a merge runs on its own connection: labels it added are not
+            # cached here.
+            self.project.reload_labels()
+        for title, panel in self.panels.items():
+            if panel is origin:
+                continue
             try:
-                refresh()
-            except Exception:
+                panel.refresh(changes)
+            except Exception:  # one panel's failure must not stop the others
                 log.exception("The %s panel failed to refresh", title)
+        if changes.records or changes.settings:
+            self._update_title()
+        if changes.records or changes.record_ids is None or changes.label_schema:
+            self.update_progress()
+        elif changes.steps:
+            me = default_annotator()
+            for step in changes.steps:
+                if step.annotator == me:
+                    was = step.before is not None and step.before.status == "labelled"
+                    now = step.after is not None and step.after.status == "labelled"
+                    self._labelled += int(now) - int(was)
+            self._set_progress(self._labelled, self._total)
 
     def _update_title(self) -> None:
         if self.project is None:
@@ -441,16 +365,9 @@ class MainWindow(QMainWindow):
     def _update_annotator(self) -> None:
         self.annotator_label.setText(f"Annotator: {default_annotator()}")
 
-    def _panel_progress(self, labelled: int, total: int) -> None:
-        self._progress_timer.stop()
-        self._set_progress(labelled, total)
-
     def _set_progress(self, labelled: int, total: int) -> None:
+        self._labelled, self._total = labelled, total
         self.progress_label.setText(f"labelled {labelled:,} of {total:,}")
-
-    def _schedule_progress(self, *_args: object) -> None:
-        if getattr(self.label_panel, "progress_changed", None) is None:
-            self._progress_timer.start()
 
     def update_progress(self) -> None:
         """Recount this annotator's labelled records (when the panel does not report it)."""
@@ -459,11 +376,8 @@ class MainWindow(QMainWindow):
             return
         try:
             total = self.project.record_count()
-            labelled = self.project.db.execute(
-                "SELECT count(*) FROM annotations WHERE annotator = ? AND status = 'labelled'",
-                [default_annotator()],
-            ).fetchone()[0]
-        except sqlite3.DatabaseError as exc:
+            labelled = labelled_count(self.project, default_annotator())
+        except DATABASE_ERRORS as exc:
             log.warning("Cannot count progress: %s", exc)
             return
         self._set_progress(labelled, total)
@@ -490,90 +404,6 @@ class MainWindow(QMainWindow):
         self.act_redo.setText(f"Redo {redo}\tCtrl+Shift+Z" if redo else "Redo\tCtrl+Shift+Z")
         self.act_undo.setEnabled(stack.canUndo())
         self.act_redo.setEnabled(stack.canRedo())
-
-    # ----------------------------------------------------------------- dialogs
-    def new_project(self) -> None:
-        from workbench.gui.project.new_project_wizard import NewProjectWizard
-
-        wizard = NewProjectWizard(self)
-        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        wizard.project_created.connect(self.open_project)
-        wizard.open()
-
-    def open_project_dialog(self) -> None:
-        start = self.recent_projects()[0] if self.recent_projects() else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(Path(start).parent) if start else "", PROJECT_FILTER)
-        if path:
-            self.open_project(path)
-
-    def import_data(self) -> None:
-        if self.project is None:
-            return
-        from workbench.gui.project.import_dialog import ImportDialog
-
-        dialog = ImportDialog(self.project, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.imported.connect(self._imported)
-        dialog.open()
-
-    def merge_project(self) -> None:
-        """File > Merge…: the Team panel asks for the file and merges in the background."""
-        team = self.panels.get("Team")
-        if self.project is None or not hasattr(team, "merge_dialog"):
-            return
-        self.tabs.setCurrentWidget(team)
-        team.merge_dialog()
-
-    def _imported(self, report: Any) -> None:
-        self.refresh_panels()
-        self.show_status(f"Import finished: {report.summary()}.")
-
-    def export_labels(self) -> None:
-        if self.project is None:
-            return
-        from workbench.gui.project.export_dialog import ExportDialog
-
-        dialog = ExportDialog(self.project, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.exported.connect(self._exported)
-        dialog.open()
-
-    def _exported(self, summary: Any) -> None:
-        self.show_status(summary.summary() if hasattr(summary, "summary") else "Export finished.")
-
-    def edit_labels(self) -> None:
-        if self.project is None:
-            return
-        from workbench.gui.label.label_editor import LabelEditorDialog
-
-        dialog = LabelEditorDialog(self.project, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.labels_changed.connect(self.refresh_panels)
-        dialog.open()
-
-    def edit_preferences(self) -> None:
-        dialog = PreferencesDialog(self.settings, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(self.preferences_changed)
-        dialog.open()
-
-    def preferences_changed(self) -> None:
-        """Apply stored preferences: annotator name everywhere, text sizes."""
-        apply_preferences(self.settings)
-        self._update_annotator()
-        self._apply_record_font()
-        name = default_annotator()
-        for panel in self.panels.values():
-            setter = getattr(panel, "set_annotator", None)
-            if setter is not None:
-                setter(name)
-        self.update_progress()
-
-    def _apply_record_font(self) -> None:
-        setter = getattr(self.label_panel, "set_font_size", None)
-        size = record_font_size_setting(self.settings)
-        if setter is not None and size > 0:
-            setter(size)
 
     # ----------------------------------------------------------------- demo
     def open_demo_project(self) -> None:

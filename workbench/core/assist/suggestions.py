@@ -20,6 +20,7 @@ import numpy as np
 
 from workbench.core.assist.textmodel import encode_labels, fit_predict_linear, tfidf_features
 from workbench.core.errors import Cancelled, ModelError, WorkbenchError
+from workbench.core.store.operations import ACCEPTED_PROVENANCE
 from workbench.core.store.project import Annotation, Project, now_iso
 
 __all__ = [
@@ -49,7 +50,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ACCEPTED_PROVENANCE = "accepted suggestion"
 COLDSTART_KIND = "coldstart"
 META_RUN = "assist.prediction_run"
 #: The cold-start model is refitted once this many new labels (or 10 % more) arrived.
@@ -403,7 +403,7 @@ def coldstart_predict(
     current = prediction_run_id(project)
     with project.db.atomic():
         if current is None or (_run_row(project, current) or {}).get("kind") == COLDSTART_KIND:
-            project._set_meta(META_RUN, str(run_id))
+            project.set_meta(META_RUN, str(run_id))
         # Older cold-start runs go (their predictions with them, by cascade).
         project.db.execute("DELETE FROM runs WHERE kind = ? AND id != ?", [COLDSTART_KIND, run_id])
     log.info("Cold-start model fitted on %d labels; run %d", n, run_id)

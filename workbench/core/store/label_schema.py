@@ -60,7 +60,8 @@ class LabelSchemaMixin:
     def label_names(self) -> list[str]:
         return [lab.name for lab in self.labels()]
 
-    def _label_ids(self, names: Iterable[str]) -> list[int]:
+    def label_ids(self, names: Iterable[str]) -> list[int]:
+        """The ids of these labels, in the order given; raises for a name not in the schema."""
         by_name = {lab.name: lab.id for lab in self.labels()}
         ids = []
         for name in names:
@@ -181,14 +182,14 @@ class LabelSchemaMixin:
 
     def label_usage(self, name: str) -> int:
         """Number of annotations that carry this label."""
-        (label_id,) = self._label_ids([name])
+        (label_id,) = self.label_ids([name])
         return self.db.execute(
             "SELECT count(*) FROM annotation_labels WHERE label_id = ?", [label_id]
         ).fetchone()[0]
 
     def delete_label(self, name: str) -> int:
         """Delete a label; returns how many annotations carried it (they lose that label)."""
-        (label_id,) = self._label_ids([name])
+        (label_id,) = self.label_ids([name])
         affected = self.label_usage(name)
         with self.db.atomic():
             self.db.execute("DELETE FROM labels WHERE id = ?", [label_id])
@@ -199,7 +200,7 @@ class LabelSchemaMixin:
         """Set the display order; ``names`` must be a permutation of the label names."""
         if sorted(names) != sorted(self.label_names()):
             raise WorkbenchError("Reorder needs every label exactly once.")
-        ids = self._label_ids(names)
+        ids = self.label_ids(names)
         with self.db.atomic():
             for position, label_id in enumerate(ids):
                 self.db.execute("UPDATE labels SET position = ? WHERE id = ?", [position, label_id])

@@ -140,7 +140,7 @@ def set_final(
         raise WorkbenchError("A final label needs at least one label.")
     if len(names) > 1 and not project.multi_label:
         raise WorkbenchError("This is a single-label project: give exactly one final label.")
-    label_ids = project._label_ids(names)
+    label_ids = project.label_ids(names)
     now = now_iso()
     with project.db.atomic():
         if project.db.execute("SELECT 1 FROM records WHERE id = ?", [record_id]).fetchone() is None:

@@ -335,7 +335,7 @@ def merge_projects(
         mine_roster = roster(project)
         added = sorted(set(theirs) - set(mine_roster))
         if added:
-            project._set_meta("annotators", json.dumps(sorted({*mine_roster, *added})))
+            project.set_meta("annotators", json.dumps(sorted({*mine_roster, *added})))
             report.annotators_added = added
     log.info("merge of %s: %s", name, report.to_dict())
     return report

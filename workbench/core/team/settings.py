@@ -175,8 +175,8 @@ def set_assignment(project: Project, mode: str, k: int | None = None) -> None:
         if k < 1:
             raise WorkbenchError("k must be at least 1 annotator per record.")
         with project.db.atomic():
-            project._set_meta("assignment", mode)
-            project._set_meta("assignment_k", str(int(k)))
+            project.set_meta("assignment", mode)
+            project.set_meta("assignment_k", str(int(k)))
         return
     project.set_meta("assignment", mode)
 

@@ -10,7 +10,10 @@ from workbench.core.errors import WorkbenchError
 if TYPE_CHECKING:
     from workbench.core.store.project import Project
 
-__all__ = ["create_run", "touch_run", "finish_run", "store_predictions", "list_runs", "get_run"]
+__all__ = [
+    "create_run", "touch_run", "finish_run", "store_predictions", "list_runs", "get_run",
+    "run_kind",
+]
 
 _COLUMNS = (
     "id", "kind", "status", "created_at", "finished_at", "base_model", "config", "metrics",
@@ -122,3 +125,9 @@ def get_run(project: Project, run: str | int = "latest") -> dict[str, Any]:
     if row is None:
         raise WorkbenchError(f"There is no run {run_id} in this project.")
     return _decode(row)
+
+
+def run_kind(project: Project, run_id: int) -> str | None:
+    """The kind of a run ("train", "coldstart", ...), or ``None`` when it does not exist."""
+    row = project.db.execute("SELECT kind FROM runs WHERE id = ?", [run_id]).fetchone()
+    return row[0] if row else None

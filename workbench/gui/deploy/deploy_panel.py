@@ -30,7 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.store.changes import Changes
 from workbench.core.training.models import describe_base_model
+from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 if TYPE_CHECKING:
@@ -128,10 +130,13 @@ class _CardView(QTextBrowser):
         painter.end()
 
 
-class DeployPanel(QWidget):
+class DeployPanel(ChangesListener, QWidget):
     """Pick a run, export it with progress, read the verification figures and model card."""
 
     status_message = Signal(str)
+    open_records = Signal(list)
+    #: An export was written here: a Changes value.
+    changed = Signal(object)
     #: Emitted with the ExportReport after a successful export.
     export_finished = Signal(object)
     #: Emitted when an export ends without a bundle: ("cancelled" | "failed", message).
@@ -208,10 +213,16 @@ class DeployPanel(QWidget):
         self.figures_label.setText("")
         self.card_view.clear()
         self._custom_out = False
-        self.refresh()
+        self._pending_changes = None
+        self.reload_runs()
         self._update_buttons()
 
-    def refresh(self) -> None:
+    def _refresh_shown(self, changes: Changes) -> None:
+        """Runs changed (a training run finished): reload them unless exporting."""
+        if changes.runs and self._job is None:
+            self.reload_runs()
+
+    def reload_runs(self) -> None:
         """Reload the list of runs (after a training run finished)."""
         current = self.run_combo.currentData()
         self.run_combo.blockSignals(True)
@@ -241,7 +252,7 @@ class DeployPanel(QWidget):
         """Runs trained while the tab was hidden appear when it is shown."""
         super().showEvent(event)
         if self._job is None:
-            self.refresh()
+            self.reload_runs()
 
     def shutdown(self) -> None:
         """Cancel a running export and wait for its thread."""
@@ -360,6 +371,7 @@ class DeployPanel(QWidget):
             text += " (with a warning: see the Deploy tab)"
         self.status_message.emit(text)
         self.export_finished.emit(report)
+        self.changed.emit(Changes(runs=True))
 
     def _on_cancelled(self) -> None:
         self._finish()

@@ -30,6 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.store.changes import Changes
+from workbench.core.store.project_operations import PREDICTIONS_STORED
+from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 if TYPE_CHECKING:
@@ -121,10 +124,13 @@ class _LabelBars(QWidget):
         return {name: bar.value() / 1000.0 for name, bar in self.bars.items()}
 
 
-class InferencePanel(QWidget):
+class InferencePanel(ChangesListener, QWidget):
     """Open a bundle, classify typed text as you type, and classify files in the background."""
 
     status_message = Signal(str)
+    open_records = Signal(list)
+    #: Predictions were stored here: a Changes value.
+    changed = Signal(object)
     #: Emitted after each typed-text prediction with the result dict.
     predicted = Signal(object)
     #: Emitted when a batch job ends: ("done", rows) | ("cancelled", 0) | ("failed", message).
@@ -234,7 +240,7 @@ class InferencePanel(QWidget):
         self.project = project
         self._update_buttons()
 
-    def refresh(self) -> None:
+    def _refresh_now(self, changes: Changes) -> None:
         self._update_buttons()
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
@@ -422,6 +428,8 @@ class InferencePanel(QWidget):
         self.batch_label.setText(text)
         self.status_message.emit(text)
         self.batch_finished.emit(("done", rows))
+        if kind == "store":
+            self.changed.emit(PREDICTIONS_STORED)
 
     def _on_cancelled(self) -> None:
         self._finish()

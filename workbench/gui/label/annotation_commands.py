@@ -1,176 +1,72 @@
-"""Undoable annotation changes: every save goes through a QUndoStack command.
+"""Undoable annotation changes: thin ``QUndoCommand`` s over the core history.
 
-A change is written (and committed) by :func:`apply_annotation` *before* its command is
-pushed, so a failed write never leaves a command on the stack. Undo and redo put back the
-exact earlier or later annotation with :meth:`Project.restore_annotation`, which also
-commits before returning.
+The change itself, its transaction and its undo and redo are core operations
+(:mod:`workbench.core.store.operations`, :class:`workbench.core.store.history.AnnotationHistory`).
+An operation is written (and committed) with the history *before* its command is pushed,
+so a failed write never leaves a command on the stack; the command's undo and redo call
+the history, which puts back exact earlier or later annotations.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from workbench.core.assist import queue
-from workbench.core.errors import WorkbenchError
-from workbench.core.store.project import STATUSES, Annotation, Project
+from workbench.core.store.history import AnnotationHistory, EditResult
+from workbench.core.store.operations import describe
+from workbench.core.store.project import Project
+from workbench.core.store.record_queries import AnnotatorCounts
 
 if TYPE_CHECKING:
     from workbench.core.assist.suggestions import Suggestion
 
 __all__ = [
-    "AnnotationCommand",
-    "ChangeCallback",
+    "HistoryCommand",
     "LabelCounts",
+    "ResultCallback",
     "SuggestionLookup",
-    "apply_annotation",
     "describe",
-    "relabel_records",
-    "remove_annotation",
-    "write_transaction",
+    "push_last_edit",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Called after every change with (record id, annotation before, annotation after, cause),
-#: cause being "do", "undo" or "redo".
-ChangeCallback = Callable[[int, "Annotation | None", "Annotation | None", str], None]
-#: Called with a readable message when undo or redo cannot be applied.
-ErrorCallback = Callable[[str], None]
+#: Called after an undo or redo with what it did and the cause ("undo" or "redo").
+ResultCallback = Callable[[EditResult, str], None]
+#: One annotator's counts, kept up to date from each change (a core class).
+LabelCounts = AnnotatorCounts
 
 
-@contextlib.contextmanager
-def write_transaction(project: Project) -> Iterator[None]:
-    """One ``BEGIN IMMEDIATE`` transaction around a change, committed on leaving.
+class HistoryCommand(QUndoCommand):
+    """The last edit of an :class:`AnnotationHistory` on a ``QUndoStack``."""
 
-    Taking the write lock up front makes another process's writer wait (busy timeout)
-    instead of failing with "database is locked", which a deferred transaction that reads
-    first and writes second can do when a second process committed in between. It also
-    makes an undo (annotation plus its original timestamps) land as one unit.
-    """
-    with project.db.atomic():  # the project's write gate: damage check, lock polling
-        yield
-
-
-def describe(annotation: Annotation | None) -> str:
-    """A short human description of an annotation state ("billing", "skipped", ...)."""
-    if annotation is None:
-        return "no annotation"
-    if annotation.status == "labelled":
-        text = ", ".join(annotation.labels)
-        if annotation.provenance not in ("", "manual"):
-            text += f" ({annotation.provenance})"
-        return text
-    if annotation.labels:
-        return f"{annotation.status} ({', '.join(annotation.labels)})"
-    return annotation.status
-
-
-class AnnotationCommand(QUndoCommand):
-    """One annotator's annotation of one record going from ``before`` to ``after``."""
-
-    def __init__(
-        self,
-        project: Project,
-        record_id: int,
-        annotator: str,
-        before: Annotation | None,
-        after: Annotation | None,
-        on_change: ChangeCallback,
-        on_error: ErrorCallback | None = None,
-        parent: QUndoCommand | None = None,
-    ) -> None:
-        super().__init__(f"record {record_id}: {describe(after)}", parent)
-        self.project = project
-        self.record_id = record_id
-        self.annotator = annotator
-        self.before = before
-        self.after = after
-        self._on_change = on_change
-        self._on_error = on_error
-        self._applied = True  # apply_annotation wrote it already
-
-    def _put(self, state: Annotation | None, cause: str, old: Annotation | None) -> None:
-        try:
-            with write_transaction(self.project):
-                self.project.restore_annotation(self.record_id, self.annotator, state)
-        except (WorkbenchError, sqlite3.Error) as exc:
-            # e.g. a label used by the earlier state was deleted since.
-            log.warning("Cannot %s record %s: %s", cause, self.record_id, exc)
-            if self._on_error is not None:
-                self._on_error(f"Cannot {cause} the change to record {self.record_id}: {exc}")
-            return
-        if state is None:
-            queue.invalidate(self.project)
-        current = self.project.get_annotation(self.record_id, self.annotator)
-        self._on_change(self.record_id, old, current, cause)
+    def __init__(self, history: AnnotationHistory, on_result: ResultCallback,
+                 parent: QUndoCommand | None = None) -> None:
+        super().__init__(history.undo_text(), parent)
+        self.history = history
+        self._on_result = on_result
+        self._applied = True  # the operation wrote it already
 
     def redo(self) -> None:
         if self._applied:  # the first redo happens as QUndoStack.push(); already written
             self._applied = False
             return
-        self._put(self.after, "redo", self.before)
+        result = self.history.redo()
+        if result is not None:
+            self._on_result(result, "redo")
 
     def undo(self) -> None:
-        self._put(self.before, "undo", self.after)
+        result = self.history.undo()
+        if result is not None:
+            self._on_result(result, "undo")
 
 
-def apply_annotation(
-    stack: QUndoStack,
-    project: Project,
-    record_id: int,
-    annotator: str,
-    labels: Sequence[str],
-    *,
-    status: str = "labelled",
-    comment: str | None = None,
-    provenance: str = "manual",
-    on_change: ChangeCallback,
-    on_error: ErrorCallback | None = None,
-) -> Annotation:
-    """Write an annotation (committed on return), then record it on the undo stack.
-
-    ``provenance`` says where the labels came from ("manual" for a label key, "accepted
-    suggestion" when the model's suggestion was accepted). Raises :class:`WorkbenchError`
-    (nothing written, nothing pushed) for invalid input.
-    """
-    with write_transaction(project):
-        before = project.get_annotation(record_id, annotator)
-        after = project.annotate(
-            record_id, labels, annotator=annotator, status=status, comment=comment,
-            provenance=provenance,
-        )
-    stack.push(
-        AnnotationCommand(project, record_id, annotator, before, after, on_change, on_error)
-    )
-    on_change(record_id, before, after, "do")
-    return after
-
-
-def remove_annotation(
-    stack: QUndoStack,
-    project: Project,
-    record_id: int,
-    annotator: str,
-    *,
-    on_change: ChangeCallback,
-    on_error: ErrorCallback | None = None,
-) -> None:
-    """Delete an annotator's annotation of a record (committed), undoably."""
-    with write_transaction(project):
-        before = project.get_annotation(record_id, annotator)
-        if before is None:
-            return
-        project.restore_annotation(record_id, annotator, None)
-    queue.invalidate(project)
-    stack.push(
-        AnnotationCommand(project, record_id, annotator, before, None, on_change, on_error)
-    )
-    on_change(record_id, before, None, "do")
+def push_last_edit(stack: QUndoStack, history: AnnotationHistory,
+                   on_result: ResultCallback) -> None:
+    """Put the history's newest edit (just written) on the undo stack."""
+    stack.push(HistoryCommand(history, on_result))
 
 
 class SuggestionLookup:
@@ -230,97 +126,3 @@ class SuggestionLookup:
             confidence = sum(max(p, 1.0 - p) for p in row) / len(row)
             return assist.Suggestion(tuple(chosen or [names[best]]), confidence, self.suggester)
         return assist.Suggestion((names[best],), row[best], self.suggester)
-
-
-class LabelCounts:
-    """One annotator's counts (labelled, skipped, flagged, per label), kept up to date
-    from each change instead of re-counting a large project on every key press."""
-
-    def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
-        self.total = 0
-        self.by_status: dict[str, int] = {s: 0 for s in STATUSES}
-        self.by_label: dict[str, int] = {}
-
-    @property
-    def labelled(self) -> int:
-        return self.by_status.get("labelled", 0)
-
-    def load(self, project: Project, annotator: str) -> None:
-        """Count from the database (on opening a project or after outside changes)."""
-        self.clear()
-        self.total = project.record_count()
-        self.by_label = {name: 0 for name in project.label_names()}
-        for status, n in project.conn.execute(
-            "SELECT status, count(*) FROM annotations WHERE annotator = ? GROUP BY status",
-            [annotator],
-        ):
-            self.by_status[status] = n
-        for name, n in project.conn.execute(
-            "SELECT l.name, count(*) FROM annotations a "
-            "JOIN annotation_labels al ON al.annotation_id = a.id "
-            "JOIN labels l ON l.id = al.label_id "
-            "WHERE a.annotator = ? AND a.status = 'labelled' GROUP BY l.id",
-            [annotator],
-        ):
-            self.by_label[name] = n
-
-    def apply(self, old: Annotation | None, new: Annotation | None) -> None:
-        """Account for one annotation going from ``old`` to ``new``."""
-        for ann, sign in ((old, -1), (new, 1)):
-            if ann is None:
-                continue
-            self.by_status[ann.status] = self.by_status.get(ann.status, 0) + sign
-            if ann.status == "labelled":
-                for name in ann.labels:
-                    self.by_label[name] = self.by_label.get(name, 0) + sign
-
-
-def relabel_records(
-    stack: QUndoStack,
-    project: Project,
-    annotator: str,
-    record_ids: Sequence[int],
-    action: str,
-    label: str = "",
-    *,
-    on_change: ChangeCallback,
-    on_error: ErrorCallback | None = None,
-) -> int:
-    """Relabel several records as one undo step; returns how many were changed.
-
-    ``action`` is "label" (single-label: set ``label``; multi-label: toggle it, and a
-    record left with no label loses its annotation), "skip", "flag" (keeps the labels)
-    or "clear" (removes the annotation).
-    """
-    stack.beginMacro(f"{action} {len(record_ids)} record(s)")
-    done = 0
-    try:
-        for record_id in record_ids:
-            before = project.get_annotation(record_id, annotator)
-            labels: list[str] = []
-            status = "labelled"
-            if action == "label":
-                labels = [label]
-                if project.multi_label and before is not None:
-                    labels = [n for n in before.labels if n != label]
-                    if label not in before.labels:
-                        labels.append(label)
-            elif action in ("skip", "flag"):
-                status = "skipped" if action == "skip" else "flagged"
-                labels = list(before.labels) if (before and action == "flag") else []
-            if action == "clear" or (action == "label" and not labels):
-                remove_annotation(stack, project, record_id, annotator,
-                                  on_change=on_change, on_error=on_error)
-            else:
-                apply_annotation(
-                    stack, project, record_id, annotator, labels, status=status,
-                    comment=before.comment if before else None,
-                    on_change=on_change, on_error=on_error,
-                )
-            done += 1
-    finally:
-        stack.endMacro()
-    return done

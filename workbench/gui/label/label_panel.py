@@ -15,7 +15,6 @@ Records tab holds the records table; relabelling there goes through the same und
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
@@ -31,22 +30,22 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.assist import queue
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import STORE_ERRORS, WorkbenchError
+from workbench.core.store.changes import Changes
+from workbench.core.store.history import AnnotationHistory
 from workbench.core.store.project import Annotation, Project, Record, default_annotator
-from workbench.gui.label.annotation_commands import (
-    LabelCounts,
-    SuggestionLookup,
-    apply_annotation,
-    relabel_records,
-)
+from workbench.core.store.record_queries import AnnotatorCounts
+from workbench.gui.label.annotation_commands import SuggestionLookup
 from workbench.gui.label.label_buttons import (
     LabelPage,
     guidelines_html,
     keys_help,
     save_action_texts,
 )
+from workbench.gui.label.labelling import LabellingActions
 from workbench.gui.label.record_view import annotation_html
 from workbench.gui.label.records_table import RecordsBrowser
+from workbench.gui.widgets.panel import ChangesListener
 
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
 
@@ -72,11 +71,13 @@ KEYS = {
 }
 
 
-class LabelPanel(QWidget):
+class LabelPanel(ChangesListener, LabellingActions, QWidget):
     """Label records with the keyboard; see the module docstring for the keys."""
 
     status_message = Signal(str)
     open_records = Signal(list)
+    #: Annotations were changed here (saved, relabelled, undone): a Changes value.
+    changed = Signal(object)
     #: (records this annotator labelled, records in the project)
     progress_changed = Signal(int, int)
 
@@ -85,7 +86,8 @@ class LabelPanel(QWidget):
         self.project: Project | None = None
         self.annotator = default_annotator()
         self.undo_stack = QUndoStack(self)
-        self.counts = LabelCounts()
+        self.history = AnnotationHistory()
+        self.counts = AnnotatorCounts()
         self.current: Record | None = None
         self.mine: Annotation | None = None
         self.selection: list[str] = []  # multi-label choice not yet saved
@@ -199,8 +201,10 @@ class LabelPanel(QWidget):
     def set_project(self, project: Project | None) -> None:
         """Show a project (None: nothing open). Clears history and undo."""
         self.project = project
+        self._pending_changes = None
         self.suggestions.reset()
         self.undo_stack.clear()
+        self.history.set_project(project)
         self.nav.reset()
         self.current = None
         self.mine = None
@@ -230,11 +234,26 @@ class LabelPanel(QWidget):
         """Reading font size of the record text."""
         self.record_text.set_font_size(points)
 
-    def refresh(self) -> None:
-        """Reload labels, counts and the shown record (data or labels changed elsewhere)."""
+    def _refresh_now(self, changes: Changes) -> None:
+        """Changes made elsewhere: the counts (the window's progress) and the shown record
+        stay current even while the panel is hidden; the records table reloads when shown."""
         if self.project is None:
             return
-        self.project._label_cache = None
+        if changes.predictions and not (changes.label_schema or changes.records
+                                        or changes.settings):
+            self.reload_suggestion()
+        if changes.label_schema or changes.records or changes.settings \
+                or changes.record_ids is None:
+            self._reload()
+        elif changes.annotations:
+            self._count(changes)
+            if self.current is not None and self.current.id in (changes.record_ids or ()):
+                self._show(self.current.id)
+
+    def _reload(self) -> None:
+        """Reload labels, counts and the shown record (data or labels changed elsewhere)."""
+        assert self.project is not None
+        self.project.reload_labels()
         self.suggestions.reset()
         queue.invalidate(self.project)
         self._load_schema()
@@ -308,7 +327,7 @@ class LabelPanel(QWidget):
             return
         try:
             self.nav.set_strategy(queue.get_strategy(name))
-        except (WorkbenchError, sqlite3.Error) as exc:
+        except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
             return
         self.status_message.emit(f"Queue order: {name}")
@@ -344,7 +363,7 @@ class LabelPanel(QWidget):
             return
         try:
             record_id = self.nav.next(self.project, self.annotator)
-        except (WorkbenchError, sqlite3.Error) as exc:
+        except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
             record_id = None
         self._show(record_id)
@@ -401,7 +420,7 @@ class LabelPanel(QWidget):
         if record is not None and self.project is not None:
             try:
                 suggestion = self.suggestions.get(self.project, record.id)
-            except (WorkbenchError, sqlite3.Error, OSError, ValueError) as exc:
+            except (*STORE_ERRORS, OSError, ValueError) as exc:
                 log.warning("No suggestion for record %s: %s", record.id, exc)
         self.suggestion = suggestion
         self.label_page.show_suggestion(suggestion, self._colors, self._can_accept())
@@ -441,153 +460,6 @@ class LabelPanel(QWidget):
         self.label_buttons.set_counts(self.counts.by_label)
         self.progress_changed.emit(labelled, total)
 
-    # ----------------------------------------------------------------- labelling
-    def _on_label_key(self) -> None:
-        act = self.sender()
-        if isinstance(act, QAction):
-            self.press_label(str(act.data()))
-
-    def press_label(self, name: str) -> None:
-        """What a label key does: save and move on, or toggle (multi-label)."""
-        if self.current is None or self.project is None:
-            return
-        if self.project.multi_label:
-            if name in self.selection:
-                self.selection.remove(name)
-            else:
-                self.selection.append(name)
-            self.label_buttons.set_checked(self.selection)
-            if self.suggestion is not None:  # Enter now saves the choice, not the suggestion
-                self.label_page.show_suggestion(self.suggestion, self._colors, self._can_accept())
-            return
-        self._save([name], "labelled")
-
-    def save_selection(self) -> None:
-        """Enter: save the chosen labels (multi-label), else accept the suggestion; move on."""
-        if self.current is None or self.project is None:
-            return
-        if self.project.multi_label and self.selection:
-            self._save(list(self.selection), "labelled")
-            return
-        if self._can_accept():
-            self.accept_suggestion()
-            return
-        if self.project.multi_label:
-            self.status_message.emit("Choose at least one label first (or S to skip).")
-        else:
-            self.status_message.emit("No suggestion for this record: press a label key.")
-
-    def _can_accept(self) -> bool:
-        # Chosen labels, or a label this annotator saved before, win over the suggestion.
-        if self.suggestion is None or (self.project is not None and self.project.multi_label
-                                       and self.selection):
-            return False
-        return self.mine is None or self.mine.status != "labelled"
-
-    def accept_suggestion(self) -> None:
-        """Save the shown suggestion (provenance "accepted suggestion"), undoably; move on."""
-        if self.current is None or self.project is None or not self._can_accept():
-            return
-        assert self.suggestion is not None
-        from workbench.core.assist.suggestions import ACCEPTED_PROVENANCE
-
-        self._save(list(self.suggestion.labels), "labelled", ACCEPTED_PROVENANCE)
-
-    def skip(self) -> None:
-        """Save the record as skipped and move on."""
-        if self.current is not None:
-            self._save([], "skipped")
-
-    def flag(self) -> None:
-        """Flag the record for review (keeping any chosen labels) and move on."""
-        if self.current is not None:
-            self._save(list(self.selection), "flagged")
-
-    def _save(self, labels: list[str], status: str, provenance: str = "manual") -> bool:
-        assert self.current is not None and self.project is not None
-        comment = self._pending_comment
-        if comment is None and self.mine is not None:
-            comment = self.mine.comment
-        record_id = self.current.id
-        try:
-            apply_annotation(
-                self.undo_stack, self.project, record_id, self.annotator, labels,
-                status=status, comment=comment, provenance=provenance,
-                on_change=self._on_changed, on_error=self.status_message.emit,
-            )
-        except (WorkbenchError, sqlite3.Error) as exc:
-            self.status_message.emit(str(exc))
-            return False
-        what = ", ".join(labels) if status == "labelled" else status
-        if provenance != "manual":
-            what += f" ({provenance})"
-        self.status_message.emit(f"Saved record {record_id}: {what}")
-        self.advance()
-        return True
-
-    def _on_changed(self, record_id: int, old: Annotation | None, new: Annotation | None,
-                    cause: str) -> None:
-        self.counts.apply(old, new)
-        self._update_progress()
-        if self._table_stale is False:
-            self.browser.model.refresh_records([record_id])
-        if cause == "do":
-            return
-        # Undo / redo: show the record that changed so the user sees the effect.
-        self.nav.focus(record_id)
-        self._show(record_id)
-        self.status_message.emit(
-            f"{cause.capitalize()}: record {record_id} is now "
-            + ("not annotated" if new is None else (", ".join(new.labels) or new.status))
-        )
-
-    # ----------------------------------------------------------------- comments
-    def begin_comment(self) -> None:
-        """Open the comment editor for the shown record."""
-        if self.current is None:
-            return
-        for act in (*self._label_actions, self.act_skip, self.act_flag, self.act_save,
-                    self.act_back, self.act_forward, self.act_comment):
-            act.setEnabled(False)
-        existing = self._pending_comment
-        if existing is None and self.mine is not None:
-            existing = self.mine.comment
-        self.comment_edit.setText(existing or "")
-        self.comment_edit.show()
-        self.comment_edit.setFocus()
-
-    def _end_comment(self) -> None:
-        if self.comment_edit.isVisible():
-            self.comment_edit.hide()
-            self._update_actions()
-            self.record_text.editor.setFocus()
-
-    def _save_comment(self) -> None:
-        if self.current is None or self.project is None:
-            self._end_comment()
-            return
-        text = self.comment_edit.text().strip() or None
-        if self.mine is None:
-            # Nothing saved for this record yet: the comment goes with the label.
-            self._pending_comment = text
-            self._end_comment()
-            self.annotation_label.setText(
-                annotation_html(None, [], self._colors, pending_comment=text)
-            )
-            self.status_message.emit("The comment will be saved with your label.")
-            return
-        try:
-            apply_annotation(
-                self.undo_stack, self.project, self.current.id, self.annotator,
-                self.mine.labels, status=self.mine.status, comment=text,
-                on_change=self._on_changed, on_error=self.status_message.emit,
-            )
-        except (WorkbenchError, sqlite3.Error) as exc:
-            self.status_message.emit(str(exc))
-        self._end_comment()
-        self._show(self.current.id)
-        self.status_message.emit(f"Comment saved on record {self.current.id}.")
-
     # ----------------------------------------------------------------- table
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.browser and self._table_stale:
@@ -606,21 +478,6 @@ class LabelPanel(QWidget):
         self.tabs.setCurrentWidget(self.browser)
         self.browser.search_edit.setFocus()
         self.browser.search_edit.selectAll()
-
-    def _on_relabel_requested(self, ids: list, action: str, label: str) -> None:
-        if self.project is None or not ids:
-            return
-        try:
-            done = relabel_records(
-                self.undo_stack, self.project, self.annotator, ids, action, label,
-                on_change=self._on_changed, on_error=self.status_message.emit,
-            )
-        except (WorkbenchError, sqlite3.Error) as exc:
-            self.status_message.emit(str(exc))
-            return
-        if self.current is not None and self.current.id in ids:
-            self._show(self.current.id)
-        self.status_message.emit(f"Updated {done} record(s).")
 
     def toggle_help(self) -> None:
         """Show or hide the guidelines pane."""

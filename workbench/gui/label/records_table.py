@@ -12,14 +12,11 @@ its signals to the same undo stack as the record view.
 """
 from __future__ import annotations
 
-import json
 import logging
-import sqlite3
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -37,9 +34,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.errors import DATABASE_ERRORS
 from workbench.core.store.project import Label, Project
+from workbench.core.store.record_queries import (
+    ANYONE,
+    RecordFilter,
+    filtered_ids,
+    record_id_range,
+    table_rows,
+)
 
-__all__ = ["RecordFilter", "RecordsTableModel", "RecordsBrowser", "STATUS_FILTERS"]
+__all__ = ["ANYONE", "RecordFilter", "RecordsTableModel", "RecordsBrowser", "STATUS_FILTERS"]
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +61,7 @@ STATUS_FILTERS = {
     "skipped": "Skipped",
     "flagged": "Flagged",
 }
-ANYONE = "*"
 _Index = QModelIndex | QPersistentModelIndex
-
-
-@dataclass(frozen=True)
-class RecordFilter:
-    """What the table shows. ``annotator`` is a name or :data:`ANYONE`."""
-
-    annotator: str
-    label: str | None = None
-    status: str = "any"
-    search: str = ""
-
-    def is_empty(self) -> bool:
-        return self.label is None and self.status == "any" and not self.search.strip()
-
-
-def _fts_words(query: str) -> str:
-    return " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
 
 
 class RecordsTableModel(QAbstractTableModel):
@@ -115,53 +102,16 @@ class RecordsTableModel(QAbstractTableModel):
 
     def _load_ids(self) -> None:
         assert self.project is not None
-        conn = self.project.conn
         if self.filter.is_empty():
-            lo, hi = conn.execute("SELECT min(id), max(id) FROM records").fetchone()
-            if lo is None:
+            found = record_id_range(self.project)
+            if found is None:
                 return
-            n = conn.execute("SELECT count(*) FROM records").fetchone()[0]
+            lo, hi, n = found
             if n == hi - lo + 1:
                 self._dense_first, self._count = lo, n
                 return
-        sql, params = self._filter_sql()
-        try:
-            self._ids = array("q", (r[0] for r in conn.execute(sql, params)))
-        except sqlite3.OperationalError:
-            # Not valid FTS syntax (e.g. a stray quote): search the words literally.
-            params = [_fts_words(p) if p == self.filter.search.strip() else p for p in params]
-            self._ids = array("q", (r[0] for r in conn.execute(sql, params)))
+        self._ids = array("q", filtered_ids(self.project, self.filter))
         self._count = len(self._ids)
-
-    def _filter_sql(self) -> tuple[str, list[Any]]:
-        f = self.filter
-        where = ["1"]
-        params: list[Any] = []
-        who = "" if f.annotator == ANYONE else " AND a.annotator = ?"
-        who_params = [] if f.annotator == ANYONE else [f.annotator]
-        if f.search.strip():
-            where.append("r.id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
-            params.append(f.search.strip())
-        if f.status == "unannotated":
-            where.append(f"NOT EXISTS (SELECT 1 FROM annotations a WHERE a.record_id = r.id{who})")
-            params += who_params
-        elif f.status == "annotated":
-            where.append(f"EXISTS (SELECT 1 FROM annotations a WHERE a.record_id = r.id{who})")
-            params += who_params
-        elif f.status != "any":
-            where.append(
-                f"EXISTS (SELECT 1 FROM annotations a WHERE a.record_id = r.id{who} "
-                "AND a.status = ?)"
-            )
-            params += [*who_params, f.status]
-        if f.label is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM annotations a JOIN annotation_labels al "
-                "ON al.annotation_id = a.id JOIN labels l ON l.id = al.label_id "
-                f"WHERE a.record_id = r.id{who} AND l.name = ?)"
-            )
-            params += [*who_params, f.label]
-        return f"SELECT r.id FROM records r WHERE {' AND '.join(where)} ORDER BY r.id", params
 
     # ----------------------------------------------------------------- row <-> id
     def record_id(self, row: int) -> int:
@@ -198,50 +148,7 @@ class RecordsTableModel(QAbstractTableModel):
 
     def _fetch(self, ids: Sequence[int]) -> list[tuple]:
         assert self.project is not None
-        conn = self.project.conn
-        if not ids:
-            return []
-        id_json = json.dumps(list(ids))
-        texts = {
-            rid: (text, split)
-            for rid, text, split in conn.execute(
-                "SELECT id, substr(text, 1, ?), split FROM records "
-                "WHERE id IN (SELECT value FROM json_each(?))",
-                [TEXT_CHARS, id_json],
-            )
-        }
-        who = "" if self.filter.annotator == ANYONE else " AND a.annotator = ?"
-        params: list[Any] = [id_json] + ([] if not who else [self.filter.annotator])
-        anns: dict[int, list[tuple[str, str, str]]] = {}
-        for rid, annotator, status, names in conn.execute(
-            "SELECT a.record_id, a.annotator, a.status, "
-            "(SELECT group_concat(name, ', ') FROM (SELECT l.name FROM annotation_labels al "
-            " JOIN labels l ON l.id = al.label_id WHERE al.annotation_id = a.id "
-            " ORDER BY l.position, l.id)) "
-            "FROM annotations a WHERE a.record_id IN (SELECT value FROM json_each(?))"
-            f"{who} ORDER BY a.annotator",
-            params,
-        ):
-            anns.setdefault(rid, []).append((annotator, status, names or ""))
-        rows = []
-        for rid in ids:
-            text, split = texts.get(rid, ("", ""))
-            found = anns.get(rid, [])
-            if len(found) <= 1 or who:
-                labels = found[0][2] if found else ""
-            else:
-                labels = "; ".join(f"{n} ({a})" for a, _s, n in found if n)
-            rows.append(
-                (
-                    rid,
-                    " ".join(text.split()),
-                    labels,
-                    ", ".join(a for a, _s, _n in found),
-                    ", ".join(dict.fromkeys(s for _a, s, _n in found)),
-                    split,
-                )
-            )
-        return rows
+        return list(table_rows(self.project, ids, self.filter.annotator, TEXT_CHARS))
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self._count
@@ -262,7 +169,7 @@ class RecordsTableModel(QAbstractTableModel):
         ):
             try:
                 page = self._page(row // PAGE_ROWS)
-            except sqlite3.Error as exc:  # e.g. the project was closed under the view
+            except DATABASE_ERRORS as exc:  # e.g. the project was closed under the view
                 log.debug("Cannot read rows: %s", exc)
                 return None
             return page[row % PAGE_ROWS][col + 1 if role == Qt.ItemDataRole.DisplayRole else 1]

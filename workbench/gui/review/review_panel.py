@@ -17,25 +17,32 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.store import operations
+from workbench.core.store.changes import Changes
+from workbench.core.store.project_operations import PREDICTIONS_STORED
+from workbench.gui.review.assistance import AssistancePolicy
+from workbench.gui.review.issue_list import (
+    IDLE_HINT,
+    NO_PROJECT_HINT,
+    NOTHING_FOUND_HINT,
+    IssueList,
+)
+from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 if TYPE_CHECKING:
@@ -48,7 +55,6 @@ log = logging.getLogger(__name__)
 
 #: How often the auto-retrain rule and the cold-start model's freshness are checked.
 CHECK_INTERVAL_MS = 10_000
-_MODES = [("auto", "Automatic (once every label has 10 examples)"), ("on", "On"), ("off", "Off")]
 
 
 def _review_job(path: str, *, progress: Any, should_stop: Any) -> list[LabelIssue]:
@@ -69,78 +75,15 @@ def _coldstart_job(path: str, *, progress: Any, should_stop: Any) -> int | None:
     return refresh_coldstart(path, progress, should_stop)
 
 
-NO_PROJECT_HINT = "Open a project to review its labels."
-IDLE_HINT = (
-    "Press “Find likely label errors”: records whose label a quick cross-validated model "
-    "confidently disagrees with, and near-duplicate texts with different labels, are listed "
-    "here, most suspicious first."
-)
-NOTHING_FOUND_HINT = (
-    "Nothing left to review: no likely label errors. Run the check again after more labelling."
-)
-
-
-def _at_left(widget: QWidget) -> QWidget:
-    """``widget`` at its natural width at the left of a form row (not stretched)."""
-    row = QWidget()
-    layout = QHBoxLayout(row)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.addWidget(widget)
-    layout.addStretch(1)
-    return row
-
-
-class _IssueList(QListWidget):
-    """The queue list; K keeps and F fixes the current item (instead of type-ahead search)."""
-
-    keep_pressed = Signal()
-    fix_pressed = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._placeholder = NO_PROJECT_HINT
-
-    def set_placeholder(self, text: str) -> None:
-        """Grey text shown while the list is empty (what to do, or why it is empty)."""
-        self._placeholder = text
-        self.viewport().update()
-
-    def placeholder(self) -> str:
-        return self._placeholder
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
-        super().paintEvent(event)
-        if self.count() or not self._placeholder:
-            return
-        painter = QPainter(self.viewport())
-        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-        rect = self.viewport().rect().adjusted(8, 8, -8, -8)
-        painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
-                                   | Qt.TextFlag.TextWordWrap), self._placeholder)
-        painter.end()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
-        plain = event.modifiers() in (Qt.KeyboardModifier.NoModifier,
-                                      Qt.KeyboardModifier.KeypadModifier)
-        if plain and event.key() == Qt.Key.Key_K:
-            self.keep_pressed.emit()
-        elif plain and event.key() == Qt.Key.Key_F:
-            self.fix_pressed.emit()
-        else:
-            super().keyPressEvent(event)
-
-
-class ReviewPanel(QWidget):
+class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
     """Review queue of likely label errors, plus auto-retrain settings and status."""
 
     status_message = Signal(str)
     open_records = Signal(list)
     #: The review finished with this many items (also after a cancel: -1).
     review_finished = Signal(int)
-    #: Labels were changed here (a fix): other views should refresh.
-    labels_changed = Signal()
-    #: New predictions are stored: suggestions shown elsewhere should be re-read.
-    suggestions_changed = Signal()
+    #: The project changed here (a fix, new predictions): a Changes value.
+    changed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -151,7 +94,9 @@ class ReviewPanel(QWidget):
         self._assist_kind = ""
         self._labelled_at_open = 0
         self._build()
+        # Not a poll: new labels start it, and the check runs once they pause.
         self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
         self._timer.setInterval(CHECK_INTERVAL_MS)
         self._timer.timeout.connect(self.check_assistance)
         self._update_buttons()
@@ -182,7 +127,7 @@ class ReviewPanel(QWidget):
         layout.addLayout(top)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.list = _IssueList()
+        self.list = IssueList()
         self.list.keep_pressed.connect(self.keep_current)
         self.list.fix_pressed.connect(self._fix_with_suggestion)
         self.list.currentRowChanged.connect(self._show_current)
@@ -228,47 +173,14 @@ class ReviewPanel(QWidget):
         splitter.setStretchFactor(1, 2)
         layout.addWidget(splitter, 1)
 
-        box = QGroupBox("Model assistance")
-        assist = QFormLayout(box)
-        self.suggester = QLabel("–")
-        self.suggester.setWordWrap(True)
-        self.mode = QComboBox()
-        for key, text in _MODES:
-            self.mode.addItem(text, key)
-        self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.mode.currentIndexChanged.connect(self._policy_edited)
-        self.every = QSpinBox()
-        self.every.setRange(5, 100_000)
-        self.every.setValue(50)
-        self.every.setSuffix(" new labels")
-        self.every.setMinimumWidth(160)
-        self.every.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.every.valueChanged.connect(self._policy_edited)
-        self.retrain_status = QLabel("–")
-        self.retrain_status.setWordWrap(True)
-        self.retrain_button = QPushButton("Retrain now")
-        self.retrain_button.setToolTip(
-            "Train a new model with the last run's settings, export it and refresh the suggestions."
-        )
-        self.retrain_button.clicked.connect(self.start_retrain)
-        row = QHBoxLayout()
-        row.addWidget(self.retrain_status, 1)
-        row.addWidget(self.retrain_button)
-        assist.addRow("Suggestions from", self.suggester)
-        assist.addRow("Auto-retrain", _at_left(self.mode))
-        assist.addRow("Retrain after", _at_left(self.every))
-        for field in (self.mode, self.every):
-            label = assist.labelForField(field.parentWidget())
-            if isinstance(label, QLabel):
-                label.setBuddy(field)
-        assist.addRow(row)
-        layout.addWidget(box)
+        layout.addWidget(self._build_assistance())
 
     # ----------------------------------------------------------------- panel contract
     def set_project(self, project: Project | None) -> None:
         """Show a project (``None``: none open); running jobs are stopped."""
         self.shutdown()
         self.project = project
+        self._pending_changes = None
         self.issues = []
         self.list.clear()
         self._show_current(-1)
@@ -290,7 +202,12 @@ class ReviewPanel(QWidget):
         self._update_assist_status()
         self._update_buttons()
 
-    def refresh(self) -> None:
+    def _refresh_now(self, changes: Changes) -> None:
+        """New labels elsewhere schedule the auto-retrain check (it runs while hidden)."""
+        if self.project is not None and changes.annotations and not self._timer.isActive():
+            self._timer.start()
+
+    def _refresh_shown(self, changes: Changes) -> None:
         """Labels or the schema changed elsewhere: update the label choices and status."""
         if self.project is None:
             return
@@ -445,13 +362,15 @@ class ReviewPanel(QWidget):
 
         labels = list(labels if labels is not None else issue.suggested_labels)
         try:
-            self.project.annotate(issue.id, labels, provenance=REVIEW_PROVENANCE)
+            changes = operations.annotate(self.project, issue.id, labels,
+                                          provenance=REVIEW_PROVENANCE)
         except WorkbenchError as exc:
             self.status_message.emit(str(exc))
             return
         self.status_message.emit(f"Record {issue.id} is now labelled {', '.join(labels)!r}.")
         self._remove_current()
-        self.labels_changed.emit()
+        self._refresh_now(changes)  # the auto-retrain check counts this label too
+        self.changed.emit(changes)
 
     def _fix_with_suggestion(self) -> None:
         self.fix_current()
@@ -481,57 +400,6 @@ class ReviewPanel(QWidget):
         self.every.setEnabled(has_project)
 
     # ----------------------------------------------------------------- assistance
-    def _load_policy(self) -> None:
-        from workbench.core.assist.autoretrain import load_policy
-
-        policy = load_policy(self.project)
-        for w in (self.mode, self.every):
-            w.blockSignals(True)
-        self.mode.setCurrentIndex(max(0, self.mode.findData(policy.mode)))
-        self.every.setValue(policy.every)
-        for w in (self.mode, self.every):
-            w.blockSignals(False)
-
-    def _policy_edited(self, *_args: Any) -> None:
-        if self.project is None:
-            return
-        from workbench.core.assist.autoretrain import AutoRetrainPolicy, save_policy
-
-        save_policy(self.project, AutoRetrainPolicy(mode=self.mode.currentData(),
-                                                    every=self.every.value()))
-        self._update_assist_status()
-
-    def _update_assist_status(self) -> None:
-        if self.project is None:
-            self.suggester.setText("–")
-            self.retrain_status.setText("–")
-            return
-        from workbench.core.assist.autoretrain import load_policy, retrain_state
-        from workbench.core.assist.suggestions import current_suggester
-
-        self.suggester.setText(current_suggester(self.project))
-        running = self._assist_kind == "retrain" and self.assist_running()
-        state = self._session_state()
-        if running:
-            state = retrain_state(self.project, running=True)
-        self.retrain_status.setText(load_policy(self.project).describe(state))
-
-    def _labelled_total(self) -> int:
-        return self.project.db.execute(
-            "SELECT count(DISTINCT record_id) FROM annotations WHERE status = 'labelled'"
-        ).fetchone()[0]
-
-    def _session_state(self) -> Any:
-        """The auto-retrain state, counting only labels added since the project was opened:
-        opening a project full of labels never starts a training run by itself."""
-        import dataclasses
-
-        from workbench.core.assist.autoretrain import retrain_state
-
-        state = retrain_state(self.project)
-        session = max(0, self._labelled_total() - self._labelled_at_open)
-        return dataclasses.replace(state, new_labels=min(state.new_labels, session))
-
     def assist_running(self) -> bool:
         return self._assist_job is not None and self._assist_job.is_running()
 
@@ -546,6 +414,7 @@ class ReviewPanel(QWidget):
             coldstart_is_stale,
             prediction_run_id,
         )
+        from workbench.core.training.runs import run_kind
 
         try:
             if load_policy(self.project).should_retrain(self._session_state()):
@@ -554,10 +423,7 @@ class ReviewPanel(QWidget):
             current = prediction_run_id(self.project)
             kind = None
             if current is not None:
-                row = self.project.db.execute(
-                    "SELECT kind FROM runs WHERE id = ?", [current]
-                ).fetchone()
-                kind = row[0] if row else None
+                kind = run_kind(self.project, current)
             if (current is None or kind == COLDSTART_KIND) and coldstart_is_stale(self.project):
                 self._start_assist("coldstart", _coldstart_job)
                 return "coldstart"
@@ -595,7 +461,7 @@ class ReviewPanel(QWidget):
         message = getattr(result, "message", None)
         if message:
             self.status_message.emit(message)
-        self.suggestions_changed.emit()
+        self.changed.emit(PREDICTIONS_STORED)
         self._update_assist_status()
 
     def _assist_failed(self, exc: BaseException) -> None:

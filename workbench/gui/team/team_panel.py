@@ -35,8 +35,11 @@ from PySide6.QtWidgets import (
 from workbench.core import team
 from workbench.core.errors import WorkbenchError
 from workbench.core.settings import setting_info
+from workbench.core.store import project_operations
+from workbench.core.store.changes import Changes
 from workbench.gui.team.adjudication import AdjudicationView
 from workbench.gui.widgets.config_form import spin_bounds
+from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 if TYPE_CHECKING:
@@ -107,13 +110,13 @@ def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
             table.setItem(r, c, item)
 
 
-class TeamPanel(QWidget):
+class TeamPanel(ChangesListener, QWidget):
     """Agreement, annotators and assignment, adjudication and merge for a project."""
 
     status_message = Signal(str)
     open_records = Signal(list)
-    #: Emitted after a merge changed the project (the window refreshes other panels).
-    data_changed = Signal()
+    #: The project changed here (settings, a final label, a merge): a Changes value.
+    changed = Signal(object)
     #: Emitted with the :class:`~workbench.core.team.MergeReport` after every merge.
     merged = Signal(object)
     #: Emitted with the error message when a merge is refused or fails.
@@ -135,7 +138,7 @@ class TeamPanel(QWidget):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self.refresh)
+        self.refresh_button.clicked.connect(self._reload)
         self.merge_button = QPushButton("Merge…")
         self.merge_button.setToolTip("Bring in a teammate's annotations from their copy of the project")
         self.merge_button.clicked.connect(self.merge_dialog)
@@ -238,19 +241,32 @@ class TeamPanel(QWidget):
     # ----------------------------------------------------------------- contract
     def set_project(self, project: Project | None) -> None:
         self.project = project
+        self._pending_changes = None
         for w in (self.merge_button, self.refresh_button, self.tabs):
             w.setEnabled(project is not None)
         self.adjudication.set_project(project)
         self._load_settings()
         self._load_agreement()
 
-    def refresh(self) -> None:
-        """Recompute agreement and reload disagreements and settings."""
-        if self.project is not None:
-            self.project.reload_labels()
-        self.adjudication.reload_labels()
-        self._load_settings()
-        self._load_agreement()
+    def _refresh_now(self, changes: Changes) -> None:
+        """Labels and settings stay current (an adjudication in progress keeps its undo)."""
+        if changes.label_schema or changes.settings or changes.record_ids is None:
+            if self.project is not None:
+                self.project.reload_labels()
+            self.adjudication.reload_labels()
+            self._load_settings()
+
+    def _reload(self) -> None:
+        """Reload everything now (the Refresh button, after a merge made here)."""
+        everything = Changes.everything()
+        self._refresh_now(everything)
+        self._refresh_shown(everything)
+
+    def _refresh_shown(self, changes: Changes) -> None:
+        """Recompute agreement and reload disagreements (in the background)."""
+        if changes.touches("annotations", "final_labels", "label_schema", "records",
+                           "settings"):
+            self._load_agreement()
 
     def shutdown(self) -> None:
         for job in (self._job, self._agreement_job):
@@ -393,36 +409,38 @@ class TeamPanel(QWidget):
             return
         mode = self.mode_combo.currentData()
         self.k_spin.setEnabled(mode == "k")
-        team.set_assignment(self.project, mode, self.k_spin.value() if mode == "k" else None)
+        changes = project_operations.set_assignment(
+            self.project, mode, self.k_spin.value() if mode == "k" else None
+        )
         note = team.assignment_note(self.project, self.adjudication.adjudicator)
         self.status_message.emit(note or "Everyone labels every record.")
-        self.data_changed.emit()
+        self.changed.emit(changes)
 
     def _save_blind(self, checked: bool) -> None:
         if self._loading or self.project is None:
             return
-        team.set_blind(self.project, checked)
+        changes = project_operations.set_blind(self.project, checked)
         self.status_message.emit(
             "Blind labelling on: annotators do not see each other's labels."
             if checked else "Blind labelling off: other annotators' labels are shown."
         )
-        self.data_changed.emit()
+        self.changed.emit(changes)
 
     def _save_rule(self) -> None:
         if self._loading or self.project is None:
             return
-        team.set_final_rule(self.project, self.rule_combo.currentData())
+        changes = project_operations.set_final_rule(self.project, self.rule_combo.currentData())
         self._show_rule_summary()
-        self.data_changed.emit()
+        self.changed.emit(changes)
 
     def _update_tab_count(self) -> None:
         open_items = self.adjudication.open_count()
         self.tabs.setTabText(1, f"Adjudication ({open_items})" if open_items else "Adjudication")
 
-    def _on_final_changed(self, _record_id: int) -> None:
+    def _on_final_changed(self, record_id: int) -> None:
         self._show_rule_summary()
         self._update_tab_count()
-        self.data_changed.emit()
+        self.changed.emit(Changes(final_labels=True, record_ids=frozenset({record_id})))
 
     # ----------------------------------------------------------------- merge
     def merge_dialog(self) -> None:
@@ -455,10 +473,10 @@ class TeamPanel(QWidget):
 
     def _on_merged(self, report: MergeReport) -> None:
         self.last_merge_report = report
-        self.refresh()
+        self._reload()
         self.status_message.emit(report.summary().splitlines()[0])
         if report.changed:
-            self.data_changed.emit()
+            self.changed.emit(project_operations.MERGED)
         if self.show_dialogs:
             box = QMessageBox(QMessageBox.Icon.Information, "Merge finished", report.summary(),
                               QMessageBox.StandardButton.Ok, self)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.store.changes import Changes
 from workbench.core.training.libraries import (
     preload_training_libraries,
     training_libraries_loaded,
@@ -41,6 +42,7 @@ from workbench.gui.train.train_results import (
     format_duration,
     results_layout,
 )
+from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 if TYPE_CHECKING:
@@ -101,11 +103,13 @@ def train_job(
             progress(pending.copy())
 
 
-class TrainPanel(QWidget):
+class TrainPanel(ChangesListener, QWidget):
     """Form, live progress and results of training runs for the open project."""
 
     status_message = Signal(str)
     open_records = Signal(list)
+    #: A run ended here (new run, its predictions): a Changes value.
+    changed = Signal(object)
     #: Import the training libraries in the background the first time the panel is shown.
     warm_up_on_show = True
     #: Emitted in the GUI thread when a run has ended: the TrainResult, or None on failure.
@@ -121,11 +125,6 @@ class TrainPanel(QWidget):
         self._warm_job: JobHandle | None = None
         self._job_path: str | None = None
         self._run_started = 0.0
-        self._summary_dirty = False
-        self._summary_timer = QTimer(self)
-        self._summary_timer.setSingleShot(True)
-        self._summary_timer.setInterval(300)
-        self._summary_timer.timeout.connect(self._on_summary_pause)
         self._warm_timer = QTimer(self)
         self._warm_timer.setSingleShot(True)
         self._warm_timer.setInterval(1500)
@@ -221,22 +220,19 @@ class TrainPanel(QWidget):
     def set_project(self, project: Project | None) -> None:
         """Show ``project`` (the GUI thread's shared connection), or nothing."""
         self._project = project
+        self._pending_changes = None
         self._update_data_summary()
         self._load_runs()
         self._set_running(self.is_running())
         if not self.is_running():  # earlier results are more useful than empty curves
             self.tabs.setCurrentIndex(1 if self.history.runs() else 0)
 
-    def refresh(self) -> None:
-        """Labels changed elsewhere: update the data summary (soon, or when next shown)."""
-        self._summary_dirty = True
-        if not self.isVisible():
-            return  # updated when shown
-        if self._summary_timer.isActive():
-            return  # a burst of changes: one more update when the pause ends
-        self._update_data_summary()
-        self._reload_runs_if_changed()
-        self._summary_timer.start()
+    def _refresh_shown(self, changes: Changes) -> None:
+        """Labels changed (the data summary) or runs did (the history); waits while hidden."""
+        if changes.touches("annotations", "records", "label_schema", "final_labels", "settings"):
+            self._update_data_summary()
+        if changes.runs:
+            self._reload_runs()
 
     def shutdown(self) -> None:
         """Cancel a running job and wait for its thread to end (on quit)."""
@@ -272,10 +268,7 @@ class TrainPanel(QWidget):
         self._warm_job = None
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
-        super().showEvent(event)
-        if self._summary_dirty:
-            self._update_data_summary()
-        self._reload_runs_if_changed()
+        super().showEvent(event)  # applies the changes made while hidden
         if self.warm_up_on_show and not training_libraries_loaded():
             self._warm_timer.start()  # let the window paint and settle first
 
@@ -424,6 +417,8 @@ class TrainPanel(QWidget):
         if run_id is not None and self.history.selected_run_ids():
             self.tabs.setCurrentIndex(1)
         self._update_data_summary()
+        if run_id is not None:
+            self.changed.emit(Changes(runs=True, predictions=True))
 
     def _set_running(self, running: bool) -> None:
         has_project = self._project is not None
@@ -437,12 +432,7 @@ class TrainPanel(QWidget):
         self.error_banner.setVisible(bool(text))
 
     # ================================================================ data and results
-    def _on_summary_pause(self) -> None:
-        if self._summary_dirty:
-            self._update_data_summary()
-
     def _update_data_summary(self) -> None:
-        self._summary_dirty = False
         if self._project is None:
             self.form.show_summary(None, "Open a project to train a model.")
             return
@@ -475,17 +465,13 @@ class TrainPanel(QWidget):
         if not runs:
             self._show_selected_runs([])
 
-    def _reload_runs_if_changed(self) -> None:
-        """Runs started or finished elsewhere (the CLI, another window) appear here too."""
-        def key(runs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-            return [(r["id"], r.get("status"), r.get("finished_at")) for r in runs]
-
+    def _reload_runs(self) -> None:
+        """Runs changed: reload them, keeping the selection."""
         runs = self._fetch_runs()
-        if key(runs) != key(self.history.runs()):
-            selected = self.history.selected_run_ids()
-            self.history.set_runs(runs, select=selected or None)
-            if not runs:
-                self._show_selected_runs([])
+        selected = self.history.selected_run_ids()
+        self.history.set_runs(runs, select=selected or None)
+        if not runs:
+            self._show_selected_runs([])
 
     def _show_selected_runs(self, run_ids: list[int]) -> None:
         by_id = {run["id"]: run for run in self.history.runs()}

@@ -18,12 +18,17 @@ from PySide6.QtWidgets import (
 
 from workbench.core.resources import resource_path
 from workbench.core.store.project import Project
+from workbench.gui.widgets.panel import ChangesListener
 
 __all__ = ["PlaceholderPanel", "WelcomePage"]
 
 
-class PlaceholderPanel(QWidget):
+class PlaceholderPanel(ChangesListener, QWidget):
     """Stands in for a panel whose module is missing (or failed to load)."""
+
+    status_message = Signal(str)
+    open_records = Signal(list)
+    changed = Signal(object)
 
     def __init__(self, title: str, description: str, problem: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
