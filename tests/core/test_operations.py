@@ -8,8 +8,10 @@ import textwrap
 
 import pytest
 
+from workbench.core import project_operations
+from workbench.core.data.importer import add_texts
 from workbench.core.errors import WorkbenchError
-from workbench.core.store import operations, project_operations
+from workbench.core.store import operations
 from workbench.core.store.changes import Changes
 from workbench.core.store.history import AnnotationHistory
 from workbench.core.store.project import Project
@@ -27,7 +29,7 @@ ME = "tester"  # tests/conftest.py sets WORKBENCH_ANNOTATOR
 @pytest.fixture
 def project(project_path):
     p = Project.create(project_path, ["billing", "delivery", "account"])
-    p.add_records([f"record number {i}" for i in range(1, 7)])
+    add_texts(p, [f"record number {i}" for i in range(1, 7)])
     yield p
     p.close()
 
@@ -35,7 +37,7 @@ def project(project_path):
 @pytest.fixture
 def multi(tmp_path):
     p = Project.create(tmp_path / "multi.wbproj", ["x", "y", "z"], multi_label=True)
-    p.add_records(["one", "two", "three"])
+    add_texts(p, ["one", "two", "three"])
     yield p
     p.close()
 
@@ -244,9 +246,10 @@ def test_operations_and_history_need_no_qt(project_path):
         from workbench.core.store import operations
         from workbench.core.store.history import AnnotationHistory
         from workbench.core.store.project import Project
+        from workbench.core.data.importer import add_texts
 
         with Project.open({str(project_path)!r}) as project:
-            project.add_records(["hello", "world"])
+            add_texts(project, ["hello", "world"])
             history = AnnotationHistory(project)
             operations.annotate(project, 1, ["a"], history=history)
             operations.relabel_many(project, [1, 2], "label", "b", history=history)

@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog
 
+from workbench.core.project_operations import IMPORTED, LABEL_SCHEMA_CHANGED
 from workbench.core.store.project import PROJECT_SUFFIX, default_annotator
-from workbench.core.store.project_operations import IMPORTED, LABEL_SCHEMA_CHANGED
 from workbench.gui.preferences import (
     PreferencesDialog,
     apply_preferences,

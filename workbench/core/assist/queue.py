@@ -62,7 +62,7 @@ class QueueStrategy:
 # Low-water marks: (project path, annotator) -> (first id that may be unannotated, the
 # connection's data_version when it was found). Every id below the mark was annotated by
 # that annotator when the mark was taken, so the scan can start there instead of at 1.
-_low_water: dict[tuple[str, str], tuple[int, int]] = {}
+_low_water: dict[tuple[str, str], tuple[int, tuple[int, int]]] = {}
 
 
 def invalidate(project: Project | None = None) -> None:
@@ -75,9 +75,10 @@ def invalidate(project: Project | None = None) -> None:
         del _low_water[key]
 
 
-def _data_version(project: Project) -> int:
-    # Changes whenever another connection commits; our own writes go through invalidate().
-    return project.conn.execute("PRAGMA data_version").fetchone()[0]
+def _data_version(project: Project) -> tuple[int, int]:
+    # data_version changes whenever another connection commits; our own removals of
+    # annotations are counted by the project.
+    return project.conn.execute("PRAGMA data_version").fetchone()[0], project.removals
 
 
 _UNANNOTATED = (

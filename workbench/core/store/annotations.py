@@ -54,6 +54,8 @@ class AnnotationStoreMixin:
     ``label_ids``."""
 
     db: sqlite_utils.Database
+    #: Annotations this object removed (undo, clear): a record may be unannotated again.
+    removals: int = 0
 
     def _annotation_rows(self, where: str, params: Sequence[Any]) -> list[Annotation]:
         rows = self.db.execute(
@@ -144,6 +146,9 @@ class AnnotationStoreMixin:
                     "DELETE FROM main.annotations WHERE record_id = ? AND annotator = ?",
                     [record_id, annotator],
                 )
+            # Records can become unannotated again: queues that remember how far an
+            # annotator got compare this count (see workbench.core.assist.queue).
+            self.removals += 1
             return
         self.annotate(
             record_id,

@@ -43,8 +43,6 @@ class EditResult:
 def put_steps(project: Project, steps: tuple[AnnotationStep, ...], cause: str) -> EditResult:
     """Write each step's ``after`` state in one transaction; a step that cannot be written
     (e.g. a label it needs was deleted since) is left out and reported, the others land."""
-    from workbench.core.assist import queue
-
     done: list[AnnotationStep] = []
     errors: list[str] = []
     with project.db.atomic():
@@ -58,8 +56,6 @@ def put_steps(project: Project, steps: tuple[AnnotationStep, ...], cause: str) -
                 continue
             current = project.get_annotation(step.record_id, step.annotator)
             done.append(AnnotationStep(step.record_id, step.annotator, step.before, current))
-    if any(step.after is None for step in done):
-        queue.invalidate(project)
     return EditResult(tuple(done), Changes.of_annotations(done), tuple(errors))
 
 

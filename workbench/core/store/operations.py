@@ -11,7 +11,7 @@ to make the operation undoable; the GUI's undo stack and the CLI use the same fu
     history.undo()
 
 Changes that are not annotations (label schema, team settings, adjudication, imports,
-merges, predictions) live in :mod:`workbench.core.store.project_operations`.
+merges, predictions) live in :mod:`workbench.core.project_operations`.
 """
 from __future__ import annotations
 
@@ -135,15 +135,12 @@ def annotate(
 def clear(project: Project, record_id: int, *, annotator: str | None = None,
           history: AnnotationHistory | None = None) -> Changes:
     """Remove an annotator's annotation of a record (nothing changes when there is none)."""
-    from workbench.core.assist import queue
-
     annotator = annotator or default_annotator()
     with project.db.atomic():
         before = project.get_annotation(record_id, annotator)
         if before is None:
             return Changes()
         project.restore_annotation(record_id, annotator, None)
-    queue.invalidate(project)
     return _record(history, f"record {record_id}: {describe(None)}",
                    [AnnotationStep(record_id, annotator, before, None)])
 
@@ -217,8 +214,6 @@ def relabel_many(
 
 def _relabel(project: Project, record_ids: Sequence[int], action: str, label: str,
              annotator: str) -> list[AnnotationStep]:
-    from workbench.core.assist import queue
-
     if action == "label" and not label:
         raise WorkbenchError("Choose the label to set.")
     steps: list[AnnotationStep] = []
@@ -235,6 +230,4 @@ def _relabel(project: Project, record_ids: Sequence[int], action: str, label: st
             steps.append(_write(project, record_id, annotator, labels, status=status,
                                 comment=before.comment if before else None,
                                 provenance="manual"))
-    if any(step.after is None for step in steps):
-        queue.invalidate(project)
     return steps

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.project_operations import PREDICTIONS_STORED
 from workbench.core.store.changes import Changes
-from workbench.core.store.project_operations import PREDICTIONS_STORED
 from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 

@@ -33,6 +33,8 @@ from workbench.core.store.project import Annotation, Record
 if TYPE_CHECKING:
     from workbench.core.assist.suggestions import Suggestion
 
+from workbench.gui.widgets.label_buttons import contrast_color
+
 __all__ = [
     "PREVIEW_CHARS",
     "CommentEdit",
@@ -254,16 +256,6 @@ class MetaForm(QWidget):
     def text(self) -> str:
         """The details as "name: value" lines (for tests and copying)."""
         return "\n".join(f"{k}: {v.text()}" for k, v in zip(self._keys, self.values, strict=True))
-
-
-def contrast_color(background: str) -> str:
-    """Black or white, whichever reads better on ``background`` (``#rrggbb``)."""
-    try:
-        r, g, b = (int(background.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
-    except ValueError:
-        return "#000000"
-    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    return "#000000" if luminance > 150 else "#ffffff"
 
 
 def _labels_html(labels: Sequence[str], colors: dict[str, str]) -> str:

@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.project_operations import PREDICTIONS_STORED
 from workbench.core.store import operations
 from workbench.core.store.changes import Changes
-from workbench.core.store.project_operations import PREDICTIONS_STORED
 from workbench.gui.review.assistance import AssistancePolicy
 from workbench.gui.review.issue_list import (
     IDLE_HINT,

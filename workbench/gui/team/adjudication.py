@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from workbench.core import team
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.project import default_annotator
-from workbench.gui.label.label_buttons import LabelButtons
+from workbench.gui.widgets.label_buttons import LabelButtons
 
 if TYPE_CHECKING:
     from workbench.core.store.project import Project

@@ -32,10 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core import team
+from workbench.core import project_operations, team
 from workbench.core.errors import WorkbenchError
 from workbench.core.settings import setting_info
-from workbench.core.store import project_operations
 from workbench.core.store.changes import Changes
 from workbench.gui.team.adjudication import AdjudicationView
 from workbench.gui.widgets.config_form import spin_bounds
