@@ -146,7 +146,7 @@ def test_strategies_without_any_model_fall_back_to_import_order(tmp_path):
 
 
 def test_queue_registry_lists_the_strategies():
-    from workbench.core.assist.queue import available_strategies, get_strategy
+    from workbench.core.assist.navigation import available_strategies, get_strategy
 
     names = available_strategies()
     for name in ("random", "least-confidence", "margin", "entropy", "diverse"):

@@ -1,12 +1,9 @@
 """Queue strategies: import order, exclusions, undo, other connections, assignment filter."""
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
-from workbench.core.assist import queue
+from workbench.core.assist import navigation, queue
 from workbench.core.data.importer import add_texts
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.project import Project
@@ -22,14 +19,14 @@ def project(project_path):
 
 
 def test_order_is_default_and_unknown_names_are_refused():
-    assert queue.available_strategies()[0] == "order"
-    assert isinstance(queue.get_strategy("order"), queue.ImportOrder)
+    assert navigation.available_strategies()[0] == "order"
+    assert isinstance(navigation.get_strategy("order"), queue.ImportOrder)
     with pytest.raises(WorkbenchError, match="Unknown queue order 'nope'"):
-        queue.get_strategy("nope")
+        navigation.get_strategy("nope")
 
 
 def test_import_order_skips_annotated_and_excluded(project):
-    order = queue.get_strategy("order")
+    order = navigation.get_strategy("order")
     assert order.next_ids(project, "tester", 5) == [1, 2, 3, 4, 5]
     project.annotate(1, ["a"], annotator="tester")
     project.annotate(3, [], annotator="tester", status="skipped")
@@ -41,14 +38,14 @@ def test_import_order_skips_annotated_and_excluded(project):
 
 
 def test_queue_runs_dry_when_everything_is_annotated(project):
-    order = queue.get_strategy("order")
+    order = navigation.get_strategy("order")
     for rid in range(1, 21):
         project.annotate(rid, ["a"], annotator="tester")
     assert order.next_ids(project, "tester", 10) == []
 
 
 def test_removed_annotation_comes_back_after_invalidate(project):
-    order = queue.get_strategy("order")
+    order = navigation.get_strategy("order")
     for rid in range(1, 6):
         project.annotate(rid, ["a"], annotator="tester")
     assert order.next_ids(project, "tester", 1) == [6]
@@ -58,7 +55,7 @@ def test_removed_annotation_comes_back_after_invalidate(project):
 
 
 def test_change_from_another_connection_is_noticed(project):
-    order = queue.get_strategy("order")
+    order = navigation.get_strategy("order")
     for rid in range(1, 6):
         project.annotate(rid, ["a"], annotator="tester")
     assert order.next_ids(project, "tester", 1) == [6]
@@ -79,16 +76,13 @@ def test_queue_query_uses_the_primary_key_not_a_scan(project):
 
 
 def test_assignment_filter_narrows_and_refills(project, monkeypatch):
-    team = types.ModuleType("workbench.core.team")
-
     def filter_for_annotator(proj, annotator, ids):
         return [i for i in ids if i % 3 == 0]
 
-    team.filter_for_annotator = filter_for_annotator
-    monkeypatch.setitem(sys.modules, "workbench.core.team", team)
-    order = queue.get_strategy("order")
-    assert queue.queue_ids(order, project, "tester", 4) == [3, 6, 9, 12]
-    assert queue.queue_ids(order, project, "tester", 10) == [3, 6, 9, 12, 15, 18]
+    monkeypatch.setattr(navigation, "assignment_filter", lambda: filter_for_annotator)
+    order = navigation.get_strategy("order")
+    assert navigation.queue_ids(order, project, "tester", 4) == [3, 6, 9, 12]
+    assert navigation.queue_ids(order, project, "tester", 10) == [3, 6, 9, 12, 15, 18]
 
 
 def test_strategies_from_active_learning_are_offered(project, monkeypatch):
@@ -99,15 +93,13 @@ def test_strategies_from_active_learning_are_offered(project, monkeypatch):
             rows = proj.conn.execute("SELECT id FROM records ORDER BY id DESC LIMIT ?", [limit])
             return [r[0] for r in rows]
 
-    al = types.ModuleType("workbench.core.assist.active_learning")
-    al.STRATEGIES = {"reverse": Reverse}
-    monkeypatch.setitem(sys.modules, "workbench.core.assist.active_learning", al)
-    assert queue.available_strategies() == ["order", "reverse"]
-    assert queue.queue_ids(queue.get_strategy("reverse"), project, "tester", 2) == [20, 19]
+    monkeypatch.setattr(navigation, "model_strategies", lambda: {"reverse": Reverse})
+    assert navigation.available_strategies() == ["order", "reverse"]
+    assert navigation.queue_ids(navigation.get_strategy("reverse"), project, "tester", 2) == [20, 19]
 
 
 def test_navigator_history_requests_and_queue(project):
-    nav = queue.RecordNavigator(history_max=5, refill=3)
+    nav = navigation.RecordNavigator(history_max=5, refill=3)
     assert nav.current is None and not nav.can_go_back()
     assert [nav.next(project, "tester") for _ in range(3)] == [1, 2, 3]
     assert nav.back() == 2 and nav.back() == 1 and nav.back() == 1
@@ -129,7 +121,7 @@ def test_navigator_history_requests_and_queue(project):
 
 
 def test_navigator_runs_dry_and_steps_back_from_the_end(project):
-    nav = queue.RecordNavigator()
+    nav = navigation.RecordNavigator()
     for rid in range(1, 20):
         project.annotate(rid, ["a"], annotator="tester")
     assert nav.next(project, "tester") == 20

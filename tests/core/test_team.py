@@ -290,17 +290,17 @@ def test_find_record_by_id_or_external_id(project):
 
 
 def test_labelling_queue_respects_the_assignment(project):
-    from workbench.core.assist import queue
+    from workbench.core.assist import navigation
 
     team.set_roster(project, ["ann", "bob"])
     team.set_assignment(project, "split")
-    order = queue.get_strategy("order")
+    order = navigation.get_strategy("order")
     seen = {}
     for name in ("ann", "bob"):
-        ids = queue.queue_ids(order, project, name, limit=100)
+        ids = navigation.queue_ids(order, project, name, limit=100)
         assert ids == team.filter_for_annotator(project, name, list(range(1, 61)))
         seen[name] = set(ids)
     assert seen["ann"].isdisjoint(seen["bob"]) and len(seen["ann"] | seen["bob"]) == 60
-    assert queue.queue_ids(order, project, "stranger", limit=10) == []
+    assert navigation.queue_ids(order, project, "stranger", limit=10) == []
     team.set_assignment(project, "all")
-    assert len(queue.queue_ids(order, project, "ann", limit=100)) == 60
+    assert len(navigation.queue_ids(order, project, "ann", limit=100)) == 60

@@ -296,7 +296,7 @@ def test_panel_without_project_is_inert(qtbot, panel):
 
 
 def test_queue_strategy_chooser_lists_strategies(qtbot, panel, project):
-    from workbench.core.assist.queue import available_strategies
+    from workbench.core.assist.navigation import available_strategies
 
     panel.set_project(project)
     names = [panel.queue_combo.itemText(i) for i in range(panel.queue_combo.count())]
@@ -305,7 +305,7 @@ def test_queue_strategy_chooser_lists_strategies(qtbot, panel, project):
 
 
 def test_choosing_another_queue_order(qtbot, panel, project):
-    from workbench.core.assist.queue import available_strategies
+    from workbench.core.assist.navigation import available_strategies
 
     if "random" not in available_strategies():
         pytest.skip("no random queue order installed")

@@ -112,7 +112,7 @@ def test_corrupt_and_missing_files_show_an_error(window, project_file, tmp_path)
     assert not window.open_project(damaged)
     assert len(window.errors) == 2
     missing = tmp_path / "gone.wbproj"
-    window._remember(missing)
+    window.remember_recent(missing)
     assert not window.open_project(missing)
     assert "does not exist" in window.errors[-1]
     assert str(missing.resolve()) not in window.recent_projects()

@@ -58,8 +58,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
     """Print the next records to label in a strategy's order."""
     from workbench.cli.common import annotator_option, config_from_args
     from workbench.core.assist import suggestions as assist
+    from workbench.core.assist.navigation import get_strategy, queue_ids
     from workbench.core.assist.options import QueueOptions
-    from workbench.core.assist.queue import get_strategy, queue_ids
 
     options = config_from_args(QueueOptions, args)
     strategy = get_strategy(options.strategy)

@@ -9,7 +9,6 @@ panel's ``refresh(changes)``.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,12 @@ from workbench.core.errors import DATABASE_ERRORS, ProjectError, is_busy_error
 from workbench.core.store.changes import Changes
 from workbench.core.store.project import Project, default_annotator
 from workbench.core.store.record_queries import labelled_count
+from workbench.gui.deploy.deploy_panel import DeployPanel
+from workbench.gui.deploy.inference_panel import InferencePanel
+from workbench.gui.label.label_panel import LabelPanel
+from workbench.gui.review.review_panel import ReviewPanel
+from workbench.gui.team.team_panel import TeamPanel
+from workbench.gui.train.train_panel import TrainPanel
 from workbench.gui.widgets.placeholder import PlaceholderPanel, WelcomePage
 from workbench.gui.widgets.workers import JobHandle, run_in_thread, stop_all
 from workbench.gui.window_menus import MAX_RECENT, WindowMenuActions
@@ -38,19 +43,19 @@ __all__ = ["MainWindow", "PANELS", "MAX_RECENT", "load_panel"]
 log = logging.getLogger(__name__)
 
 
-#: (tab title, module, class, what the tab will hold when the module is missing)
-PANELS: list[tuple[str, str, str, str]] = [
-    ("Label", "workbench.gui.label.label_panel", "LabelPanel",
+#: (tab title, panel class, what the tab holds when the panel cannot be created)
+PANELS: list[tuple[str, type[QWidget], str]] = [
+    ("Label", LabelPanel,
      "Label records one after another with the keyboard, browse and search them."),
-    ("Train", "workbench.gui.train.train_panel", "TrainPanel",
+    ("Train", TrainPanel,
      "Fine-tune a classifier on your labels and compare the runs' results."),
-    ("Deploy", "workbench.gui.deploy.deploy_panel", "DeployPanel",
+    ("Deploy", DeployPanel,
      "Export a trained model as a small, quantized ONNX bundle that runs anywhere."),
-    ("Inference", "workbench.gui.deploy.inference_panel", "InferencePanel",
+    ("Inference", InferencePanel,
      "Try a model on your own text and classify whole files."),
-    ("Team", "workbench.gui.team.team_panel", "TeamPanel",
+    ("Team", TeamPanel,
      "Share the work among annotators and measure how much they agree."),
-    ("Review", "workbench.gui.review.review_panel", "ReviewPanel",
+    ("Review", ReviewPanel,
      "Review flagged records, disagreements and the model's likely mistakes."),
 ]
 
@@ -64,21 +69,11 @@ def _busy(exc: BaseException) -> bool:
     return is_busy_error(exc)
 
 
-def load_panel(title: str, module_name: str, class_name: str, description: str) -> QWidget:
-    """The panel widget, or a placeholder when its module is missing or broken."""
+def load_panel(title: str, panel_class: type[QWidget], description: str) -> QWidget:
+    """The panel widget, or a placeholder saying why it could not be created."""
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return PlaceholderPanel(title, description)
-        log.exception("Cannot load the %s panel", title)
-        return PlaceholderPanel(title, description, f"This panel could not be loaded: {exc}")
+        return panel_class(parent=None)
     except Exception as exc:  # a broken panel must not take the whole app down
-        log.exception("Cannot load the %s panel", title)
-        return PlaceholderPanel(title, description, f"This panel could not be loaded: {exc}")
-    try:
-        return getattr(module, class_name)(parent=None)
-    except Exception as exc:
         log.exception("Cannot create the %s panel", title)
         return PlaceholderPanel(title, description, f"This panel could not be created: {exc}")
 
@@ -109,8 +104,8 @@ class MainWindow(WindowMenuActions, QMainWindow):
         self.tabs.setUsesScrollButtons(False)
         self.tabs.setElideMode(Qt.TextElideMode.ElideNone)
         self.panels: dict[str, QWidget] = {}
-        for title, module, cls, description in PANELS:
-            panel = load_panel(title, module, cls, description)
+        for title, panel_class, description in PANELS:
+            panel = load_panel(title, panel_class, description)
             self.panels[title] = panel
             self.tabs.addTab(panel, title)
             self._connect_panel(panel)
@@ -122,7 +117,7 @@ class MainWindow(WindowMenuActions, QMainWindow):
         self._build_status_bar()
         self._labelled = self._total = 0
         self._restore_window()
-        self._apply_record_font()
+        self.apply_record_font()
         self._update_actions()
         self.welcome.set_recent(self.recent_projects())
 
@@ -153,7 +148,7 @@ class MainWindow(WindowMenuActions, QMainWindow):
                                     "Create a project from a data file")
         self.act_open = self._action("&Open…", self.open_project_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = file_menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.recent_menu.aboutToShow.connect(self.fill_recent_menu)
         self.act_import = self._action("&Import data…", self.import_data, "Ctrl+I",
                                        "Add records from another file to this project")
         self.act_export = self._action("&Export…", self.export_labels, "Ctrl+E",
@@ -205,7 +200,7 @@ class MainWindow(WindowMenuActions, QMainWindow):
         self.progress_label.setObjectName("statusProgress")
         bar.addPermanentWidget(self.progress_label)
         bar.addPermanentWidget(self.annotator_label)
-        self._update_annotator()
+        self.update_annotator()
 
     # ----------------------------------------------------------------- settings
     def _restore_window(self) -> None:
@@ -242,7 +237,7 @@ class MainWindow(WindowMenuActions, QMainWindow):
             project = Project.open(path)
         except ProjectError as exc:
             if not path.exists():
-                self._forget(str(path))
+                self.forget_recent(str(path))
             self.show_error("Cannot open project", str(exc))
             return False
         except DATABASE_ERRORS as exc:
@@ -258,7 +253,7 @@ class MainWindow(WindowMenuActions, QMainWindow):
             except Exception as exc:  # one panel's failure must not stop the others
                 log.exception("The %s panel could not show %s", title, path)
                 failed.append(f"{title}: {BUSY_MESSAGE if _busy(exc) else exc}")
-        self._remember(path)
+        self.remember_recent(path)
         self.stack.setCurrentWidget(self.tabs)
         self.tabs.setCurrentWidget(self.label_panel)
         self._update_title()
@@ -362,7 +357,7 @@ class MainWindow(WindowMenuActions, QMainWindow):
         self._undo_text_changed()
 
     # ----------------------------------------------------------------- status bar
-    def _update_annotator(self) -> None:
+    def update_annotator(self) -> None:
         self.annotator_label.setText(f"Annotator: {default_annotator()}")
 
     def _set_progress(self, labelled: int, total: int) -> None:

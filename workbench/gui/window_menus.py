@@ -37,19 +37,19 @@ class WindowMenuActions:
             value = [value]
         return [str(v) for v in (value or []) if v]
 
-    def _remember(self: MainWindow, path: Path) -> None:
+    def remember_recent(self: MainWindow, path: Path) -> None:
         text = str(Path(path).resolve())
         recent = [p for p in self.recent_projects() if p != text]
         self.settings.setValue(RECENT_KEY, [text, *recent][:MAX_RECENT])
         self.settings.sync()
         self.welcome.set_recent(self.recent_projects())
 
-    def _forget(self: MainWindow, path: str) -> None:
+    def forget_recent(self: MainWindow, path: str) -> None:
         text = str(Path(path).resolve())
         self.settings.setValue(RECENT_KEY, [p for p in self.recent_projects() if p != text])
         self.welcome.set_recent(self.recent_projects())
 
-    def _fill_recent_menu(self: MainWindow) -> None:
+    def fill_recent_menu(self: MainWindow) -> None:
         self.recent_menu.clear()
         recent = self.recent_projects()
         if not recent:
@@ -142,8 +142,8 @@ class WindowMenuActions:
     def preferences_changed(self: MainWindow) -> None:
         """Apply stored preferences: annotator name everywhere, text sizes."""
         apply_preferences(self.settings)
-        self._update_annotator()
-        self._apply_record_font()
+        self.update_annotator()
+        self.apply_record_font()
         name = default_annotator()
         for panel in self.panels.values():
             setter = getattr(panel, "set_annotator", None)
@@ -151,7 +151,7 @@ class WindowMenuActions:
                 setter(name)
         self.update_progress()
 
-    def _apply_record_font(self: MainWindow) -> None:
+    def apply_record_font(self: MainWindow) -> None:
         setter = getattr(self.label_panel, "set_font_size", None)
         size = record_font_size_setting(self.settings)
         if setter is not None and size > 0:

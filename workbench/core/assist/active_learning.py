@@ -158,7 +158,7 @@ def candidate_ids(
 ) -> list[int]:
     """Records this annotator has not annotated yet, minus ``exclude``, in import order.
 
-    Assignment filters are applied by :func:`workbench.core.assist.queue.queue_ids`.
+    Assignment filters are applied by :func:`workbench.core.assist.navigation.queue_ids`.
     """
     from workbench.core.store.project import default_annotator
 
@@ -355,7 +355,7 @@ class Diverse(_UncertaintyStrategy):
         return chosen[:n_take]
 
 
-#: Strategy name -> class, consulted by :func:`workbench.core.assist.queue.get_strategy`.
+#: Strategy name -> class, consulted by :func:`workbench.core.assist.navigation.get_strategy`.
 STRATEGIES: dict[str, type[QueueStrategy]] = {
     cls.name: cls for cls in (RandomStrategy, LeastConfidence, Margin, Entropy, Diverse)
 }

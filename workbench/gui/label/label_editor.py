@@ -8,7 +8,6 @@ asks first and says how many annotations it affects.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 
 from PySide6.QtCore import Qt, Signal
@@ -34,29 +33,20 @@ from PySide6.QtWidgets import (
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.project import Label, Project
+from workbench.gui.label.keys import KEYS, RESERVED_LABEL_KEYS
 
 __all__ = ["LabelEditorDialog", "reserved_keys", "normalise_shortcut"]
 
+
 log = logging.getLogger(__name__)
-
-#: Keys the labelling view uses itself, unless the label panel says otherwise.
-DEFAULT_RESERVED = {"s": "Skip", "f": "Flag for review"}
-
 
 def reserved_keys() -> dict[str, str]:
     """Single keys the labelling view keeps for its own actions (key -> action)."""
-    try:
-        module = importlib.import_module("workbench.gui.label.label_panel")
-    except ImportError:
-        return dict(DEFAULT_RESERVED)
-    found = getattr(module, "RESERVED_LABEL_KEYS", None)
-    if not found:
-        return dict(DEFAULT_RESERVED)
     # Name each key by the panel's action that uses it ("skip" -> "Skip").
-    actions = {str(v).lower(): k for k, v in getattr(module, "KEYS", {}).items()}
+    actions = {str(v).lower(): k for k, v in KEYS.items()}
     names = {"skip": "Skip", "flag": "Flag for review"}
     result = {}
-    for key in found:
+    for key in RESERVED_LABEL_KEYS:
         key = str(key).lower()
         action = actions.get(key, "")
         result[key] = names.get(action, action.replace("_", " ").capitalize() or "another action")

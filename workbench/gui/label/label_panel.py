@@ -29,13 +29,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.assist import queue
+from workbench.core.assist import navigation, queue
 from workbench.core.errors import STORE_ERRORS, WorkbenchError
 from workbench.core.store.changes import Changes
 from workbench.core.store.history import AnnotationHistory
 from workbench.core.store.project import Annotation, Project, Record, default_annotator
 from workbench.core.store.record_queries import AnnotatorCounts
 from workbench.gui.label.annotation_commands import SuggestionLookup
+from workbench.gui.label.keys import KEYS, RESERVED_LABEL_KEYS
 from workbench.gui.label.label_buttons import (
     LabelPage,
     guidelines_html,
@@ -50,26 +51,6 @@ from workbench.gui.widgets.panel import ChangesListener
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
 
 log = logging.getLogger(__name__)
-
-#: Single keys the labelling view uses itself; a label shortcut must not be one of them.
-RESERVED_LABEL_KEYS = frozenset({"s", "f"})
-#: The view's own keys, for the help pane and the buttons.
-KEYS = {
-    "skip": "S",
-    "flag": "F",
-    "comment": "Ctrl+M",
-    "save": "Return",
-    "back": "Alt+Left",
-    "back2": "PgUp",
-    "forward": "Alt+Right",
-    "forward2": "PgDown",
-    "undo": "Ctrl+Z",
-    "redo": "Ctrl+Shift+Z",
-    "redo2": "Ctrl+Y",
-    "help": "F1",
-    "find": "Ctrl+F",
-}
-
 
 class LabelPanel(ChangesListener, LabellingActions, QWidget):
     """Label records with the keyboard; see the module docstring for the keys."""
@@ -94,11 +75,11 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         self.suggestions = SuggestionLookup()
         self.suggestion = None  # the shown record's suggestion (workbench.core.assist.suggestions)
         self._pending_comment: str | None = None
-        self.nav = queue.RecordNavigator()
+        self.nav = navigation.RecordNavigator()
         self._blind = True
-        self._colors: dict[str, str] = {}
-        self._label_actions: list[QAction] = []
-        self._table_stale = True
+        self.label_colors: dict[str, str] = {}
+        self.label_actions: list[QAction] = []
+        self.table_stale = True
         self._build_ui()
         self._build_actions()
         self.set_project(None)
@@ -135,13 +116,13 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         self.skip_button, self.flag_button = page.skip_button, page.flag_button
         self.comment_button, self.save_button = page.comment_button, page.save_button
         self.help_button, self.splitter = page.help_button, page.splitter
-        self.comment_edit.returnPressed.connect(self._save_comment)
-        self.comment_edit.cancelled.connect(self._end_comment)
+        self.comment_edit.returnPressed.connect(self.save_comment)
+        self.comment_edit.cancelled.connect(self.end_comment)
         self.label_buttons.label_clicked.connect(self.press_label)
 
         self.browser = RecordsBrowser()
         self.browser.record_activated.connect(self.open_record)
-        self.browser.relabel_requested.connect(self._on_relabel_requested)
+        self.browser.relabel_requested.connect(self.relabel_requested)
         self.browser.status_message.connect(self.status_message)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.label_page, "Record")
@@ -209,11 +190,11 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         self.current = None
         self.mine = None
         self.queue_combo.clear()
-        self.queue_combo.addItems(queue.available_strategies())
+        self.queue_combo.addItems(navigation.available_strategies())
         if project is not None:
             queue.invalidate(project)
         self._load_schema()
-        self._table_stale = True
+        self.table_stale = True
         if self.tabs.currentWidget() is self.browser:
             self._refresh_table()
         else:
@@ -221,7 +202,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         if project is not None:
             self.advance()
         else:
-            self._show(None)
+            self.show_record(None)
 
     def set_annotator(self, name: str) -> None:
         """Label as another annotator (e.g. after Preferences changed the name)."""
@@ -246,9 +227,9 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
                 or changes.record_ids is None:
             self._reload()
         elif changes.annotations:
-            self._count(changes)
+            self.update_counts(changes)
             if self.current is not None and self.current.id in (changes.record_ids or ()):
-                self._show(self.current.id)
+                self.show_record(self.current.id)
 
     def _reload(self) -> None:
         """Reload labels, counts and the shown record (data or labels changed elsewhere)."""
@@ -257,18 +238,18 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         self.suggestions.reset()
         queue.invalidate(self.project)
         self._load_schema()
-        self._table_stale = True
+        self.table_stale = True
         if self.tabs.currentWidget() is self.browser:
             self._refresh_table()
         if self.current is not None:
-            self._show(self.current.id)
+            self.show_record(self.current.id)
         else:
             self.advance()
 
     def _load_schema(self) -> None:
         project = self.project
         labels = project.labels() if project is not None else []
-        self._colors = {lab.name: lab.color for lab in labels}
+        self.label_colors = {lab.name: lab.color for lab in labels}
         self._blind = project is None or (project.get_meta("blind", "1") or "1") != "0"
         if project is not None:
             self.counts.load(project, self.annotator)
@@ -276,24 +257,24 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
             self.counts.clear()
         self.label_buttons.set_labels(labels, self.counts.by_label)
         self.counts_view.set_labels(labels)
-        for act in self._label_actions:
+        for act in self.label_actions:
             self.label_page.removeAction(act)
             act.deleteLater()
-        self._label_actions = []
+        self.label_actions = []
         for label in labels:
             if label.shortcut:
                 act = QAction(label.name, self.label_page)
                 act.setShortcut(QKeySequence(label.shortcut))
                 act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 act.setData(label.name)
-                act.triggered.connect(self._on_label_key)
+                act.triggered.connect(self.on_label_key)
                 self.label_page.addAction(act)
-                self._label_actions.append(act)
+                self.label_actions.append(act)
         multi = project is not None and project.multi_label
         self._set_save_texts(multi)
         keys = keys_help(labels, multi)
         self.help_view.setHtml(guidelines_html(labels, keys))
-        self._update_progress()
+        self.update_label_progress()
 
     def _set_save_texts(self, multi: bool) -> None:
         enter = " / ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)
@@ -319,14 +300,14 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         self.suggestions.reset()
         self._show_suggester()
         self._show_suggestion()
-        self._update_actions()
+        self.update_label_actions()
 
     def _on_strategy_chosen(self, index: int) -> None:
         name = self.queue_combo.itemText(index)
         if self.project is None or name == self.nav.strategy.name:
             return
         try:
-            self.nav.set_strategy(queue.get_strategy(name))
+            self.nav.set_strategy(navigation.get_strategy(name))
         except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
             return
@@ -343,7 +324,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
             return
         self.tabs.setCurrentWidget(self.label_page)
         self.nav.show_first(ids, requeue_current=self._current_undone())
-        self._show(self.nav.current)
+        self.show_record(self.nav.current)
 
     def open_record(self, record_id: int) -> None:
         """Show one record now (e.g. from the records table), keeping the history."""
@@ -351,7 +332,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
             return
         self.tabs.setCurrentWidget(self.label_page)
         self.nav.open(record_id, requeue_current=self._current_undone())
-        self._show(self.nav.current)
+        self.show_record(self.nav.current)
 
     def _current_undone(self) -> bool:
         # A queue record left without an annotation comes back after the ones opened.
@@ -366,23 +347,23 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
             record_id = None
-        self._show(record_id)
+        self.show_record(record_id)
 
     def go_back(self) -> None:
         """Show the record seen before this one."""
         if self.nav.can_go_back():
-            self._show(self.nav.back())
+            self.show_record(self.nav.back())
 
     def go_forward(self) -> None:
         """Show the next record seen (or the next one in the queue, leaving this one as is)."""
         self.advance()
 
     # ----------------------------------------------------------------- display
-    def _show(self, record_id: int | None) -> None:
+    def show_record(self, record_id: int | None) -> None:
         project = self.project
         self.selection = []
         self._pending_comment = None
-        self._end_comment()
+        self.end_comment()
         record = None
         if project is not None and record_id is not None:
             try:
@@ -405,13 +386,13 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
             where = f"{self.nav.pos + 1} of {len(self.nav.history)} seen"
             self.record_text.set_record(record, f"Record {record.id}  ·  {where}")
             self.meta_form.set_record(record)
-            self.annotation_label.setText(annotation_html(self.mine, others, self._colors))
+            self.annotation_label.setText(annotation_html(self.mine, others, self.label_colors))
             if self.mine is not None:
                 self.selection = list(self.mine.labels)
             self.label_buttons.set_checked(self.selection)
             self.record_text.editor.setFocus()
         self._show_suggestion()
-        self._update_actions()
+        self.update_label_actions()
 
     def _show_suggestion(self) -> None:
         """Show the model's suggestion for the shown record (one stored-prediction lookup)."""
@@ -423,7 +404,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
             except (*STORE_ERRORS, OSError, ValueError) as exc:
                 log.warning("No suggestion for record %s: %s", record.id, exc)
         self.suggestion = suggestion
-        self.label_page.show_suggestion(suggestion, self._colors, self._can_accept())
+        self.label_page.show_suggestion(suggestion, self.label_colors, self.can_accept())
 
     def _done_text(self) -> str:
         if self.project is None:
@@ -440,17 +421,17 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
             text += " " + note
         return text + " Use Back, or the Records table, to review."
 
-    def _update_actions(self) -> None:
+    def update_label_actions(self) -> None:
         has = self.current is not None
-        for act in (self.act_skip, self.act_flag, self.act_comment, *self._label_actions):
+        for act in (self.act_skip, self.act_flag, self.act_comment, *self.label_actions):
             act.setEnabled(has)
         multi = self.project is not None and self.project.multi_label
-        self.act_save.setEnabled(has and (multi or self._can_accept()))
+        self.act_save.setEnabled(has and (multi or self.can_accept()))
         self.label_buttons.setEnabled(has)
         self.act_back.setEnabled(self.nav.can_go_back())
         self.act_forward.setEnabled(self.project is not None)
 
-    def _update_progress(self) -> None:
+    def update_label_progress(self) -> None:
         total = self.counts.total  # counted when the project was loaded or refreshed
         labelled = self.counts.labelled
         self.progress_label.setText(f"Labelled <b>{labelled:,}</b> of {total:,}")
@@ -462,7 +443,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
 
     # ----------------------------------------------------------------- table
     def _on_tab_changed(self, index: int) -> None:
-        if self.tabs.widget(index) is self.browser and self._table_stale:
+        if self.tabs.widget(index) is self.browser and self.table_stale:
             self._refresh_table()
             if self.current is not None:
                 self.browser.select_record(self.current.id)
@@ -471,7 +452,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
 
     def _refresh_table(self) -> None:
         self.browser.set_project(self.project, self.annotator, self._blind)
-        self._table_stale = False
+        self.table_stale = False
 
     def focus_search(self) -> None:
         """Ctrl+F: go to the records table and its search box."""

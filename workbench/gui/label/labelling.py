@@ -28,7 +28,7 @@ class LabellingActions:
     """The labelling half of :class:`~workbench.gui.label.label_panel.LabelPanel`."""
 
     # ----------------------------------------------------------------- labelling
-    def _on_label_key(self: LabelPanel) -> None:
+    def on_label_key(self: LabelPanel) -> None:
         act = self.sender()
         if isinstance(act, QAction):
             self.press_label(str(act.data()))
@@ -41,7 +41,7 @@ class LabellingActions:
             self.selection = operations.toggled_labels(self.selection, name)
             self.label_buttons.set_checked(self.selection)
             if self.suggestion is not None:  # Enter now saves the choice, not the suggestion
-                self.label_page.show_suggestion(self.suggestion, self._colors, self._can_accept())
+                self.label_page.show_suggestion(self.suggestion, self.label_colors, self.can_accept())
             return
         self._save([name], "labelled")
 
@@ -52,7 +52,7 @@ class LabellingActions:
         if self.project.multi_label and self.selection:
             self._save(list(self.selection), "labelled")
             return
-        if self._can_accept():
+        if self.can_accept():
             self.accept_suggestion()
             return
         if self.project.multi_label:
@@ -60,7 +60,7 @@ class LabellingActions:
         else:
             self.status_message.emit("No suggestion for this record: press a label key.")
 
-    def _can_accept(self: LabelPanel) -> bool:
+    def can_accept(self: LabelPanel) -> bool:
         # Chosen labels, or a label this annotator saved before, win over the suggestion.
         if self.suggestion is None or (self.project is not None and self.project.multi_label
                                        and self.selection):
@@ -69,7 +69,7 @@ class LabellingActions:
 
     def accept_suggestion(self: LabelPanel) -> None:
         """Save the shown suggestion (provenance "accepted suggestion"), undoably; move on."""
-        if self.current is None or self.project is None or not self._can_accept():
+        if self.current is None or self.project is None or not self.can_accept():
             return
         assert self.suggestion is not None
         self._save(list(self.suggestion.labels), "labelled", operations.ACCEPTED_PROVENANCE)
@@ -113,13 +113,13 @@ class LabellingActions:
         if not changes:
             return
         push_last_edit(self.undo_stack, self.history, self._on_undo_redo)
-        self._count(changes)
+        self.update_counts(changes)
         self.changed.emit(changes)
 
-    def _count(self: LabelPanel, changes: Changes) -> None:
+    def update_counts(self: LabelPanel, changes: Changes) -> None:
         self.counts.apply_steps(changes.steps, self.annotator)
-        self._update_progress()
-        if self._table_stale is False:
+        self.update_label_progress()
+        if self.table_stale is False:
             self.browser.model.refresh_records([step.record_id for step in changes.steps])
 
     def _on_undo_redo(self: LabelPanel, result: EditResult, cause: str) -> None:
@@ -127,11 +127,11 @@ class LabellingActions:
             self.status_message.emit(message)
         if not result.steps:
             return
-        self._count(result.changes)
+        self.update_counts(result.changes)
         # Show the record that changed so the user sees the effect.
         for step in result.steps:
             self.nav.focus(step.record_id)
-            self._show(step.record_id)
+            self.show_record(step.record_id)
             new = step.after
             self.status_message.emit(
                 f"{cause.capitalize()}: record {step.record_id} is now "
@@ -144,7 +144,7 @@ class LabellingActions:
         """Open the comment editor for the shown record."""
         if self.current is None:
             return
-        for act in (*self._label_actions, self.act_skip, self.act_flag, self.act_save,
+        for act in (*self.label_actions, self.act_skip, self.act_flag, self.act_save,
                     self.act_back, self.act_forward, self.act_comment):
             act.setEnabled(False)
         existing = self._pending_comment
@@ -154,23 +154,23 @@ class LabellingActions:
         self.comment_edit.show()
         self.comment_edit.setFocus()
 
-    def _end_comment(self: LabelPanel) -> None:
+    def end_comment(self: LabelPanel) -> None:
         if self.comment_edit.isVisible():
             self.comment_edit.hide()
-            self._update_actions()
+            self.update_label_actions()
             self.record_text.editor.setFocus()
 
-    def _save_comment(self: LabelPanel) -> None:
+    def save_comment(self: LabelPanel) -> None:
         if self.current is None or self.project is None:
-            self._end_comment()
+            self.end_comment()
             return
         text = self.comment_edit.text().strip() or None
         if self.mine is None:
             # Nothing saved for this record yet: the comment goes with the label.
             self._pending_comment = text
-            self._end_comment()
+            self.end_comment()
             self.annotation_label.setText(
-                annotation_html(None, [], self._colors, pending_comment=text)
+                annotation_html(None, [], self.label_colors, pending_comment=text)
             )
             self.status_message.emit("The comment will be saved with your label.")
             return
@@ -179,12 +179,12 @@ class LabellingActions:
                                           annotator=self.annotator, history=self.history))
         except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
-        self._end_comment()
-        self._show(self.current.id)
+        self.end_comment()
+        self.show_record(self.current.id)
         self.status_message.emit(f"Comment saved on record {self.current.id}.")
 
     # ----------------------------------------------------------------- records table
-    def _on_relabel_requested(self: LabelPanel, ids: list, action: str, label: str) -> None:
+    def relabel_requested(self: LabelPanel, ids: list, action: str, label: str) -> None:
         if self.project is None or not ids:
             return
         try:
@@ -195,5 +195,5 @@ class LabellingActions:
             return
         self._done(changes)
         if self.current is not None and self.current.id in ids:
-            self._show(self.current.id)
+            self.show_record(self.current.id)
         self.status_message.emit(f"Updated {len(ids)} record(s).")

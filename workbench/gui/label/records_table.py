@@ -74,7 +74,7 @@ class RecordsTableModel(QAbstractTableModel):
         self.project: Project | None = None
         self.filter = RecordFilter(annotator="")
         self._dense_first = 0  # > 0: row r is id _dense_first + r
-        self._count = 0
+        self.update_counts = 0
         self._ids = array("q")
         self._pages: OrderedDict[int, list[tuple]] = OrderedDict()
 
@@ -91,7 +91,7 @@ class RecordsTableModel(QAbstractTableModel):
         self._pages.clear()
         self._ids = array("q")
         self._dense_first = 0
-        self._count = 0
+        self.update_counts = 0
         if self.project is not None:
             self._load_ids()
         self.endResetModel()
@@ -108,10 +108,10 @@ class RecordsTableModel(QAbstractTableModel):
                 return
             lo, hi, n = found
             if n == hi - lo + 1:
-                self._dense_first, self._count = lo, n
+                self._dense_first, self.update_counts = lo, n
                 return
         self._ids = array("q", filtered_ids(self.project, self.filter))
-        self._count = len(self._ids)
+        self.update_counts = len(self._ids)
 
     # ----------------------------------------------------------------- row <-> id
     def record_id(self, row: int) -> int:
@@ -124,7 +124,7 @@ class RecordsTableModel(QAbstractTableModel):
         """The row showing ``record_id``, or None when the filter leaves it out."""
         if self._dense_first:
             row = record_id - self._dense_first
-            return row if 0 <= row < self._count else None
+            return row if 0 <= row < self.update_counts else None
         row = bisect_left(self._ids, record_id)
         return row if row < len(self._ids) and self._ids[row] == record_id else None
 
@@ -139,7 +139,7 @@ class RecordsTableModel(QAbstractTableModel):
             self._pages.move_to_end(page)
             return rows
         start = page * PAGE_ROWS
-        ids = [self.record_id(r) for r in range(start, min(start + PAGE_ROWS, self._count))]
+        ids = [self.record_id(r) for r in range(start, min(start + PAGE_ROWS, self.update_counts))]
         rows = self._fetch(ids)
         self._pages[page] = rows
         while len(self._pages) > MAX_PAGES:
@@ -151,7 +151,7 @@ class RecordsTableModel(QAbstractTableModel):
         return list(table_rows(self.project, ids, self.filter.annotator, TEXT_CHARS))
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else self._count
+        return 0 if parent.isValid() else self.update_counts
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.COLUMNS)
@@ -160,7 +160,7 @@ class RecordsTableModel(QAbstractTableModel):
         if not index.isValid() or self.project is None:
             return None
         row, col = index.row(), index.column()
-        if row >= self._count:
+        if row >= self.update_counts:
             return None
         if role == Qt.ItemDataRole.UserRole:
             return self.record_id(row)
@@ -209,7 +209,7 @@ class RecordsBrowser(QWidget):
         self.model = RecordsTableModel(self)
         self.annotator = ""
         self._labels: list[Label] = []
-        self._label_actions: list[QAction] = []
+        self.label_actions: list[QAction] = []
 
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search text (words, \"a phrase\", pre*)… Enter")
@@ -304,10 +304,10 @@ class RecordsBrowser(QWidget):
         )
 
     def _build_label_actions(self) -> None:
-        for act in self._label_actions:
+        for act in self.label_actions:
             self.view.removeAction(act)
             act.deleteLater()
-        self._label_actions = []
+        self.label_actions = []
         for label in self._labels:
             if not label.shortcut:
                 continue
@@ -317,7 +317,7 @@ class RecordsBrowser(QWidget):
             act.setData(label.name)
             act.triggered.connect(self._on_label_action)
             self.view.addAction(act)
-            self._label_actions.append(act)
+            self.label_actions.append(act)
 
     # ----------------------------------------------------------------- filtering
     def current_filter(self) -> RecordFilter:

@@ -28,7 +28,7 @@ _MODES = [("auto", "Automatic (once every label has 10 examples)"), ("on", "On")
 class AssistancePolicy:
     """The auto-retrain half of :class:`~workbench.gui.review.review_panel.ReviewPanel`."""
 
-    def _build_assistance(self: ReviewPanel) -> QGroupBox:
+    def build_assistance(self: ReviewPanel) -> QGroupBox:
         box = QGroupBox("Model assistance")
         assist = QFormLayout(box)
         self.suggester = QLabel("–")
@@ -65,7 +65,7 @@ class AssistancePolicy:
         assist.addRow(row)
         return box
 
-    def _load_policy(self: ReviewPanel) -> None:
+    def load_policy(self: ReviewPanel) -> None:
         from workbench.core.assist.autoretrain import load_policy
 
         policy = load_policy(self.project)
@@ -83,9 +83,9 @@ class AssistancePolicy:
 
         save_policy(self.project, AutoRetrainPolicy(mode=self.mode.currentData(),
                                                     every=self.every.value()))
-        self._update_assist_status()
+        self.update_assist_status()
 
-    def _update_assist_status(self: ReviewPanel) -> None:
+    def update_assist_status(self: ReviewPanel) -> None:
         if self.project is None:
             self.suggester.setText("–")
             self.retrain_status.setText("–")
@@ -94,16 +94,16 @@ class AssistancePolicy:
         from workbench.core.assist.suggestions import current_suggester
 
         self.suggester.setText(current_suggester(self.project))
-        running = self._assist_kind == "retrain" and self.assist_running()
-        state = self._session_state()
+        running = self.assist_kind == "retrain" and self.assist_running()
+        state = self.session_state()
         if running:
             state = retrain_state(self.project, running=True)
         self.retrain_status.setText(load_policy(self.project).describe(state))
 
-    def _labelled_total(self: ReviewPanel) -> int:
+    def labelled_total(self: ReviewPanel) -> int:
         return labelled_record_count(self.project)
 
-    def _session_state(self: ReviewPanel) -> Any:
+    def session_state(self: ReviewPanel) -> Any:
         """The auto-retrain state, counting only labels added since the project was opened:
         opening a project full of labels never starts a training run by itself."""
         import dataclasses
@@ -111,5 +111,5 @@ class AssistancePolicy:
         from workbench.core.assist.autoretrain import retrain_state
 
         state = retrain_state(self.project)
-        session = max(0, self._labelled_total() - self._labelled_at_open)
+        session = max(0, self.labelled_total() - self.labelled_at_open)
         return dataclasses.replace(state, new_labels=min(state.new_labels, session))

@@ -91,8 +91,8 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         self.issues: list[LabelIssue] = []
         self._review_job: JobHandle | None = None
         self._assist_job: JobHandle | None = None
-        self._assist_kind = ""
-        self._labelled_at_open = 0
+        self.assist_kind = ""
+        self.labelled_at_open = 0
         self._build()
         # Not a poll: new labels start it, and the check runs once they pause.
         self._timer = QTimer(self)
@@ -173,7 +173,7 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         splitter.setStretchFactor(1, 2)
         layout.addWidget(splitter, 1)
 
-        layout.addWidget(self._build_assistance())
+        layout.addWidget(self.build_assistance())
 
     # ----------------------------------------------------------------- panel contract
     def set_project(self, project: Project | None) -> None:
@@ -196,10 +196,10 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
                 "over your labelled records."
             )
             self.list.set_placeholder(IDLE_HINT)
-            self._load_policy()
-            self._labelled_at_open = self._labelled_total()
+            self.load_policy()
+            self.labelled_at_open = self.labelled_total()
             self._timer.start()
-        self._update_assist_status()
+        self.update_assist_status()
         self._update_buttons()
 
     def _refresh_now(self, changes: Changes) -> None:
@@ -216,7 +216,7 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         self.other_label.addItems(self.project.label_names())
         if current:
             self.other_label.setCurrentText(current)
-        self._update_assist_status()
+        self.update_assist_status()
 
     def shutdown(self) -> None:
         """Stop and wait for the background jobs (and the periodic check)."""
@@ -417,7 +417,7 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         from workbench.core.training.runs import run_kind
 
         try:
-            if load_policy(self.project).should_retrain(self._session_state()):
+            if load_policy(self.project).should_retrain(self.session_state()):
                 self.start_retrain()
                 return "retrain"
             current = prediction_run_id(self.project)
@@ -430,7 +430,7 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         except Exception:  # a background helper must never disturb labelling
             log.exception("Checking the model assistance failed")
         finally:
-            self._update_assist_status()
+            self.update_assist_status()
         return ""
 
     def start_retrain(self) -> None:
@@ -441,7 +441,7 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         self._start_assist("retrain", _retrain_job)
 
     def _start_assist(self, kind: str, fn: Any) -> None:
-        self._assist_kind = kind
+        self.assist_kind = kind
         self._assist_job = run_in_thread(
             self, fn, str(self.project.path),
             on_progress=self._assist_progress, on_done=self._assist_done,
@@ -449,12 +449,12 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
             on_finished=self._update_buttons, throttle_ms=250, name=kind,
         )
         self._update_buttons()
-        self._update_assist_status()
+        self.update_assist_status()
 
     def _assist_progress(self, event: Any) -> None:
         if event.message:
             self.status_message.emit(event.message)
-            if self._assist_kind == "retrain":
+            if self.assist_kind == "retrain":
                 self.retrain_status.setText(event.message)
 
     def _assist_done(self, result: Any) -> None:
@@ -462,14 +462,14 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         if message:
             self.status_message.emit(message)
         self.changed.emit(PREDICTIONS_STORED)
-        self._update_assist_status()
+        self.update_assist_status()
 
     def _assist_failed(self, exc: BaseException) -> None:
-        what = "Auto-retrain" if self._assist_kind == "retrain" else "Cold-start suggestions"
+        what = "Auto-retrain" if self.assist_kind == "retrain" else "Cold-start suggestions"
         text = str(exc)
         self.status_message.emit(text if text.startswith(what) else f"{what} failed: {text}")
-        self._update_assist_status()
+        self.update_assist_status()
 
     def _assist_cancelled(self) -> None:
         self.status_message.emit("Auto-retrain cancelled.")
-        self._update_assist_status()
+        self.update_assist_status()
