@@ -48,9 +48,10 @@ def main() -> int:
     parser.add_argument("script", help="benchmark script, relative to the repository root")
     parser.add_argument("--new", default="HEAD", help="the later commit (default: HEAD)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("args", nargs=argparse.REMAINDER)
-    opts = parser.parse_args()
-    args = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    opts = parser.parse_args(argv[:split])
+    args = argv[split + 1 :]
     base = Path(tempfile.mkdtemp(prefix="wb-compare-"))
     trees = {}
     try:
