@@ -68,8 +68,8 @@ def create_demo_project(path: Path, *, progress: Any = None, should_stop: Any = 
     import csv
 
     from workbench.core.data.importer import import_rows
+    from workbench.core.data.jobs import remove_project_files
     from workbench.core.resources import resource_path
-    from workbench.gui.project.import_dialog import remove_project_files
 
     source = resource_path("demo", "support_messages.csv")
     with open(source, newline="", encoding="utf-8") as fh:
