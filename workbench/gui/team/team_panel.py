@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from workbench.core.store.project import Project
     from workbench.core.team import AgreementReport, MergeReport
 
-__all__ = ["TeamPanel", "agreement_job", "merge_job"]
+__all__ = ["TeamPanel"]
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +54,6 @@ _RULES = [
     ("adjudicated-first", "Adjudicated label first, else majority"),
     ("majority", "Majority only (ignore adjudicated labels)"),
 ]
-
-
-def merge_job(project_path: str, other_path: str, *, progress: Any = None, should_stop: Any = None) -> MergeReport:
-    """Worker function: merge ``other_path`` into the project file (own connection)."""
-    from workbench.core.store.project import Project
-
-    with Project.open(project_path) as project:
-        return team.merge_projects(project, other_path, progress=progress)
-
-
-def agreement_job(project_path: str, *, progress: Any = None, should_stop: Any = None) -> AgreementReport:
-    """Worker function: agreement figures of the project file (own connection)."""
-    from workbench.core.store.project import Project
-
-    with Project.open(project_path) as project:
-        return team.compute_agreement(project)
 
 
 def _fmt(value: float | None) -> str:
@@ -269,7 +253,7 @@ class TeamPanel(QWidget):
         self._agreement_stale = False
         self.overall_label.setText("Computing agreement…")
         self._agreement_job = run_in_thread(
-            self, agreement_job, str(self.project.path),
+            self, team.agreement_job, str(self.project.path), team.AgreementConfig(),
             on_done=self._on_agreement, on_failed=self._on_agreement_failed,
             on_finished=self._on_agreement_finished, name="agreement",
         )
@@ -441,7 +425,7 @@ class TeamPanel(QWidget):
         self.merge_button.setEnabled(False)
         self.status_message.emit(f"Merging {Path(path).name}…")
         self._job = run_in_thread(
-            self, merge_job, str(self.project.path), str(path),
+            self, team.merge_job, str(self.project.path), team.MergeConfig(str(path)),
             on_done=self._on_merged, on_failed=self._on_merge_failed,
             on_finished=self._on_merge_finished, name="merge",
         )
