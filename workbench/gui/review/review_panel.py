@@ -35,6 +35,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.assist.jobs import (
+    ColdStartConfig,
+    RetrainConfig,
+    ReviewConfig,
+    coldstart_job,
+    retrain_job,
+    review_job,
+)
 from workbench.core.errors import WorkbenchError
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
@@ -49,24 +57,6 @@ log = logging.getLogger(__name__)
 #: How often the auto-retrain rule and the cold-start model's freshness are checked.
 CHECK_INTERVAL_MS = 10_000
 _MODES = [("auto", "Automatic (once every label has 10 examples)"), ("on", "On"), ("off", "Off")]
-
-
-def _review_job(path: str, *, progress: Any, should_stop: Any) -> list[LabelIssue]:
-    from workbench.core.assist.review import review_project
-
-    return review_project(path, progress=progress, should_stop=should_stop)
-
-
-def _retrain_job(path: str, *, progress: Any, should_stop: Any) -> Any:
-    from workbench.core.assist.autoretrain import retrain_and_refresh
-
-    return retrain_and_refresh(path, progress, should_stop)
-
-
-def _coldstart_job(path: str, *, progress: Any, should_stop: Any) -> int | None:
-    from workbench.core.assist.suggestions import refresh_coldstart
-
-    return refresh_coldstart(path, progress, should_stop)
 
 
 NO_PROJECT_HINT = "Open a project to review its labels."
@@ -323,7 +313,7 @@ class ReviewPanel(QWidget):
         self.summary.setText("Checking the labelled records…")
         self.list.set_placeholder("Checking the labelled records…")
         self._review_job = run_in_thread(
-            self, _review_job, str(self.project.path),
+            self, review_job, str(self.project.path), ReviewConfig(),
             on_progress=self._review_progress, on_done=self._review_done,
             on_failed=self._review_failed, on_cancelled=self._review_cancelled,
             on_finished=self._update_buttons, name="review",
@@ -559,7 +549,7 @@ class ReviewPanel(QWidget):
                 ).fetchone()
                 kind = row[0] if row else None
             if (current is None or kind == COLDSTART_KIND) and coldstart_is_stale(self.project):
-                self._start_assist("coldstart", _coldstart_job)
+                self._start_assist("coldstart", coldstart_job, ColdStartConfig())
                 return "coldstart"
         except Exception:  # a background helper must never disturb labelling
             log.exception("Checking the model assistance failed")
@@ -572,12 +562,12 @@ class ReviewPanel(QWidget):
         if self.project is None or self.assist_running():
             return
         self.status_message.emit("Auto-retrain: training a new model on the labels so far…")
-        self._start_assist("retrain", _retrain_job)
+        self._start_assist("retrain", retrain_job, RetrainConfig())
 
-    def _start_assist(self, kind: str, fn: Any) -> None:
+    def _start_assist(self, kind: str, fn: Any, config: Any) -> None:
         self._assist_kind = kind
         self._assist_job = run_in_thread(
-            self, fn, str(self.project.path),
+            self, fn, str(self.project.path), config,
             on_progress=self._assist_progress, on_done=self._assist_done,
             on_failed=self._assist_failed, on_cancelled=self._assist_cancelled,
             on_finished=self._update_buttons, throttle_ms=250, name=kind,
