@@ -32,9 +32,12 @@ from workbench.core.deploy.project_data import (
     verification_data,
 )
 from workbench.core.errors import Cancelled, ModelError, WorkbenchError
+from workbench.core.jobs import ProgressEvent
 
 __all__ = [
+    "ExportConfig",
     "ExportEvent",
+    "export_job",
     "ExportReport",
     "PARITY_TOLERANCE",
     "F1_DROP_WARNING",
@@ -61,13 +64,13 @@ FALLBACK_TEXTS = [
 
 
 @dataclass
-class ExportEvent:
-    """Progress of an export: step ``step`` of ``total``, with a readable message."""
+class ExportEvent(ProgressEvent):
+    """Progress of an export: step ``done`` of ``total``, with a readable message."""
 
-    step: int
-    total: int
-    phase: str
-    message: str
+    @property
+    def step(self) -> int:
+        """The step reached (``done``)."""
+        return self.done
 
 
 @dataclass
@@ -122,7 +125,7 @@ class _Steps:
         self.step += 1
         log.info("export %d/%d: %s", self.step, self.total, message)
         if self.progress is not None:
-            self.progress(ExportEvent(self.step, self.total, phase, message))
+            self.progress(ExportEvent(phase, self.step, self.total, message))
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
@@ -380,3 +383,29 @@ def export_run(
         training=training, project_name=name, run_id=row["run_id"], progress=progress, should_stop=should_stop,
     )
     return report
+
+
+@dataclass
+class ExportConfig:
+    """Which run to export, where, and how (int8, optimised graph, zip)."""
+
+    run: str | int = "latest"
+    out_dir: str | Path | None = None
+    quantize: bool = True
+    optimize: bool | None = None
+    zip_bundle: bool = False
+
+
+def export_job(
+    project_path: str | Path,
+    config: ExportConfig,
+    *,
+    progress: Callable[[ExportEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ExportReport:
+    """The export job (see :mod:`workbench.core.jobs`): :func:`export_run` with ``config``."""
+    return export_run(
+        project_path, run=config.run, out_dir=config.out_dir, quantize=config.quantize,
+        optimize=config.optimize, zip_bundle=config.zip_bundle,
+        progress=progress, should_stop=should_stop,
+    )
