@@ -44,7 +44,7 @@ from workbench.core.assist.jobs import (
     review_job,
 )
 from workbench.core.errors import WorkbenchError
-from workbench.gui.widgets.workers import JobHandle, run_in_thread
+from workbench.gui.widgets.workers import JobHandle, run_in_child, run_in_thread
 
 if TYPE_CHECKING:
     from workbench.core.assist.review import LabelIssue
@@ -566,7 +566,9 @@ class ReviewPanel(QWidget):
 
     def _start_assist(self, kind: str, fn: Any, config: Any) -> None:
         self._assist_kind = kind
-        self._assist_job = run_in_thread(
+        # Retraining is CPU-bound torch work: a child process keeps labelling smooth.
+        run = run_in_child if kind == "retrain" else run_in_thread
+        self._assist_job = run(
             self, fn, str(self.project.path), config,
             on_progress=self._assist_progress, on_done=self._assist_done,
             on_failed=self._assist_failed, on_cancelled=self._assist_cancelled,
