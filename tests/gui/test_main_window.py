@@ -9,7 +9,7 @@ import sys
 import pytest
 from PySide6.QtCore import QSettings
 
-from workbench.gui.app import DEMO_LABELS, create_demo_project
+from workbench.core.data.demo import DEMO_LABELS, DemoConfig, create_demo_job
 from workbench.gui.main_window import PANELS, MainWindow
 from workbench.gui.preferences import PreferencesDialog
 from workbench.gui.widgets.placeholder import PlaceholderPanel
@@ -164,7 +164,7 @@ def test_demo_creation_cancel_leaves_nothing(tmp_path):
 
     calls = iter([False, True, True])
     with pytest.raises(Cancelled):
-        create_demo_project(target, should_stop=lambda: next(calls, True))
+        create_demo_job(target, DemoConfig(), should_stop=lambda: next(calls, True))
     assert list(tmp_path.iterdir()) == []
 
 

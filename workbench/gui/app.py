@@ -21,16 +21,14 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from workbench import __version__
 from workbench.core.resources import resource_path
-from workbench.core.store.project import PROJECT_SUFFIX, Project
+from workbench.core.store.project import PROJECT_SUFFIX
 
 __all__ = [
     "run_app",
     "make_application",
     "app_icon",
     "stylesheet",
-    "create_demo_project",
     "demo_project_path",
-    "DEMO_LABELS",
 ]
 
 log = logging.getLogger(__name__)
@@ -39,16 +37,6 @@ ORGANIZATION = "Workbench"
 APP_NAME = "Workbench"
 
 #: The demo's labels, in button order, with the guideline shown as each button's tooltip.
-DEMO_LABELS = [
-    ("billing", "Charges, invoices, payment methods, prices and subscription fees."),
-    ("delivery", "Where an order is, shipping, tracking, addresses and delivery problems."),
-    ("refund", "Returns, exchanges, refunds and cancelling an order."),
-    ("account", "Logging in, passwords, profile, security and account settings."),
-    ("technical", "The website or app not working: errors, crashes, slowness, pairing."),
-    ("feedback", "Praise, complaints and suggestions that ask for no action."),
-]
-#: How many demo messages arrive already labelled (so a model can be trained at once).
-DEMO_PRELABELLED = 240
 
 
 def demo_project_path() -> Path:
@@ -57,40 +45,6 @@ def demo_project_path() -> Path:
     if not base:
         base = str(Path.home() / ".local" / "share" / "Workbench")
     return Path(base) / "demo" / f"Support messages demo{PROJECT_SUFFIX}"
-
-
-def create_demo_project(path: Path, *, progress: Any = None, should_stop: Any = None) -> str:
-    """Create the demo project from the shipped support messages (worker thread).
-
-    The first messages come labelled (by the current annotator) so the Train tab works
-    straight away; the rest wait in the labelling queue.
-    """
-    import csv
-
-    from workbench.core.data.importer import import_rows
-    from workbench.core.data.jobs import remove_project_files
-    from workbench.core.resources import resource_path
-
-    source = resource_path("demo", "support_messages.csv")
-    with open(source, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    path = Path(path)
-    project = Project.create(path, [name for name, _ in DEMO_LABELS])
-    try:
-        for name, guideline in DEMO_LABELS:
-            project.update_label(name, guideline=guideline)
-        project.set_meta("name", "Support messages (demo)")
-        labelled = rows[:DEMO_PRELABELLED]
-        unlabelled = [{"id": r["id"], "text": r["text"]} for r in rows[DEMO_PRELABELLED:]]
-        for batch, label_col in ((labelled, "intent"), (unlabelled, None)):
-            import_rows(project, batch, text_col="text", id_col="id", label_col=label_col,
-                        source=str(source), fmt="csv", should_stop=should_stop)
-    except BaseException:
-        project.close()
-        remove_project_files(path)
-        raise
-    project.close()
-    return str(path)
 
 
 def app_icon() -> QIcon:

@@ -578,7 +578,8 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- demo
     def open_demo_project(self) -> None:
         """Open the demo project, creating it first (in the background) if needed."""
-        from workbench.gui.app import create_demo_project, demo_project_path
+        from workbench.core.data.demo import DemoConfig, create_demo_job
+        from workbench.gui.app import demo_project_path
 
         path = demo_project_path()
         if path.exists():
@@ -589,7 +590,7 @@ class MainWindow(QMainWindow):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.show_status("Creating the demo project…")
         self._demo_job = run_in_thread(
-            self, create_demo_project, path,
+            self, create_demo_job, path, DemoConfig(),
             on_done=self._demo_created, on_failed=self._demo_failed, name="demo",
         )
 
