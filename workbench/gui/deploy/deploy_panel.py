@@ -1,6 +1,6 @@
 """The Deploy panel: export a trained run as a verified, quantized ONNX bundle.
 
-The export (:func:`workbench.core.deploy.onnx_export.export_run`) runs in a worker thread and
+The export (:func:`workbench.core.deploy.onnx_export.export_job`) runs in a child process and
 opens its own project connection; the panel shows its progress, the verification figures
 and the model card, and opens the bundle folder.
 """

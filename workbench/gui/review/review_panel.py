@@ -9,7 +9,8 @@ The panel also keeps the suggestions fresh in the background: every few seconds 
 checks the auto-retrain rule (:mod:`workbench.core.assist.autoretrain`, counting only labels
 added since the project was opened, so opening a project never starts a training run by
 itself) and, while no trained model suggests, whether the cold-start model is out of date;
-both jobs run in worker threads and report through ``status_message``.
+the cold-start refit runs in a worker thread, an auto-retrain (torch training and export)
+in a child process; both report through ``status_message``.
 """
 from __future__ import annotations
 
@@ -558,7 +559,7 @@ class ReviewPanel(QWidget):
         return ""
 
     def start_retrain(self) -> None:
-        """Train, export and refresh the suggestions in a worker thread."""
+        """Train, export and refresh the suggestions in a child process."""
         if self.project is None or self.assist_running():
             return
         self.status_message.emit("Auto-retrain: training a new model on the labels so far…")
