@@ -69,6 +69,16 @@ def _worst_at(ticks: list[float], start: float, end: float) -> float | None:
     return max(pairs)[1] - start if pairs else None
 
 
+def _event_before(events: list[tuple[float, str]], ticks: list[float], start: float, end: float) -> str:
+    """The last progress event received before the largest gap began (what the GUI was doing)."""
+    pairs = [(b - a, a) for a, b in zip(ticks, ticks[1:], strict=False) if start < b <= end]
+    if not pairs:
+        return ""
+    began = max(pairs)[1]
+    before = [(t, text) for t, text in events if t <= began + 0.005]
+    return f"{before[-1][1]!r} {1000 * (began - before[-1][0]):.0f} ms earlier" if before else "before any event"
+
+
 def child(args: argparse.Namespace) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -119,6 +129,7 @@ def child(args: argparse.Namespace) -> None:
             super().__init__()
             self.ticks: list[float] = []
             self.t_start = self.t_first_step = self.t_end = 0.0
+            self.events: list[tuple[float, str]] = []
             self.last_event = None
             self.result = None
             self.timer = QTimer(self)
@@ -138,6 +149,7 @@ def child(args: argparse.Namespace) -> None:
         @Slot(object)
         def on_progress(self, event) -> None:
             now = time.perf_counter()
+            self.events.append((now, f"{event.phase} {event.step}/{event.total_steps} {event.message[:40]}"))
             if event.phase == "train":
                 self.last_event = event
             if not self.t_first_step and event.phase == "train" and event.step >= 1:
@@ -178,6 +190,7 @@ def child(args: argparse.Namespace) -> None:
         "run_max_ms": max(whole, default=0.0),
         "run_max_at_s": _worst_at(probe.ticks, probe.t_start, probe.t_end),
         "run_end_s": probe.t_end - probe.t_start,
+        "worst_after": _event_before(probe.events, probe.ticks, probe.t_start, probe.t_end),
         "imported_before_start": modules_before,
         "threads": args.threads,
         "status": getattr(result, "status", None),
@@ -229,6 +242,7 @@ def main() -> None:
                         help="cancel a run after this many seconds of training")
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--only", default="", help="comma-separated variants: " + ",".join(VARIANTS))
+    parser.add_argument("--verbose", action="store_true", help="say what preceded the largest gap")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -253,6 +267,8 @@ def main() -> None:
                 f"{'yes' if 'torch' in res['imported_after_run'] else 'no'}",
                 flush=True,
             )
+            if args.verbose:
+                print(f"    largest gap began after: {res['worst_after']}")
             if res["error"]:
                 print(f"    error: {res['error']}")
     print(f"  load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -156,8 +157,14 @@ def _load_job(ref: str) -> Callable[..., Any]:
     return obj
 
 
-def _child_main(ref: str, project_path: Any, config: Any, conn: Any, stop: Any, interval: float) -> None:
+def _child_main(ref: str, project_path: Any, config: Any, conn: Any, stop: Any, interval: float,
+                nice: int = 0) -> None:
     """Entry point of the child process: run the job and report over ``conn``."""
+    if nice:
+        try:  # the window's process wins the CPU whenever both want it
+            os.nice(nice)
+        except (AttributeError, OSError):  # not on this platform, or not allowed
+            pass
 
     def send(message: tuple[Any, ...]) -> None:
         try:
@@ -195,6 +202,7 @@ def run_in_process(
     interval: float = PROGRESS_INTERVAL,
     poll_s: float = 0.05,
     name: str = "",
+    nice: int = 0,
 ) -> Any:
     """Run ``job(project_path, config, progress=..., should_stop=...)`` in a child process.
 
@@ -203,7 +211,8 @@ def run_in_process(
     once ``should_stop()`` is true the child's ``should_stop`` turns true too. Returns the
     job's result or raises its exception (:class:`Cancelled` included); a child that dies
     without a word raises :class:`JobCrashed`, after marking the project's runs and
-    imports of dead processes as interrupted.
+    imports of dead processes as interrupted. ``nice`` lowers the child's CPU priority
+    (Unix), so a window in this process stays responsive on a machine with few cores.
     """
     import multiprocessing
 
@@ -215,7 +224,7 @@ def run_in_process(
     label = name or getattr(job, "__name__", "job")
     process = ctx.Process(
         target=_child_main,
-        args=(_job_ref(job), project_path, config, sender, stop, interval),
+        args=(_job_ref(job), project_path, config, sender, stop, interval, nice),
         name=f"workbench-{label}",
         daemon=True,
     )

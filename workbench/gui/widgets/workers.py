@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 
 _ACTIVE: set[JobHandle] = set()
 
+#: CPU priority offset of job processes started by :func:`run_in_child` (Unix ``nice``).
+CHILD_NICE = 10
+
 
 class _Worker(QObject):
     """Runs the function in the worker thread and reports through its signals."""
@@ -258,6 +261,7 @@ def run_in_child(
     *,
     throttle_ms: int = 100,
     name: str = "",
+    nice: int = CHILD_NICE,
     **callbacks: Any,
 ) -> JobHandle:
     """Start ``job(project_path, config, progress=..., should_stop=...)`` in a child process.
@@ -265,10 +269,13 @@ def run_in_child(
     Same callbacks and handle as :func:`run_in_thread`: a worker thread waits on the
     child's pipe (:func:`workbench.core.jobs.run_in_process`) and relays its events (already
     throttled in the child). ``job`` must be a module-level function. A child that dies
-    ends in ``failed`` with :class:`workbench.core.jobs.JobCrashed`.
+    ends in ``failed`` with :class:`workbench.core.jobs.JobCrashed`. The child runs at a
+    lower CPU priority (``nice``): the window comes first when both need a core.
     """
     name = name or getattr(job, "__name__", "job")
-    runner = functools.partial(run_in_process, job, interval=max(0, throttle_ms) / 1000.0, name=name)
+    runner = functools.partial(
+        run_in_process, job, interval=max(0, throttle_ms) / 1000.0, name=name, nice=nice
+    )
     return run_in_thread(parent, runner, project_path, config, throttle_ms=0, name=name, **callbacks)
 
 
