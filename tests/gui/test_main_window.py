@@ -66,8 +66,6 @@ def _distinct_colours(image, step=17):
 def test_opens_project_into_label_panel_and_renders(window, project_file, tmp_path):
     window.resize(1200, 800)
     window.show()
-    # Showing the Train tab would start importing torch in the background; not needed here.
-    window.panels["Train"].warm_up_on_show = False
     assert window.open_project(project_file)
     assert window.errors == []
     assert window.stack.currentWidget() is window.tabs

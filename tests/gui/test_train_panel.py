@@ -330,7 +330,6 @@ def test_empty_hub_id_is_refused_before_starting(panel, project):
 
 
 def test_refresh_updates_the_summary_after_labelling(qtbot, panel, project):
-    panel.warm_up_on_show = False
     panel.set_project(project)
     assert "<b>36</b> labelled" in panel.form.data_text.text()
     rid = project.add_records(["another question about my late parcel"])[0]
