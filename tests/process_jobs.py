@@ -9,7 +9,10 @@ from typing import Any
 from workbench.core.errors import Cancelled, WorkbenchError
 from workbench.core.jobs import ProgressEvent
 
-__all__ = ["CountConfig", "count_job", "crash_job", "failing_job", "pid_job", "aborting_train_job"]
+__all__ = [
+    "CountConfig", "count_job", "crash_job", "failing_job", "pid_job", "aborting_train_job",
+    "unpicklable_job",
+]
 
 
 @dataclass
@@ -65,3 +68,15 @@ def aborting_train_job(project_path: Any, config: Any, *, progress: Any, should_
             os.abort()
 
     return train_job(project_path, config, progress=crash_on_step, should_stop=should_stop)
+
+
+class _OnlyHere(Exception):
+    """An exception the parent cannot rebuild (its constructor needs two arguments)."""
+
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(f"{a} {b}")
+
+
+def unpicklable_job(project_path: Any, config: Any, *, progress: Any, should_stop: Any) -> None:
+    """Raise an exception that pickles in the child but cannot be unpickled by the parent."""
+    raise _OnlyHere("one", "two")

@@ -92,3 +92,12 @@ def test_only_module_level_functions_run_in_a_child():
 
     with pytest.raises(ValueError, match="module-level"):
         run_in_process(local_job, "unused", None)
+
+
+def test_an_unreadable_report_is_a_clear_failure():
+    from process_jobs import unpicklable_job
+
+    from workbench.core.jobs import JobFailed
+
+    with pytest.raises(JobFailed, match="unreadable report"):
+        run_in_process(unpicklable_job, "unused", None)

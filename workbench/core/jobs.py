@@ -244,6 +244,10 @@ def run_in_process(
                 message = receiver.recv()
             except (EOFError, OSError):
                 break
+            except Exception as exc:  # noqa: BLE001 - a report this process cannot unpickle
+                text = "".join(traceback.format_exception(exc))
+                outcome = ("failed", JobFailed(f"The {label} process sent an unreadable report: {exc}", text), text)
+                break
             if message[0] == "progress":
                 try:
                     progress(message[1])
@@ -252,7 +256,9 @@ def run_in_process(
             else:
                 outcome = message
     finally:
-        if outcome is None and process.is_alive():
+        if outcome is not None:
+            process.join(10)  # it has reported: let it exit by itself
+        if process.is_alive():
             process.kill()
         process.join(30)
         receiver.close()
