@@ -100,6 +100,8 @@ class TeamPanel(QWidget):
     merged = Signal(object)
     #: Emitted with the error message when a merge is refused or fails.
     merge_failed = Signal(str)
+    #: Emitted when a merge was cancelled (the project is unchanged).
+    merge_cancelled = Signal()
     #: Emitted when fresh agreement figures are shown (they are computed in the background).
     agreement_ready = Signal(object)
 
@@ -427,9 +429,19 @@ class TeamPanel(QWidget):
         self._job = run_in_thread(
             self, team.merge_job, str(self.project.path), team.MergeConfig(str(path)),
             on_done=self._on_merged, on_failed=self._on_merge_failed,
-            on_finished=self._on_merge_finished, name="merge",
+            on_cancelled=self._on_merge_cancelled, on_finished=self._on_merge_finished,
+            name="merge",
         )
         return self._job
+
+    def cancel_merge(self) -> None:
+        """Stop a running merge before its next record; the project stays unchanged."""
+        if self._job is not None and self._job.is_running():
+            self._job.cancel()
+
+    def _on_merge_cancelled(self) -> None:
+        self.status_message.emit("Merge cancelled; the project is unchanged.")
+        self.merge_cancelled.emit()
 
     def _on_merged(self, report: MergeReport) -> None:
         self.last_merge_report = report
