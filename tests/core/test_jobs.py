@@ -82,6 +82,7 @@ def test_a_child_that_dies_is_a_clear_failure(how, tmp_path):
                        progress=events.append, name="crash test")
     assert time.monotonic() - started < 60
     assert info.value.exitcode == (3 if how == "exit" else -6)
+    assert ("exit code 3" if how == "exit" else "killed by SIGABRT") in str(info.value)
     assert "crash test" in str(info.value)
     assert [e.message for e in events] == ["about to crash"]
 

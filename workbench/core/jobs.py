@@ -228,8 +228,13 @@ def run_in_process(
         name=f"workbench-{label}",
         daemon=True,
     )
-    process.start()
-    sender.close()  # the child holds the only writer: EOF on recv means it is gone
+    try:
+        process.start()
+    except BaseException:
+        receiver.close()
+        raise
+    finally:
+        sender.close()  # the child holds the only writer: EOF on recv means it is gone
     log.info("job %s started in process %s", label, process.pid)
     outcome: tuple[Any, ...] | None = None
     try:
@@ -267,7 +272,7 @@ def run_in_process(
         log.error("job %s: process %s died with exit code %s", label, process.pid, code)
         _reap(project_path)
         raise JobCrashed(
-            f"The {label} process stopped unexpectedly (exit code {code}); "
+            f"The {label} process stopped unexpectedly ({_describe_exit(code)}); "
             "nothing it had not finished was kept.",
             code,
         )
@@ -279,6 +284,18 @@ def run_in_process(
             value.__notes__ = [*getattr(value, "__notes__", []), f"In the {label} process:\n{text}"]
         raise value
     raise JobFailed(str(value), text)  # pragma: no cover - the child always sends exceptions
+
+
+def _describe_exit(code: int | None) -> str:
+    """``exit code 3``, or ``killed by SIGABRT`` for a process ended by a signal."""
+    if code is not None and code < 0:
+        import signal
+
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _reap(project_path: str | Path) -> None:
