@@ -13,8 +13,8 @@ from deploy_fixtures import LABELS, export_tiny_project
 
 from workbench.core.deploy.inference import (
     BundleError,
+    Cancelled,
     InputFileError,
-    PredictionCancelled,
     Predictor,
     predict_file,
     read_texts,
@@ -110,7 +110,7 @@ def test_predict_file_csv_and_cancel(bundle, tmp_path):
     assert rows[0]["label"] in LABELS
     assert {f"p_{n}" for n in LABELS} <= set(rows[0])
     out2 = tmp_path / "cancelled.jsonl"
-    with pytest.raises(PredictionCancelled):
+    with pytest.raises(Cancelled):
         predict_file(predictor, src, out2, batch_size=8, should_stop=lambda: True)
     assert not out2.exists() and not (tmp_path / "cancelled.jsonl.partial").exists()
     with pytest.raises(InputFileError, match="unsupported output format"):

@@ -180,3 +180,34 @@ def test_merge_is_one_transaction(pair):
         team.merge_projects(project, other)
     project.conn.execute("DROP TRIGGER fail_conflicts")
     assert _dump(project) == before
+
+
+@pytest.mark.parametrize("stop_after", [1, 5, 9, 17])
+def test_cancelled_merge_leaves_the_project_unchanged(pair, stop_after):
+    """A cancel between records (in records, annotations or final labels) rolls back."""
+    from project_dump import project_dump
+
+    from workbench.core.errors import Cancelled
+    from workbench.core.jobs import ProgressEvent
+
+    project, other = pair
+    path = project.path
+    project.close()
+    before = project_dump(path)
+    events: list[ProgressEvent] = []
+    with pytest.raises(Cancelled, match="unchanged"):
+        team.merge_job(
+            path, team.MergeConfig(other), progress=events.append,
+            should_stop=lambda: len(events) > stop_after,
+        )
+    assert project_dump(path) == before
+    assert all(isinstance(e, ProgressEvent) and e.phase == "merge" for e in events)
+    assert events[0].total == 8 + 10  # the teammate's records and annotations
+    # Not cancelled, the same job merges.
+    report = team.merge_job(path, team.MergeConfig(other))
+    assert report.records_added == 2
+    reopened = Project.open(path)
+    try:
+        assert team.roster(reopened) == ["ann", "bob"]
+    finally:
+        reopened.close()

@@ -9,7 +9,7 @@ import sys
 import pytest
 from PySide6.QtCore import QSettings
 
-from workbench.core.data.demo import DEMO_LABELS, create_demo_project
+from workbench.core.data.demo import DEMO_LABELS, DemoConfig, create_demo_job
 from workbench.gui.main_window import PANELS, MainWindow
 from workbench.gui.preferences import PreferencesDialog
 from workbench.gui.widgets.placeholder import PlaceholderPanel
@@ -66,8 +66,6 @@ def _distinct_colours(image, step=17):
 def test_opens_project_into_label_panel_and_renders(window, project_file, tmp_path):
     window.resize(1200, 800)
     window.show()
-    # Showing the Train tab would start importing torch in the background; not needed here.
-    window.panels["Train"].warm_up_on_show = False
     assert window.open_project(project_file)
     assert window.errors == []
     assert window.stack.currentWidget() is window.tabs
@@ -164,7 +162,7 @@ def test_demo_creation_cancel_leaves_nothing(tmp_path):
 
     calls = iter([False, True, True])
     with pytest.raises(Cancelled):
-        create_demo_project(target, should_stop=lambda: next(calls, True))
+        create_demo_job(target, DemoConfig(), should_stop=lambda: next(calls, True))
     assert list(tmp_path.iterdir()) == []
 
 

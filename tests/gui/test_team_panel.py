@@ -227,3 +227,34 @@ def test_refresh_keeps_the_adjudication_undo_history(panel, project, qtbot):
     assert "defect" in view.buttons.buttons
     view.undo_stack.undo()
     assert team.get_final(project, 2) is None
+
+
+def test_a_cancelled_merge_leaves_the_project_unchanged(panel, project, qtbot, tmp_path, monkeypatch):
+    import threading
+
+    from project_dump import project_dump
+
+    other = tmp_path / "mate.wbproj"
+    shutil.copy(project.path, other)
+    with Project.open(other) as theirs:
+        theirs.add_records(["a record only the teammate has"])
+        theirs.annotate(1, ["bug"], annotator="zoe")
+    gate = threading.Event()
+    real = team.merge_job
+
+    def gated(project_path, config, *, progress, should_stop):
+        gate.wait(20)  # cancelled while it waits: the real merge stops before any record
+        return real(project_path, config, progress=progress, should_stop=should_stop)
+
+    monkeypatch.setattr(team, "merge_job", gated)
+    before = project_dump(project.path)
+    messages: list[str] = []
+    panel.status_message.connect(messages.append)
+    with qtbot.waitSignal(panel.merge_cancelled, timeout=20_000):
+        handle = panel.merge_file(other)
+        panel.cancel_merge()
+        gate.set()
+    assert handle.outcome == "cancelled"
+    assert messages[-1] == "Merge cancelled; the project is unchanged."
+    assert project_dump(project.path) == before
+    qtbot.waitUntil(lambda: panel.merge_button.isEnabled(), timeout=5_000)

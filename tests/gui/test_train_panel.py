@@ -1,13 +1,16 @@
-"""Train panel: real training of a tiny BERT in the worker thread, cancel, results, errors."""
+"""Train panel: real training of a tiny BERT in a child process, cancel, results, errors,
+and a child that crashes while the window stays up."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from PySide6.QtCore import Qt
 
 from workbench.core.data.importer import add_texts
 from workbench.core.store.project import Project
+from workbench.gui.train.train_panel import TrainPanel
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -78,8 +81,6 @@ def project(tmp_path):
 
 @pytest.fixture
 def panel(qtbot):
-    from workbench.gui.train.train_panel import TrainPanel
-
     widget = TrainPanel()
     qtbot.addWidget(widget)
     widget.resize(1200, 800)
@@ -254,6 +255,9 @@ def test_cancel_mid_run_returns_to_idle(qtbot, panel, project, tiny_base_model):
         qtbot.mouseClick(panel.start_button, Qt.LeftButton)
         assert panel.is_running() and not panel.start_button.isEnabled()
         qtbot.waitUntil(lambda: panel.curves.point_counts()[0] >= 2, timeout=120_000)
+        # The trainer runs in a child process (its owner tag names another pid).
+        owner = project.db.execute("SELECT owner FROM runs WHERE status = 'running'").fetchone()[0]
+        assert owner.split(":")[1] != str(os.getpid())
         # Labelling goes on while the model trains (the GUI's own connection).
         rid = add_texts(project, ["a new message about my late package"])[0]
         project.annotate(rid, ["delivery"])
@@ -327,7 +331,6 @@ def test_empty_hub_id_is_refused_before_starting(panel, project):
 
 
 def test_refresh_updates_the_summary_after_labelling(qtbot, panel, project):
-    panel.warm_up_on_show = False
     panel.set_project(project)
     assert "<b>36</b> labelled" in panel.form.data_text.text()
     rid = add_texts(project, ["another question about my late parcel"])[0]
@@ -345,29 +348,26 @@ def test_refresh_updates_the_summary_after_labelling(qtbot, panel, project):
     qtbot.waitUntil(lambda: "<b>39</b> labelled" in panel.form.data_text.text(), timeout=5000)
 
 
-def test_warm_up_imports_the_training_libraries_in_the_background(qtbot, panel):
-    import sys
+def test_a_crashing_training_process_fails_clearly_and_the_window_stays(qtbot, panel, project, tiny_base_model):
+    from process_jobs import aborting_train_job
 
-    from workbench.core.training import libraries
-
-    panel.warm_up()
-    qtbot.waitUntil(lambda: not panel.is_warming_up(), timeout=120_000)
-    assert libraries.training_libraries_loaded()
-    assert "torch" in sys.modules and "transformers.models.bert.modeling_bert" in sys.modules
-    panel.warm_up()  # once only
-    assert not panel.is_warming_up()
-
-
-def test_start_during_warm_up_waits_for_it(qtbot, panel, project, tiny_base_model, monkeypatch):
-    from workbench.core.training import libraries
-
-    monkeypatch.setattr(libraries, "_PRELOADED", False)
+    panel.job = aborting_train_job  # trains, then os.abort() in the child after one step
     panel.set_project(project)
+    _quick_settings(panel, tiny_base_model, max_steps=50)
+    result = _start_and_wait(qtbot, panel)
+    assert result is None
+    text = panel.error_banner.text()
+    assert not panel.error_banner.isHidden()
+    assert "stopped unexpectedly" in text and "interrupted" in text
+    assert "Traceback" not in text
+    # The window is alive and usable; the run is recorded as interrupted.
+    assert panel.start_button.isEnabled() and not panel.is_running()
+    rows = project.db.execute("SELECT status FROM runs").fetchall()
+    assert [r[0] for r in rows] == ["interrupted"]
+    assert [r["status"] for r in panel.history.runs()] == ["interrupted"]
+    panel.job = TrainPanel.job
     _quick_settings(panel, tiny_base_model, max_steps=2)
-    panel.warm_up()
-    assert panel.is_warming_up()
-    _train(qtbot, panel)
-    assert libraries.training_libraries_loaded()
+    assert _train(qtbot, panel).status == "completed"
 
 
 def test_no_project_disables_start(panel):

@@ -7,9 +7,9 @@ import threading
 import pytest
 from PySide6.QtWidgets import QWizard
 
+from workbench.core.data import importer
 from workbench.core.data.importer import ImportProgress
 from workbench.core.store.project import Project
-from workbench.gui.project import import_dialog
 from workbench.gui.project.import_dialog import ImportDialog
 from workbench.gui.project.new_project_wizard import NewProjectWizard
 
@@ -112,7 +112,7 @@ def test_wizard_shows_unreadable_file_problem(qtbot, tmp_path):
 
 def _slow_import(gate: threading.Event, started: threading.Event):
     """Wrap import_file so it pauses after its first chunk until the test lets it go."""
-    real = import_dialog.import_file
+    real = importer.import_file
 
     def slow(project, path, **kwargs):
         outer = kwargs["progress"]
@@ -130,7 +130,7 @@ def _slow_import(gate: threading.Event, started: threading.Event):
 
 def test_wizard_cancel_leaves_no_project(qtbot, support_csv, monkeypatch, tmp_path):
     gate, started = threading.Event(), threading.Event()
-    monkeypatch.setattr(import_dialog, "import_file", _slow_import(gate, started))
+    monkeypatch.setattr(importer, "import_file", _slow_import(gate, started))
     wizard = NewProjectWizard(start_file=support_csv)
     qtbot.addWidget(wizard)
     wizard.show()
@@ -159,7 +159,7 @@ def test_import_dialog_adds_records_and_cancel_changes_nothing(qtbot, small_proj
 
     # A cancelled import leaves the project as it was.
     gate, started = threading.Event(), threading.Event()
-    monkeypatch.setattr(import_dialog, "import_file", _slow_import(gate, started))
+    monkeypatch.setattr(importer, "import_file", _slow_import(gate, started))
     dialog.start_import()
     assert started.wait(20)
     with qtbot.waitSignal(dialog.job.cancelled, timeout=20_000):

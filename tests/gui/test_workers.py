@@ -139,3 +139,55 @@ def test_destroying_the_owner_cancels_and_silences(qtbot):
     assert handle.wait(10_000)
     qtbot.waitUntil(lambda: handle not in active_jobs(), timeout=10_000)
     assert rec.cancelled == 0  # silenced: the owner is gone
+
+
+# --------------------------------------------------------------------------- child processes
+def test_a_job_in_a_child_process_reports_to_the_gui_thread_and_cancels(qtbot):
+    import os
+
+    from process_jobs import CountConfig, count_job
+
+    from workbench.gui.widgets.workers import run_in_child
+
+    rec = Recorder()
+    handle = run_in_child(
+        None, count_job, "unused", CountConfig(n=0, pause=0.01), throttle_ms=0,
+        on_progress=rec.on_progress, on_done=rec.on_done, on_cancelled=rec.on_cancelled,
+    )
+    qtbot.waitUntil(lambda: len(rec.progress) >= 3, timeout=20_000)
+    assert rec.threads == {QThread.currentThread()}  # relayed into the GUI thread
+    assert rec.progress[0].details["pid"] != os.getpid()  # the job ran in another process
+    with qtbot.waitSignal(handle.finished, timeout=20_000):
+        handle.cancel()
+    assert rec.cancelled == 1 and not rec.results
+    assert handle.outcome == "cancelled"
+    assert isinstance(handle.error, Cancelled) and handle.error.result >= 3
+
+
+@pytest.mark.parametrize("how", ["exit", "abort"])
+def test_a_crashing_child_is_a_clear_failure_and_the_gui_lives_on(qtbot, how):
+    from process_jobs import CountConfig, count_job, crash_job
+    from PySide6.QtWidgets import QLabel
+
+    from workbench.core.jobs import JobCrashed
+    from workbench.gui.widgets.workers import run_in_child
+
+    label = QLabel("alive")
+    qtbot.addWidget(label)
+    label.show()
+    rec = Recorder()
+    handle = run_in_child(label, crash_job, "unused", CountConfig(crash=how),
+                          on_progress=rec.on_progress, on_failed=rec.on_failed)
+    with qtbot.waitSignal(handle.finished, timeout=30_000):
+        pass
+    assert handle.outcome == "failed"
+    [error] = rec.errors
+    assert isinstance(error, JobCrashed) and "stopped unexpectedly" in str(error)
+    assert [e.message for e in rec.progress] == ["about to crash"]
+    # The window is still here and the next job runs normally.
+    label.setText("still alive")
+    assert label.isVisible() and label.text() == "still alive"
+    again = run_in_child(label, count_job, "unused", CountConfig(n=3), on_done=rec.on_done)
+    with qtbot.waitSignal(again.finished, timeout=20_000):
+        pass
+    assert rec.results == [3]

@@ -32,7 +32,18 @@ class ModelError(WorkbenchError):
 
 
 class Cancelled(WorkbenchError):
-    """The user cancelled a long-running job."""
+    """The user cancelled a long-running job.
+
+    ``result`` is what the job kept (e.g. the :class:`TrainResult` of a cancelled run whose
+    best model was saved), or None when a cancel leaves nothing behind.
+    """
+
+    def __init__(self, message: str = "Cancelled.", result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+    def __reduce__(self) -> tuple[object, ...]:  # keeps ``result`` across a process pipe
+        return (type(self), (str(self), self.result))
 
 
 #: Errors of the project database itself (locked, closed, damaged), for callers that report

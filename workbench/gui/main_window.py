@@ -403,7 +403,7 @@ class MainWindow(WindowMenuActions, QMainWindow):
     # ----------------------------------------------------------------- demo
     def open_demo_project(self) -> None:
         """Open the demo project, creating it first (in the background) if needed."""
-        from workbench.core.data.demo import create_demo_project
+        from workbench.core.data.demo import DemoConfig, create_demo_job
         from workbench.gui.project.demo import demo_project_path
 
         path = demo_project_path()
@@ -415,7 +415,7 @@ class MainWindow(WindowMenuActions, QMainWindow):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.show_status("Creating the demo project…")
         self._demo_job = run_in_thread(
-            self, create_demo_project, path,
+            self, create_demo_job, path, DemoConfig(),
             on_done=self._demo_created, on_failed=self._demo_failed, name="demo",
         )
 

@@ -201,7 +201,7 @@ def retrain_and_refresh(
     when stopped and :class:`WorkbenchError` when training fails. Opens its own project
     connections (run it in a worker thread).
     """
-    from workbench.core.training import train_project
+    from workbench.core.training import train_job
 
     progress = progress or (lambda _e: None)
     should_stop = should_stop or (lambda: False)
@@ -219,9 +219,12 @@ def retrain_and_refresh(
         progress(AssistEvent("train", step, total, text))
 
     progress(AssistEvent("train", 0, 0, "Auto-retrain: training a new model on the labels so far…"))
-    result = train_project(project_path, config, progress=_train_event, should_stop=should_stop)
-    if result.status == "cancelled" or should_stop():
-        raise Cancelled("Auto-retrain cancelled.")
+    try:
+        result = train_job(project_path, config, progress=_train_event, should_stop=should_stop)
+    except Cancelled as exc:
+        raise Cancelled("Auto-retrain cancelled.", result=exc.result) from None
+    if should_stop():
+        raise Cancelled("Auto-retrain cancelled.", result=result)
     if result.status != "completed" or result.model_path is None:
         raise WorkbenchError(
             f"Auto-retrain: training run {result.run_id} failed"

@@ -20,6 +20,7 @@ import numpy as np
 
 from workbench.core.assist.textmodel import encode_labels, fit_predict_linear, tfidf_features
 from workbench.core.errors import Cancelled, ModelError, WorkbenchError
+from workbench.core.jobs import ProgressEvent
 from workbench.core.store.operations import ACCEPTED_PROVENANCE
 from workbench.core.store.project import Annotation, Project, now_iso
 
@@ -57,14 +58,9 @@ COLDSTART_REFRESH = 5
 _CHUNK = 2000
 
 
-@dataclass(frozen=True)
-class AssistEvent:
+@dataclass
+class AssistEvent(ProgressEvent):
     """Progress of an assist job (predicting, retraining, reviewing)."""
-
-    phase: str
-    done: int = 0
-    total: int = 0
-    message: str = ""
 
 
 class Suggestion(NamedTuple):

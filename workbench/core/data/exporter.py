@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import Cancelled, WorkbenchError
+from workbench.core.jobs import ProgressEvent
 
 if TYPE_CHECKING:
     from workbench.core.store.project import Project
@@ -298,7 +299,7 @@ def export_labelled(
     path: str | Path,
     *,
     mode: str = "all",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     escape_formulas: bool = True,
 ) -> ExportSummary:
@@ -306,8 +307,9 @@ def export_labelled(
     ``path``; the format comes from its suffix (.csv, .jsonl, .parquet).
 
     The file is written beside its destination and moved into place at the end, so a
-    failed or cancelled export never leaves half a file. ``progress(rows_written)`` is
-    called every few thousand rows; ``should_stop()`` returning true cancels.
+    failed or cancelled export never leaves half a file. ``progress`` receives a
+    :class:`ProgressEvent` (``done``: rows written) every few thousand rows;
+    ``should_stop()`` returning true cancels.
     ``escape_formulas`` (CSV only) prefixes ``'`` to cells a spreadsheet would evaluate.
     """
     path = Path(path)
@@ -331,7 +333,7 @@ def export_labelled(
                 if should_stop is not None and should_stop():
                     raise Cancelled("Export cancelled; no file was written.")
                 if progress is not None:
-                    progress(i)
+                    progress(ProgressEvent("export", i, 0, f"{i:,} rows written"))
             yield row
 
     tmp = path.with_name(f".{path.name}.part")

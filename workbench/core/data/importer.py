@@ -29,6 +29,7 @@ from workbench.core.data.readers import (
     read_table,
 )
 from workbench.core.errors import Cancelled, ImportDataError
+from workbench.core.jobs import ProgressEvent
 from workbench.core.store.project import Project, default_annotator, now_iso
 
 __all__ = [
@@ -80,12 +81,24 @@ def _encode_meta(fields: dict[str, Any]) -> str:
     return "{" + ",".join(_STR(k) + ":" + _STR(v) for k, v in fields.items()) + "}"
 
 
-@dataclass(frozen=True)
-class ImportProgress:
-    """Progress of an import: rows read so far and, when known, the fraction of the file."""
+@dataclass
+class ImportProgress(ProgressEvent):
+    """Progress of an import: ``done`` rows read of about ``total`` (0: unknown), and,
+    when the reader knows it, the fraction of the file read."""
 
-    rows: int
-    fraction: float | None = None
+    read_fraction: float | None = field(default=None, kw_only=True)
+
+    @property
+    def rows(self) -> int:
+        """Rows read so far (``done``)."""
+        return self.done
+
+    @property
+    def fraction(self) -> float | None:
+        """The fraction of the file read, from the reader or else from the row estimate."""
+        if self.read_fraction is not None:
+            return self.read_fraction
+        return min(0.99, self.done / self.total) if self.total > 0 else None
 
 
 @dataclass
@@ -413,7 +426,7 @@ class _Importer:
                 next_id = self.write_slices(rows, first_row, batch_id, next_id, should_stop)
                 report.rows += len(rows)
                 if progress is not None:
-                    progress(ImportProgress(report.rows, fraction))
+                    progress(ImportProgress("import", report.rows, read_fraction=fraction))
             if batch_id is None:
                 raise ImportDataError(f"{self.name}: the file has no data rows.")
             if should_stop is not None and should_stop():

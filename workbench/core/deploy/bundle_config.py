@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 try:  # inside Workbench the errors are ordinary user-facing Workbench errors
-    from workbench.core.errors import Cancelled as CancelBase
+    from workbench.core.errors import Cancelled
     from workbench.core.errors import ModelError as ErrorBase
 except ImportError:  # standalone bundle: no Workbench installed
     ErrorBase = Exception  # type: ignore[misc,assignment]
-    CancelBase = Exception  # type: ignore[misc,assignment]
+
+    class Cancelled(Exception):  # type: ignore[no-redef]
+        """The user cancelled a long-running job (Workbench's own class when installed)."""
 
 __all__ = [
     "BUNDLE_CONFIG",
@@ -25,7 +27,7 @@ __all__ = [
     "MAX_LENGTH_LIMIT",
     "BundleError",
     "ErrorBase",
-    "CancelBase",
+    "Cancelled",
     "check_bundle_config",
     "bundle_file",
     "load_bundle_config",

@@ -29,7 +29,7 @@ try:  # inside Workbench: the library module (errors are ordinary Workbench erro
     from workbench.core.deploy.bundle_config import (
         BUNDLE_CONFIG,
         BundleError,
-        CancelBase,
+        Cancelled,
         ErrorBase,
         bundle_file,
         check_bundle_config,
@@ -39,7 +39,7 @@ except ImportError:  # standalone bundle: bundle_config.py lies beside this file
     from bundle_config import (  # type: ignore[no-redef]
         BUNDLE_CONFIG,
         BundleError,
-        CancelBase,
+        Cancelled,
         ErrorBase,
         bundle_file,
         check_bundle_config,
@@ -54,7 +54,7 @@ __all__ = [
     "BundleError",
     "check_bundle_config",
     "InputFileError",
-    "PredictionCancelled",
+    "Cancelled",
     "Predictor",
     "read_texts",
     "write_predictions",
@@ -76,10 +76,6 @@ OUTPUT_FORMATS = (".csv", ".jsonl")
 
 class InputFileError(ErrorBase):
     """A file of texts to predict cannot be read or written."""
-
-
-class PredictionCancelled(CancelBase):
-    """Prediction over a file was cancelled by the user."""
 
 
 def _default_threads() -> int:
@@ -258,7 +254,7 @@ class Predictor:
         done = 0
         for start in range(0, n, max(1, batch_size)):
             if should_stop is not None and should_stop():
-                raise PredictionCancelled("Prediction cancelled.")
+                raise Cancelled("Prediction cancelled.")
             idx = order[start : start + batch_size]
             feeds = self._batch_arrays([encodings[i] for i in idx])
             logits = self.session.run([self.output_name], feeds)[0]
@@ -518,6 +514,6 @@ def main(argv: Sequence[str] | None = None, bundle_dir: str | Path | None = None
     bundle = Path(bundle_dir) if bundle_dir is not None else Path(__file__).resolve().parent
     try:
         return run_predict(bundle, args)
-    except (BundleError, InputFileError, PredictionCancelled) as exc:
+    except (BundleError, InputFileError, Cancelled) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

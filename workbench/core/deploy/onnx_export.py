@@ -32,11 +32,14 @@ from workbench.core.deploy.project_data import (
     verification_data,
 )
 from workbench.core.errors import Cancelled, ModelError, WorkbenchError
+from workbench.core.jobs import ProgressEvent
 from workbench.core.settings import Settings, setting
 
 __all__ = [
+    "ExportConfig",
     "ExportOptions",
     "ExportEvent",
+    "export_job",
     "ExportReport",
     "PARITY_TOLERANCE",
     "F1_DROP_WARNING",
@@ -87,13 +90,13 @@ FALLBACK_TEXTS = [
 
 
 @dataclass
-class ExportEvent:
-    """Progress of an export: step ``step`` of ``total``, with a readable message."""
+class ExportEvent(ProgressEvent):
+    """Progress of an export: step ``done`` of ``total``, with a readable message."""
 
-    step: int
-    total: int
-    phase: str
-    message: str
+    @property
+    def step(self) -> int:
+        """The step reached (``done``)."""
+        return self.done
 
 
 @dataclass
@@ -148,7 +151,7 @@ class _Steps:
         self.step += 1
         log.info("export %d/%d: %s", self.step, self.total, message)
         if self.progress is not None:
-            self.progress(ExportEvent(self.step, self.total, phase, message))
+            self.progress(ExportEvent(phase, self.step, self.total, message))
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
@@ -406,3 +409,28 @@ def export_run(
         training=training, project_name=name, run_id=row["run_id"], progress=progress, should_stop=should_stop,
     )
     return report
+
+
+@dataclass
+class ExportConfig(ExportOptions):
+    """Which run to export and where, with the :class:`ExportOptions` (int8, optimised
+    graph, zip): the config of :func:`export_job`."""
+
+    run: str | int = setting("latest", "The run to export: its number, or the newest "
+                             "run that saved a model.")
+    out_dir: str | None = setting(None, "Folder for the bundle (default: beside the project).")
+
+
+def export_job(
+    project_path: str | Path,
+    config: ExportConfig,
+    *,
+    progress: Callable[[ExportEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ExportReport:
+    """The export job (see :mod:`workbench.core.jobs`): :func:`export_run` with ``config``."""
+    return export_run(
+        project_path, run=config.run, out_dir=config.out_dir, quantize=config.quantize,
+        optimize=config.optimize, zip_bundle=config.zip_bundle,
+        progress=progress, should_stop=should_stop,
+    )

@@ -229,10 +229,12 @@ def predict_unlabelled(
 ) -> int:
     """Predict every unlabelled record with a bundle and store the results under the
     bundle's run id (one transaction, nothing stored on cancel). Returns the count.
+    ``progress`` receives ``ProgressEvent("predict", done, total)``.
 
     Opens its own project connection, so it may run in a worker thread.
     """
     from workbench.core.deploy.inference import Predictor
+    from workbench.core.jobs import ProgressEvent
     from workbench.core.store.project import Project
 
     predictor = Predictor.load(bundle_dir)
@@ -256,7 +258,7 @@ def predict_unlabelled(
         records = unlabelled_records(project)
     results = predictor.predict(
         [text for _rid, text in records],
-        progress=(lambda done, total: progress((done, total))) if progress else None,
+        progress=(lambda done, total: progress(ProgressEvent("predict", done, total))) if progress else None,
         should_stop=should_stop,
     )
     with Project.open(project_path) as project:

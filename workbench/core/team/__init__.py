@@ -18,15 +18,17 @@ from workbench.core.team.adjudication import (
     set_final,
 )
 from workbench.core.team.agreement import (
+    AgreementConfig,
     AgreementReport,
     PairAgreement,
+    agreement_job,
     cohen_kappa,
     compute_agreement,
     fleiss_kappa,
     krippendorff_alpha,
     masi_distance,
 )
-from workbench.core.team.merge import MergeReport, merge_projects
+from workbench.core.team.merge import MergeConfig, MergeReport, merge_job, merge_projects
 from workbench.core.team.settings import (
     ASSIGNMENT_MODES,
     FINAL_RULES,
@@ -66,6 +68,8 @@ __all__ = [
     "assignment_note",
     "clear_final",
     "cohen_kappa",
+    "AgreementConfig",
+    "agreement_job",
     "compute_agreement",
     "disagreements",
     "filter_for_annotator",
@@ -77,6 +81,8 @@ __all__ = [
     "is_blind",
     "krippendorff_alpha",
     "masi_distance",
+    "MergeConfig",
+    "merge_job",
     "merge_projects",
     "pending_conflicts",
     "remove_annotator",

@@ -22,6 +22,7 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ __all__ = [
     "nominal_distance",
     "load_ratings",
     "compute_agreement",
+    "AgreementConfig",
+    "agreement_job",
 ]
 
 Ratings = dict[int, dict[str, frozenset[str]]]
@@ -222,6 +225,26 @@ def _mean(values: list[float | None]) -> float | None:
 def _single_value(labels: frozenset[str]) -> str:
     # A single-label project stores one label; be robust to legacy multi rows.
     return next(iter(labels)) if len(labels) == 1 else sorted(labels)[0]
+
+
+@dataclass
+class AgreementConfig:
+    """Settings of the agreement job (none yet: the whole project is measured)."""
+
+
+def agreement_job(
+    project_path: str | Path,
+    config: AgreementConfig | None = None,
+    *,
+    progress: Callable[[Any], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> AgreementReport:
+    """The agreement job (see :mod:`workbench.core.jobs`): :func:`compute_agreement` of the
+    project file, with its own connection."""
+    from workbench.core.store.project import Project
+
+    with Project.open(project_path) as project:
+        return compute_agreement(project)
 
 
 def compute_agreement(project: Project, ratings: Mapping[int, Mapping[str, frozenset[str]]] | None = None) -> AgreementReport:

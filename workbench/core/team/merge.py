@@ -25,14 +25,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.errors import ProjectError, WorkbenchError
+from workbench.core.errors import Cancelled, ProjectError, WorkbenchError
+from workbench.core.jobs import ProgressEvent, never_stop, no_progress
 from workbench.core.store.opening import OpenFiles, connect, inspect
 from workbench.core.textnorm import content_hash
 
 if TYPE_CHECKING:
     from workbench.core.store.project import Project
 
-__all__ = ["MergeReport", "merge_projects"]
+__all__ = ["MergeConfig", "MergeReport", "merge_job", "merge_projects"]
+
+_CANCELLED = "Merge cancelled; the project is unchanged."
 
 log = logging.getLogger(__name__)
 
@@ -152,15 +155,43 @@ def _signature(status: str, label_ids: list[int]) -> str:
     return json.dumps([status, sorted(label_ids)])
 
 
+@dataclass
+class MergeConfig:
+    """Which teammate's project file to merge into this one."""
+
+    other_path: str | Path
+
+
+def merge_job(
+    project_path: str | Path,
+    config: MergeConfig,
+    *,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> MergeReport:
+    """The merge job (see :mod:`workbench.core.jobs`): :func:`merge_projects` with the
+    project's own connection; a cancel raises :class:`Cancelled` and changes nothing."""
+    from workbench.core.store.project import Project
+
+    with Project.open(project_path) as project:
+        return merge_projects(project, config.other_path, progress=progress, should_stop=should_stop)
+
+
 def merge_projects(
     project: Project,
     other_path: str | Path,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> MergeReport:
     """Bring a teammate's records, annotations and final labels into ``project``.
 
-    One transaction: on any error the project is unchanged. See the module docstring.
+    One transaction: on any error, or a cancel (``should_stop()`` is checked between
+    records; :class:`Cancelled` is raised), the project is unchanged. ``progress``
+    receives ``ProgressEvent("merge", done, total)`` with done/total counting the
+    teammate's records, annotations and final labels. See the module docstring.
     """
+    progress = progress or no_progress
+    should_stop = should_stop or never_stop
     from workbench.core.store.project import now_iso
     from workbench.core.team.settings import roster
 
@@ -198,8 +229,20 @@ def merge_projects(
                 final_labels[rid].append(label_id[their_label_names[lid]])
     finally:
         other.close()
-    if progress:
-        progress(f"Read {len(their_records)} records and {len(their_anns)} annotations from {name}.")
+    total = len(their_records) + len(their_anns) + len(their_finals)
+    done = 0
+
+    def step(what: str) -> None:
+        nonlocal done
+        if should_stop():
+            raise Cancelled(_CANCELLED)
+        done += 1
+        progress(ProgressEvent("merge", done, total, f"Merging {what} from {name}"))
+
+    progress(ProgressEvent(
+        "merge", 0, total,
+        f"Read {len(their_records)} records and {len(their_anns)} annotations from {name}.",
+    ))
 
     now = now_iso()
     conn = project.conn
@@ -215,6 +258,7 @@ def merge_projects(
         batch_id = None
         inserts = []
         for rid, text, ext, meta in their_records:
+            step("records")
             h = content_hash(text)
             if h in ours_by_hash:
                 id_map[rid] = ours_by_hash[h]
@@ -261,6 +305,7 @@ def merge_projects(
             )
         }
         for ann_id, rid, annotator, status, comment, provenance, created, updated in their_anns:
+            step("annotations")
             our_rid = id_map.get(rid)
             if our_rid is None:  # pragma: no cover - a foreign key guarantees the record
                 continue
@@ -296,6 +341,7 @@ def merge_projects(
             local_finals[rid].append(lid)
         has_final = {r[0] for r in conn.execute("SELECT record_id FROM final_labels")}
         for rid, adjudicator, comment, origin, created, updated in their_finals:
+            step("final labels")
             our_rid = id_map.get(rid)
             labels = final_labels.get(rid, [])
             if our_rid is None or not labels:
@@ -327,6 +373,8 @@ def merge_projects(
             known.add((our_rid, "final", who, sig))
             report.finals_conflicting += 1
 
+        if should_stop():  # the last chance: only the roster is left to write
+            raise Cancelled(_CANCELLED)
         # Roster: the union of both teams' lists.
         try:
             theirs = [str(n) for n in json.loads(their_meta.get("annotators") or "[]")]

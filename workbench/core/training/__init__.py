@@ -13,7 +13,7 @@ from __future__ import annotations
 from workbench.core.training.config import DataSummary, TrainConfig, TrainEvent, TrainResult
 from workbench.core.training.data import data_summary
 from workbench.core.training.evaluate import evaluate_run
-from workbench.core.training.loop import train_project
+from workbench.core.training.loop import train_job, train_project
 from workbench.core.training.models import BUNDLED, bundled_model_path, validate_base_model
 from workbench.core.training.runs import get_run, list_runs
 
@@ -28,6 +28,7 @@ __all__ = [
     "evaluate_run",
     "get_run",
     "list_runs",
+    "train_job",
     "train_project",
     "validate_base_model",
 ]

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from workbench.core.jobs import ProgressEvent
 from workbench.core.settings import Settings, setting
 
 __all__ = ["TrainConfig", "TrainEvent", "TrainResult", "DataSummary", "PHASES"]
@@ -115,19 +116,25 @@ class TrainConfig(Settings):
 
 
 @dataclass
-class TrainEvent:
-    """A progress report from the trainer (sent through the ``progress`` callback)."""
+class TrainEvent(ProgressEvent):
+    """A progress report from the trainer: ``done`` of ``total`` optimizer steps."""
 
-    phase: str
-    step: int = 0
-    total_steps: int = 0
-    epoch: float = 0.0
-    loss: float | None = None
-    learning_rate: float | None = None
-    samples_per_s: float | None = None
-    eta_s: float | None = None
-    val_metrics: dict[str, Any] | None = None
-    message: str = ""
+    epoch: float = field(default=0.0, kw_only=True)
+    loss: float | None = field(default=None, kw_only=True)
+    learning_rate: float | None = field(default=None, kw_only=True)
+    samples_per_s: float | None = field(default=None, kw_only=True)
+    eta_s: float | None = field(default=None, kw_only=True)
+    val_metrics: dict[str, Any] | None = field(default=None, kw_only=True)
+
+    @property
+    def step(self) -> int:
+        """The optimizer step reached (``done``)."""
+        return self.done
+
+    @property
+    def total_steps(self) -> int:
+        """The planned number of optimizer steps (``total``)."""
+        return self.total
 
 
 @dataclass

@@ -41,8 +41,9 @@ _PRELOAD_LOCK = threading.Lock()
 def preload_training_libraries() -> None:
     """Import torch, transformers and the trainer's modules once (any thread; thread-safe).
 
-    Call it at start-up behind a loading state, or let :meth:`TrainPanel.warm_up` run it
-    in the background. Importing these inside a training run holds the interpreter lock
+    The app trains and exports in a child process (:func:`workbench.core.jobs.run_in_process`),
+    so its window never imports these; in any other process that trains in a thread, call
+    it at start-up behind a loading state. Importing these inside a training run holds the interpreter lock
     long enough to freeze the window; transformers' lazy imports are also not safe to
     run from two threads at once, so every caller goes through one lock.
     """

@@ -8,7 +8,6 @@ touches earlier runs.
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -16,25 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench.core.errors import Cancelled
+from workbench.core.jobs import never_stop, no_progress
 from workbench.core.training.config import TrainConfig, TrainEvent, TrainResult
+from workbench.core.training.finish import brief, finish_run_output
 
-__all__ = ["train_project"]
+__all__ = ["train_project", "train_job"]
 
 log = logging.getLogger(__name__)
 
 #: A running run's heartbeat is renewed this often (seconds).
 HEARTBEAT_S = 60.0
-#: Train-step progress events are sent at most this often (seconds).
-PROGRESS_INTERVAL = 0.1
-
-
-def _noop(_event: TrainEvent) -> None:
-    pass
-
-
-def _never() -> bool:
-    return False
-
 
 def train_project(
     project_path: str | Path,
@@ -58,10 +49,26 @@ def train_project(
 
     config = config or TrainConfig()
     config.validate()
-    job = _Job(
-        Path(project_path), config, progress or _noop, should_stop or _never, dist_info()
-    )
+    job = _Job(Path(project_path), config, progress or no_progress, should_stop or never_stop, dist_info())
     return job.run()
+
+
+def train_job(
+    project_path: str | Path,
+    config: TrainConfig,
+    *,
+    progress: Callable[[TrainEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """The training job (see :mod:`workbench.core.jobs`): :func:`train_project`, but a
+    cancelled run raises :class:`Cancelled` whose ``result`` is the run's
+    :class:`TrainResult` (status ``"cancelled"``, with the best model kept if there was one).
+    """
+    result = train_project(project_path, config, progress=progress, should_stop=should_stop)
+    if result.status == "cancelled":
+        kept = "the best model so far was kept" if result.model_path else "no model was saved"
+        raise Cancelled(f"Run #{result.run_id} cancelled; {kept}.", result=result)
+    return result
 
 
 class _Job:
@@ -76,7 +83,6 @@ class _Job:
         self.timings: dict[str, float] = {}
         self.run_id = 0
         self.tmp_dir: Path | None = None
-        self._last_emit: dict[str, float] = {}
         self._last_beat = time.monotonic()
 
     def _beat(self, now: float) -> None:
@@ -91,15 +97,12 @@ class _Job:
             log.warning("could not renew the heartbeat of run %s", self.run_id, exc_info=True)
 
     # ------------------------------------------------------------------ helpers
-    def emit(self, event: TrainEvent, *, force: bool = True) -> None:
+    def emit(self, event: TrainEvent) -> None:
+        """Report ``event``; every step is reported, runners throttle (see
+        :class:`workbench.core.jobs.Throttle`)."""
         if not self.dist.is_main:
             return
         now = time.monotonic()
-        # Throttled per phase: frequent forced events (one evaluation per short epoch)
-        # must not starve the loss curve of training points.
-        if not force and now - self._last_emit.get(event.phase, 0.0) < PROGRESS_INTERVAL:
-            return
-        self._last_emit[event.phase] = now
         if self.run_id and now - self._last_beat > HEARTBEAT_S:
             self._beat(now)
         try:
@@ -365,7 +368,7 @@ class _Job:
                           "freeze_layers": frozen,
                           "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else None}
         self.emit(TrainEvent(
-            "train", 0, total, 0.0, learning_rate=lr,
+            "train", 0, total, epoch=0.0, learning_rate=lr,
             message=f"Training on {len(data.train)} records ({len(val)} validation) for up to "
                     f"{epochs} epoch(s), {total} steps, learning rate {lr:g}, "
                     f"max length {self.max_length}, on {self.device}",
@@ -408,10 +411,10 @@ class _Job:
                 elapsed = train_s + time.perf_counter() - t_epoch
                 rate = samples / elapsed if elapsed > 0 else None
                 self.emit(TrainEvent(
-                    "train", step, total, epoch + (n_in_epoch + 1) / max(1, len(batches)),
+                    "train", step, total, epoch=epoch + (n_in_epoch + 1) / max(1, len(batches)),
                     loss=float(loss.detach()), learning_rate=scheduler.get_last_lr()[0],
                     samples_per_s=rate, eta_s=elapsed / step * (total - step),
-                ), force=step == 1 or step == total)
+                ))
                 if step >= total:
                     break
             train_s += time.perf_counter() - t_epoch
@@ -420,7 +423,7 @@ class _Job:
             t_eval = time.perf_counter()
             stop = False
             if dist.is_main:
-                self.emit(TrainEvent("evaluate", step, total, epoch + 1.0, message="Evaluating on validation"))
+                self.emit(TrainEvent("evaluate", step, total, epoch=epoch + 1.0, message="Evaluating on validation"))
                 metrics, _probs, thresholds = self._evaluate(model, tokenizer, val, tune=True)
                 f1 = metrics.get("macro_f1", 0.0)
                 history.append({"epoch": epoch + 1, "step": step, "macro_f1": f1, "accuracy": metrics.get("accuracy")})
@@ -435,7 +438,7 @@ class _Job:
                 # Nothing left to gain once validation is perfect (with early stopping on).
                 stop = stop or bool(cfg.early_stopping_patience and best_f1 >= 1.0 - 1e-9)
                 self.emit(TrainEvent(
-                    "evaluate", step, total, epoch + 1.0, val_metrics=_brief(metrics),
+                    "evaluate", step, total, epoch=epoch + 1.0, val_metrics=brief(metrics),
                     message=f"Epoch {epoch + 1}: validation macro-F1 {f1:.3f} (best {best_f1:.3f})"
                             + (", stopping early" if stop else ""),
                 ))
@@ -448,100 +451,5 @@ class _Job:
         status = "cancelled" if cancelled else "completed"
         if not dist.is_main:
             return TrainResult(self.run_id, status)
-        return self._finish(model, tokenizer, best_state, status, t0,
-                            {"best_epoch": best_epoch, "history": history, "steps": step, "samples": samples})
-
-    # ------------------------------------------------------------------ output
-    def _finish(self, model: Any, tokenizer: Any, best_state: Any, status: str, t0: float,
-                extra: dict[str, Any]) -> TrainResult:
-        from workbench.core.store.project import Project
-        from workbench.core.training.runs import finish_run, store_predictions
-
-        data = self.data
-        config = {**self.config.to_dict(), "effective": self.effective}
-        if best_state is None:
-            self.timings["total_s"] = time.perf_counter() - t0
-            with Project.open(self.path) as project:
-                finish_run(project, self.run_id, status=status, metrics={**extra, "note": "no model saved: stopped before the first evaluation"},
-                           timings=self.timings, config=config)
-            self.emit(TrainEvent("done", message=f"Run {self.run_id} {status} before a model could be saved."))
-            return TrainResult(self.run_id, status, {}, None)
-        model.load_state_dict(best_state)
-        self.thresholds = getattr(self, "best_thresholds", self.thresholds)
-        t = time.perf_counter()
-        self.emit(TrainEvent("evaluate", message="Evaluating the best model on the test split"))
-        val_metrics, _p, _t = self._evaluate(model, tokenizer, data.validation, tune=False)
-        test = data.test or data.validation
-        metrics, probs, _t = self._evaluate(model, tokenizer, test, tune=False)
-        metrics.update(extra)
-        metrics["split"] = "test" if data.test else "validation"
-        metrics["validation"] = _brief(val_metrics)
-        metrics["thresholds"] = self.thresholds
-        self.timings["final_eval_s"] = time.perf_counter() - t
-
-        self.emit(TrainEvent("save", message="Saving the model"))
-        t = time.perf_counter()
-        final = self._save(model, tokenizer)
-        self.timings["save_s"] = time.perf_counter() - t
-        self.timings["total_s"] = time.perf_counter() - t0
-        rows = _prediction_rows(test, probs, data.labels, data.multi_label, self.thresholds)
-        with Project.open(self.path) as project:
-            store_predictions(project, self.run_id, rows)
-            rel = final.relative_to(project.path.parent) if final.is_relative_to(project.path.parent) else final
-            finish_run(project, self.run_id, status=status, metrics=metrics, model_path=str(rel),
-                       timings=self.timings, config=config)
-        self.emit(TrainEvent(
-            "done", val_metrics=_brief(metrics),
-            message=f"Run {self.run_id} {status}: test accuracy {metrics.get('accuracy', 0):.3f}, "
-                    f"macro-F1 {metrics.get('macro_f1', 0):.3f}",
-        ))
-        return TrainResult(self.run_id, status, metrics, final)
-
-    def _save(self, model: Any, tokenizer: Any) -> Path:
-        models_dir: Path = self.models_dir
-        models_dir.mkdir(parents=True, exist_ok=True)
-        final = models_dir / f"run-{self.run_id}"
-        self.tmp_dir = models_dir / f".run-{self.run_id}.partial"
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
-        model.config.problem_type = (
-            "multi_label_classification" if self.data.multi_label else "single_label_classification"
-        )
-        model.save_pretrained(self.tmp_dir, safe_serialization=True)
-        tokenizer.model_max_length = self.max_length
-        tokenizer.save_pretrained(self.tmp_dir)
-        info = {
-            "run_id": self.run_id,
-            "labels": list(self.data.labels),
-            "multi_label": self.data.multi_label,
-            "thresholds": self.thresholds,
-            "max_length": self.max_length,
-            "base_model": self.config.base_model,
-        }
-        (self.tmp_dir / "workbench_run.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        if final.exists():  # left over from a project file that was replaced
-            shutil.rmtree(final)
-        self.tmp_dir.rename(final)
-        self.tmp_dir = None
-        return final
-
-
-def _brief(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures of a metrics dict (for progress events and the run record)."""
-    keys = ("n", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "subset_accuracy")
-    return {k: metrics[k] for k in keys if k in metrics}
-
-
-def _prediction_rows(examples: list[Any], probs: Any, labels: list[str], multi: bool,
-                     thresholds: list[float] | None) -> list[tuple[int, dict[str, float], str, float]]:
-    rows = []
-    for ex, p in zip(examples, probs, strict=True):
-        dist = {name: round(float(v), 6) for name, v in zip(labels, p, strict=True)}
-        if multi:
-            chosen = [n for n, v, t in zip(labels, p, thresholds or [0.5] * len(labels), strict=True) if v >= t]
-            rows.append((ex.record_id, dist, "|".join(chosen), float(max(p))))
-        else:
-            j = int(p.argmax())
-            rows.append((ex.record_id, dist, labels[j], float(p[j])))
-    return rows
-
-
+        return finish_run_output(self, model, tokenizer, best_state, status, t0,
+                                 {"best_epoch": best_epoch, "history": history, "steps": step, "samples": samples})

@@ -1,6 +1,6 @@
 """The Deploy panel: export a trained run as a verified, quantized ONNX bundle.
 
-The export (:func:`workbench.core.deploy.onnx_export.export_run`) runs in a worker thread and
+The export (:func:`workbench.core.deploy.onnx_export.export_job`) runs in a child process and
 opens its own project connection; the panel shows its progress, the verification figures
 and the model card, and opens the bundle folder.
 """
@@ -33,7 +33,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.store.changes import Changes
 from workbench.core.training.models import describe_base_model
 from workbench.gui.widgets.panel import ChangesListener
-from workbench.gui.widgets.workers import JobHandle, run_in_thread
+from workbench.gui.widgets.workers import JobHandle, run_in_child
 
 if TYPE_CHECKING:
     from workbench.core.deploy.onnx_export import ExportReport
@@ -315,25 +315,27 @@ class DeployPanel(ChangesListener, QWidget):
 
     # ------------------------------------------------------------------ export
     def start_export(self) -> None:
-        """Export the chosen run in a worker thread."""
+        """Export the chosen run in a child process."""
         if self.project is None or self._job is not None:
             return
         run_id = self.run_combo.currentData()
         if run_id is None:
             return
-        from workbench.core.deploy.onnx_export import export_run
+        from workbench.core.deploy.onnx_export import ExportConfig, export_job
 
-        out = self.out_edit.text().strip() or None
+        config = ExportConfig(
+            run=run_id, out_dir=self.out_edit.text().strip() or None,
+            quantize=self.quantize_check.isChecked(),
+            optimize=True if self.optimize_check.isChecked() else None,
+            zip_bundle=self.zip_check.isChecked(),
+        )
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.message_label.setText("Starting the export…")
         self.figures_label.setText("")
-        self._job = run_in_thread(
-            self, export_run, str(self.project.path),
-            run=run_id, out_dir=out,
-            quantize=self.quantize_check.isChecked(),
-            optimize=True if self.optimize_check.isChecked() else None,
-            zip_bundle=self.zip_check.isChecked(),
+        # A child process: the export is CPU-bound and runs native code (torch, ORT).
+        self._job = run_in_child(
+            self, export_job, str(self.project.path), config,
             on_progress=self._on_progress, on_done=self._on_done,
             on_failed=self._on_failed, on_cancelled=self._on_cancelled,
             name="export",

@@ -29,7 +29,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.deploy.jobs import (
+    PredictFileConfig,
+    PredictUnlabelledConfig,
+    predict_file_job,
+    predict_unlabelled_job,
+)
 from workbench.core.errors import WorkbenchError
+from workbench.core.jobs import ProgressEvent
 from workbench.core.project_operations import PREDICTIONS_STORED
 from workbench.core.store.changes import Changes
 from workbench.gui.widgets.panel import ChangesListener
@@ -46,16 +53,6 @@ log = logging.getLogger(__name__)
 #: Pause in typing before the text is classified.
 DEBOUNCE_MS = 150
 _FILE_FILTER = "Texts (*.csv *.tsv *.jsonl *.txt);;All files (*)"
-
-
-def _file_job(predictor: Predictor, src: str, dst: str, text_col: str | None, *,
-              progress: Any, should_stop: Any) -> int:
-    """Classify a file (worker thread); returns the number of rows written."""
-    from workbench.core.deploy.inference import predict_file
-
-    return predict_file(predictor, src, dst, text_col=text_col,
-                        progress=lambda done, total: progress((done, total)),
-                        should_stop=should_stop)
 
 
 def _columns(path: Path) -> list[str]:
@@ -379,15 +376,15 @@ class InferencePanel(ChangesListener, QWidget):
             self._batch_failed_text("Choose an input file and an output file.")
             return
         column = self.column_combo.currentText() if self.column_combo.isEnabled() else None
-        self._start("file", _file_job, self.predictor, src, dst, column or None)
+        config = PredictFileConfig(src, dst, text_col=column or None, predictor=self.predictor)
+        self._start("file", predict_file_job, str(self.bundle_dir), config)
 
     def start_store_job(self) -> None:
         """Predict the project's unlabelled records and store them under the bundle's run."""
         if self.predictor is None or self.project is None or self._job is not None:
             return
-        from workbench.core.deploy.project_data import predict_unlabelled
-
-        self._start("store", predict_unlabelled, str(self.project.path), str(self.bundle_dir))
+        self._start("store", predict_unlabelled_job, str(self.project.path),
+                    PredictUnlabelledConfig(str(self.bundle_dir)))
 
     def _start(self, kind: str, fn: Any, *args: Any) -> None:
         self._job_kind = kind
@@ -406,8 +403,8 @@ class InferencePanel(ChangesListener, QWidget):
             self._job.cancel()
             self.batch_label.setText("Cancelling…")
 
-    def _on_progress(self, event: Any) -> None:
-        done, total = event
+    def _on_progress(self, event: ProgressEvent) -> None:
+        done, total = event.done, event.total
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
         self.batch_label.setText(f"{done:,} of {total:,} texts")

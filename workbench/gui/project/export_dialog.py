@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +21,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.errors import Cancelled, WorkbenchError
+from workbench.core.data.jobs import LabelledExportConfig, export_labelled_job
+from workbench.core.errors import WorkbenchError
+from workbench.core.jobs import ProgressEvent
 from workbench.core.store.project import Project
-from workbench.gui.project.import_dialog import ImportProgressBox, ImportStep
+from workbench.gui.project.import_dialog import ImportProgressBox
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
-__all__ = ["ExportDialog", "export_job"]
+__all__ = ["ExportDialog"]
 
 log = logging.getLogger(__name__)
 
 EXPORT_FILTER = "CSV (*.csv);;JSON Lines (*.jsonl);;Parquet (*.parquet)"
-
-
-def export_job(
-    project_path: Path,
-    out_path: Path,
-    mode: str,
-    *,
-    progress: Callable[[Any], None],
-    should_stop: Callable[[], bool],
-    escape_formulas: bool = True,
-) -> Any:
-    """Write the export with the project's own connection in this thread."""
-    from workbench.core.data.exporter import export_labelled
-
-    def step(rows: int) -> None:
-        if should_stop():
-            # The exporter writes to a side file and removes it when interrupted.
-            raise Cancelled("Export cancelled; no file was written.")
-        progress(ImportStep(rows, None))
-
-    with Project.open(project_path) as project:
-        return export_labelled(project, out_path, mode=mode, progress=step,
-                               escape_formulas=escape_formulas)
 
 
 class ExportDialog(QDialog):
@@ -131,11 +109,9 @@ class ExportDialog(QDialog):
         self.progress_box.start(f"Exporting to {out.name}…")
         self.job = run_in_thread(
             self,
-            export_job,
+            export_labelled_job,
             self.project_path,
-            out,
-            self.mode(),
-            escape_formulas=self.escape_check.isChecked(),
+            LabelledExportConfig(out, self.mode(), escape_formulas=self.escape_check.isChecked()),
             on_progress=self._on_progress,
             on_done=self._on_done,
             on_failed=self._on_failed,
@@ -144,9 +120,9 @@ class ExportDialog(QDialog):
         )
         self._update_buttons()
 
-    def _on_progress(self, step: ImportStep) -> None:
+    def _on_progress(self, event: ProgressEvent) -> None:
         self.progress_box.bar.setRange(0, 0)
-        self.progress_box.status.setText(f"Exporting… {step.rows:,} rows written")
+        self.progress_box.status.setText(f"Exporting… {event.done:,} rows written")
 
     def _on_done(self, summary: Any) -> None:
         self.summary = summary

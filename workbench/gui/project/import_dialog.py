@@ -1,14 +1,14 @@
-"""Importing a data file: the column-mapping widget, the background jobs and the dialog
-that adds more data to the open project.
+"""Importing a data file: the column-mapping widget and the dialog that adds more data
+to the open project.
 
-The new-project wizard reuses :class:`DataFileMapper` and :func:`create_project_job`.
-Both jobs open their own project connection in the worker thread and import in one
-transaction, so a cancelled or failed import leaves the project exactly as it was.
+The import runs :func:`workbench.core.data.jobs.import_job` in a worker thread (the
+new-project wizard runs :func:`~workbench.core.data.jobs.create_project_job`): it opens its
+own project connection and imports in one transaction, so a cancelled or failed import
+leaves the project exactly as it was.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,25 +35,22 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data.importer import (
+    ImportProgress,
     ImportReport,
-    detect_format,
-    import_file,
     preview_file,
     split_labels,
 )
+from workbench.core.data.jobs import ImportConfig, import_job
 from workbench.core.errors import ImportDataError, WorkbenchError
-from workbench.core.store.project import Project, remove_project_files
+from workbench.core.store.project import Project
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 __all__ = [
     "DATA_FILE_FILTER",
     "ColumnMapping",
-    "ImportStep",
     "DataFileMapper",
     "ImportProgressBox",
     "ImportDialog",
-    "import_job",
-    "create_project_job",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,102 +74,10 @@ class ColumnMapping:
     id_col: str | None = None
     label_col: str | None = None
 
-
-@dataclass(frozen=True)
-class ImportStep:
-    """Progress of an import as shown to the user: rows read and an estimated fraction."""
-
-    rows: int
-    fraction: float | None
-
-
-# --------------------------------------------------------------------- jobs (worker thread)
-def _estimate_rows(path: Path) -> int | None:
-    """Rough row count for line-based formats (newlines), for the progress bar."""
-    try:
-        fmt = detect_format(path)
-    except WorkbenchError:
-        return None
-    if fmt not in ("csv", "tsv", "txt", "jsonl"):
-        return None
-    count = 0
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            count += block.count(b"\n")
-    return max(1, count - (1 if fmt in ("csv", "tsv") else 0))
-
-
-def _step_reporter(path: Path, progress: Callable[[Any], None]) -> Callable[[Any], None]:
-    total = _estimate_rows(path)
-
-    def report(event: Any) -> None:
-        fraction = event.fraction
-        if fraction is None and total:
-            fraction = min(0.99, event.rows / total)
-        progress(ImportStep(event.rows, fraction))
-
-    return report
-
-
-def _import_mapped(
-    project: Project,
-    data_path: Path,
-    mapping: ColumnMapping,
-    add_labels: bool,
-    progress: Callable[[Any], None],
-    should_stop: Callable[[], bool],
-) -> ImportReport:
-    """Import with the dialog's column mapping, reporting progress as ImportSteps."""
-    return import_file(
-        project,
-        data_path,
-        text_col=mapping.text_col,
-        id_col=mapping.id_col,
-        label_col=mapping.label_col,
-        add_labels=add_labels,
-        progress=_step_reporter(Path(data_path), progress),
-        should_stop=should_stop,
-    )
-
-
-def import_job(
-    project_path: Path,
-    data_path: Path,
-    mapping: ColumnMapping,
-    add_labels: bool,
-    *,
-    progress: Callable[[Any], None],
-    should_stop: Callable[[], bool],
-) -> ImportReport:
-    """Import ``data_path`` into the project at ``project_path`` (own connection)."""
-    progress(ImportStep(0, None))  # busy until the first chunk is in
-    with Project.open(project_path) as project:
-        return _import_mapped(project, data_path, mapping, add_labels, progress, should_stop)
-
-
-def create_project_job(
-    project_path: Path,
-    data_path: Path,
-    mapping: ColumnMapping,
-    labels: list[str],
-    multi_label: bool,
-    add_labels: bool,
-    *,
-    progress: Callable[[Any], None],
-    should_stop: Callable[[], bool],
-) -> ImportReport:
-    """Create a project and import its data; on cancel or error nothing is left behind."""
-    project_path = Path(project_path)
-    progress(ImportStep(0, None))  # busy until the first chunk is in
-    project = Project.create(project_path, labels, multi_label=multi_label)
-    try:
-        report = _import_mapped(project, data_path, mapping, add_labels, progress, should_stop)
-    except BaseException:
-        project.close()
-        remove_project_files(project_path)
-        raise
-    project.close()
-    return report
+    def import_config(self, path: Path, *, add_labels: bool = False) -> ImportConfig:
+        """The :class:`ImportConfig` that imports ``path`` with this mapping."""
+        return ImportConfig(path, text_col=self.text_col, id_col=self.id_col,
+                            label_col=self.label_col, add_labels=add_labels)
 
 
 # --------------------------------------------------------------------- widgets
@@ -420,7 +325,7 @@ class ImportProgressBox(QWidget):
         self.status.setText(message)
         self.status.setStyleSheet("")
 
-    def step(self, step: ImportStep) -> None:
+    def step(self, step: ImportProgress) -> None:
         if step.fraction is None:
             self.bar.setRange(0, 0)  # busy indicator
         else:
@@ -501,9 +406,7 @@ class ImportDialog(QDialog):
             self,
             import_job,
             self.project_path,
-            self.mapper.path,
-            mapping,
-            self.add_labels_check.isChecked(),
+            mapping.import_config(self.mapper.path, add_labels=self.add_labels_check.isChecked()),
             on_progress=self.progress_box.step,
             on_done=self._on_done,
             on_failed=self._on_failed,

@@ -26,13 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.data.importer import ImportReport
+from workbench.core.data.jobs import NewProjectConfig, create_project_job
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.project import PROJECT_SUFFIX
-from workbench.gui.project.import_dialog import (
-    DataFileMapper,
-    ImportProgressBox,
-    create_project_job,
-)
+from workbench.gui.project.import_dialog import DataFileMapper, ImportProgressBox
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 __all__ = ["NewProjectWizard"]
@@ -291,11 +288,11 @@ class NewProjectWizard(QWizard):
             self,
             create_project_job,
             project_path,
-            page.mapper.path,
-            mapping,
-            self.labels_page.labels(),
-            page.multi_radio.isChecked(),
-            self.labels_page.add_from_column(),
+            NewProjectConfig(
+                mapping.import_config(page.mapper.path, add_labels=self.labels_page.add_from_column()),
+                labels=self.labels_page.labels(),
+                multi_label=page.multi_radio.isChecked(),
+            ),
             on_progress=self.import_page.progress_box.step,
             on_done=self._on_done,
             on_failed=self._on_failed,

@@ -9,7 +9,8 @@ The panel also keeps the suggestions fresh in the background: every few seconds 
 checks the auto-retrain rule (:mod:`workbench.core.assist.autoretrain`, counting only labels
 added since the project was opened, so opening a project never starts a training run by
 itself) and, while no trained model suggests, whether the cold-start model is out of date;
-both jobs run in worker threads and report through ``status_message``.
+the cold-start refit runs in a worker thread, an auto-retrain (torch training and export)
+in a child process; both report through ``status_message``.
 """
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.assist.jobs import (
+    ColdStartConfig,
+    RetrainConfig,
+    ReviewConfig,
+    coldstart_job,
+    retrain_job,
+    review_job,
+)
 from workbench.core.errors import WorkbenchError
 from workbench.core.project_operations import PREDICTIONS_STORED
 from workbench.core.store import operations
@@ -43,7 +52,7 @@ from workbench.gui.review.issue_list import (
     IssueList,
 )
 from workbench.gui.widgets.panel import ChangesListener
-from workbench.gui.widgets.workers import JobHandle, run_in_thread
+from workbench.gui.widgets.workers import JobHandle, run_in_child, run_in_thread
 
 if TYPE_CHECKING:
     from workbench.core.assist.review import LabelIssue
@@ -55,24 +64,6 @@ log = logging.getLogger(__name__)
 
 #: How often the auto-retrain rule and the cold-start model's freshness are checked.
 CHECK_INTERVAL_MS = 10_000
-
-
-def _review_job(path: str, *, progress: Any, should_stop: Any) -> list[LabelIssue]:
-    from workbench.core.assist.review import review_project
-
-    return review_project(path, progress=progress, should_stop=should_stop)
-
-
-def _retrain_job(path: str, *, progress: Any, should_stop: Any) -> Any:
-    from workbench.core.assist.autoretrain import retrain_and_refresh
-
-    return retrain_and_refresh(path, progress, should_stop)
-
-
-def _coldstart_job(path: str, *, progress: Any, should_stop: Any) -> int | None:
-    from workbench.core.assist.suggestions import refresh_coldstart
-
-    return refresh_coldstart(path, progress, should_stop)
 
 
 class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
@@ -240,7 +231,7 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         self.summary.setText("Checking the labelled records…")
         self.list.set_placeholder("Checking the labelled records…")
         self._review_job = run_in_thread(
-            self, _review_job, str(self.project.path),
+            self, review_job, str(self.project.path), ReviewConfig(),
             on_progress=self._review_progress, on_done=self._review_done,
             on_failed=self._review_failed, on_cancelled=self._review_cancelled,
             on_finished=self._update_buttons, name="review",
@@ -425,7 +416,7 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
             if current is not None:
                 kind = run_kind(self.project, current)
             if (current is None or kind == COLDSTART_KIND) and coldstart_is_stale(self.project):
-                self._start_assist("coldstart", _coldstart_job)
+                self._start_assist("coldstart", coldstart_job, ColdStartConfig())
                 return "coldstart"
         except Exception:  # a background helper must never disturb labelling
             log.exception("Checking the model assistance failed")
@@ -434,16 +425,18 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         return ""
 
     def start_retrain(self) -> None:
-        """Train, export and refresh the suggestions in a worker thread."""
+        """Train, export and refresh the suggestions in a child process."""
         if self.project is None or self.assist_running():
             return
         self.status_message.emit("Auto-retrain: training a new model on the labels so far…")
-        self._start_assist("retrain", _retrain_job)
+        self._start_assist("retrain", retrain_job, RetrainConfig())
 
-    def _start_assist(self, kind: str, fn: Any) -> None:
+    def _start_assist(self, kind: str, fn: Any, config: Any) -> None:
         self.assist_kind = kind
-        self._assist_job = run_in_thread(
-            self, fn, str(self.project.path),
+        # Retraining is CPU-bound torch work: a child process keeps labelling smooth.
+        run = run_in_child if kind == "retrain" else run_in_thread
+        self._assist_job = run(
+            self, fn, str(self.project.path), config,
             on_progress=self._assist_progress, on_done=self._assist_done,
             on_failed=self._assist_failed, on_cancelled=self._assist_cancelled,
             on_finished=self._update_buttons, throttle_ms=250, name=kind,

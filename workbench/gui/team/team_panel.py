@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from workbench.core.store.project import Project
     from workbench.core.team import AgreementReport, MergeReport
 
-__all__ = ["TeamPanel", "agreement_job", "merge_job"]
+__all__ = ["TeamPanel"]
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +58,6 @@ _RULES = [
     ("adjudicated-first", "Adjudicated label first, else majority"),
     ("majority", "Majority only (ignore adjudicated labels)"),
 ]
-
-
-def merge_job(project_path: str, other_path: str, *, progress: Any = None, should_stop: Any = None) -> MergeReport:
-    """Worker function: merge ``other_path`` into the project file (own connection)."""
-    from workbench.core.store.project import Project
-
-    with Project.open(project_path) as project:
-        return team.merge_projects(project, other_path, progress=progress)
-
-
-def agreement_job(project_path: str, *, progress: Any = None, should_stop: Any = None) -> AgreementReport:
-    """Worker function: agreement figures of the project file (own connection)."""
-    from workbench.core.store.project import Project
-
-    with Project.open(project_path) as project:
-        return team.compute_agreement(project)
 
 
 def _fmt(value: float | None) -> str:
@@ -120,6 +104,8 @@ class TeamPanel(ChangesListener, QWidget):
     merged = Signal(object)
     #: Emitted with the error message when a merge is refused or fails.
     merge_failed = Signal(str)
+    #: Emitted when a merge was cancelled (the project is unchanged).
+    merge_cancelled = Signal()
     #: Emitted when fresh agreement figures are shown (they are computed in the background).
     agreement_ready = Signal(object)
 
@@ -290,7 +276,7 @@ class TeamPanel(ChangesListener, QWidget):
         self._agreement_stale = False
         self.overall_label.setText("Computing agreement…")
         self._agreement_job = run_in_thread(
-            self, agreement_job, str(self.project.path),
+            self, team.agreement_job, str(self.project.path), team.AgreementConfig(),
             on_done=self._on_agreement, on_failed=self._on_agreement_failed,
             on_finished=self._on_agreement_finished, name="agreement",
         )
@@ -464,11 +450,21 @@ class TeamPanel(ChangesListener, QWidget):
         self.merge_button.setEnabled(False)
         self.status_message.emit(f"Merging {Path(path).name}…")
         self._job = run_in_thread(
-            self, merge_job, str(self.project.path), str(path),
+            self, team.merge_job, str(self.project.path), team.MergeConfig(str(path)),
             on_done=self._on_merged, on_failed=self._on_merge_failed,
-            on_finished=self._on_merge_finished, name="merge",
+            on_cancelled=self._on_merge_cancelled, on_finished=self._on_merge_finished,
+            name="merge",
         )
         return self._job
+
+    def cancel_merge(self) -> None:
+        """Stop a running merge before its next record; the project stays unchanged."""
+        if self._job is not None and self._job.is_running():
+            self._job.cancel()
+
+    def _on_merge_cancelled(self) -> None:
+        self.status_message.emit("Merge cancelled; the project is unchanged.")
+        self.merge_cancelled.emit()
 
     def _on_merged(self, report: MergeReport) -> None:
         self.last_merge_report = report

@@ -1,17 +1,18 @@
 """The Train panel: choose a base model and settings, train in the background, read results.
 
-Training runs :func:`workbench.core.training.train_project` in a worker thread (see
-:mod:`workbench.gui.widgets.workers`); the trainer opens its own project connection by path, so
-labelling goes on undisturbed while a model trains.
+Training runs :func:`workbench.core.training.train_job` in a child process (see
+:func:`workbench.gui.widgets.workers.run_in_child`): the window never waits for the
+interpreter lock, torch is never imported into it, and a crash in native code ends the run,
+not the app. The trainer opens its own project connection by path, so labelling goes on
+undisturbed while a model trains.
 """
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -25,12 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import Cancelled, WorkbenchError
+from workbench.core.jobs import JobCrashed
 from workbench.core.store.changes import Changes
-from workbench.core.training.libraries import (
-    preload_training_libraries,
-    training_libraries_loaded,
-)
+from workbench.core.training.loop import train_job
 from workbench.gui.train.train_charts import TrainingCurves
 from workbench.gui.train.train_form import TrainSettingsForm
 from workbench.gui.train.train_results import (
@@ -43,18 +42,15 @@ from workbench.gui.train.train_results import (
     results_layout,
 )
 from workbench.gui.widgets.panel import ChangesListener
-from workbench.gui.widgets.workers import JobHandle, run_in_thread
+from workbench.gui.widgets.workers import JobHandle, run_in_child, run_in_thread
 
 if TYPE_CHECKING:
     from workbench.core.store.project import Project
     from workbench.core.training import TrainConfig, TrainEvent, TrainResult
 
-__all__ = ["TrainPanel", "preload_training_libraries", "train_job"]
+__all__ = ["TrainPanel"]
 
 log = logging.getLogger(__name__)
-
-#: Forward trainer events to the GUI at most this often (seconds); see :func:`train_job`.
-EVENT_BATCH_S = 0.1
 
 _PHASE_TEXT = {
     "prepare": "Preparing the data and loading the model…",
@@ -63,45 +59,6 @@ _PHASE_TEXT = {
     "save": "Saving the model…",
     "done": "Finishing…",
 }
-def _warm_up_job(*, progress: Callable[[Any], None], should_stop: Callable[[], bool]) -> None:
-    preload_training_libraries()
-
-
-def train_job(
-    project_path: str,
-    config: TrainConfig,
-    *,
-    progress: Callable[[list[TrainEvent]], None],
-    should_stop: Callable[[], bool],
-) -> TrainResult:
-    """Run the trainer, forwarding its events in batches (worker thread).
-
-    Every loss point reaches the charts, yet the GUI receives at most about ten
-    batches a second however fast the steps are.
-    """
-    from workbench.core.training import TrainEvent, train_project
-
-    if not training_libraries_loaded():
-        progress([TrainEvent("prepare", message="Loading the training libraries…")])
-        preload_training_libraries()  # waits for a warm-up that is still running
-    pending: list[TrainEvent] = []
-    last = 0.0
-
-    def collect(event: TrainEvent) -> None:
-        nonlocal last
-        pending.append(event)
-        now = time.monotonic()
-        if now - last >= EVENT_BATCH_S or event.phase != "train" or event.val_metrics:
-            last = now
-            progress(pending.copy())
-            pending.clear()
-
-    try:
-        return train_project(project_path, config, progress=collect, should_stop=should_stop)
-    finally:
-        if pending:
-            progress(pending.copy())
-
 
 class TrainPanel(ChangesListener, QWidget):
     """Form, live progress and results of training runs for the open project."""
@@ -110,8 +67,11 @@ class TrainPanel(ChangesListener, QWidget):
     open_records = Signal(list)
     #: A run ended here (new run, its predictions): a Changes value.
     changed = Signal(object)
-    #: Import the training libraries in the background the first time the panel is shown.
-    warm_up_on_show = True
+    #: Train in a child process (True) or in a worker thread of this process (False: the
+    #: window then shares the interpreter lock with the trainer; kept for comparisons).
+    in_process = True
+    #: The job a run starts (a module-level function with the job signature).
+    job = staticmethod(train_job)
     #: Emitted in the GUI thread when a run has ended: the TrainResult, or None on failure.
     run_finished = Signal(object)
     #: Emitted in the GUI thread with the latest TrainEvent (at most ~10 times a second).
@@ -122,13 +82,8 @@ class TrainPanel(ChangesListener, QWidget):
 
         self._project: Project | None = None
         self._job: JobHandle | None = None
-        self._warm_job: JobHandle | None = None
         self._job_path: str | None = None
         self._run_started = 0.0
-        self._warm_timer = QTimer(self)
-        self._warm_timer.setSingleShot(True)
-        self._warm_timer.setInterval(1500)
-        self._warm_timer.timeout.connect(self._warm_up_if_shown)
 
         splitter = QSplitter(Qt.Horizontal, self)
         splitter.addWidget(self._build_form())
@@ -236,41 +191,16 @@ class TrainPanel(ChangesListener, QWidget):
 
     def shutdown(self) -> None:
         """Cancel a running job and wait for its thread to end (on quit)."""
-        self._warm_timer.stop()
-        for job in (self._job, self._warm_job):
-            if job is not None:
-                job.silence()
-                job.cancel()  # the trainer stops after its step and saves the best model
-                if not job.wait(120_000):
-                    log.warning("The training thread did not stop within two minutes")
-        self._job = self._warm_job = None
-
-    def warm_up(self) -> None:
-        """Import torch and transformers in the background (once), so Start is quick.
-
-        The import briefly competes with the window for the interpreter; doing it while
-        the user reads the form keeps those hiccups out of the training run itself.
-        """
-        if training_libraries_loaded() or self._warm_job is not None:
-            return
-        self._warm_job = run_in_thread(
-            self, _warm_up_job, on_finished=self._on_warmed_up, name="train-warm-up"
-        )
-
-    def _warm_up_if_shown(self) -> None:
-        if self.isVisible():
-            self.warm_up()
-
-    def is_warming_up(self) -> bool:
-        return self._warm_job is not None
-
-    def _on_warmed_up(self) -> None:
-        self._warm_job = None
+        job = self._job
+        if job is not None:
+            job.silence()
+            job.cancel()  # the trainer stops after its step and saves the best model
+            if not job.wait(120_000):
+                log.warning("The training thread did not stop within two minutes")
+        self._job = None
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)  # applies the changes made while hidden
-        if self.warm_up_on_show and not training_libraries_loaded():
-            self._warm_timer.start()  # let the window paint and settle first
 
     def is_running(self) -> bool:
         return self._job is not None
@@ -306,16 +236,16 @@ class TrainPanel(ChangesListener, QWidget):
         self.progress.setFormat("%p%")
         self.progress_text.setText("Starting…")
         self.tabs.setCurrentIndex(0)
-        self._job = run_in_thread(
+        run = run_in_child if self.in_process else run_in_thread
+        self._job = run(
             self,
-            train_job,
+            self.job,
             self._job_path,
             config,
-            on_progress=self._on_events,
+            on_progress=self._on_event,
             on_done=self._on_done,
             on_failed=self._on_failed,
             on_cancelled=self._on_cancelled,
-            throttle_ms=0,  # train_job already batches events
             name="train",
         )
         self._set_running(True)
@@ -330,19 +260,19 @@ class TrainPanel(ChangesListener, QWidget):
         self.cancel_button.setText("Cancelling…")
         self.progress_text.setText("Cancelling after the current step…")
 
-    def _on_events(self, events: list[TrainEvent]) -> None:
-        for event in events:
-            if event.loss is not None and event.phase == "train":
-                self.curves.add_loss(event.step, event.loss)
-            if (
-                event.phase == "evaluate"
-                and event.val_metrics
-                and event.val_metrics.get("macro_f1") is not None
-            ):
-                self.curves.add_validation(event.step, event.val_metrics["macro_f1"])
-        if events:
-            self._show_progress(events[-1])
-            self.train_progress.emit(events[-1])
+    def _on_event(self, event: TrainEvent) -> None:
+        # Events come throttled per phase (core.jobs.Throttle): each short epoch's last
+        # loss point still arrives before its evaluation.
+        if event.loss is not None and event.phase == "train":
+            self.curves.add_loss(event.step, event.loss)
+        if (
+            event.phase == "evaluate"
+            and event.val_metrics
+            and event.val_metrics.get("macro_f1") is not None
+        ):
+            self.curves.add_validation(event.step, event.val_metrics["macro_f1"])
+        self._show_progress(event)
+        self.train_progress.emit(event)
 
     def _show_progress(self, event: TrainEvent) -> None:
         if event.total_steps > 0:
@@ -384,7 +314,9 @@ class TrainPanel(ChangesListener, QWidget):
 
     def _on_failed(self, exc: BaseException) -> None:
         self._finish()
-        if isinstance(exc, WorkbenchError):
+        if isinstance(exc, JobCrashed):
+            text = f"{exc} The window is unaffected; the run is marked as interrupted."
+        elif isinstance(exc, WorkbenchError):
             text = str(exc)
         else:
             text = f"Training stopped because of an unexpected error: {exc.__class__.__name__}: {exc}"
@@ -395,6 +327,11 @@ class TrainPanel(ChangesListener, QWidget):
         self.run_finished.emit(None)
 
     def _on_cancelled(self) -> None:
+        error = self._job.error if self._job is not None else None
+        result = error.result if isinstance(error, Cancelled) else None
+        if result is not None:  # a run that was cancelled keeps its best model so far
+            self._on_done(result)
+            return
         self._finish()
         self.progress_text.setText("Training cancelled.")
         self.status_message.emit("Training cancelled.")

@@ -1,8 +1,8 @@
 """Run a long function off the GUI thread, with progress, cancel and a clean shutdown.
 
-Usage::
+Usage, with any core job (see :mod:`workbench.core.jobs`)::
 
-    handle = run_in_thread(self, import_file_job, path,
+    handle = run_in_thread(self, import_job, project_path, ImportConfig(path),
                            on_progress=self._on_progress, on_done=self._on_done,
                            on_failed=self._on_failed, on_cancelled=self._on_cancelled)
     ...
@@ -11,14 +11,21 @@ Usage::
 
 The function is called in a worker thread as ``fn(*args, progress=..., should_stop=...,
 **kwargs)``. ``progress(obj)`` may be called as often as the function likes: events are
-coalesced to at most one every ``throttle_ms`` (the last one is always delivered before
-``done``). ``should_stop()`` turns true once :meth:`JobHandle.cancel` was called.
+coalesced by :class:`workbench.core.jobs.Throttle` to at most one every ``throttle_ms``
+per phase (the last one of a phase is always delivered, before ``done`` too).
+``should_stop()`` turns true once :meth:`JobHandle.cancel` was called.
+
+CPU-heavy jobs (training, ONNX export) go through :func:`run_in_child`: the job runs in
+a child process (:func:`workbench.core.jobs.run_in_process`) and the worker thread only
+waits on its pipe and relays the events, so neither the interpreter lock nor a crash in
+native code can freeze or take down the window.
 
 Outcomes (exactly one of them, then ``finished``):
 
 * ``done(result)``: the function returned (it may return early after a cancel; the caller
   decides what a partial result means),
-* ``cancelled()``: the function raised :class:`workbench.core.errors.Cancelled`,
+* ``cancelled()``: the function raised :class:`workbench.core.errors.Cancelled` (kept
+  as :attr:`JobHandle.error`; its ``result`` is what the job kept, if anything),
 * ``failed(exc)``: any other exception (its traceback is logged, and kept on the handle).
 
 Every signal is emitted by the :class:`JobHandle`, a QObject that lives in the GUI thread,
@@ -28,6 +35,7 @@ in the worker thread.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -38,12 +46,16 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from workbench.core.errors import Cancelled, WorkbenchError
+from workbench.core.jobs import Throttle, run_in_process
 
-__all__ = ["JobHandle", "run_in_thread", "active_jobs", "stop_all"]
+__all__ = ["JobHandle", "run_in_thread", "run_in_child", "active_jobs", "stop_all"]
 
 log = logging.getLogger(__name__)
 
 _ACTIVE: set[JobHandle] = set()
+
+#: CPU priority offset of job processes started by :func:`run_in_child` (Unix ``nice``).
+CHILD_NICE = 10
 
 
 class _Worker(QObject):
@@ -52,7 +64,7 @@ class _Worker(QObject):
     progress = Signal(object)
     done = Signal(object)
     failed = Signal(object, str)
-    cancelled = Signal()
+    cancelled = Signal(object)
     finished = Signal()
 
     def __init__(
@@ -68,32 +80,20 @@ class _Worker(QObject):
         self._args = args
         self._kwargs = kwargs
         self._stop = stop
-        self._interval = max(0, throttle_ms) / 1000.0
-        self._last_emit = 0.0
-        self._pending: list[Any] = []
-
-    def _progress(self, event: Any) -> None:
-        now = time.monotonic()
-        if self._interval == 0 or now - self._last_emit >= self._interval:
-            self._pending.clear()
-            self._last_emit = now
-            self.progress.emit(event)
-        else:
-            self._pending[:] = [event]
+        self._throttle = Throttle(self.progress.emit, max(0, throttle_ms) / 1000.0)
 
     def _flush(self) -> None:
-        if self._pending:
-            self.progress.emit(self._pending.pop())
+        self._throttle.flush()
 
     @Slot()
     def run(self) -> None:
         try:
             result = self._fn(
-                *self._args, progress=self._progress, should_stop=self._stop.is_set, **self._kwargs
+                *self._args, progress=self._throttle, should_stop=self._stop.is_set, **self._kwargs
             )
-        except Cancelled:
+        except Cancelled as exc:
             self._flush()
-            self.cancelled.emit()
+            self.cancelled.emit(exc)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
             self._flush()
             text = traceback.format_exc()
@@ -175,8 +175,9 @@ class JobHandle(QObject):
         if not self._silenced:
             self.failed.emit(exc)
 
-    @Slot()
-    def _on_cancelled(self) -> None:
+    @Slot(object)
+    def _on_cancelled(self, exc: BaseException) -> None:
+        self.error = exc
         self.outcome = "cancelled"
         self._running = False
         if not self._silenced:
@@ -250,6 +251,32 @@ def run_in_thread(
     _ACTIVE.add(handle)
     thread.start()
     return handle
+
+
+def run_in_child(
+    parent: QObject | None,
+    job: Callable[..., Any],
+    project_path: str,
+    config: Any,
+    *,
+    throttle_ms: int = 100,
+    name: str = "",
+    nice: int = CHILD_NICE,
+    **callbacks: Any,
+) -> JobHandle:
+    """Start ``job(project_path, config, progress=..., should_stop=...)`` in a child process.
+
+    Same callbacks and handle as :func:`run_in_thread`: a worker thread waits on the
+    child's pipe (:func:`workbench.core.jobs.run_in_process`) and relays its events (already
+    throttled in the child). ``job`` must be a module-level function. A child that dies
+    ends in ``failed`` with :class:`workbench.core.jobs.JobCrashed`. The child runs at a
+    lower CPU priority (``nice``): the window comes first when both need a core.
+    """
+    name = name or getattr(job, "__name__", "job")
+    runner = functools.partial(
+        run_in_process, job, interval=max(0, throttle_ms) / 1000.0, name=name, nice=nice
+    )
+    return run_in_thread(parent, runner, project_path, config, throttle_ms=0, name=name, **callbacks)
 
 
 def active_jobs() -> list[JobHandle]:

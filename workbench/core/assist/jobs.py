@@ -1,0 +1,83 @@
+"""The assist jobs: label review, auto-retrain and the cold-start suggestions.
+
+Each has the signature of :mod:`workbench.core.jobs`:
+``job(project_path, config, *, progress, should_stop) -> result``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.core.assist.autoretrain import RetrainOutcome
+    from workbench.core.assist.review import LabelIssue
+    from workbench.core.assist.suggestions import AssistEvent
+
+__all__ = [
+    "ReviewConfig",
+    "RetrainConfig",
+    "ColdStartConfig",
+    "review_job",
+    "retrain_job",
+    "coldstart_job",
+]
+
+
+@dataclass
+class ReviewConfig:
+    """Settings of the label review (cross-validation folds)."""
+
+    folds: int = 5
+
+
+@dataclass
+class RetrainConfig:
+    """Settings of an auto-retrain: a TrainConfig, or None for the last run's settings."""
+
+    train: Any = None
+
+
+@dataclass
+class ColdStartConfig:
+    """Settings of the cold-start refresh (none yet)."""
+
+
+def review_job(
+    project_path: str | Path,
+    config: ReviewConfig,
+    *,
+    progress: Callable[[AssistEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[LabelIssue]:
+    """Find likely label errors and near-duplicates with different labels."""
+    from workbench.core.assist.review import review_project
+
+    return review_project(project_path, folds=config.folds, progress=progress, should_stop=should_stop)
+
+
+def retrain_job(
+    project_path: str | Path,
+    config: RetrainConfig,
+    *,
+    progress: Callable[[AssistEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RetrainOutcome:
+    """Train a new run, export it as int8 ONNX and refresh the stored suggestions."""
+    from workbench.core.assist.autoretrain import retrain_and_refresh
+
+    return retrain_and_refresh(project_path, progress, should_stop, config=config.train)
+
+
+def coldstart_job(
+    project_path: str | Path,
+    config: ColdStartConfig,
+    *,
+    progress: Callable[[AssistEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> int | None:
+    """Refit the cold-start suggestion model if it is out of date; the suggesting run id."""
+    from workbench.core.assist.suggestions import refresh_coldstart
+
+    return refresh_coldstart(project_path, progress, should_stop)
