@@ -235,6 +235,8 @@ def test_retrain_export_and_refresh_with_a_real_model(tmp_path, tiny_base_model)
         assert assist.ensure_predictions(proj) == outcome.run_id
     # Predicting again reuses the exported bundle.
     mtime = (bundle / "model.onnx").stat().st_mtime
-    report = assist.predict_project(path)
+    from workbench.core.assist.project_predictions import predict_project
+
+    report = predict_project(path)
     assert report.run_id == outcome.run_id and report.n_predicted == 1
     assert (bundle / "model.onnx").stat().st_mtime == mtime

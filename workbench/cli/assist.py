@@ -45,7 +45,9 @@ def cmd_predict_project(args: argparse.Namespace) -> int:
             print(f"Stored cold-start predictions for {n:,} unlabelled records "
                   f"({assist.current_suggester(project)}).")
             return 0
-    report = assist.predict_project(
+    from workbench.core.assist.project_predictions import predict_project
+
+    report = predict_project(
         args.project, run="latest" if args.run is None else args.run,
         progress=_stderr_progress if args.progress else None,
     )

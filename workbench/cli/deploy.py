@@ -74,7 +74,7 @@ def run_model_export(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``workbench predict BUNDLE [TEXT ...] [--input FILE --text-col C --output FILE] [--json]``."""
-    from workbench.core.deploy.inference import run_predict
+    from workbench.core.deploy.predict_cli import run_predict
 
     return run_predict(args.bundle, args)
 
@@ -97,7 +97,7 @@ class _IntermixedParser(argparse.ArgumentParser):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` command (the model export is an option of ``export``)."""
-    from workbench.core.deploy.inference import add_predict_arguments
+    from workbench.core.deploy.predict_cli import add_predict_arguments
 
     p = subparsers.add_parser(
         "predict", help="classify texts with an exported model bundle",

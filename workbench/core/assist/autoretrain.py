@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.core.assist.suggestions import AssistEvent, predict_project
+from workbench.core.assist.project_predictions import predict_project
+from workbench.core.assist.suggestions import AssistEvent
 from workbench.core.errors import Cancelled, WorkbenchError
 from workbench.core.store.project import Project
 

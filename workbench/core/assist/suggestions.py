@@ -19,18 +19,19 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from workbench.core.assist.textmodel import encode_labels, fit_predict_linear, tfidf_features
-from workbench.core.errors import Cancelled, ModelError, WorkbenchError
+from workbench.core.errors import Cancelled, WorkbenchError
 from workbench.core.jobs import ProgressEvent
 from workbench.core.store.operations import ACCEPTED_PROVENANCE
 from workbench.core.store.project import Annotation, Project, now_iso
 
 __all__ = [
+    "describe_run",
+    "run_row",
     "ACCEPTED_PROVENANCE",
     "COLDSTART_KIND",
     "AssistEvent",
     "PredictionSet",
     "Suggestion",
-    "PredictReport",
     "accept_suggestion",
     "coldstart_is_stale",
     "coldstart_predict",
@@ -38,7 +39,6 @@ __all__ = [
     "ensure_predictions",
     "latest_trained_run",
     "load_predictions",
-    "predict_project",
     "prediction_run_id",
     "refresh_coldstart",
     "store_predictions",
@@ -83,16 +83,6 @@ class PredictionSet:
     probs: np.ndarray
 
 
-@dataclass
-class PredictReport:
-    """What :func:`predict_project` did."""
-
-    run_id: int
-    n_predicted: int
-    bundle_dir: Path | None
-    source: str
-
-
 def _noop(*_args: Any) -> None:
     return None
 
@@ -127,7 +117,8 @@ def latest_trained_run(project: Project) -> int | None:
     return row[0] if row else None
 
 
-def _run_row(project: Project, run_id: int) -> dict[str, Any] | None:
+def run_row(project: Project, run_id: int) -> dict[str, Any] | None:
+    """A run's row (kind, status, model path, decoded metrics and config), or None."""
     row = project.db.execute(
         "SELECT id, kind, status, model_path, metrics, config, base_model FROM runs WHERE id = ?",
         [run_id],
@@ -146,7 +137,7 @@ def _run_row(project: Project, run_id: int) -> dict[str, Any] | None:
 
 def _run_meta(project: Project, run_id: int) -> dict[str, Any]:
     """``workbench_run.json`` of a trained run's model folder ({} when missing)."""
-    info = _run_row(project, run_id) or {}
+    info = run_row(project, run_id) or {}
     candidates = []
     if info.get("model_path"):
         model_path = Path(info["model_path"])
@@ -172,7 +163,7 @@ def prediction_run_id(project: Project) -> int | None:
     records were stored some other way (e.g. from the Inference panel).
     """
     chosen = _chosen_run(project)
-    if chosen is not None and (_run_row(project, chosen) or {}).get("kind") != COLDSTART_KIND:
+    if chosen is not None and (run_row(project, chosen) or {}).get("kind") != COLDSTART_KIND:
         return chosen
     trained = _trained_with_predictions(project)
     return trained if trained is not None else chosen
@@ -186,7 +177,7 @@ def _chosen_run(project: Project) -> int | None:
         run_id = int(value)
     except ValueError:
         return None
-    info = _run_row(project, run_id)
+    info = run_row(project, run_id)
     if info is None or not _usable(info):
         return None
     return run_id
@@ -272,7 +263,7 @@ def load_predictions(
         run_id = prediction_run_id(project)
         if run_id is None:
             return None
-    info = _run_row(project, run_id)
+    info = run_row(project, run_id)
     if info is None:
         return None
     meta = _run_meta(project, run_id)
@@ -398,7 +389,7 @@ def coldstart_predict(
         )
     current = prediction_run_id(project)
     with project.db.atomic():
-        if current is None or (_run_row(project, current) or {}).get("kind") == COLDSTART_KIND:
+        if current is None or (run_row(project, current) or {}).get("kind") == COLDSTART_KIND:
             project.set_meta(META_RUN, str(run_id))
         # Older cold-start runs go (their predictions with them, by cascade).
         project.db.execute("DELETE FROM runs WHERE kind = ? AND id != ?", [COLDSTART_KIND, run_id])
@@ -414,7 +405,7 @@ def ensure_predictions(project: Project, *, refresh: bool = True) -> int | None:
     new labels arrived (the app refreshes it in the background instead).
     """
     current = prediction_run_id(project)
-    if current is not None and (_run_row(project, current) or {}).get("kind") != COLDSTART_KIND:
+    if current is not None and (run_row(project, current) or {}).get("kind") != COLDSTART_KIND:
         return current
     if current is None or (refresh and coldstart_is_stale(project)):
         try:
@@ -438,7 +429,7 @@ def refresh_coldstart(
     progress = progress or _noop
     with Project.open(project_path) as project:
         current = prediction_run_id(project)
-        info = _run_row(project, current) if current is not None else None
+        info = run_row(project, current) if current is not None else None
         if info is not None and info["kind"] != COLDSTART_KIND:
             return current
         if current is not None and not coldstart_is_stale(project):
@@ -446,13 +437,14 @@ def refresh_coldstart(
         progress(AssistEvent("coldstart", 0, 0, "Updating the cold-start suggestions…"))
         fresh = coldstart_predict(project, should_stop=should_stop)
         if fresh is not None:
-            progress(AssistEvent("done", 0, 0, f"Suggestions now from: {_describe(project, fresh)}"))
+            progress(AssistEvent("done", 0, 0, f"Suggestions now from: {describe_run(project, fresh)}"))
         return fresh if fresh is not None else current
 
 
 # --------------------------------------------------------------------------- suggestions
-def _describe(project: Project, run_id: int) -> str:
-    info = _run_row(project, run_id) or {}
+def describe_run(project: Project, run_id: int) -> str:
+    """Which model makes suggestions, in a few words ("Model of run 3 (int8 ONNX, …)")."""
+    info = run_row(project, run_id) or {}
     if info.get("kind") == COLDSTART_KIND:
         n = info.get("metrics", {}).get("n_train") or info.get("metrics", {}).get("n_labelled", 0)
         return f"Cold-start model (TF-IDF + logistic regression on {n} labels)"
@@ -466,7 +458,7 @@ def current_suggester(project: Project) -> str:
     run_id = prediction_run_id(project)
     if run_id is None:
         return "No suggestions yet: label a few records with at least two different labels."
-    return _describe(project, run_id)
+    return describe_run(project, run_id)
 
 
 def suggestion_for(project: Project, record_id: int) -> Suggestion | None:
@@ -483,9 +475,9 @@ def suggestion_for(project: Project, record_id: int) -> Suggestion | None:
         if not chosen:
             chosen = [preds.labels[int(row.argmax())]]
         conf = float(np.mean(np.maximum(row, 1.0 - row)))
-        return Suggestion(tuple(chosen), conf, _describe(project, run_id))
+        return Suggestion(tuple(chosen), conf, describe_run(project, run_id))
     best = int(row.argmax())
-    return Suggestion((preds.labels[best],), float(row[best]), _describe(project, run_id))
+    return Suggestion((preds.labels[best],), float(row[best]), describe_run(project, run_id))
 
 
 def accept_suggestion(
@@ -504,100 +496,3 @@ def accept_suggestion(
 
 
 # --------------------------------------------------------------------------- trained model
-def predict_project(
-    project_path: str | Path,
-    run: int | str = "latest",
-    *,
-    progress: Callable[[AssistEvent], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    batch_size: int = 32,
-) -> PredictReport:
-    """Predict every unlabelled record with a trained run's int8 ONNX export and store it.
-
-    The export is made (int8) if the run has none yet. On success the run becomes the
-    suggester. Opens its own connection, so it can run in a worker thread.
-    """
-    progress = progress or _noop
-    should_stop = should_stop or _never
-    with Project.open(project_path) as project:
-        if run == "latest":
-            run_id = latest_trained_run(project)
-            if run_id is None:
-                raise ModelError("No completed training run yet: train a model first.")
-        else:
-            try:
-                run_id = int(run)
-            except (TypeError, ValueError):
-                raise WorkbenchError(f"Run must be a number or 'latest', not {run!r}.") from None
-            info = _run_row(project, run_id)
-            if info is None:
-                raise ModelError(f"Run {run_id} does not exist in this project.")
-            if info["kind"] == COLDSTART_KIND:
-                raise ModelError(f"Run {run_id} is the cold-start model, not a trained run.")
-            if not info["model_path"]:
-                raise ModelError(f"Run {run_id} has no trained model (status: {info['status']}).")
-    bundle = bundle_for_run(project_path, run_id, progress=progress, should_stop=should_stop)
-    from workbench.core.deploy.inference import Predictor
-
-    predictor = Predictor.load(bundle)
-    with Project.open(project_path) as project:
-        targets = unlabelled_record_ids(project)
-        total = len(targets)
-        done = 0
-        progress(AssistEvent("predict", 0, total, f"Predicting {total} unlabelled records…"))
-        for start in range(0, total, 256):
-            if should_stop():
-                raise Cancelled("Prediction cancelled.")
-            chunk = targets[start : start + 256]
-            texts = [r.text for r in project.get_records(chunk)]
-            parts = []
-            for b in range(0, len(texts), batch_size):
-                parts.append(np.asarray(predictor.predict_proba(texts[b : b + batch_size])))
-                if should_stop():
-                    raise Cancelled("Prediction cancelled.")
-            probs = np.vstack(parts) if parts else np.zeros((0, len(predictor.labels)))
-            thresholds = getattr(predictor, "thresholds", None)
-            store_predictions(
-                project, run_id, chunk, list(predictor.labels), probs,
-                multi_label=bool(predictor.multi_label), thresholds=thresholds,
-            )
-            done += len(chunk)
-            progress(AssistEvent("predict", done, total, f"Predicted {done}/{total} records"))
-        project.set_meta(META_RUN, str(run_id))
-        source = _describe(project, run_id)
-    progress(AssistEvent("done", total, total, f"Suggestions now from: {source}"))
-    return PredictReport(run_id=run_id, n_predicted=total, bundle_dir=bundle, source=source)
-
-
-def bundle_for_run(
-    project_path: str | Path,
-    run_id: int,
-    *,
-    progress: Callable[[AssistEvent], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> Path:
-    """The run's ONNX bundle in the default export folder; exported there (int8) if missing."""
-    from workbench.core.deploy.project_data import default_export_dir
-
-    progress = progress or _noop
-    folder = default_export_dir(Path(project_path), run_id)
-    config = folder / "bundle.json"
-    if config.is_file() and (folder / "model.onnx").is_file():
-        from workbench.core.deploy.bundle_config import load_bundle_config
-
-        try:
-            info = load_bundle_config(folder)
-        except (OSError, ValueError, WorkbenchError):
-            info = {}  # damaged or foreign: export afresh
-        if info.get("run_id") == run_id:  # an existing export of this run (int8 by default)
-            return folder
-    from workbench.core.deploy.onnx_export import export_run
-
-    def _relay(event: Any) -> None:
-        progress(AssistEvent("export", getattr(event, "step", 0), getattr(event, "total", 0),
-                             f"Exporting run {run_id}: {getattr(event, 'message', '')}"))
-
-    progress(AssistEvent("export", 0, 0, f"Exporting run {run_id} as an int8 ONNX model…"))
-    report = export_run(project_path, run=run_id, out_dir=folder, quantize=True,
-                        progress=_relay, should_stop=should_stop)
-    return Path(report.bundle_dir)

@@ -1,4 +1,4 @@
-"""Writing the files of a bundle: config, model card, predict.py and inference.py."""
+"""Writing the files of a bundle: config, model card, predict.py and its runtime modules."""
 from __future__ import annotations
 
 import json
@@ -6,11 +6,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TEMPLATE_DIR", "write_bundle_config", "copy_runtime", "write_model_card", "zip_folder"]
+__all__ = ["RUNTIME_MODULES", "TEMPLATE_DIR", "write_bundle_config", "copy_runtime", "write_model_card", "zip_folder"]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "bundle_template"
-_INFERENCE_SOURCE = Path(__file__).resolve().parent / "inference.py"
-_CONFIG_SOURCE = Path(__file__).resolve().parent / "bundle_config.py"
+#: Modules copied into every bundle (standalone: they import only each other).
+RUNTIME_MODULES = ("inference.py", "predict_cli.py", "bundle_config.py")
+_HERE = Path(__file__).resolve().parent
 
 
 def write_bundle_config(folder: Path, config: dict[str, Any]) -> None:
@@ -19,11 +20,11 @@ def write_bundle_config(folder: Path, config: dict[str, Any]) -> None:
 
 
 def copy_runtime(folder: Path) -> None:
-    """Copy ``predict.py`` and the standalone ``inference.py`` (with the
-    ``bundle_config.py`` it imports) into the bundle."""
+    """Copy ``predict.py`` and the standalone runtime (:data:`RUNTIME_MODULES`) into the
+    bundle."""
     shutil.copyfile(TEMPLATE_DIR / "predict.py", folder / "predict.py")
-    shutil.copyfile(_INFERENCE_SOURCE, folder / "inference.py")
-    shutil.copyfile(_CONFIG_SOURCE, folder / "bundle_config.py")
+    for name in RUNTIME_MODULES:
+        shutil.copyfile(_HERE / name, folder / name)
 
 
 def zip_folder(folder: Path) -> Path:

@@ -2,8 +2,8 @@
 
 This module is copied verbatim into every exported bundle (as ``inference.py`` beside
 ``predict.py``), so it must import nothing from the rest of Workbench except, optionally,
-the error base classes, and never torch or transformers. ``predict.py`` in a bundle and
-``workbench predict`` both run :func:`run_predict`.
+the error base classes, and never torch or transformers. The command line of a bundle
+(``predict.py`` and ``workbench predict``) is in ``predict_cli.py``, shipped beside it.
 
 A bundle folder holds ``bundle.json`` (labels, max length, thresholds, input names),
 ``tokenizer.json``, ``model.onnx`` (int8 unless exported without quantization) and
@@ -11,16 +11,13 @@ usually ``model.fp32.onnx``.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
 import os
-import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy is imported where used: `workbench --help` stays fast
     import numpy as np
@@ -59,9 +56,6 @@ __all__ = [
     "read_texts",
     "write_predictions",
     "predict_file",
-    "add_predict_arguments",
-    "run_predict",
-    "main",
 ]
 
 log = logging.getLogger(__name__)
@@ -441,79 +435,3 @@ def predict_file(
 
 
 # ---------------------------------------------------------------------- command line
-def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments shared by ``predict.py`` and ``workbench predict`` (after BUNDLE)."""
-    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
-    parser.add_argument("--input", metavar="FILE", help="TXT (one text per line), CSV, TSV or JSONL file")
-    parser.add_argument("--text-col", metavar="C", help="column holding the text (default: 'text')")
-    parser.add_argument("--output", metavar="FILE", help="write predictions to a CSV or JSONL file")
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per batch (default 32)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: automatic)")
-
-
-def _format_result(text: str, res: dict[str, Any]) -> str:
-    probs = res["probs"]
-    if "labels" in res:
-        shown = ", ".join(f"{n} ({probs[n]:.2f})" for n in res["labels"]) or "(no label)"
-    else:
-        shown = f"{res['label']} ({probs[res['label']]:.2f})"
-    snippet = text if len(text) <= 60 else text[:57] + "..."
-    return f"{shown}\t{snippet}"
-
-
-def run_predict(bundle_dir: str | Path, args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Carry out a predict command (parsed by :func:`add_predict_arguments`); returns 0.
-
-    Raises :class:`BundleError` or :class:`InputFileError` with a readable message.
-    """
-    out = out or sys.stdout
-    if not args.texts and not args.input:
-        raise InputFileError("Give one or more texts, or --input FILE.")
-    if args.texts and args.input:
-        raise InputFileError("Give texts or --input FILE, not both.")
-    if args.output and not args.input:
-        raise InputFileError("--output needs --input FILE.")
-    if args.text_col and not args.input:
-        raise InputFileError("--text-col needs --input FILE.")
-    if args.batch_size < 1:
-        raise InputFileError("--batch-size must be at least 1.")
-    start = time.perf_counter()
-    predictor = Predictor.load(bundle_dir, threads=args.threads)
-    if args.input:
-        texts, rows, _col = read_texts(args.input, args.text_col)
-        results = predictor.predict(texts, batch_size=args.batch_size)
-        if args.output:
-            write_predictions(args.output, rows, results, predictor.labels)
-            summary = {"input": str(args.input), "output": str(args.output), "rows": len(rows),
-                       "seconds": round(time.perf_counter() - start, 3)}
-            if args.json:
-                out.write(json.dumps(summary) + "\n")
-            else:
-                out.write(f"Wrote {len(rows)} predictions to {args.output}\n")
-            return 0
-    else:
-        texts = list(args.texts)
-        results = predictor.predict(texts, batch_size=args.batch_size)
-    if args.json:
-        out.write(json.dumps([{"text": t, **r} for t, r in zip(texts, results, strict=True)], ensure_ascii=False) + "\n")
-    else:
-        for text, res in zip(texts, results, strict=True):
-            out.write(_format_result(text, res) + "\n")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None, bundle_dir: str | Path | None = None) -> int:
-    """Entry point of a bundle's ``predict.py`` (the bundle is the folder of this file)."""
-    parser = argparse.ArgumentParser(
-        prog="predict.py",
-        description="Classify texts with this model bundle (needs onnxruntime, tokenizers, numpy).",
-    )
-    add_predict_arguments(parser)
-    args = parser.parse_intermixed_args(argv)
-    bundle = Path(bundle_dir) if bundle_dir is not None else Path(__file__).resolve().parent
-    try:
-        return run_predict(bundle, args)
-    except (BundleError, InputFileError, Cancelled) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1

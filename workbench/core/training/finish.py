@@ -31,9 +31,9 @@ def finish_run_output(job: Any, model: Any, tokenizer: Any, best_state: Any, sta
     job.thresholds = getattr(job, "best_thresholds", job.thresholds)
     t = time.perf_counter()
     job.emit(TrainEvent("evaluate", message="Evaluating the best model on the test split"))
-    val_metrics, _p, _t = job._evaluate(model, tokenizer, data.validation, tune=False)
+    val_metrics, _p, _t = job.evaluate(model, tokenizer, data.validation, tune=False)
     test = data.test or data.validation
-    metrics, probs, _t = job._evaluate(model, tokenizer, test, tune=False)
+    metrics, probs, _t = job.evaluate(model, tokenizer, test, tune=False)
     metrics.update(extra)
     metrics["split"] = "test" if data.test else "validation"
     metrics["validation"] = brief(val_metrics)

@@ -291,7 +291,7 @@ class _Job:
         except (RuntimeError, TypeError, ValueError):
             return torch.optim.AdamW(groups, lr=lr)
 
-    def _evaluate(self, model: Any, tokenizer: Any, examples: list[Any], *, tune: bool) -> tuple[dict, Any, Any]:
+    def evaluate(self, model: Any, tokenizer: Any, examples: list[Any], *, tune: bool) -> tuple[dict, Any, Any]:
         """(metrics, probabilities, thresholds) of ``model`` on ``examples``."""
         from workbench.core.training.evaluate import (
             compute_metrics,
@@ -424,7 +424,7 @@ class _Job:
             stop = False
             if dist.is_main:
                 self.emit(TrainEvent("evaluate", step, total, epoch=epoch + 1.0, message="Evaluating on validation"))
-                metrics, _probs, thresholds = self._evaluate(model, tokenizer, val, tune=True)
+                metrics, _probs, thresholds = self.evaluate(model, tokenizer, val, tune=True)
                 f1 = metrics.get("macro_f1", 0.0)
                 history.append({"epoch": epoch + 1, "step": step, "macro_f1": f1, "accuracy": metrics.get("accuracy")})
                 if f1 > best_f1 + 1e-6:

@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from inference import main  # noqa: E402  (inference.py lies beside this file)
+from predict_cli import main  # noqa: E402  (predict_cli.py lies beside this file)
 
 if __name__ == "__main__":
     sys.exit(main(bundle_dir=HERE))
