@@ -237,7 +237,7 @@ def test_a_cancelled_merge_leaves_the_project_unchanged(panel, project, qtbot, t
     other = tmp_path / "mate.wbproj"
     shutil.copy(project.path, other)
     with Project.open(other) as theirs:
-        theirs.add_records(["a record only the teammate has"])
+        add_texts(theirs, ["a record only the teammate has"])
         theirs.annotate(1, ["bug"], annotator="zoe")
     gate = threading.Event()
     real = team.merge_job

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QLockFile, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -175,7 +175,7 @@ class MainWindow(WindowMenuActions, QMainWindow):
         # here too would make it ambiguous, so the menu shows the key without taking it.
         self.act_undo = self._action("Undo\tCtrl+Z", self._undo)
         self.act_redo = self._action("Redo\tCtrl+Shift+Z", self._redo)
-        stack = getattr(self.label_panel, "undo_stack", None)
+        stack = self._undo_stack()
         if stack is not None:
             stack.undoTextChanged.connect(self._undo_text_changed)
             stack.redoTextChanged.connect(self._undo_text_changed)
@@ -300,8 +300,8 @@ class MainWindow(WindowMenuActions, QMainWindow):
     def focus_label_view(self) -> None:
         """Put the keyboard focus on the record view, so the first key press labels."""
         panel = self.label_panel
-        target = getattr(getattr(panel, "record_text", None), "editor", None)
-        (target if isinstance(target, QWidget) else panel).setFocus(Qt.FocusReason.OtherFocusReason)
+        target = panel.record_text.editor if isinstance(panel, LabelPanel) else panel
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def show_records(self, ids: list) -> None:
         """Show records in the Label panel (a panel asked for them)."""
@@ -378,18 +378,23 @@ class MainWindow(WindowMenuActions, QMainWindow):
         self._set_progress(labelled, total)
 
     # ----------------------------------------------------------------- undo
+    def _undo_stack(self) -> QUndoStack | None:
+        """The Label panel's undo stack (None when the panel could not be created)."""
+        panel = self.label_panel
+        return panel.undo_stack if isinstance(panel, LabelPanel) else None
+
     def _undo(self) -> None:
-        stack = getattr(self.label_panel, "undo_stack", None)
+        stack = self._undo_stack()
         if stack is not None:
             stack.undo()
 
     def _redo(self) -> None:
-        stack = getattr(self.label_panel, "undo_stack", None)
+        stack = self._undo_stack()
         if stack is not None:
             stack.redo()
 
     def _undo_text_changed(self, *_args: object) -> None:
-        stack = getattr(self.label_panel, "undo_stack", None)
+        stack = self._undo_stack()
         if stack is None:
             self.act_undo.setEnabled(False)
             self.act_redo.setEnabled(False)
@@ -431,11 +436,8 @@ class MainWindow(WindowMenuActions, QMainWindow):
     def shutdown(self) -> None:
         """Stop every panel's work and every background job, then close the project."""
         for title, panel in self.panels.items():
-            stop = getattr(panel, "shutdown", None)
-            if stop is None:
-                continue
             try:
-                stop()
+                panel.shutdown()
             except Exception:
                 log.exception("The %s panel failed to shut down", title)
         if not stop_all(15_000):

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from workbench.core.project_operations import IMPORTED, LABEL_SCHEMA_CHANGED
 from workbench.core.store.project import PROJECT_SUFFIX, default_annotator
+from workbench.gui.label.label_panel import LabelPanel
 from workbench.gui.preferences import (
     PreferencesDialog,
     apply_preferences,
@@ -146,13 +147,11 @@ class WindowMenuActions:
         self.apply_record_font()
         name = default_annotator()
         for panel in self.panels.values():
-            setter = getattr(panel, "set_annotator", None)
-            if setter is not None:
-                setter(name)
+            panel.set_annotator(name)
         self.update_progress()
 
     def apply_record_font(self: MainWindow) -> None:
-        setter = getattr(self.label_panel, "set_font_size", None)
+        panel = self.label_panel
         size = record_font_size_setting(self.settings)
-        if setter is not None and size > 0:
-            setter(size)
+        if isinstance(panel, LabelPanel) and size > 0:
+            panel.set_font_size(size)

@@ -1,7 +1,8 @@
 """The panel protocol shared by every tab of the main window.
 
 A panel shows the open project (``set_project(project)``), hears about every change made
-anywhere (``refresh(changes)``), and reports its own changes with one signal,
+anywhere (``refresh(changes)``) and about the annotator's name (``set_annotator``), stops
+its work on ``shutdown()``, and reports its own changes with one signal,
 ``changed = Signal(object)`` carrying a :class:`~workbench.core.store.changes.Changes`;
 ``status_message`` and ``open_records`` ask the window to show a message or records.
 
@@ -45,6 +46,12 @@ class ChangesListener:
         pending, self._pending_changes = self._pending_changes, None
         if pending is not None:
             self._refresh_shown(pending)
+
+    def set_annotator(self, name: str) -> None:
+        """The user's annotator name changed (panels that show or use it override this)."""
+
+    def shutdown(self) -> None:
+        """Stop the panel's background work before the window closes (override if any)."""
 
     def _refresh_now(self, changes: Changes) -> None:
         """What must be current even while hidden (cheap); nothing by default."""
