@@ -117,3 +117,19 @@ def test_figures_show_a_quantization_warning(tmp_path):
     text = format_figures(report)
     assert "Warning" in text and "5.0 points" in text and "#b00020" in text
     assert "fp32 90.0%, int8 85.0%" in text
+
+
+def test_export_options_are_generated_from_the_export_settings(qtbot):
+    """The Deploy panel's export options are ExportOptions' fields, as in the CLI."""
+    from dataclasses import fields
+
+    from workbench.core.deploy.onnx_export import ExportOptions
+    from workbench.gui.deploy.deploy_panel import DeployPanel
+
+    panel = DeployPanel()
+    qtbot.addWidget(panel)
+    assert set(panel.options_form.inputs) == {f.name for f in fields(ExportOptions)}
+    assert panel.options_form.config() == ExportOptions()
+    panel.options_form.set_value("zip_bundle", True)
+    panel.options_form.set_value("quantize", False)
+    assert panel.options_form.config() == ExportOptions(quantize=False, zip_bundle=True)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -29,9 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.deploy.onnx_export import ExportOptions
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.changes import Changes
 from workbench.core.training.models import describe_base_model
+from workbench.gui.widgets.config_form import ConfigForm
 from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_child
 
@@ -163,18 +165,10 @@ class DeployPanel(ChangesListener, QWidget):
         out_row.addWidget(self.out_edit, 1)
         out_row.addWidget(browse)
         form.addRow("Bundle folder", out_row)
-        self.quantize_check = QCheckBox("Quantize to int8 (about 4x smaller, faster on CPU)")
-        self.quantize_check.setChecked(True)
-        self.optimize_check = QCheckBox("Fuse the graph before quantizing (BERT-family models)")
-        self.optimize_check.setToolTip(
-            "Runs onnxruntime's transformer optimizer first. Off by default: on CPU it was "
-            "not faster than the plain graph in our benchmark.")
-        self.optimize_check.setChecked(False)
-        self.zip_check = QCheckBox("Also write a .zip of the bundle")
-        form.addRow("", self.quantize_check)
-        form.addRow("", self.optimize_check)
-        form.addRow("", self.zip_check)
         layout.addLayout(form)
+        # The export settings, generated from ExportOptions (the CLI's flags come from it too).
+        self.options_form = ConfigForm(ExportOptions)
+        layout.addWidget(self.options_form)
 
         buttons = QHBoxLayout()
         self.export_button = QPushButton("Export")
@@ -323,12 +317,15 @@ class DeployPanel(ChangesListener, QWidget):
             return
         from workbench.core.deploy.onnx_export import ExportConfig, export_job
 
-        config = ExportConfig(
-            run=run_id, out_dir=self.out_edit.text().strip() or None,
-            quantize=self.quantize_check.isChecked(),
-            optimize=True if self.optimize_check.isChecked() else None,
-            zip_bundle=self.zip_check.isChecked(),
-        )
+        try:
+            config = ExportConfig(**{
+                **asdict(self.options_form.config()),
+                "run": run_id, "out_dir": self.out_edit.text().strip() or None,
+            })
+            config.validate()
+        except WorkbenchError as exc:
+            self.message_label.setText(str(exc))
+            return
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.message_label.setText("Starting the export…")
