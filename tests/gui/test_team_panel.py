@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from PySide6.QtCore import Qt
 
 from workbench.core import team
 from workbench.core.data.importer import add_texts
@@ -252,9 +253,11 @@ def test_a_cancelled_merge_leaves_the_project_unchanged(panel, project, qtbot, t
     panel.status_message.connect(messages.append)
     with qtbot.waitSignal(panel.merge_cancelled, timeout=20_000):
         handle = panel.merge_file(other)
-        panel.cancel_merge()
+        assert panel.cancel_merge_button.isVisibleTo(panel)
+        qtbot.mouseClick(panel.cancel_merge_button, Qt.MouseButton.LeftButton)
         gate.set()
     assert handle.outcome == "cancelled"
     assert messages[-1] == "Merge cancelled; the project is unchanged."
     assert project_dump(project.path) == before
     qtbot.waitUntil(lambda: panel.merge_button.isEnabled(), timeout=5_000)
+    assert not panel.cancel_merge_button.isVisibleTo(panel)

@@ -127,10 +127,15 @@ class TeamPanel(ChangesListener, QWidget):
         self.merge_button = QPushButton("Merge…")
         self.merge_button.setToolTip("Bring in a teammate's annotations from their copy of the project")
         self.merge_button.clicked.connect(self.merge_dialog)
+        self.cancel_merge_button = QPushButton("Cancel merge")
+        self.cancel_merge_button.setToolTip("Stop the merge; the project stays as it was")
+        self.cancel_merge_button.clicked.connect(self.cancel_merge)
+        self.cancel_merge_button.setVisible(False)
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
         top.addWidget(self.refresh_button)
         top.addWidget(self.merge_button)
+        top.addWidget(self.cancel_merge_button)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_agreement(), "Agreement")
@@ -448,6 +453,7 @@ class TeamPanel(ChangesListener, QWidget):
             self.status_message.emit("A merge is already running.")
             return None
         self.merge_button.setEnabled(False)
+        self.cancel_merge_button.setVisible(True)
         self.status_message.emit(f"Merging {Path(path).name}…")
         self._job = run_in_thread(
             self, team.merge_job, str(self.project.path), team.MergeConfig(str(path)),
@@ -491,3 +497,4 @@ class TeamPanel(ChangesListener, QWidget):
 
     def _on_merge_finished(self) -> None:
         self.merge_button.setEnabled(self.project is not None)
+        self.cancel_merge_button.setVisible(False)
