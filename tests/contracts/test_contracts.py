@@ -38,10 +38,11 @@ def test_no_import_cycles_among_workbench_modules():
     assert cycles == []
 
 
-DYNAMIC = re.compile(r"""(import_module|__import__)\(\s*f?["']workbench""")
+#: Any dynamic import: a module name in a variable hides the module graph just as well.
+DYNAMIC = re.compile(r"\b(import_module|__import__)\(")
 
 
-def test_no_dynamic_imports_of_our_own_modules():
+def test_no_dynamic_imports():
     found = [f"{p.relative_to(ROOT)}:{i}" for p in _modules()
              for i, line in enumerate(p.read_text().splitlines(), 1) if DYNAMIC.search(line)]
     assert found == []

@@ -7,7 +7,6 @@ calls :func:`preload_training_libraries` first: the first call imports, the othe
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import threading
@@ -17,23 +16,6 @@ __all__ = ["preload_training_libraries", "training_libraries_loaded"]
 log = logging.getLogger(__name__)
 
 #: Modules the trainer imports on its first run; the bundled model is a BERT.
-_PRELOAD_MODULES = (
-    "torch",
-    "safetensors.torch",
-    "transformers",
-    "transformers.models.auto.modeling_auto",
-    "transformers.models.auto.tokenization_auto",
-    "transformers.models.bert.modeling_bert",
-    "transformers.models.bert.tokenization_bert",
-    "sklearn.metrics",
-    "workbench.core.training.loop",
-    "workbench.core.training.evaluate",
-    "workbench.core.training.batching",
-    "workbench.core.training.device",
-    "workbench.core.training.models",
-)
-
-
 _PRELOADED = False
 _PRELOAD_LOCK = threading.Lock()
 
@@ -53,15 +35,28 @@ def preload_training_libraries() -> None:
             return
         if "torch" not in sys.modules:
             _load_native_libraries()
-        for name in _PRELOAD_MODULES:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # optional: imported (or reported) when really needed
-                log.debug("could not preload %s", name, exc_info=True)
+        try:
+            _import_training_modules()
+        except ImportError:  # optional: imported (or reported) when really needed
+            log.debug("could not preload the training libraries", exc_info=True)
         transformers = sys.modules.get("transformers")
         for attr in ("AutoConfig", "AutoTokenizer", "AutoModelForSequenceClassification"):
             getattr(transformers, attr, None)  # resolved lazily on first access
         _PRELOADED = True
+
+
+def _import_training_modules() -> None:
+    """The modules a training run or an export needs, imported in one place."""
+    import safetensors.torch  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+    import transformers.models.auto.modeling_auto  # noqa: F401
+    import transformers.models.auto.tokenization_auto  # noqa: F401
+    import transformers.models.bert.modeling_bert  # noqa: F401
+    import transformers.models.bert.tokenization_bert  # noqa: F401
+
+    from workbench.core.training import batching, device, evaluate, loop, models  # noqa: F401
 
 
 def _load_native_libraries() -> None:
