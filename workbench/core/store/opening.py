@@ -149,9 +149,8 @@ def inspect(path: Path) -> tuple[int, int, set[str]]:
         finally:
             ro.close()
     except sqlite3.DatabaseError as exc:
-        err = database_error(path, exc)
-        if "not an SQLite" in str(err):
-            raise err from None
+        if "not a database" in str(exc):  # SQLite's word for a file without its header
+            raise database_error(path, exc) from None
         raise ProjectError(f"{path} is corrupt or not a Workbench project ({exc}).") from None
     return app_id, version, tables
 

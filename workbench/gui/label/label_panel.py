@@ -36,7 +36,7 @@ from workbench.core.store.history import AnnotationHistory
 from workbench.core.store.project import Annotation, Project, Record, default_annotator
 from workbench.core.store.record_queries import AnnotatorCounts
 from workbench.gui.label.annotation_commands import SuggestionLookup
-from workbench.gui.label.keys import KEYS, RESERVED_LABEL_KEYS
+from workbench.gui.label.keys import KEYS, RESERVED_LABEL_KEYS, label_shortcut_actions
 from workbench.gui.label.label_buttons import (
     LabelPage,
     guidelines_html,
@@ -257,19 +257,9 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
             self.counts.clear()
         self.label_buttons.set_labels(labels, self.counts.by_label)
         self.counts_view.set_labels(labels)
-        for act in self.label_actions:
-            self.label_page.removeAction(act)
-            act.deleteLater()
-        self.label_actions = []
-        for label in labels:
-            if label.shortcut:
-                act = QAction(label.name, self.label_page)
-                act.setShortcut(QKeySequence(label.shortcut))
-                act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                act.setData(label.name)
-                act.triggered.connect(self.on_label_key)
-                self.label_page.addAction(act)
-                self.label_actions.append(act)
+        self.label_actions = label_shortcut_actions(
+            self.label_page, self.label_actions, labels,
+            Qt.ShortcutContext.WidgetWithChildrenShortcut, self.on_label_key)
         multi = project is not None and project.multi_label
         self._set_save_texts(multi)
         keys = keys_help(labels, multi)

@@ -43,6 +43,7 @@ from workbench.core.store.record_queries import (
     record_id_range,
     table_rows,
 )
+from workbench.gui.label.keys import label_shortcut_actions
 
 __all__ = ["ANYONE", "RecordFilter", "RecordsTableModel", "RecordsBrowser", "STATUS_FILTERS"]
 
@@ -304,20 +305,9 @@ class RecordsBrowser(QWidget):
         )
 
     def _build_label_actions(self) -> None:
-        for act in self.label_actions:
-            self.view.removeAction(act)
-            act.deleteLater()
-        self.label_actions = []
-        for label in self._labels:
-            if not label.shortcut:
-                continue
-            act = QAction(label.name, self.view)
-            act.setShortcut(QKeySequence(label.shortcut))
-            act.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-            act.setData(label.name)
-            act.triggered.connect(self._on_label_action)
-            self.view.addAction(act)
-            self.label_actions.append(act)
+        self.label_actions = label_shortcut_actions(
+            self.view, self.label_actions, self._labels,
+            Qt.ShortcutContext.WidgetShortcut, self._on_label_action)
 
     # ----------------------------------------------------------------- filtering
     def current_filter(self) -> RecordFilter:
