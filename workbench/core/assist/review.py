@@ -298,6 +298,7 @@ def find_label_issues(
             suggested_label=", ".join(other[2]), score=dup_score, reason=reason,
             labels=tuple(labels), suggested_labels=tuple(other[2]),
         )
+    _add_duplicate_conflicts(project, examples, issues)
     kept = {} if include_kept else _kept(project)
     result = [
         issue for issue in issues.values()
@@ -309,6 +310,30 @@ def find_label_issues(
     result.sort(key=lambda x: (-x.score, x.id))
     log.info("Review: %d suspected label errors among %d records", len(result), len(examples))
     return result
+
+
+def _add_duplicate_conflicts(project: Project, examples: list, issues: dict[int, LabelIssue],
+                             ) -> None:
+    """Near-duplicate groups with conflicting labels found by data preparation (the Data
+    tab's near-duplicate step) join the list while their labels still differ."""
+    from workbench.core.prep.record_steps import duplicate_conflicts
+
+    by_id = {ex[0]: ex for ex in examples}
+    for rid, others in duplicate_conflicts(project).items():
+        if rid in issues or rid not in by_id:
+            continue
+        differ = [by_id[o] for o in others if o in by_id and sorted(by_id[o][2]) != sorted(by_id[rid][2])]
+        if not differ:
+            continue
+        _rid, text, labels, _split = by_id[rid]
+        other = differ[0]
+        issues[rid] = LabelIssue(
+            id=rid, external_id=None, text=text, label=", ".join(labels),
+            suggested_label=", ".join(other[2]), score=0.5,
+            reason=f"Near-duplicate of record {other[0]} (data preparation), which is "
+                   f"labelled {', '.join(other[2])!r}.",
+            labels=tuple(labels), suggested_labels=tuple(other[2]),
+        )
 
 
 def review_project(

@@ -179,7 +179,57 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN heartbeat TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _prep(db: sqlite_utils.Database) -> None:
+    """Data preparation: the original text of every changed record, the undo log of the
+    preparation steps, marks (near-duplicates, filters) and augmented rows.
+
+    ``records.original_text`` is NULL while a record still has its imported text. Augmented
+    rows live in their own table, never in ``records``: nothing that reads records (splits,
+    agreement, exports, evaluation) can see them; training adds them to its train split.
+    """
+    db.execute("ALTER TABLE records ADD COLUMN original_text TEXT")
+    db.execute(
+        """CREATE TABLE prep_steps (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            options TEXT,
+            summary TEXT,
+            created_at TEXT NOT NULL,
+            undone INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE prep_step_rows (
+            step_id INTEGER NOT NULL REFERENCES prep_steps(id) ON DELETE CASCADE,
+            record_id INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            before TEXT,
+            after TEXT,
+            PRIMARY KEY (step_id, record_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE record_marks (
+            record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            value TEXT,
+            PRIMARY KEY (record_id, kind)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE augmented_records (
+            id INTEGER PRIMARY KEY,
+            source_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            method TEXT NOT NULL,
+            step_id INTEGER,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX augmented_records_source ON augmented_records(source_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _prep]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

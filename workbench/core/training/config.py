@@ -105,6 +105,12 @@ class TrainConfig(Settings):
         0, "Stop after this many training steps (0 = no limit). For quick trial runs.",
         advanced=True, min=0, max=10**9, special={0: "No limit"}, label="Max steps",
     )
+    augment: bool = setting(
+        False,
+        "Add the project's augmented rows (Data tab or 'workbench augment') of training "
+        "records to the training split; never to validation or test.",
+        advanced=True, label="Train on augmented rows",
+    )
     validation_fraction: float = setting(
         0.15, "Share of labelled records held out to choose the best model.", advanced=True,
         min=0.0, max=0.5, min_exclusive=True, max_exclusive=True,

@@ -141,11 +141,14 @@ def prepare_data(
     test_fraction: float = 0.15,
     seed: int = 42,
     reshuffle: bool = False,
+    augment: bool = False,
 ) -> PreparedData:
     """Snapshot the final labels and split them (nothing is written to the project).
 
     The caller stores ``changed_splits`` with :meth:`Project.set_splits` once the run
     starts. Raises :class:`WorkbenchError` when there is too little data to train on.
+    With ``augment``, the stored augmented rows of training records join the train split
+    (never validation or test); see :func:`_augmented`.
     """
     snap = resolve_labels(project)
     multi = project.multi_label
@@ -169,6 +172,8 @@ def prepare_data(
     parts: dict[str, list[Example]] = {s: [] for s in ASSIGNED}
     for rid, text, lab, split in resolved.examples:
         parts[split].append(Example(rid, text, tuple(lab), split))
+    if augment:
+        parts["train"].extend(_augmented(project, parts["train"]))
     data = PreparedData(
         labels=labels,
         multi_label=multi,
@@ -181,6 +186,16 @@ def prepare_data(
     )
     data.warnings = _warnings(project, counts, parts, snap.ties, multi)
     return data
+
+
+def _augmented(project: Project, train: list[Example]) -> list[Example]:
+    """Augmented rows of the training records, with their source's labels. Their ids are
+    negative (``-row id``): they are no records, so no prediction or split is stored."""
+    from workbench.core.prep.augment import augmented_examples
+
+    by_id = {ex.record_id: ex for ex in train}
+    return [Example(-row, text, by_id[source].labels, "train")
+            for row, source, text in augmented_examples(project, sorted(by_id))]
 
 
 def _warnings(

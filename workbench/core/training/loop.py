@@ -178,6 +178,7 @@ class _Job:
                 test_fraction=self.config.test_fraction,
                 seed=self.config.seed,
                 reshuffle=self.config.reshuffle_split,
+                augment=self.config.augment,
             )
 
     def _start_run(self, data: Any) -> None:
