@@ -155,7 +155,7 @@ def score(corpus, findings_per_text) -> dict[str, dict[str, float]]:
     """Per kind: planted, found, true positives, precision and recall. A planted item counts
     as found when a finding of its kind covers it exactly."""
     stats: dict[str, dict[str, float]] = {}
-    for (text, planted), findings in zip(corpus, findings_per_text, strict=True):
+    for (_text, planted), findings in zip(corpus, findings_per_text, strict=True):
         truth = {(k, s, e) for k, s, e, _v in planted}
         got = {(f.kind, f.start, f.end) for f in findings}
         for kind in {k for k, *_ in truth} | {k for k, *_ in got}:

@@ -65,8 +65,7 @@ def iter_texts(project: Project, *, should_stop: Callable[[], bool],
             break
         if should_stop():
             raise Cancelled(f"{phase.capitalize()} cancelled; nothing was changed.")
-        for rid, text in rows:
-            yield rid, text
+        yield from rows
         done += len(rows)
         last = rows[-1][0]
         progress(ProgressEvent(phase, done, total, f"{phase.capitalize()}: {done:,} of "

@@ -234,9 +234,9 @@ def undo_last(project: Project) -> UndoResult:
     with project.db.atomic():
         rows = project.conn.execute(
             "SELECT record_id, action, before, after FROM prep_step_rows WHERE step_id = ? "
-            "ORDER BY record_id", [step.id]
+            "ORDER BY rowid DESC", [step.id]
         ).fetchall()
-        for record_id, action, before, after in rows:
+        for record_id, action, before, _after in rows:
             if action == "text":
                 current = project.conn.execute(
                     "SELECT text FROM main.records WHERE id = ?", [record_id]).fetchone()

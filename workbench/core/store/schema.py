@@ -204,10 +204,10 @@ def _prep(db: sqlite_utils.Database) -> None:
             record_id INTEGER NOT NULL,
             action TEXT NOT NULL,
             before TEXT,
-            after TEXT,
-            PRIMARY KEY (step_id, record_id)
-        ) WITHOUT ROWID"""
+            after TEXT
+        )"""
     )
+    db.execute("CREATE INDEX prep_step_rows_step ON prep_step_rows(step_id, record_id)")
     db.execute(
         """CREATE TABLE record_marks (
             record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,

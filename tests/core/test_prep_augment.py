@@ -1,0 +1,73 @@
+"""Augmented rows: stored apart from the records, only ever in the training split, and
+absent from exports and the records count."""
+from __future__ import annotations
+
+import random
+
+from workbench.core.data.exporter import export_labelled
+from workbench.core.data.importer import add_texts
+from workbench.core.prep.augment import augment_text
+from workbench.core.prep.config import AugmentConfig
+from workbench.core.prep.operations import apply_plan, plan_augment, undo_step
+from workbench.core.store.project import Project
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.data import prepare_data
+
+
+def test_augment_text_changes_words():
+    rng = random.Random(0)
+    text = "The order arrived late and the package was broken, please help me get a refund"
+    out, method = augment_text(text, AugmentConfig(strength=0.2), rng)
+    assert out != text and method
+    same, none = augment_text("word", AugmentConfig(), rng)
+    assert same == "word" and none == ""
+
+
+def test_augmented_rows_only_in_train(tmp_path):
+    path = tmp_path / "p.wbproj"
+    rng = random.Random(4)
+    with Project.create(path, ["late", "broken"]) as project:
+        texts = [f"my parcel {i} is very late again please help {rng.random():.5f}"
+                 for i in range(30)]
+        texts += [f"the item {i} arrived broken and damaged {rng.random():.5f}"
+                  for i in range(30)]
+        ids = add_texts(project, texts)
+        for i, rid in enumerate(ids):
+            project.annotate(rid, ["late" if i < 30 else "broken"], annotator="ann")
+        # A first run stores the split, so validation and test sources are known.
+        base = prepare_data(project, seed=1)
+        project.set_splits(base.changed_splits)
+        held_out = {ex.record_id for ex in base.validation + base.test}
+        assert held_out
+        plan = plan_augment(project, AugmentConfig(copies=2))
+        assert plan.sources == len(base.train)
+        assert not {s for s, _t, _m in plan.rows} & held_out
+        report, _ = apply_plan(project, plan)
+        assert report.applied == len(plan.rows) > 0
+        # Even an augmented row of a record later moved to test never reaches training.
+        moved = base.train[0].record_id
+        project.set_splits({moved: "test"})
+        data = prepare_data(project, seed=1, augment=True)
+        aug = [ex for ex in data.train if ex.record_id < 0]
+        assert len(aug) == report.applied - sum(1 for s, _t, _m in plan.rows if s == moved)
+        assert all(ex.record_id > 0 for ex in data.validation + data.test)
+        assert len(data.validation) == len(base.validation)
+        assert len(data.test) == len(base.test) + 1
+        sources = dict(project.db.execute("SELECT id, source_id FROM augmented_records"))
+        by_id = {ex.record_id: ex for ex in data.train}
+        for ex in aug:
+            assert ex.labels == by_id[sources[-ex.record_id]].labels
+        plain = prepare_data(project, seed=1)
+        assert all(ex.record_id > 0 for ex in plain.train)
+        assert TrainConfig().augment is False
+        # Not records: counts and exports do not see them.
+        assert project.record_count() == 60
+        out = tmp_path / "out.jsonl"
+        export_labelled(project, out)
+        exported = out.read_text(encoding="utf-8")
+        assert len(exported.splitlines()) == 60
+        for _s, text, _m in plan.rows:
+            if text not in texts:
+                assert text not in exported
+        undo_step(project)
+        assert project.db.execute("SELECT count(*) FROM augmented_records").fetchone()[0] == 0
