@@ -1,0 +1,70 @@
+"""``workbench clean`` and ``workbench augment`` through the CLI entry point (in process)."""
+from __future__ import annotations
+
+import json
+
+from workbench.cli import main
+from workbench.core.data.importer import add_texts
+from workbench.core.store.project import Project
+
+TEXTS = [
+    "Caf&eacute; <b>closed</b>, mail anna.smith@example.com",
+    "Call +44 20 7946 0958 about the late parcel please",
+    "Call +44 20 7946 0958 about the late parcel please!",
+    "An unrelated message about a broken screen",
+]
+
+
+def make(tmp_path):
+    path = tmp_path / "p.wbproj"
+    with Project.create(path, ["late", "broken"]) as p:
+        ids = add_texts(p, TEXTS)
+        p.annotate(ids[1], ["late"], annotator="ann")
+        p.annotate(ids[2], ["broken"], annotator="ann")
+    return str(path)
+
+
+def texts(path):
+    with Project.open(path) as p:
+        return [r.text for r in p.get_records(range(1, 5))]
+
+
+def test_clean_dry_run_apply_restore_undo(tmp_path, capsys):
+    path = make(tmp_path)
+    assert main(["clean", path, "--normalise", "--dry-run", "--json"]) == 0
+    preview = json.loads(capsys.readouterr().out)
+    assert preview["applied"] is None and texts(path) == TEXTS
+    assert main(["clean", path, "--normalise", "--json"]) == 0
+    applied = json.loads(capsys.readouterr().out)
+    assert applied["applied"]["applied"] == preview["plan"]["records_changed"] == 1
+    assert main(["clean", path, "--mask-pii", "--types", "EMAIL,PHONE"]) == 0
+    out = capsys.readouterr().out
+    assert "EMAIL: 1 record(s)" in out and "PHONE: 2 record(s)" in out
+    assert texts(path)[0] == "Café closed, mail <EMAIL>"
+    assert main(["clean", path, "--restore"]) == 0
+    assert texts(path) == TEXTS
+    assert main(["clean", path, "--undo"]) == 0
+    assert "Undid restore" in capsys.readouterr().out
+    assert texts(path)[0] == "Café closed, mail <EMAIL>"
+
+
+def test_near_duplicates_json_groups_and_bad_flag(tmp_path, capsys):
+    path = make(tmp_path)
+    assert main(["clean", path, "--near-duplicates", "--json", "--duplicates", "keep-one"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["plan"]["groups"] == [[2, 3]]
+    assert data["plan"]["conflicting_groups"] == [[2, 3]]  # late vs broken: kept, reviewed
+    assert data["plan"]["remove"] == []
+    assert main(["clean", path, "--filter", "--filtered", "nope"]) == 1
+    assert "filtered must be one of" in capsys.readouterr().err
+    assert texts(path) == TEXTS
+
+
+def test_augment_cli(tmp_path, capsys):
+    path = make(tmp_path)
+    assert main(["augment", path, "--copies", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["plan"]["sources"] == 2
+    with Project.open(path) as p:
+        n = p.db.execute("SELECT count(*) FROM augmented_records").fetchone()[0]
+    assert n == data["applied"]["applied"] > 0
