@@ -129,3 +129,11 @@ def test_migration_adds_prep_tables(project):
     assert project.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     cols = {r[1] for r in project.db.execute("PRAGMA table_info(records)")}
     assert "original_text" in cols
+
+
+def test_cancelled_preview_changes_nothing(project):
+    from workbench.core.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        plan_normalise(project, NormaliseConfig(), should_stop=lambda: True)
+    assert steps.list_steps(project) == []

@@ -46,7 +46,7 @@ def project_file(small_project):
 
 def test_tabs_in_contract_order_and_welcome_page_first(window):
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert titles == [p[0] for p in PANELS] == ["Label", "Train", "Deploy", "Inference", "Team", "Review"]
+    assert titles == [p[0] for p in PANELS] == ["Label", "Train", "Deploy", "Inference", "Team", "Review", "Data"]
     assert window.stack.currentWidget() is window.welcome
     assert window.windowTitle() == "Workbench"
     assert not window.act_import.isEnabled() and not window.act_labels.isEnabled()

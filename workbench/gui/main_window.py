@@ -31,6 +31,7 @@ from workbench.core.store.record_queries import labelled_count
 from workbench.gui.deploy.deploy_panel import DeployPanel
 from workbench.gui.deploy.inference_panel import InferencePanel
 from workbench.gui.label.label_panel import LabelPanel
+from workbench.gui.prep.data_panel import DataPanel
 from workbench.gui.review.review_panel import ReviewPanel
 from workbench.gui.team.team_panel import TeamPanel
 from workbench.gui.train.train_panel import TrainPanel
@@ -57,6 +58,8 @@ PANELS: list[tuple[str, type[QWidget], str]] = [
      "Share the work among annotators and measure how much they agree."),
     ("Review", ReviewPanel,
      "Review flagged records, disagreements and the model's likely mistakes."),
+    ("Data", DataPanel,
+     "Prepare the data: normalise, mask personal data, near-duplicates, filters, augment."),
 ]
 
 BUSY_MESSAGE = (

@@ -1,0 +1,1 @@
+"""The Data tab (data preparation)."""
