@@ -42,6 +42,12 @@ def test_signatures_find_planted_edits():
     pairs = {(a, b) for g in groups for a in g for b in g if a < b}
     assert len(pairs & truth) >= 57  # recall >= 0.95
     assert len(pairs - truth) <= 3
+    # A text holding the batch separator character, and texts without words, keep the
+    # signatures of the others aligned.
+    odd = ["!!!", "alpha\u2063beta gamma delta", "", "alpha beta gamma delta", "?"]
+    sig2, has2 = signatures(odd)
+    assert has2.tolist() == [False, True, False, True, False]
+    assert find_groups(sig2, has2, threshold=0.9) == [[1, 3]]
     bands, rows = band_params(0.5, 64)
     assert bands * rows <= 64
 
