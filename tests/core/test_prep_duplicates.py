@@ -101,3 +101,19 @@ def test_mark_and_json_groups(dup_project):
     marks = dict(project.db.execute(
         "SELECT record_id, value FROM record_marks WHERE kind = 'near_duplicate'"))
     assert marks == {ids[i]: str(ids[i % 40]) for i in (0, 1, 2, 40, 41, 42)}
+
+
+def test_signatures_same_in_every_process():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib;from workbench.core.prep.near_duplicates import signatures;"
+            "t=[' '.join(f'w{i*7%13} x{i%5} y{i}' for i in range(k, k+9)) for k in range(50)];"
+            "print(hashlib.sha1(signatures(t)[0].tobytes()).hexdigest())")
+    outs = set()
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outs.add(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                capture_output=True, text=True).stdout)
+    assert len(outs) == 1

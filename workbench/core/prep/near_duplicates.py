@@ -34,7 +34,7 @@ def _word_ids(batch: Sequence[str], vocab: dict[str, int]) -> tuple[np.ndarray, 
     tokens = _WORD.findall(joined.lower())
     # Only the words not seen before go through a Python loop; the rest are C-level maps.
     vocab.setdefault(_SEP, 0)
-    for word in set(tokens).difference(vocab):
+    for word in sorted(set(tokens).difference(vocab)):  # sorted: the same ids every run
         vocab[word] = len(vocab)
     ids = np.fromiter(map(vocab.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
     separator = ids == 0

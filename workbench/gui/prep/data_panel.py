@@ -138,10 +138,10 @@ class DataPanel(ChangesListener, QWidget):
         right_layout.addWidget(self.summary)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["What", "Record", "Labels", "Before / text", "After"])
-        self.tree.setColumnWidth(0, 170)
+        self.tree.setColumnWidth(0, 230)
         self.tree.setColumnWidth(1, 60)
         self.tree.setColumnWidth(2, 90)
-        self.tree.setColumnWidth(3, 320)
+        self.tree.setColumnWidth(3, 360)
         self.tree.itemDoubleClicked.connect(self._open_item)
         right_layout.addWidget(self.tree, 1)
         splitter.addWidget(right)
@@ -331,8 +331,10 @@ class DataPanel(ChangesListener, QWidget):
                     f", {items:,} value(s)" if step == "mask" else "")
                 node = QTreeWidgetItem(self.tree, [what])
                 for ex in data["examples"].get(sub, []):
-                    QTreeWidgetItem(node, ["example", str(ex["id"]), "",
-                                           _short(ex["before"]), _short(ex["after"])])
+                    item = QTreeWidgetItem(node, ["example", str(ex["id"]), "",
+                                                  _short(ex["before"]), _short(ex["after"])])
+                    item.setToolTip(3, ex["before"])
+                    item.setToolTip(4, ex["after"])
                 node.setExpanded(True)
         elif step == "near_duplicates":
             conflicts = {tuple(g) for g in data["conflicting_groups"]}
@@ -347,9 +349,11 @@ class DataPanel(ChangesListener, QWidget):
                 node = QTreeWidgetItem(self.tree, [f"group {index + 1} ({len(group)}){tag}"])
                 for rid in group:
                     labels = ", ".join(plan.labels.get(rid, [])) or "–"
-                    fate = "removed" if rid in removed else "kept"
-                    QTreeWidgetItem(node, [fate, str(rid), labels,
-                                           _short(plan.texts.get(rid, "")), ""])
+                    fate = ("removed" if rid in removed else
+                            "marked" if data["action"] == "mark" else "kept")
+                    item = QTreeWidgetItem(node, [fate, str(rid), labels,
+                                                  _short(plan.texts.get(rid, "")), ""])
+                    item.setToolTip(3, plan.texts.get(rid, ""))
                 node.setExpanded(index < 10)
         elif step == "filter":
             self.summary.setText(f"{data['records_caught']:,} of {data['records_scanned']:,} "
