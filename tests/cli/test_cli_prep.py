@@ -1,10 +1,23 @@
 """``workbench clean`` and ``workbench augment`` through the CLI entry point (in process)."""
 from __future__ import annotations
 
+import argparse
 import json
 
-from workbench.cli import main
+import pytest
+from settings_cases import bad_values
+
+from workbench.cli import build_parser, main
+from workbench.cli.common import config_from_args
 from workbench.core.data.importer import add_texts
+from workbench.core.prep.config import (
+    AugmentConfig,
+    FilterConfig,
+    MaskConfig,
+    NearDuplicateConfig,
+    NormaliseConfig,
+)
+from workbench.core.settings import setting_info, setting_infos
 from workbench.core.store.project import Project
 
 TEXTS = [
@@ -68,3 +81,40 @@ def test_augment_cli(tmp_path, capsys):
     with Project.open(path) as p:
         n = p.db.execute("SELECT count(*) FROM augmented_records").fetchone()[0]
     assert n == data["applied"]["applied"] > 0
+
+
+PREP_CONFIGS = [
+    ("clean", "--normalise", NormaliseConfig),
+    ("clean", "--mask-pii", MaskConfig),
+    ("clean", "--near-duplicates", NearDuplicateConfig),
+    ("clean", "--filter", FilterConfig),
+    ("augment", None, AugmentConfig),
+]
+
+
+@pytest.mark.parametrize("command, mode, cls", PREP_CONFIGS)
+def test_every_prep_setting_is_a_flag(command, mode, cls):
+    parser = build_parser()
+    argv = [command, "p.wbproj"] + ([mode] if mode else [])
+    args = parser.parse_args(argv)
+    assert config_from_args(cls, args) == cls()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {s for a in sub.choices[command]._actions for s in a.option_strings}
+    for info in setting_infos(cls):
+        assert info.cli in flags
+
+
+@pytest.mark.parametrize("command, mode, cls, name, value", [
+    (command, mode, cls, name, value)
+    for command, mode, cls in PREP_CONFIGS for name, value in bad_values(cls)
+])
+def test_bad_values_refused_project_unchanged(command, mode, cls, name, value, tmp_path, capsys):
+    path = make(tmp_path)
+    flag = setting_info(cls, name).cli
+    argv = [command, path] + ([mode] if mode else []) + [f"{flag}={value}"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and flag in err[0]
+    assert texts(path) == TEXTS
+    with Project.open(path) as p:
+        assert p.db.execute("SELECT count(*) FROM prep_steps").fetchone()[0] == 0

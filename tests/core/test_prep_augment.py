@@ -10,6 +10,7 @@ from workbench.core.prep.augment import augment_text
 from workbench.core.prep.config import AugmentConfig
 from workbench.core.prep.operations import apply_plan, plan_augment, undo_step
 from workbench.core.store.project import Project
+from workbench.core.store.record_queries import ANYONE, table_rows
 from workbench.core.training.config import TrainConfig
 from workbench.core.training.data import prepare_data
 
@@ -69,5 +70,11 @@ def test_augmented_rows_only_in_train(tmp_path):
         for _s, text, _m in plan.rows:
             if text not in texts:
                 assert text not in exported
+        # The records table names them on their source record.
+        source = plan.rows[0][0]
+        n_rows = sum(1 for s, _t, _m in plan.rows if s == source)
+        (row,) = table_rows(project, [source], ANYONE, 240)
+        assert row[6] == f"{n_rows} augmented row(s)"
         undo_step(project)
         assert project.db.execute("SELECT count(*) FROM augmented_records").fetchone()[0] == 0
+        assert table_rows(project, [source], ANYONE, 240)[0][6] == ""

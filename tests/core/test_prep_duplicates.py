@@ -13,6 +13,7 @@ from workbench.core.prep.near_duplicates import band_params, find_groups, signat
 from workbench.core.prep.operations import apply_plan, plan_near_duplicates, undo_step
 from workbench.core.prep.record_steps import duplicate_conflicts
 from workbench.core.store.project import Project
+from workbench.core.store.record_queries import ANYONE, table_rows
 
 WORDS = [f"word{i}" for i in range(3000)]
 
@@ -101,6 +102,9 @@ def test_mark_and_json_groups(dup_project):
     marks = dict(project.db.execute(
         "SELECT record_id, value FROM record_marks WHERE kind = 'near_duplicate'"))
     assert marks == {ids[i]: str(ids[i % 40]) for i in (0, 1, 2, 40, 41, 42)}
+    notes = {r[0]: r[6] for r in table_rows(project, [ids[0], ids[40], ids[41]], ANYONE, 80)}
+    assert notes == {ids[0]: "", ids[40]: f"near-duplicate of #{ids[0]}",
+                     ids[41]: f"labels conflict with near-duplicates; near-duplicate of #{ids[1]}"}
 
 
 def test_signatures_same_in_every_process():

@@ -6,6 +6,8 @@ from PySide6.QtCore import Qt
 
 from workbench.core.data.importer import add_texts
 from workbench.core.store.project import Project
+from workbench.core.store.record_queries import ANYONE
+from workbench.gui.label.records_table import RecordsTableModel
 from workbench.gui.prep.data_panel import DataPanel
 
 TEXTS = [
@@ -49,6 +51,12 @@ def test_preview_apply_undo(qtbot, tmp_path):
         assert project.get_record(ids[0]).text.endswith("mail <EMAIL>")
         assert "3 record(s) changed" in panel.summary.text()
         assert panel.history.count() == 1 and panel.undo_button.isEnabled()
+        # The records table shows what was done to each record.
+        model = RecordsTableModel()
+        model.set_project(project, ANYONE)
+        data_col = RecordsTableModel.COLUMNS.index("Data")
+        assert model.data(model.index(0, data_col)) == "text changed"
+        assert model.data(model.index(3, data_col)) == ""
         qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
         assert [project.get_record(i).text for i in ids] == TEXTS
         assert "(undone)" in panel.history.item(0).text()

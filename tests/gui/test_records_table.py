@@ -45,7 +45,7 @@ def cell(model, row, col):
 def test_model_shows_my_annotation_per_record(project):
     model = RecordsTableModel()
     model.set_project(project, ME)
-    assert model.rowCount() == 6 and model.columnCount() == 5
+    assert model.rowCount() == 6 and model.columnCount() == 6
     assert rows(model) == [1, 2, 3, 4, 5, 6]
     assert cell(model, 1, 0) == "I was charged twice this month"
     assert cell(model, 1, 1) == "billing"

@@ -37,7 +37,11 @@ __all__ = [
 ANYONE = "*"
 
 #: (record id, text, labels, annotators, statuses, split), as the records table shows them.
-TableRow = tuple[int, str, str, str, str, str]
+TableRow = tuple[int, str, str, str, str, str, str]
+
+#: How the records table names the marks data preparation leaves on a record.
+_MARK_WORDS = {"near_duplicate": "near-duplicate of #{}", "duplicate_conflict":
+               "labels conflict with near-duplicates", "filtered": "filtered: {}"}
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ def table_rows(project: Project, record_ids: Sequence[int], annotator: str,
         params,
     ):
         anns.setdefault(rid, []).append((name, status, names or ""))
+    prep = _prep_notes(project, id_json)
     rows: list[TableRow] = []
     for rid in record_ids:
         text, split = texts.get(rid, ("", ""))
@@ -155,9 +160,33 @@ def table_rows(project: Project, record_ids: Sequence[int], annotator: str,
                 ", ".join(a for a, _s, _n in found),
                 ", ".join(dict.fromkeys(s for _a, s, _n in found)),
                 split,
+                prep.get(rid, ""),
             )
         )
     return rows
+
+
+def _prep_notes(project: Project, id_json: str) -> dict[int, str]:
+    """What data preparation did to each record: text changed, marks, augmented rows."""
+    notes: dict[int, list[str]] = {}
+    for rid, in project.db.execute(
+        "SELECT id FROM records WHERE original_text IS NOT NULL "
+        "AND id IN (SELECT value FROM json_each(?))", [id_json],
+    ):
+        notes.setdefault(rid, []).append("text changed")
+    for rid, kind, value in project.db.execute(
+        "SELECT record_id, kind, value FROM record_marks "
+        "WHERE record_id IN (SELECT value FROM json_each(?)) ORDER BY kind", [id_json],
+    ):
+        if kind == "near_duplicate" and str(value) == str(rid):
+            continue  # the first of its group
+        notes.setdefault(rid, []).append(_MARK_WORDS.get(kind, kind).format(value))
+    for rid, n in project.db.execute(
+        "SELECT source_id, count(*) FROM augmented_records "
+        "WHERE source_id IN (SELECT value FROM json_each(?)) GROUP BY source_id", [id_json],
+    ):
+        notes.setdefault(rid, []).append(f"{n} augmented row(s)")
+    return {rid: "; ".join(words) for rid, words in notes.items()}
 
 
 def annotator_status_counts(project: Project, annotator: str) -> dict[str, int]:

@@ -68,7 +68,7 @@ _Index = QModelIndex | QPersistentModelIndex
 class RecordsTableModel(QAbstractTableModel):
     """Records with the chosen annotator's annotation; rows fetched on demand."""
 
-    COLUMNS = ("Text", "Label(s)", "Annotator", "Status", "Split")
+    COLUMNS = ("Text", "Label(s)", "Annotator", "Status", "Split", "Data")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -244,7 +244,7 @@ class RecordsBrowser(QWidget):
         vh.setDefaultSectionSize(self.view.fontMetrics().height() + 8)
         hh = self.view.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((1, 160), (2, 110), (3, 90), (4, 90)):
+        for col, width in ((1, 160), (2, 110), (3, 90), (4, 90), (5, 160)):
             hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
             self.view.setColumnWidth(col, width)
         self.view.activated.connect(self._on_activated)
