@@ -118,3 +118,15 @@ def test_bad_values_refused_project_unchanged(command, mode, cls, name, value, t
     assert texts(path) == TEXTS
     with Project.open(path) as p:
         assert p.db.execute("SELECT count(*) FROM prep_steps").fetchone()[0] == 0
+
+
+def test_export_masked_only(tmp_path, capsys):
+    path = make(tmp_path)
+    out = tmp_path / "out.csv"
+    assert main(["export", path, str(out), "--masked-only"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "still holds personal data (PHONE)" in err[0]
+    assert not out.exists()
+    assert main(["clean", path, "--mask-pii"]) == 0
+    assert main(["export", path, str(out), "--masked-only"]) == 0
+    assert "<PHONE>" in out.read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ import pytest
 from tests.pii_corpus import card, iban, make_corpus, score
 from workbench.core.data.exporter import export_labelled
 from workbench.core.data.importer import add_texts
+from workbench.core.errors import WorkbenchError
 from workbench.core.prep.config import MaskConfig
 from workbench.core.prep.operations import apply_plan, plan_mask, undo_step
 from workbench.core.prep.pii import find_pii, iban_valid, luhn_valid, mask_text
@@ -57,6 +58,10 @@ def test_mask_project_report_export_and_undo(tmp_path):
         ids = add_texts(project, [t for t, _ in corpus])
         for i, rid in enumerate(ids):
             project.annotate(rid, ["x" if i % 2 else "y"], annotator="ann")
+        guarded = tmp_path / "guarded.csv"
+        with pytest.raises(WorkbenchError, match=f"Record {ids[0]} still holds personal data"):
+            export_labelled(project, guarded, masked_only=True)
+        assert not guarded.exists()
         plan = plan_mask(project, MaskConfig())
         assert len(plan.changes) == 60
         planted = sum(len(p) for _t, p in corpus)
@@ -68,7 +73,9 @@ def test_mask_project_report_export_and_undo(tmp_path):
         report, _ = apply_plan(project, plan)
         assert report.applied == 60
         out = tmp_path / "export.jsonl"
-        export_labelled(project, out)
+        export_labelled(project, out, masked_only=True)
+        export_labelled(project, guarded, mode="final", masked_only=True)
+        assert "<IBAN>" in guarded.read_text(encoding="utf-8")
         exported = out.read_text(encoding="utf-8")
         assert len(exported.splitlines()) == 60
         assert "<EMAIL" in exported

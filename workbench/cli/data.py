@@ -112,7 +112,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     with _open(args.project) as project:
         summary = export_labelled(project, args.output, mode="final" if args.final else "all",
-                                  escape_formulas=not args.raw)
+                                  escape_formulas=not args.raw,
+                                  masked_only=args.masked_only)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -207,6 +208,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--raw", action="store_true",
                    help="CSV: write cells exactly as stored (default: a cell starting with "
                    "= + - @ gets a leading ' so spreadsheets do not run it as a formula)")
+    p.add_argument("--masked-only", action="store_true",
+                   help="refuse to write the file if any text still holds personal data "
+                   "(see 'workbench clean --mask-pii')")
     model = p.add_argument_group("model export (with --out)")
     model.add_argument("--out", metavar="DIR", help="export a trained model into this folder")
     model.add_argument("--run", default="latest", metavar="ID",

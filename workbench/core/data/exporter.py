@@ -216,6 +216,20 @@ class _Columns:
         return out
 
 
+def _checked_masked(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    from workbench.core.prep.pii import find_pii
+
+    for row in rows:
+        found = find_pii(row["text"])
+        if found:
+            kinds = ", ".join(sorted({f.kind for f in found}))
+            raise WorkbenchError(
+                f"Record {row['record_id']} still holds personal data ({kinds}): mask it "
+                "first (Data tab or 'workbench clean PROJECT --mask-pii'); no file was written."
+            )
+        yield row
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -302,6 +316,7 @@ def export_labelled(
     progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     escape_formulas: bool = True,
+    masked_only: bool = False,
 ) -> ExportSummary:
     """Write the project's annotations (``mode="all"``) or final labels (``"final"``) to
     ``path``; the format comes from its suffix (.csv, .jsonl, .parquet).
@@ -311,6 +326,8 @@ def export_labelled(
     :class:`ProgressEvent` (``done``: rows written) every few thousand rows;
     ``should_stop()`` returning true cancels.
     ``escape_formulas`` (CSV only) prefixes ``'`` to cells a spreadsheet would evaluate.
+    ``masked_only`` refuses the export (no file written) when a text still holds personal
+    data the masking rules find (:mod:`workbench.core.prep.pii`).
     """
     path = Path(path)
     fmt = EXPORT_FORMATS.get(path.suffix.lower())
@@ -326,6 +343,8 @@ def export_labelled(
     summary = ExportSummary(path=str(path), format=fmt, mode=mode)
     cols = _Columns(project.multi_label, _meta_keys(project, mode))
     source = _rows_all(project) if mode == "all" else _rows_final(project, summary)
+    if masked_only:
+        source = _checked_masked(source)
 
     def counted(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for i, row in enumerate(rows, start=1):
