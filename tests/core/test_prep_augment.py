@@ -78,3 +78,40 @@ def test_augmented_rows_only_in_train(tmp_path):
         undo_step(project)
         assert project.db.execute("SELECT count(*) FROM augmented_records").fetchone()[0] == 0
         assert table_rows(project, [source], ANYONE, 240)[0][6] == ""
+
+
+def test_training_with_augment_uses_rows_only_in_train(tmp_path, tiny_base_model):
+    import torch
+
+    from workbench.core.training import train_project
+
+    path = tmp_path / "t.wbproj"
+    rng = random.Random(2)
+    with Project.create(path, ["late", "broken"]) as project:
+        texts = [f"parcel {i} late again help {rng.random():.4f}" for i in range(15)]
+        texts += [f"item {i} arrived broken damaged {rng.random():.4f}" for i in range(15)]
+        for i, rid in enumerate(add_texts(project, texts)):
+            project.annotate(rid, ["late" if i < 15 else "broken"], annotator="ann")
+        base = prepare_data(project, seed=42)
+        project.set_splits(base.changed_splits)
+        report, _ = apply_plan(project, plan_augment(project, AugmentConfig(copies=1)))
+        n_aug = report.applied
+    assert n_aug > 0
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        events = []
+        config = TrainConfig(base_model=str(tiny_base_model), threads=1, epochs=1,
+                             batch_size=8, max_steps=1, augment=True)
+        result = train_project(path, config, progress=events.append)
+    finally:
+        torch.set_num_threads(old)
+    assert result.status == "completed"
+    start = next(e for e in events if e.phase == "train" and e.message.startswith("Training on"))
+    assert start.message.startswith(f"Training on {len(base.train) + n_aug} records")
+    with Project.open(path) as project:
+        predicted = {r for (r,) in project.db.execute(
+            "SELECT record_id FROM predictions WHERE run_id = ?", [result.run_id])}
+        test_ids = {r for (r,) in project.db.execute(
+            "SELECT id FROM records WHERE split = 'test'")}
+        assert predicted == test_ids
