@@ -2,6 +2,8 @@
 restore bring back the exact imported text, removed records come back with their labels."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from workbench.core.data.importer import add_texts
@@ -136,4 +138,25 @@ def test_cancelled_preview_changes_nothing(project):
 
     with pytest.raises(Cancelled):
         plan_normalise(project, NormaliseConfig(), should_stop=lambda: True)
+    assert steps.list_steps(project) == []
+
+
+def test_language_filter(project, monkeypatch):
+    add_texts(project, ["Wo ist mein Paket? Es ist noch nicht angekommen.",
+                        "Where is my parcel? It has not arrived yet.", "ok merci"])
+    plan = plan_filters(project, FilterConfig(languages="en"))
+    caught = {project.get_record(r).text: why for r, why in plan.caught.items()}
+    assert caught == {"Wo ist mein Paket? Es ist noch nicht angekommen.": "other_language"}
+    with pytest.raises(WorkbenchError, match="Not a language code: english"):
+        FilterConfig(languages="english")
+    # Without the identifier: one clear message, nothing changed.
+    from workbench.core.prep.filters import language_identifier
+
+    language_identifier.cache_clear()
+    monkeypatch.setitem(sys.modules, "py3langid.langid", None)
+    try:
+        with pytest.raises(WorkbenchError, match="pip install py3langid"):
+            plan_filters(project, FilterConfig(languages="en"))
+    finally:
+        language_identifier.cache_clear()
     assert steps.list_steps(project) == []

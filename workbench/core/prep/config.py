@@ -91,6 +91,17 @@ class FilterConfig(Settings):
 
     SETTINGS_NAME: ClassVar[str] = "filters"
 
+    def language_list(self) -> list[str]:
+        return [c.strip().lower() for c in self.languages.split(",") if c.strip()]
+
+    def problems(self) -> list[str]:
+        out = super().problems()
+        bad = [c for c in self.language_list() if not (len(c) in (2, 3) and c.isalpha())]
+        if bad:
+            out.append(f"Not a language code: {', '.join(bad)} (use ISO 639-1 codes such as "
+                       "en, de, fr).")
+        return out
+
     empty: bool = setting(True, "Records with no text (after trimming).", label="Empty")
     min_chars: int = setting(0, "Records shorter than this many characters (0 = no limit).",
                              min=0, max=10**6, special={0: "No limit"}, label="Shorter than")
@@ -100,6 +111,11 @@ class FilterConfig(Settings):
                                  "characters is below this (0 = off; 0.5 catches tables of "
                                  "numbers, code and binary junk).", min=0.0, max=1.0,
                                  decimals=2, step=0.05, label="Least share of letters")
+    languages: str = setting("", "Keep only texts in these languages: ISO 639-1 codes, "
+                             "comma-separated (e.g. 'en,de'); empty = no language filter. A "
+                             "text is caught only when the offline identifier (py3langid) "
+                             "is at least 90% sure of another language.",
+                             metavar="CODES", label="Languages to keep")
     filtered: str = setting("remove", "'remove' the records caught (undoable; labels go with "
                           "them) or 'mark' them.", choices=FILTER_ACTIONS)
 
