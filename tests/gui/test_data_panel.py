@@ -57,8 +57,10 @@ def test_preview_apply_undo(qtbot, tmp_path):
         data_col = RecordsTableModel.COLUMNS.index("Data")
         assert model.data(model.index(0, data_col)) == "text changed"
         assert model.data(model.index(3, data_col)) == ""
-        qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
+        run(qtbot, panel, panel.undo_button)
         assert [project.get_record(i).text for i in ids] == TEXTS
+        assert panel.summary.text() == "Undid mask: 3 text(s) put back."
+        assert len(changes) == 2 and changes[1].records
         assert "(undone)" in panel.history.item(0).text()
     finally:
         panel.set_project(None)
@@ -96,6 +98,24 @@ def test_bad_setting_and_step_change_drop_plan(qtbot, tmp_path):
         assert panel.plan is not None
         panel.select_step("filter")
         assert panel.plan is None and not panel.apply_button.isEnabled()
+    finally:
+        panel.set_project(None)
+        project.close()
+
+
+def test_cancel_leaves_project_unchanged(qtbot, tmp_path):
+    panel, project, _ids = make_panel(qtbot, tmp_path)
+    try:
+        added = add_texts(project, [f"Record &amp; number {i}" for i in range(30_000)])
+        panel.select_step("normalise")
+        with qtbot.waitSignal(panel.job_finished, timeout=60_000):
+            panel.start_preview()
+            assert panel.cancel_button.isEnabled() and not panel.preview_button.isEnabled()
+            qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+        assert panel.summary.text() == "Cancelled; nothing was changed."
+        assert panel.plan is None and not panel.apply_button.isEnabled()
+        assert project.get_record(added[0]).text == "Record &amp; number 0"
+        assert project.db.execute("SELECT count(*) FROM prep_steps").fetchone()[0] == 0
     finally:
         panel.set_project(None)
         project.close()

@@ -77,8 +77,13 @@ def make_plan(project: Project, step: str, settings: Any, *,
 def prep_job(project_path: str | Path, config: PrepJobConfig, *,
              progress: Callable[[ProgressEvent], None],
              should_stop: Callable[[], bool]) -> PrepResult:
-    """Preview or apply one step on the project's own connection."""
+    """Preview or apply one step (or, with step ``"undo"``, undo the last one) on the
+    project's own connection."""
     with Project.open(project_path) as project:
+        if config.step == "undo":
+            progress(ProgressEvent("undo", 0, 0, "Undoing the last step…"))
+            undone, changes = ops.undo_step(project)
+            return PrepResult(None, None, changes, {"message": undone.message()})
         plan = config.plan
         if plan is None:
             plan = make_plan(project, config.step, config.settings,

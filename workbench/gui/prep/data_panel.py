@@ -5,7 +5,8 @@ restore the imported texts), adjust its settings (a form generated from the step
 *Preview* runs the step's plan in a worker thread (progress and Cancel) and shows what it
 would change: counts per sub-step with before/after examples, or the near-duplicate groups
 side by side with their labels. *Apply* writes exactly the previewed plan as one step;
-*Undo last step* reverts the newest step (:mod:`workbench.core.prep.operations`).
+*Undo last step* reverts the newest step (:mod:`workbench.core.prep.operations`); all three
+run in a worker thread.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ from PySide6.QtWidgets import (
 from workbench.core.errors import WorkbenchError
 from workbench.core.prep import steps
 from workbench.core.prep.jobs import STEP_CONFIGS, PrepJobConfig, prep_job
-from workbench.core.prep.operations import undo_step
 from workbench.core.store.changes import Changes
 from workbench.gui.widgets.config_form import ConfigForm
 from workbench.gui.widgets.panel import ChangesListener
@@ -67,7 +67,7 @@ class DataPanel(ChangesListener, QWidget):
     status_message = Signal(str)
     open_records = Signal(list)
     changed = Signal(object)
-    #: A preview or an apply finished (for tests and the status bar): "preview" | "apply".
+    #: A job finished (for tests and the status bar): "preview" | "apply" | "undo".
     job_finished = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -248,7 +248,8 @@ class DataPanel(ChangesListener, QWidget):
             return
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
-        self.summary.setText("Previewing…" if kind == "preview" else "Applying…")
+        self.summary.setText({"preview": "Previewing…", "apply": "Applying…"}.get(kind,
+                                                                                "Undoing…"))
         self._job = run_in_thread(
             self, prep_job, self.project.path, config,
             on_progress=self._on_progress,
@@ -283,6 +284,13 @@ class DataPanel(ChangesListener, QWidget):
             self.plan = result.plan
             self.plan_step = self.step
             self._show_plan(result.plan)
+        elif kind == "undo":
+            message = result.details["message"]
+            self._drop_plan()
+            self.summary.setText(message)
+            self.status_message.emit(message)
+            self._load_history()
+            self.changed.emit(result.changes)
         else:
             report = result.report
             self._drop_plan()
@@ -303,19 +311,8 @@ class DataPanel(ChangesListener, QWidget):
         self._finish(kind)
 
     def undo_last(self) -> None:
-        if self.project is None:
-            return
-        try:
-            result, changes = undo_step(self.project)
-        except WorkbenchError as exc:
-            self.summary.setText(str(exc))
-            return
-        self._drop_plan()
-        self.summary.setText(result.message())
-        self.status_message.emit(result.message())
-        self._load_history()
-        self._update_buttons()
-        self.changed.emit(changes)
+        """Undo the newest step (in a worker: a large step takes a while to put back)."""
+        self._start(PrepJobConfig("undo"), "undo")
 
     # ----------------------------------------------------------------- preview display
     def _show_plan(self, plan: Any) -> None:
