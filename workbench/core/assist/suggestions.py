@@ -355,6 +355,8 @@ def coldstart_predict(
         if len(np.unique(y)) < 2:
             return None
     targets = unlabelled_record_ids(project)
+    if not targets:  # every record is labelled: nothing to suggest (and nothing to fit on)
+        return None
     target_texts = [r.text for r in project.get_records(targets)]
     texts = [ex[1] for ex in examples] + target_texts
     features = tfidf_features(texts)

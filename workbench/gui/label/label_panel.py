@@ -220,8 +220,8 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         stay current even while the panel is hidden; the records table reloads when shown."""
         if self.project is None:
             return
-        if changes.predictions and not (changes.label_schema or changes.records
-                                        or changes.settings):
+        if (changes.predictions or changes.runs) and not (
+                changes.label_schema or changes.records or changes.settings):
             self.reload_suggestion()
         if changes.label_schema or changes.records or changes.settings \
                 or changes.record_ids is None:
@@ -364,6 +364,9 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         if record is None or project is None:
             self.mine = None
             self.record_text.set_record(None, self._done_text())
+            if project is not None:  # finished: the suggestion line says so too
+                self.suggestions.reset()
+                self._show_suggester()
             self.meta_form.set_record(None)
             self.annotation_label.setText("")
             self.label_buttons.set_checked(())
@@ -409,7 +412,8 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         text = "No more records in this queue: every record has your annotation."
         if note:
             text += " " + note
-        return text + " Use Back, or the Records table, to review."
+        return (text + " Use Back, or the Records table, to review.\n\nWhat next: train a model "
+                "(Train tab), check the labels (Review tab), or import more records (File > Import).")
 
     def update_label_actions(self) -> None:
         has = self.current is not None
@@ -451,5 +455,16 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         self.browser.search_edit.selectAll()
 
     def toggle_help(self) -> None:
-        """Show or hide the guidelines pane."""
-        self.help_view.setVisible(not self.help_view.isVisible())
+        """F1: bring the guidelines pane up (shown, with room); pressed again, hide it."""
+        raised = getattr(self, "_help_raised", False)
+        if self.help_view.isHidden() or not raised:
+            self.help_view.show()
+            side = self.help_view.parentWidget()
+            if hasattr(side, "sizes") and self.help_view.height() < 120:
+                sizes = side.sizes()
+                sizes[-1] = max(sizes[-1], sum(sizes) // 2)
+                side.setSizes(sizes)
+            self._help_raised = True
+        else:
+            self.help_view.hide()
+            self._help_raised = False
