@@ -334,9 +334,8 @@ def coldstart_predict(
 ) -> int | None:
     """Fit the cold-start model on the labelled records and store its predictions.
 
-    Returns the new run id, or ``None`` when there are too few labels (single-label: two
-    different labels are needed; multi-label: one label both present and absent).
-    Older cold-start runs are removed.
+    Returns the new run id (below 1), or ``None`` with too few labels (single-label: two
+    different labels; multi-label: one label both present and absent). Older ones go.
     """
     should_stop = should_stop or _never
     labels = project.label_names()
@@ -378,8 +377,9 @@ def coldstart_predict(
     metrics = {"n_labelled": _labelled_total(project), "n_train": n}
     with project.db.atomic():
         cur = project.db.execute(
-            "INSERT INTO runs(kind, status, created_at, finished_at, base_model, config, metrics, "
-            "snapshot_hash, device) VALUES (?, 'completed', ?, ?, ?, ?, ?, ?, 'cpu')",
+            "INSERT INTO runs(id, kind, status, created_at, finished_at, base_model, config, "
+            "metrics, snapshot_hash, device) VALUES ((SELECT min(0, coalesce(min(id), 0)) - 1 "
+            "FROM runs), ?, 'completed', ?, ?, ?, ?, ?, ?, 'cpu')",  # ids < 1: see create_run
             [COLDSTART_KIND, now, now, "tfidf-logreg", json.dumps(config), json.dumps(metrics),
              snapshot_hash],
         )

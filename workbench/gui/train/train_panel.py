@@ -30,6 +30,7 @@ from workbench.core.errors import Cancelled, WorkbenchError
 from workbench.core.jobs import JobCrashed
 from workbench.core.store.changes import Changes
 from workbench.core.training.loop import train_job
+from workbench.gui.train.run_summary import finished_message
 from workbench.gui.train.train_charts import TrainingCurves
 from workbench.gui.train.train_form import TrainSettingsForm
 from workbench.gui.train.train_results import (
@@ -285,7 +286,11 @@ class TrainPanel(ChangesListener, QWidget):
             if event.samples_per_s:
                 details.append(f"{event.samples_per_s:.1f} texts/s")
             if event.eta_s is not None:
-                details.append(f"about {format_duration(event.eta_s)} left")
+                left = f"about {format_duration(event.eta_s)} left"
+                if event.eta_max_s is not None and event.eta_max_s > event.eta_s * 1.2 + 5:
+                    left += (f" if it stops early (at most {format_duration(event.eta_max_s)}"
+                             " if it keeps improving)")
+                details.append(left)
             parts.append(" · ".join(details))
         if self._job is not None and self._job.stop_event.is_set():
             parts = ["Cancelling after the current step…"]
@@ -293,11 +298,8 @@ class TrainPanel(ChangesListener, QWidget):
 
     def _on_done(self, result: TrainResult) -> None:
         self._finish()
-        elapsed = format_duration(time.monotonic() - self._run_started)
         if result.status == "completed":
-            f1 = (result.metrics or {}).get("macro_f1")
-            score = f", test macro-F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
-            message = f"Run #{result.run_id} finished in {elapsed}{score}."
+            message = finished_message(result, self._project)
             self.progress.setValue(self.progress.maximum())
             self.progress.setFormat("Finished")
         elif result.status == "cancelled" and result.model_path is not None:
