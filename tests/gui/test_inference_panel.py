@@ -44,6 +44,9 @@ def test_typed_text_shows_probabilities(panel, exported, qtbot):
     for name in LABELS:
         assert shown[name] == pytest.approx(expected["probs"][name], abs=0.002)
     assert panel.latency_label.text().endswith(" ms")
+    # The percentage stands beside each bar, not painted over its fill.
+    assert not any(bar.isTextVisible() for bar in panel.bars.bars.values())
+    assert panel.bars.percents[expected["label"]].text().endswith("%")
     assert expected["label"] in panel.result_label.text()
     # Debounced: a burst of typing gives one prediction, for the final text.
     with qtbot.waitSignal(panel.predicted, timeout=5000) as blocker:
