@@ -48,7 +48,6 @@ def test_loss_axis_starts_at_zero():
 
 def test_first_trained_run_is_run_1_after_the_quick_model(tmp_path, tiny_base_model):
     import torch
-
     from test_training import _config, make_project
 
     from workbench.core.assist.suggestions import coldstart_predict
