@@ -67,3 +67,10 @@ def test_first_trained_run_is_run_1_after_the_quick_model(tmp_path, tiny_base_mo
     # This seed stops after 2 of 6 epochs (validation stops improving, patience 1).
     assert len(history) < 6 and result.metrics["stopped_early"] is True
     assert epochs_summary(result.metrics, 6).startswith(f"{len(history)} of 6 (stopped early")
+    # Temperature scaling was fitted on validation and travels with the model folder.
+    calibration = result.metrics["calibration"]
+    assert calibration["temperature"] > 0 and 0 <= calibration["ece_after"] <= 1
+    import json
+
+    info = json.loads((result.model_path / "workbench_run.json").read_text())
+    assert info["temperature"] == pytest.approx(calibration["temperature"], rel=1e-5)

@@ -45,14 +45,11 @@ def in_ten(share: float) -> int:
 
 
 def confidence_words(p: float, *, unsure_below: float = 0.6) -> str:
-    """A calibrated probability in words: "almost certain", "likely", "possible", "unsure"."""
-    if p >= 0.9:
-        return "almost certain"
-    if p >= 0.75:
-        return "likely"
-    if p >= unsure_below:
-        return "possible"
-    return "unsure"
+    """A calibrated probability in words: "almost certain", "likely", "possible", "unsure"
+    (the bundle's own rule, so the app and ``predict.py`` say the same)."""
+    from workbench.core.deploy.inference import confidence_word
+
+    return confidence_word(p, unsure_below)
 
 
 def what_this_means(metrics: Mapping[str, Any], noun: str = "texts") -> str:
