@@ -44,6 +44,10 @@ def test_typed_text_shows_probabilities(panel, exported, qtbot):
     for name in LABELS:
         assert shown[name] == pytest.approx(expected["probs"][name], abs=0.002)
     assert panel.latency_label.text().endswith(" ms")
+    # Confidence in words, and the words that drove the prediction highlighted.
+    assert any(w in panel.result_label.text() for w in ("unsure", "possible", "likely", "certain"))
+    assert "<span style='background-color" in panel.explain_label.text()
+    assert [e["start"] for e in panel.last_explanation] == [0, 7, 10]
     # The percentage stands beside each bar, not painted over its fill.
     assert not any(bar.isTextVisible() for bar in panel.bars.bars.values())
     assert panel.bars.percents[expected["label"]].text().endswith("%")
@@ -166,6 +170,7 @@ def test_file_text_column_is_the_text_not_the_id_and_no_silent_overwrite(
     assert blocker.args[0] == ("done", 5)
     rows = list(csv.DictReader(out.open()))
     assert [r["note"] for r in rows][0] == "the parcel never arrived, order 0"
+    assert rows[0]["needs_review"] in ("yes", "no") and rows[0]["certainty"]
 
 
 def test_a_fresh_export_is_opened_without_asking(panel, exported):

@@ -25,11 +25,13 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.core.data.columns import guess_text_column, peek_rows
+from workbench.core.deploy.inference import confidence_word
 from workbench.core.deploy.jobs import (
     PredictFileConfig,
     PredictUnlabelledConfig,
@@ -41,6 +43,7 @@ from workbench.core.jobs import ProgressEvent
 from workbench.core.project_operations import PREDICTIONS_STORED
 from workbench.core.store.changes import Changes
 from workbench.gui.deploy.inference_widgets import LabelBars
+from workbench.gui.widgets.highlight import EXPLAIN_HELP, highlighted_html
 from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
@@ -85,6 +88,7 @@ class InferencePanel(ChangesListener, QWidget):
         self._job: JobHandle | None = None
         self._job_kind = ""
         self.last_latency_ms: float | None = None
+        self.last_explanation: list[dict[str, Any]] = []
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -119,6 +123,11 @@ class InferencePanel(ChangesListener, QWidget):
         try_layout.addWidget(self.text_edit)
         self.result_label = QLabel("")
         try_layout.addWidget(self.result_label)
+        self.explain_label = QLabel("")
+        self.explain_label.setWordWrap(True)
+        self.explain_label.setTextFormat(Qt.TextFormat.RichText)
+        self.explain_label.setToolTip(EXPLAIN_HELP)
+        try_layout.addWidget(self.explain_label)
         self.bars = LabelBars()
         try_layout.addWidget(self.bars)
         self.latency_label = QLabel("")
@@ -169,6 +178,13 @@ class InferencePanel(ChangesListener, QWidget):
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
         form.addRow(buttons)
+        self.review_spin = QSpinBox()
+        self.review_spin.setRange(0, 100)
+        self.review_spin.setValue(60)
+        self.review_spin.setSuffix(" %")
+        self.review_spin.setToolTip("Rows whose calibrated confidence is below this are marked "
+                                    "needs_review = yes in the output (0: mark none).")
+        form.addRow("Needs review below", self.review_spin)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -288,6 +304,7 @@ class InferencePanel(ChangesListener, QWidget):
         if not text.strip():
             self.bars.clear()
             self.result_label.setText("")
+            self.explain_label.setText("")
             self.latency_label.setText("")
             return
         start = time.perf_counter()
@@ -302,9 +319,29 @@ class InferencePanel(ChangesListener, QWidget):
         chosen = set(result["labels"]) if "labels" in result else {result["label"]}
         self.bars.show_probs(result["probs"], chosen)
         shown = ", ".join(sorted(chosen, key=self.predictor.labels.index)) or "(no label)"
-        self.result_label.setText(f"Prediction: <b>{shown}</b>")
+        top = max((result["probs"][n] for n in chosen), default=0.0)
+        words = confidence_word(top)
+        self.result_label.setText(f"Prediction: <b>{html.escape(shown)}</b> ({words}, {top:.0%})")
+        self.result_label.setToolTip("Confidence is calibrated: of the texts shown at about 80 %, "
+                                     "about 8 in 10 are right. Below 60 % the model is unsure.")
+        self.show_explanation(text)
         self.latency_label.setText(f"{self.last_latency_ms:.1f} ms")
         self.predicted.emit(result)
+
+    def show_explanation(self, text: str) -> None:
+        """Highlight the words that drove the prediction (leave-one-word-out, explain.py)."""
+        from workbench.core.deploy.explain import explain
+
+        if len(text.split()) > 150:  # one model call per word: kept for shorter texts
+            self.explain_label.setText("<i>Word highlights are shown for texts up to 150 words.</i>")
+            return
+        try:
+            label, spans = explain(self.predictor, text)
+        except WorkbenchError as exc:
+            self.explain_label.setText(html.escape(str(exc)))
+            return
+        self.last_explanation = spans
+        self.explain_label.setText(f"<i>Why {html.escape(label)}:</i> {highlighted_html(text, spans)}")
 
     # ------------------------------------------------------------------ files
     def _choose_input(self) -> None:
@@ -366,7 +403,8 @@ class InferencePanel(ChangesListener, QWidget):
             self._batch_failed_text(f"{dst} exists and was kept: choose another output file.")
             return
         column = self.column_combo.currentText() if self.column_combo.isEnabled() else None
-        config = PredictFileConfig(src, dst, text_col=column or None, predictor=self.predictor)
+        config = PredictFileConfig(src, dst, text_col=column or None, predictor=self.predictor,
+                                   review_below=self.review_spin.value() / 100.0)
         self._start("file", predict_file_job, str(self.bundle_dir), config)
 
     def start_store_job(self) -> None:

@@ -46,6 +46,7 @@ from workbench.gui.label.label_buttons import (
 from workbench.gui.label.labelling import LabellingActions
 from workbench.gui.label.record_view import annotation_html
 from workbench.gui.label.records_table import RecordsBrowser
+from workbench.gui.label.suggestion_explainer import SuggestionExplainer
 from workbench.gui.widgets.panel import ChangesListener
 
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
@@ -109,6 +110,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         # Label page: text on the left, metadata / counts / guidelines on the right.
         page = self.label_page = LabelPage()
         self.record_text, self.meta_form = page.record_text, page.meta_form
+        self.explainer = SuggestionExplainer(self.record_text.editor, self)
         self.annotation_label, self.suggestion_label = page.annotation_label, page.suggestion_label
         self.comment_edit, self.label_buttons = page.comment_edit, page.label_buttons
         self.counts_view, self.help_view = page.counts_view, page.help_view
@@ -398,6 +400,9 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
                 log.warning("No suggestion for record %s: %s", record.id, exc)
         self.suggestion = suggestion
         self.label_page.show_suggestion(suggestion, self.label_colors, self.can_accept())
+        self.explainer.schedule(self.project, self.suggestions.run_id,
+                                record.text if record is not None else None,
+                                suggestion.labels if suggestion is not None else ())
 
     def _done_text(self) -> str:
         if self.project is None:

@@ -1,0 +1,32 @@
+"""The Label panel tints the words that drove a trained model's suggestion."""
+from __future__ import annotations
+
+from deploy_fixtures import export_tiny_project
+
+from workbench.core.deploy.inference import Predictor
+from workbench.core.deploy.project_data import store_predictions
+from workbench.core.store.project import Project
+from workbench.gui.label.label_panel import LabelPanel
+
+
+def test_suggestion_words_are_highlighted(qtbot, tmp_path, tiny_base_model):
+    import torch
+
+    torch.set_num_threads(1)
+    path, report = export_tiny_project(tiny_base_model, tmp_path / "p")
+    predictor = Predictor.load(report.bundle_dir)
+    with Project.open(path) as project:
+        rows = project.db.execute(
+            "SELECT id, text FROM records WHERE text LIKE 'please help%' ORDER BY id").fetchall()
+        store_predictions(project, 1, [r[0] for r in rows], predictor.predict([r[1] for r in rows]))
+        panel = LabelPanel()
+        qtbot.addWidget(panel)
+        panel.set_project(project)
+        assert panel.current is not None and panel.current.text.startswith("please help")
+        assert panel.suggestion is not None
+        panel.explainer.run_now()  # what the short timer does after the record is shown
+        text = panel.current.text
+        assert [text[e["start"]:e["end"]] for e in panel.explainer.spans] == text.split()
+        assert panel.record_text.editor.extraSelections()
+        panel.set_project(None)
+        assert not panel.record_text.editor.extraSelections()
