@@ -30,3 +30,26 @@ def test_suggestion_words_are_highlighted(qtbot, tmp_path, tiny_base_model):
         assert panel.record_text.editor.extraSelections()
         panel.set_project(None)
         assert not panel.record_text.editor.extraSelections()
+
+
+def test_train_results_list_the_words_behind_each_label(qtbot, tmp_path, tiny_base_model):
+    import torch
+
+    from workbench.gui.train.label_words_view import LabelWordsView
+
+    torch.set_num_threads(1)
+    path, _report = export_tiny_project(tiny_base_model, tmp_path / "p")
+    view = LabelWordsView()
+    qtbot.addWidget(view)
+    run = {"id": 1, "metrics": {"accuracy": 0.5, "n": 6}}
+    view.show_run(path, run)
+    assert view.meaning.text().startswith("The model gets about 5 in 10 texts right")
+    view.button.click()
+    qtbot.waitUntil(lambda: view.job is None, timeout=60_000)
+    assert set(view.words) == {"billing", "delivery", "technical"}
+    assert any(view.words.values()) and "<b>billing</b>" in view.words_label.text()
+    view.show_run(path, {"id": 7, "metrics": {}})
+    view.button.click()
+    qtbot.waitUntil(lambda: view.job is None, timeout=60_000)
+    assert "Run 7 is not exported yet" in view.words_label.text()
+    view.shutdown()

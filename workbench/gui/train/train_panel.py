@@ -30,6 +30,7 @@ from workbench.core.errors import Cancelled, WorkbenchError
 from workbench.core.jobs import JobCrashed
 from workbench.core.store.changes import Changes
 from workbench.core.training.loop import train_job
+from workbench.gui.train.label_words_view import LabelWordsView
 from workbench.gui.train.run_summary import finished_message
 from workbench.gui.train.train_charts import TrainingCurves
 from workbench.gui.train.train_form import TrainSettingsForm
@@ -166,8 +167,9 @@ class TrainPanel(ChangesListener, QWidget):
         self.per_label = PerLabelTable()
         self.confusion = ConfusionMatrixView()
         self.confusion.open_records.connect(self.open_records)
+        self.label_words = LabelWordsView()
         results_page = results_layout(
-            self.history, self.metrics_table, self.per_label, self.confusion
+            self.history, self.metrics_table, self.per_label, self.confusion, self.label_words
         )
         self.tabs.addTab(results_page, "Results")
         return self.tabs
@@ -192,6 +194,7 @@ class TrainPanel(ChangesListener, QWidget):
 
     def shutdown(self) -> None:
         """Cancel a running job and wait for its thread to end (on quit)."""
+        self.label_words.shutdown()
         job = self._job
         if job is not None:
             job.silence()
@@ -417,6 +420,8 @@ class TrainPanel(ChangesListener, QWidget):
         runs = [by_id[i] for i in run_ids if i in by_id]
         self.metrics_table.show_runs(runs)
         self.per_label.show_runs(runs)
+        self.label_words.show_run(self._project.path if self._project else None,
+                                  runs[0] if runs else None)
         if not runs or self._project is None:
             self.confusion.show_matrix([], None, {})
             return

@@ -341,6 +341,7 @@ def results_layout(
     metrics: MetricsTable,
     per_label: PerLabelTable,
     confusion: ConfusionMatrixView,
+    below_metrics: QWidget | None = None,
 ) -> QWidget:
     """Run history on top; metrics on the left, confusion matrix and per-label on the right."""
     caption = QLabel(
@@ -359,7 +360,10 @@ def results_layout(
     right_layout.addWidget(titled("Confusion matrix (test split)", confusion))
     right_layout.addWidget(titled("Per label (test split)", per_label), 1)
     lower = QSplitter(Qt.Horizontal)
-    lower.addWidget(titled("Metrics", metrics))
+    left = titled("Metrics", metrics)
+    if below_metrics is not None:  # the plain summary and the words behind each label
+        left.layout().addWidget(below_metrics)
+    lower.addWidget(left)
     lower.addWidget(right)
     lower.setSizes([380, 480])
     outer = QSplitter(Qt.Vertical)
