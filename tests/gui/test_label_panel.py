@@ -202,7 +202,7 @@ def test_queue_runs_dry_then_shows_done(qtbot, panel, project_path):
     press(qtbot, Qt.Key.Key_1)
     press(qtbot, Qt.Key.Key_1)
     assert panel.current is None
-    assert "No more records" in panel.record_text.header.text()
+    assert "No more records" in panel.record_text.editor.placeholderText()
     # A finished state that says what to do next, not "(this record has no text)".
     assert "What next: train a model" in panel.record_text.editor.placeholderText()
     assert panel.suggester_label.text().startswith("Suggestions: Every record is labelled")
@@ -295,7 +295,7 @@ def test_panel_without_project_is_inert(qtbot, panel):
     assert panel.current is None
     press(qtbot, Qt.Key.Key_1)
     press(qtbot, Qt.Key.Key_S)
-    assert "Open or create a project" in panel.record_text.header.text()
+    assert "Open or create a project" in panel.record_text.editor.placeholderText()
 
 
 def test_queue_strategy_chooser_lists_strategies(qtbot, panel, project):
