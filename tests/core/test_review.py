@@ -82,7 +82,7 @@ def test_find_label_issues_on_a_project(tmp_path):
     by_ext = {x.external_id: x for x in issues}
     assert "E4" in by_ext and "E11" in by_ext
     assert by_ext["E4"].label == "delivery" and by_ext["E4"].suggested_label == "billing"
-    assert "confident" in by_ext["E4"].reason
+    assert "The model leans to 'billing'" in by_ext["E4"].reason
     # The near-duplicate pair is reported with the other record's label as suggestion.
     dup = by_ext.get("D2") or by_ext.get("D1")
     assert dup is not None and "Nearly the same text" in dup.reason

@@ -44,6 +44,13 @@ def test_typed_text_shows_probabilities(panel, exported, qtbot):
     for name in LABELS:
         assert shown[name] == pytest.approx(expected["probs"][name], abs=0.002)
     assert panel.latency_label.text().endswith(" ms")
+    # Confidence in words, and the words that drove the prediction highlighted.
+    assert any(w in panel.result_label.text() for w in ("unsure", "possible", "likely", "certain"))
+    assert "<span style='background-color" in panel.explain_label.text()
+    assert [e["start"] for e in panel.last_explanation] == [0, 7, 10]
+    # The percentage stands beside each bar, not painted over its fill.
+    assert not any(bar.isTextVisible() for bar in panel.bars.bars.values())
+    assert panel.bars.percents[expected["label"]].text().endswith("%")
     assert expected["label"] in panel.result_label.text()
     # Debounced: a burst of typing gives one prediction, for the final text.
     with qtbot.waitSignal(panel.predicted, timeout=5000) as blocker:
@@ -131,3 +138,57 @@ def test_latest_export_and_stored_predictions(panel, exported, qtbot):
         assert all(run_id == 1 and label in LABELS for run_id, label, _ in rows)
         assert set(json.loads(rows[0][2])) == set(LABELS)
         panel.set_project(None)
+
+
+def test_file_text_column_is_the_text_not_the_id_and_no_silent_overwrite(
+        panel, exported, qtbot, tmp_path, monkeypatch):
+    """The import wizard's rule picks the longest text-like column (not the first, ``id``);
+    the first texts are previewed; an existing output file is only replaced when confirmed."""
+    _project, report = exported
+    panel.open_bundle(report.bundle_dir)
+    src = tmp_path / "tickets.csv"
+    with open(src, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "note", "priority"])
+        for i in range(5):
+            writer.writerow([i + 1, f"the parcel never arrived, order {i}", "high"])
+    panel.set_input_file(src)
+    assert panel.column_combo.currentText() == "note"
+    assert "the parcel never arrived, order 0" in panel.preview_label.text()
+    out = tmp_path / "out.csv"
+    out.write_text("keep me\n")
+    panel.output_edit.setText(str(out))
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    panel.run_button.click()
+    assert out.read_text() == "keep me\n"
+    assert "was kept" in panel.batch_label.text()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(panel.batch_finished, timeout=30_000) as blocker:
+        panel.run_button.click()
+    assert blocker.args[0] == ("done", 5)
+    rows = list(csv.DictReader(out.open()))
+    assert [r["note"] for r in rows][0] == "the parcel never arrived, order 0"
+    assert rows[0]["needs_review"] in ("yes", "no") and rows[0]["certainty"]
+
+
+def test_a_fresh_export_is_opened_without_asking(panel, exported):
+    from workbench.core.store.changes import Changes
+
+    project_path, report = exported
+    with Project.open(project_path) as project:
+        panel.set_project(project)
+        assert panel.predictor is None
+        panel.refresh(Changes(runs=True))
+        assert panel.bundle_dir == report.bundle_dir
+        panel.set_project(None)
+
+
+def test_guess_text_column_rule():
+    from workbench.core.data.columns import guess_text_column
+
+    rows = [{"id": "1234567", "a": "ok", "b": "a longer sentence"}, {"id": "2", "a": "x", "b": "y"}]
+    assert guess_text_column(["id", "a", "b"], rows) == "b"
+    assert guess_text_column(["ID", "Message"], rows) == "Message"
+    assert guess_text_column([], []) is None

@@ -202,7 +202,10 @@ def test_queue_runs_dry_then_shows_done(qtbot, panel, project_path):
     press(qtbot, Qt.Key.Key_1)
     press(qtbot, Qt.Key.Key_1)
     assert panel.current is None
-    assert "No more records" in panel.record_text.header.text()
+    assert "No more records" in panel.record_text.editor.placeholderText()
+    # A finished state that says what to do next, not "(this record has no text)".
+    assert "What next: train a model" in panel.record_text.editor.placeholderText()
+    assert panel.suggester_label.text().startswith("Suggestions: Every record is labelled")
     assert not panel.act_skip.isEnabled()
     press(qtbot, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
     assert panel.current.id == 2
@@ -292,7 +295,7 @@ def test_panel_without_project_is_inert(qtbot, panel):
     assert panel.current is None
     press(qtbot, Qt.Key.Key_1)
     press(qtbot, Qt.Key.Key_S)
-    assert "Open or create a project" in panel.record_text.header.text()
+    assert "Open or create a project" in panel.record_text.editor.placeholderText()
 
 
 def test_queue_strategy_chooser_lists_strategies(qtbot, panel, project):
@@ -320,3 +323,16 @@ def test_choosing_another_queue_order(qtbot, panel, project):
         press(qtbot, Qt.Key.Key_2)
     assert sorted(seen) == list(range(2, 11)), "every remaining record, each once"
     assert project.stats()["by_annotator"] == {ME: 10}
+
+
+def test_f1_shows_the_guidelines_on_first_press(qtbot, panel, project_path):
+    project = _make(project_path, n=2)
+    panel.set_project(project)
+    assert panel.help_view.isVisible()
+    press(qtbot, Qt.Key.Key_F1)
+    assert panel.help_view.isVisible(), "the first F1 brings the guidelines up, not away"
+    press(qtbot, Qt.Key.Key_F1)
+    assert panel.help_view.isHidden()
+    press(qtbot, Qt.Key.Key_F1)
+    assert panel.help_view.isVisible()
+    project.close()

@@ -103,7 +103,8 @@ def test_review_can_be_cancelled(qtbot, panel):
 def test_coldstart_suggestions_refresh_in_the_background(qtbot, panel, project):
     from workbench.core.assist.autoretrain import AutoRetrainPolicy, retrain_state
 
-    assert panel.suggester.text().startswith("No suggestions yet")
+    # Labels are there, the quick model not fitted yet: "Preparing", not "No suggestions yet".
+    assert panel.suggester.text().startswith("Preparing suggestions")
     # 60 new labels, 30 per label: the automatic rule asks for a retrain.
     assert AutoRetrainPolicy().should_retrain(retrain_state(project))
     panel.mode.setCurrentIndex(panel.mode.findData("off"))  # no real training in this test

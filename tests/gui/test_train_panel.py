@@ -168,6 +168,10 @@ def test_training_run_fills_results_and_curves(qtbot, panel, project, tiny_base_
     assert n_loss >= 1
     assert panel.confusion.table.rowCount() == len(metrics["labels"])
     assert panel.error_banner.isHidden()
+    # One duration everywhere: the finished message says what the results table says.
+    duration = panel.metrics_table.value("Duration")
+    assert f"Run #{result.run_id} finished in {duration}" in panel.progress_text.text()
+    assert "The model gets about" in panel.progress_text.text()
 
 
 def test_confusion_cell_opens_its_records(qtbot, panel, project, tiny_base_model):

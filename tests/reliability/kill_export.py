@@ -32,7 +32,7 @@ __all__ = ["kill_export_loop", "check_bundle_folder"]
 TESTS_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = TESTS_DIR.parent
 _BUNDLE_FILES = ("bundle.json", "tokenizer.json", "model.onnx", "model_card.md", "predict.py",
-                 "inference.py", "predict_cli.py", "bundle_config.py")
+                 "inference.py", "predict_cli.py", "bundle_config.py", "explain.py")
 
 #: The fork server: reads "<project>\t<quantize 0/1>" lines, forks an export for each,
 #: answers the child's pid, waits for "reap" and answers the child's wait status.

@@ -28,6 +28,8 @@ __all__ = [
     "make_application",
     "app_icon",
     "stylesheet",
+    "log_file_path",
+    "start_log_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,8 +79,9 @@ def make_application(argv: list[str] | None = None) -> QApplication:
 class _ErrorReporter:
     """Shows an unexpected exception from a slot as a message instead of losing it."""
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: Any, log_file: Path | None = None) -> None:
         self.window = window
+        self.log_file = log_file
         self._previous = sys.excepthook
 
     def __call__(self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -91,11 +94,34 @@ class _ErrorReporter:
 
             text = BUSY_MESSAGE
         else:
-            text = f"Something went wrong: {exc}\n\nYour saved work is safe. Details are in the log."
+            where = f"the log file {self.log_file}" if self.log_file else "the terminal output"
+            text = f"Something went wrong: {exc}\n\nYour saved work is safe. Details are in {where}."
         try:
             QMessageBox.warning(self.window, "Workbench", text)
         except Exception:  # never fail while reporting a failure
             pass
+
+
+def log_file_path() -> Path:
+    """Where the app writes its log: ``workbench.log`` in the user's data folder for Workbench."""
+    from PySide6.QtCore import QStandardPaths
+
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".local" / "share" / "Workbench") / "workbench.log"
+
+
+def start_log_file() -> Path | None:
+    """Also log warnings and errors to :func:`log_file_path` (``None`` if it cannot be written)."""
+    path = log_file_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return path
 
 
 def _project_argument(argv: list[str]) -> str | None:
@@ -115,7 +141,7 @@ def run_app(argv: list[str]) -> int:
     apply_preferences(settings, app)
     window = MainWindow(settings)
     app.aboutToQuit.connect(window.shutdown)
-    reporter = _ErrorReporter(window)
+    reporter = _ErrorReporter(window, start_log_file())
     sys.excepthook = reporter
     window.show()
     if project_arg:

@@ -416,7 +416,7 @@ class MainWindow(WindowMenuActions, QMainWindow):
 
         path = demo_project_path()
         if path.exists():
-            self.open_project(path)
+            self._demo_created(path)
             return
         if self._demo_job is not None and self._demo_job.is_running():
             return
@@ -429,7 +429,9 @@ class MainWindow(WindowMenuActions, QMainWindow):
 
     def _demo_created(self, path: Any) -> None:
         self._demo_job = None
-        self.open_project(path)
+        if self.open_project(path):
+            # Replaces "Creating the demo project…" and names the (hidden) folder.
+            self.show_status(f"Demo project ready. It and its models live in {Path(path).parent}")
 
     def _demo_failed(self, exc: BaseException) -> None:
         self._demo_job = None

@@ -80,7 +80,7 @@ class WindowMenuActions:
 
         wizard = NewProjectWizard(self)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        wizard.project_created.connect(self.open_project)
+        wizard.project_created.connect(lambda path, w=wizard: self.project_created(path, w.report))
         wizard.open()
 
     def open_project_dialog(self: MainWindow) -> None:
@@ -106,6 +106,13 @@ class WindowMenuActions:
             return
         self.tabs.setCurrentWidget(team)
         team.merge_dialog()
+
+    def project_created(self: MainWindow, path: str, report: Any) -> None:
+        """Open a project the wizard created and say what its import did (empty texts
+        skipped included)."""
+        self.open_project(path)
+        if report is not None:
+            self.show_status(f"Project created: {report.summary()}.")
 
     def _imported(self: MainWindow, report: Any) -> None:
         self.broadcast(IMPORTED)

@@ -27,6 +27,7 @@ import numpy as np
 from workbench.core.assist.suggestions import AssistEvent
 from workbench.core.assist.textmodel import fit_predict_linear, tfidf_features
 from workbench.core.errors import Cancelled
+from workbench.core.plain_words import confidence_words
 from workbench.core.store.project import Project
 
 __all__ = [
@@ -264,8 +265,9 @@ def find_label_issues(
             )
         else:
             reason = (
-                f"The model is confident it is {sugg[0]!r} ({probs[i, index[sugg[0]]]:.0%}), "
-                f"while {labels[0]!r} gets only {p_given[i]:.0%} "
+                f"The model leans to {sugg[0]!r} ({probs[i, index[sugg[0]]]:.0%}, "
+                f"{confidence_words(probs[i, index[sugg[0]]])}), while {labels[0]!r} gets "
+                f"only {p_given[i]:.0%} "
                 f"(out-of-fold, {folds}-fold cross-validation)."
             )
         issues[rid] = LabelIssue(

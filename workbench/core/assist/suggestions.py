@@ -334,9 +334,8 @@ def coldstart_predict(
 ) -> int | None:
     """Fit the cold-start model on the labelled records and store its predictions.
 
-    Returns the new run id, or ``None`` when there are too few labels (single-label: two
-    different labels are needed; multi-label: one label both present and absent).
-    Older cold-start runs are removed.
+    Returns the new run id (below 1), or ``None`` with too few labels (single-label: two
+    different labels; multi-label: one label both present and absent). Older ones go.
     """
     should_stop = should_stop or _never
     labels = project.label_names()
@@ -355,6 +354,8 @@ def coldstart_predict(
         if len(np.unique(y)) < 2:
             return None
     targets = unlabelled_record_ids(project)
+    if not targets:  # every record is labelled: nothing to suggest (and nothing to fit on)
+        return None
     target_texts = [r.text for r in project.get_records(targets)]
     texts = [ex[1] for ex in examples] + target_texts
     features = tfidf_features(texts)
@@ -376,8 +377,9 @@ def coldstart_predict(
     metrics = {"n_labelled": _labelled_total(project), "n_train": n}
     with project.db.atomic():
         cur = project.db.execute(
-            "INSERT INTO runs(kind, status, created_at, finished_at, base_model, config, metrics, "
-            "snapshot_hash, device) VALUES (?, 'completed', ?, ?, ?, ?, ?, ?, 'cpu')",
+            "INSERT INTO runs(id, kind, status, created_at, finished_at, base_model, config, "
+            "metrics, snapshot_hash, device) VALUES ((SELECT min(0, coalesce(min(id), 0)) - 1 "
+            "FROM runs), ?, 'completed', ?, ?, ?, ?, ?, ?, 'cpu')",  # ids < 1: see create_run
             [COLDSTART_KIND, now, now, "tfidf-logreg", json.dumps(config), json.dumps(metrics),
              snapshot_hash],
         )

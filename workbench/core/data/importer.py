@@ -167,8 +167,9 @@ class _Importer:
                 if not self.add_labels:
                     raise ImportDataError(
                         f"{self.name}, row {row_no}: label {n!r} is not in the project's "
-                        f"labels ({', '.join(self.label_ids) or 'none'}); add it first or "
-                        "use --add-labels."
+                        f"labels ({', '.join(self.label_ids) or 'none'}); add it to the labels "
+                        "first, or let the import add new labels (the import's \"Add labels\" "
+                        "option; on the command line --add-labels)."
                     )
                 # add_label extends the cached schema in constant time (no re-read).
                 self.label_ids[n] = self.project.add_label(n).id

@@ -6,11 +6,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from workbench.core.deploy import card_words
+
 __all__ = ["RUNTIME_MODULES", "TEMPLATE_DIR", "write_bundle_config", "copy_runtime", "write_model_card", "zip_folder"]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "bundle_template"
 #: Modules copied into every bundle (standalone: they import only each other).
-RUNTIME_MODULES = ("inference.py", "predict_cli.py", "bundle_config.py")
+RUNTIME_MODULES = ("inference.py", "predict_cli.py", "bundle_config.py", "explain.py")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -59,6 +61,9 @@ def write_model_card(folder: Path, report: dict[str, Any], training: dict[str, A
     run = f" - run {report['run_id']}" if report.get("run_id") is not None else ""
     lines = [
         f"# Model card: {title}{run}",
+        "",
+        *card_words.summary_lines(report, training),
+        "## Details",
         "",
         f"- Exported: {report['created_at']}",
         f"- Base model: {report.get('base_model') or 'unknown'}",
@@ -124,6 +129,7 @@ def write_model_card(folder: Path, report: dict[str, Any], training: dict[str, A
         "",
         "Latency is measured on the exporting machine, one text per call, tokenization included.",
         "",
+        *card_words.calibration_lines(training),
         "## Intended use and limits",
         "",
         "- Intended use: assigning the labels above to short texts like those it was trained on "

@@ -87,6 +87,15 @@ def check_bundle_config(config: Any, where: str = BUNDLE_CONFIG) -> dict[str, An
             f"{where}: 'thresholds' must list one number from 0 to 1 per label "
             f"({len(labels)} labels)."
         )
+    temperature = config.get("temperature")
+    if temperature is not None and not (
+        isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+        and 1e-3 <= temperature <= 1e3
+    ):
+        raise BundleError(
+            f"{where}: 'temperature' (confidence calibration) must be a number from 0.001 "
+            f"to 1000, not {temperature!r}."
+        )
     for key in ("model_file", "fp32_model_file", "onnxruntime_version"):
         value = config.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):

@@ -53,6 +53,7 @@ __all__ = [
     "InputFileError",
     "Cancelled",
     "Predictor",
+    "confidence_word",
     "read_texts",
     "write_predictions",
     "predict_file",
@@ -101,6 +102,15 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def confidence_word(p: float, unsure_below: float = 0.6) -> str:
+    """A calibrated probability in words: "almost certain", "likely", "possible", "unsure"."""
+    if p >= 0.9:
+        return "almost certain"
+    if p >= 0.75:
+        return "likely"
+    return "possible" if p >= unsure_below else "unsure"
+
+
 class Predictor:
     """A loaded bundle: tokenizer, onnxruntime session and label map.
 
@@ -128,6 +138,8 @@ class Predictor:
         th = config.get("thresholds")
         self.thresholds = np.asarray(th if th is not None else [0.5] * len(self.labels), dtype=np.float32)
         self.max_length: int = int(config.get("max_length") or 512)
+        #: Confidence calibration: logits are divided by it (temperature scaling; 1 = none).
+        self.temperature: float = float(config.get("temperature") or 1.0)
         self.input_names: list[str] = [i.name for i in session.get_inputs()]
         self.output_name: str = session.get_outputs()[0].name
         pad = config.get("pad_id")
@@ -264,8 +276,10 @@ class Predictor:
         return out
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        """Softmax (single-label) or sigmoid (multi-label) of logits."""
-        return _sigmoid(logits) if self.multi_label else _softmax(logits)
+        """Calibrated probabilities: softmax (single-label) or sigmoid (multi-label) of
+        logits divided by the bundle's temperature."""
+        scaled = logits / self.temperature if self.temperature != 1.0 else logits
+        return _sigmoid(scaled) if self.multi_label else _softmax(scaled)
 
     def predict_proba(self, texts: Sequence[str], *, batch_size: int = 32, **kwargs: Any) -> np.ndarray:
         """Label probabilities (n x n_labels): softmax or, for multi-label, sigmoid."""
@@ -359,14 +373,28 @@ def read_texts(path: str | Path, text_col: str | None = None) -> tuple[list[str]
     return texts, rows, col
 
 
+def _review_fields(res: dict[str, Any], review_below: float) -> dict[str, str]:
+    probs = res["probs"]
+    chosen = res["labels"] if "labels" in res else [res["label"]]
+    conf = max((probs[n] for n in chosen), default=0.0)
+    if "labels" in res and not chosen:  # multi-label, nothing chosen: as sure as the top "no"
+        conf = 1.0 - max(probs.values(), default=0.0)
+    return {"certainty": confidence_word(conf, review_below),
+            "needs_review": "yes" if conf < review_below else "no"}
+
+
 def write_predictions(
     path: str | Path,
     rows: Sequence[dict[str, Any]],
     results: Sequence[dict[str, Any]],
     labels: Sequence[str],
+    review_below: float | None = None,
 ) -> None:
     """Write input rows plus predictions to CSV (``label``, ``confidence``, ``p_<label>``
-    columns) or JSONL (``prediction`` and ``probs`` fields)."""
+    columns) or JSONL (``prediction`` and ``probs`` fields).
+
+    With ``review_below`` (a probability), every row also says its confidence in words
+    (``certainty``) and ``needs_review`` = yes when the confidence is below it."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
@@ -382,10 +410,14 @@ def write_predictions(
                 for row, res in zip(rows, results, strict=True):
                     pred = res["labels"] if "labels" in res else res["label"]
                     out = {**row, "prediction": pred, "probs": res["probs"]}
+                    if review_below is not None:
+                        out.update(_review_fields(res, review_below))
                     fh.write(json.dumps(out, ensure_ascii=False) + "\n")
             else:
                 base = list(dict.fromkeys(k for r in rows for k in r))
-                extra = ["label", "confidence"] + [f"p_{name}" for name in labels]
+                extra = ["label", "confidence"] + (
+                    ["certainty", "needs_review"] if review_below is not None else []
+                ) + [f"p_{name}" for name in labels]
                 writer = csv.DictWriter(fh, fieldnames=base + [c for c in extra if c not in base])
                 writer.writeheader()
                 for row, res in zip(rows, results, strict=True):
@@ -398,6 +430,8 @@ def write_predictions(
                         conf = probs[label]
                     out = dict(row)
                     out.update({"label": label, "confidence": f"{conf:.6f}"})
+                    if review_below is not None:
+                        out.update(_review_fields(res, review_below))
                     out.update({f"p_{n}": f"{probs[n]:.6f}" for n in labels})
                     writer.writerow(out)
         os.replace(tmp, path)
@@ -415,6 +449,7 @@ def predict_file(
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    review_below: float | None = None,
 ) -> int:
     """Predict every text of a file and write the results; returns the number of rows.
 
@@ -430,7 +465,7 @@ def predict_file(
         raise InputFileError("The output file must not be the input file.")
     texts, rows, _col = read_texts(input_path, text_col)
     results = predictor.predict(texts, batch_size=batch_size, progress=progress, should_stop=should_stop)
-    write_predictions(output_path, rows, results, predictor.labels)
+    write_predictions(output_path, rows, results, predictor.labels, review_below)
     return len(rows)
 
 

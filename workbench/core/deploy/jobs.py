@@ -57,6 +57,7 @@ class PredictFileConfig:
     text_col: str | None = None
     batch_size: int = 32
     predictor: Any = None
+    review_below: float | None = None  #: rows below this confidence say needs_review = yes
 
 
 def predict_file_job(
@@ -72,7 +73,7 @@ def predict_file_job(
     predictor = config.predictor or Predictor.load(bundle_dir)
     return predict_file(
         predictor, config.input_path, config.output_path, text_col=config.text_col,
-        batch_size=config.batch_size,
+        batch_size=config.batch_size, review_below=config.review_below,
         progress=(lambda done, total: progress(ProgressEvent("predict", done, total))) if progress else None,
         should_stop=should_stop,
     )

@@ -278,6 +278,7 @@ def export_model(
             "fp32_model_file": FP32_MODEL_FILE if quantize else None,
             "run_id": info.get("run_id"),
             "base_model": info.get("base_model"),
+            "temperature": info.get("temperature"),  # calibrated confidence (calibration.py)
         }
         bundle.write_bundle_config(staging, config)
 
@@ -399,6 +400,7 @@ def export_run(
         row = resolve_run(project, run)
         parity, test_texts, test_gold = verification_data(project)
         training = training_figures(project)
+        training["results"] = row["metrics"]  # the model card's plain summary and calibration
         name = project.name
         path = project.path
     target = Path(out_dir) if out_dir else default_export_dir(path, row["run_id"])

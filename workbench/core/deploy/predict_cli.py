@@ -14,20 +14,24 @@ from pathlib import Path
 from typing import Any, TextIO
 
 try:  # inside Workbench
+    from workbench.core.deploy.explain import explain
     from workbench.core.deploy.inference import (
         BundleError,
         Cancelled,
         InputFileError,
         Predictor,
+        confidence_word,
         read_texts,
         write_predictions,
     )
-except ImportError:  # standalone bundle: inference.py lies beside this file
+except ImportError:  # standalone bundle: inference.py and explain.py lie beside this file
+    from explain import explain  # type: ignore[no-redef]
     from inference import (  # type: ignore[no-redef]
         BundleError,
         Cancelled,
         InputFileError,
         Predictor,
+        confidence_word,
         read_texts,
         write_predictions,
     )
@@ -44,6 +48,12 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per batch (default 32)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: automatic)")
+    parser.add_argument("--explain", action="store_true",
+                        help="also say which words drove each prediction (with --json: an "
+                             "'explanation' list of {start, end, weight} character spans)")
+    parser.add_argument("--review-below", type=float, default=None, metavar="P",
+                        help="mark predictions less confident than P (0-1) as needing review "
+                             "(output files gain 'certainty' and 'needs_review' columns)")
 
 
 def _format_result(text: str, res: dict[str, Any]) -> str:
@@ -51,9 +61,15 @@ def _format_result(text: str, res: dict[str, Any]) -> str:
     if "labels" in res:
         shown = ", ".join(f"{n} ({probs[n]:.2f})" for n in res["labels"]) or "(no label)"
     else:
-        shown = f"{res['label']} ({probs[res['label']]:.2f})"
+        p = probs[res["label"]]
+        shown = f"{res['label']} ({p:.2f}, {confidence_word(p)})"
     snippet = text if len(text) <= 60 else text[:57] + "..."
-    return f"{shown}\t{snippet}"
+    line = f"{shown}\t{snippet}"
+    if res.get("explanation"):
+        best = sorted((e for e in res["explanation"] if e["weight"] > 0), key=lambda e: -e["weight"])
+        words = ", ".join(text[e["start"]:e["end"]] for e in best[:3])
+        line += f"\t(because of: {words or 'no single word'})"
+    return line
 
 
 def run_predict(bundle_dir: str | Path, args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -72,13 +88,15 @@ def run_predict(bundle_dir: str | Path, args: argparse.Namespace, out: TextIO | 
         raise InputFileError("--text-col needs --input FILE.")
     if args.batch_size < 1:
         raise InputFileError("--batch-size must be at least 1.")
+    if args.review_below is not None and not 0.0 <= args.review_below <= 1.0:
+        raise InputFileError("--review-below must be a probability from 0 to 1.")
     start = time.perf_counter()
     predictor = Predictor.load(bundle_dir, threads=args.threads)
     if args.input:
         texts, rows, _col = read_texts(args.input, args.text_col)
         results = predictor.predict(texts, batch_size=args.batch_size)
         if args.output:
-            write_predictions(args.output, rows, results, predictor.labels)
+            write_predictions(args.output, rows, results, predictor.labels, args.review_below)
             summary = {"input": str(args.input), "output": str(args.output), "rows": len(rows),
                        "seconds": round(time.perf_counter() - start, 3)}
             if args.json:
@@ -89,6 +107,15 @@ def run_predict(bundle_dir: str | Path, args: argparse.Namespace, out: TextIO | 
     else:
         texts = list(args.texts)
         results = predictor.predict(texts, batch_size=args.batch_size)
+    if args.explain:
+        for text, res in zip(texts, results, strict=True):
+            label = res["label"] if "label" in res else None
+            res["explanation"] = explain(predictor, text, label)[1]
+    if args.review_below is not None:
+        for res in results:
+            chosen = res["labels"] if "labels" in res else [res["label"]]
+            conf = max((res["probs"][n] for n in chosen), default=0.0)
+            res["needs_review"] = conf < args.review_below
     if args.json:
         out.write(json.dumps([{"text": t, **r} for t, r in zip(texts, results, strict=True)], ensure_ascii=False) + "\n")
     else:

@@ -130,6 +130,7 @@ class TrainEvent(ProgressEvent):
     learning_rate: float | None = field(default=None, kw_only=True)
     samples_per_s: float | None = field(default=None, kw_only=True)
     eta_s: float | None = field(default=None, kw_only=True)
+    eta_max_s: float | None = field(default=None, kw_only=True)  # without early stopping
     val_metrics: dict[str, Any] | None = field(default=None, kw_only=True)
 
     @property

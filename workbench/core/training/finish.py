@@ -16,6 +16,7 @@ def finish_run_output(job: Any, model: Any, tokenizer: Any, best_state: Any, sta
                       extra: dict[str, Any]) -> TrainResult:
     """Evaluate the best weights on the test split, save the model folder and close the run."""
     from workbench.core.store.project import Project
+    from workbench.core.training.calibration import calibrate_job
     from workbench.core.training.runs import finish_run, store_predictions
 
     data = job.data
@@ -38,6 +39,7 @@ def finish_run_output(job: Any, model: Any, tokenizer: Any, best_state: Any, sta
     metrics["split"] = "test" if data.test else "validation"
     metrics["validation"] = brief(val_metrics)
     metrics["thresholds"] = job.thresholds
+    probs = calibrate_job(job, _p, test, probs, metrics)  # temperature scaling (calibration.py)
     job.timings["final_eval_s"] = time.perf_counter() - t
 
     job.emit(TrainEvent("save", message="Saving the model"))
@@ -78,6 +80,7 @@ def save_model(job: Any, model: Any, tokenizer: Any) -> Path:
         "thresholds": job.thresholds,
         "max_length": job.max_length,
         "base_model": job.config.base_model,
+        "temperature": getattr(job, "temperature", 1.0),
     }
     (job.tmp_dir / "workbench_run.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     if final.exists():  # left over from a project file that was replaced

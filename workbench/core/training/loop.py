@@ -18,6 +18,7 @@ from typing import Any
 from workbench.core.errors import Cancelled
 from workbench.core.jobs import never_stop, no_progress
 from workbench.core.training.config import TrainConfig, TrainEvent, TrainResult
+from workbench.core.training.estimate import eta_fields
 from workbench.core.training.finish import brief, finish_run_output
 
 __all__ = ["train_project", "train_job"]
@@ -379,7 +380,7 @@ class _Job:
         best_f1, best_state, best_epoch, bad = -1.0, None, 0, 0
         history: list[dict[str, Any]] = []
         step, samples, train_s, eval_s = 0, 0, 0.0, 0.0
-        cancelled = False
+        cancelled = stop = False
         train_model.train()
         for epoch in range(epochs):
             batches = length_grouped_batches(
@@ -414,7 +415,8 @@ class _Job:
                 self.emit(TrainEvent(
                     "train", step, total, epoch=epoch + (n_in_epoch + 1) / max(1, len(batches)),
                     loss=float(loss.detach()), learning_rate=scheduler.get_last_lr()[0],
-                    samples_per_s=rate, eta_s=elapsed / step * (total - step),
+                    samples_per_s=rate, **eta_fields(elapsed / step, step, total, len(batches), epoch,
+                                                     cfg.early_stopping_patience, bad),
                 ))
                 if step >= total:
                     break
@@ -453,4 +455,5 @@ class _Job:
         if not dist.is_main:
             return TrainResult(self.run_id, status)
         return finish_run_output(self, model, tokenizer, best_state, status, t0,
-                                 {"best_epoch": best_epoch, "history": history, "steps": step, "samples": samples})
+                                 {"best_epoch": best_epoch, "history": history, "steps": step, "samples": samples,
+                                  "stopped_early": bool(stop) and not cancelled})

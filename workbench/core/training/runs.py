@@ -42,8 +42,10 @@ def create_run(
     now = now_iso()
     with project.db.atomic():
         cur = project.db.execute(
-            "INSERT INTO runs(kind, status, created_at, base_model, config, snapshot_hash, device, "
-            "owner, heartbeat) VALUES ('train', 'running', ?, ?, ?, ?, ?, ?, ?)",
+            # Numbered from 1 whatever quick models came before (those take ids below 1).
+            "INSERT INTO runs(id, kind, status, created_at, base_model, config, snapshot_hash, device, "
+            "owner, heartbeat) VALUES ((SELECT max(1, coalesce(max(id), 0) + 1) FROM runs), "
+            "'train', 'running', ?, ?, ?, ?, ?, ?, ?)",
             [now, base_model, json.dumps(config), snapshot_hash, device, owner_tag(), now],
         )
     return int(cur.lastrowid)

@@ -387,5 +387,14 @@ class DeployPanel(ChangesListener, QWidget):
 
     def open_bundle_folder(self) -> None:
         """Show the bundle folder in the system's file manager."""
-        if self.bundle_dir is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.bundle_dir)))
+        if self.bundle_dir is None:
+            return
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.bundle_dir))):
+            self.status_message.emit(f"Opened {self.bundle_dir} in the file manager")
+            return
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.clipboard().setText(str(self.bundle_dir))
+        text = f"No file manager could be started. The bundle is in {self.bundle_dir} (path copied)."
+        self.message_label.setText(html.escape(text))
+        self.status_message.emit(text)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from workbench.core.assist.suggestion_status import suggestion_status
 from workbench.core.store.history import AnnotationHistory, EditResult
 from workbench.core.store.operations import describe
 from workbench.core.store.project import Project
@@ -85,6 +86,7 @@ class SuggestionLookup:
         self._resolved = False
         self.run_id: int | None = None
         self.suggester = ""
+        self.status = ""
 
     def _resolve(self, project: Project) -> None:
         from workbench.core.assist import suggestions as assist
@@ -92,6 +94,7 @@ class SuggestionLookup:
         self._resolved = True
         self.run_id = assist.prediction_run_id(project)
         self.suggester = assist.current_suggester(project)
+        self.status = suggestion_status(project)
 
     def describe_suggester(self, project: Project | None) -> str:
         """A short sentence saying which model suggests ("" without a project)."""
@@ -99,7 +102,7 @@ class SuggestionLookup:
             return ""
         if not self._resolved:
             self._resolve(project)
-        return self.suggester
+        return self.status
 
     def get(self, project: Project | None, record_id: int) -> Suggestion | None:
         """The suggestion for one record, or ``None`` when the model has none for it.

@@ -46,6 +46,7 @@ from workbench.gui.label.label_buttons import (
 from workbench.gui.label.labelling import LabellingActions
 from workbench.gui.label.record_view import annotation_html
 from workbench.gui.label.records_table import RecordsBrowser
+from workbench.gui.label.suggestion_explainer import SuggestionExplainer
 from workbench.gui.widgets.panel import ChangesListener
 
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
@@ -109,6 +110,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         # Label page: text on the left, metadata / counts / guidelines on the right.
         page = self.label_page = LabelPage()
         self.record_text, self.meta_form = page.record_text, page.meta_form
+        self.explainer = SuggestionExplainer(self.record_text.editor, self)
         self.annotation_label, self.suggestion_label = page.annotation_label, page.suggestion_label
         self.comment_edit, self.label_buttons = page.comment_edit, page.label_buttons
         self.counts_view, self.help_view = page.counts_view, page.help_view
@@ -220,8 +222,8 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         stay current even while the panel is hidden; the records table reloads when shown."""
         if self.project is None:
             return
-        if changes.predictions and not (changes.label_schema or changes.records
-                                        or changes.settings):
+        if (changes.predictions or changes.runs) and not (
+                changes.label_schema or changes.records or changes.settings):
             self.reload_suggestion()
         if changes.label_schema or changes.records or changes.settings \
                 or changes.record_ids is None:
@@ -364,6 +366,9 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         if record is None or project is None:
             self.mine = None
             self.record_text.set_record(None, self._done_text())
+            if project is not None:  # finished: the suggestion line says so too
+                self.suggestions.reset()
+                self._show_suggester()
             self.meta_form.set_record(None)
             self.annotation_label.setText("")
             self.label_buttons.set_checked(())
@@ -395,6 +400,9 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
                 log.warning("No suggestion for record %s: %s", record.id, exc)
         self.suggestion = suggestion
         self.label_page.show_suggestion(suggestion, self.label_colors, self.can_accept())
+        self.explainer.schedule(self.project, self.suggestions.run_id,
+                                record.text if record is not None else None,
+                                suggestion.labels if suggestion is not None else ())
 
     def _done_text(self) -> str:
         if self.project is None:
@@ -409,7 +417,8 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         text = "No more records in this queue: every record has your annotation."
         if note:
             text += " " + note
-        return text + " Use Back, or the Records table, to review."
+        return (text + " Use Back, or the Records table, to review.\n\nWhat next: train a model "
+                "(Train tab), check the labels (Review tab), or import more records (File > Import).")
 
     def update_label_actions(self) -> None:
         has = self.current is not None
@@ -451,5 +460,16 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         self.browser.search_edit.selectAll()
 
     def toggle_help(self) -> None:
-        """Show or hide the guidelines pane."""
-        self.help_view.setVisible(not self.help_view.isVisible())
+        """F1: bring the guidelines pane up (shown, with room); pressed again, hide it."""
+        raised = getattr(self, "_help_raised", False)
+        if self.help_view.isHidden() or not raised:
+            self.help_view.show()
+            side = self.help_view.parentWidget()
+            if hasattr(side, "sizes") and self.help_view.height() < 120:
+                sizes = side.sizes()
+                sizes[-1] = max(sizes[-1], sum(sizes) // 2)
+                side.setSizes(sizes)
+            self._help_raised = True
+        else:
+            self.help_view.hide()
+            self._help_raised = False

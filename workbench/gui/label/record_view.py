@@ -129,7 +129,10 @@ class RecordText(QWidget):
 
     def set_record(self, record: Record | None, header: str = "") -> None:
         """Show a record (or nothing), cutting very long texts to a preview."""
-        self.header.setText(header)
+        # Without a record the body says what the state is (finished, no project), not
+        # "(this record has no text)"; the header above it then stays empty.
+        self.header.setText(header if record is not None else "")
+        self.editor.setPlaceholderText("(this record has no text)" if record is not None else header)
         text = record.text if record is not None else ""
         self._full_text = text
         self.truncated = len(text) > PREVIEW_CHARS

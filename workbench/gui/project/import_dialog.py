@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.data.columns import guess_text_column
 from workbench.core.data.importer import (
     ImportProgress,
     ImportReport,
@@ -61,7 +62,6 @@ DATA_FILE_FILTER = (
 )
 NONE_CHOICE = "(none)"
 PREVIEW_ROWS = 20
-_TEXT_NAMES = ("text", "message", "body", "content", "sentence", "review", "comment", "utterance")
 _ID_NAMES = ("id", "record_id", "uid", "key", "message_id", "doc_id")
 _LABEL_NAMES = ("label", "labels", "intent", "category", "class", "tag", "tags", "topic")
 
@@ -194,9 +194,7 @@ class DataFileMapper(QWidget):
                 item = QTableWidgetItem(text if len(text) < 300 else text[:300] + "…")
                 item.setToolTip(text[:2000])
                 self.preview.setItem(r, c, item)
-        text_guess = _guess(self.columns, _TEXT_NAMES)
-        if text_guess is None and self.columns:
-            text_guess = max(self.columns, key=self._mean_length)
+        text_guess = guess_text_column(self.columns, self.rows)
         id_guess = _guess(self.columns, _ID_NAMES)
         label_guess = _guess(self.columns, _LABEL_NAMES)
         for combo, guess, optional in (
@@ -213,10 +211,6 @@ class DataFileMapper(QWidget):
                 combo.setCurrentText(guess)
             combo.blockSignals(False)
         self._mapping_changed()
-
-    def _mean_length(self, column: str) -> float:
-        values = [str(r.get(column) or "") for r in self.rows]
-        return sum(map(len, values)) / max(1, len(values))
 
     # ----------------------------------------------------------------- mapping
     def _mapping_changed(self) -> None:

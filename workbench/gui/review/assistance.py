@@ -91,9 +91,9 @@ class AssistancePolicy:
             self.retrain_status.setText("–")
             return
         from workbench.core.assist.autoretrain import load_policy, retrain_state
-        from workbench.core.assist.suggestions import current_suggester
+        from workbench.core.assist.suggestion_status import suggestion_status
 
-        self.suggester.setText(current_suggester(self.project))
+        self.suggester.setText(suggestion_status(self.project))
         running = self.assist_kind == "retrain" and self.assist_running()
         state = self.session_state()
         if running:

@@ -124,6 +124,8 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         self.list.currentRowChanged.connect(self._show_current)
         self.list.itemDoubleClicked.connect(self._open_current)
         splitter.addWidget(self.list)
+        self.list.setMinimumWidth(380)  # entries are sentences: wide enough to read, and wrapped
+        self.list.setWordWrap(True)
 
         detail = QWidget()
         form = QFormLayout(detail)
@@ -161,7 +163,8 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         buttons.addWidget(self.show_button)
         form.addRow(buttons)
         splitter.addWidget(detail)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
         layout.addWidget(splitter, 1)
 
         layout.addWidget(self.build_assistance())

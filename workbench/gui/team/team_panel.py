@@ -160,10 +160,10 @@ class TeamPanel(ChangesListener, QWidget):
         self.pairs_table = _table(["Annotator A", "Annotator B", "Records in common",
                                    "Cohen's κ", "Raw agreement"], stretch=(0, 1))
         self.labels_table = _table(["Label", "Mean pairwise κ", "Fleiss' κ",
-                                    "Krippendorff's α", "Records with label"])
+                                    "Krippendorff's α", "Shared records with it"])
         self.agreement_note = QLabel(
-            "κ and α: 1 = perfect agreement, 0 = no better than chance. Only records labelled "
-            "by two or more annotators count. Per label: chosen or not (one against the rest)."
+            "κ and α: how far annotators agree beyond luck (1 = always, 0 = chance). Only records "
+            "labelled by two or more annotators count. Per label: chosen or not (one vs the rest)."
         )
         self.agreement_note.setWordWrap(True)
         self.agreement_note.setStyleSheet("color: gray")

@@ -15,10 +15,12 @@ from PySide6.QtCore import QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QStyle, QStyleOptionHeader, QWidget
 
+from workbench.core.plain_words import FIGURE_HELP
+
 if TYPE_CHECKING:
     import pyqtgraph as pg
 
-__all__ = ["RotatedHeader", "TrainingCurves"]
+__all__ = ["RotatedHeader", "TrainingCurves", "loss_axis_range"]
 
 #: Redraw interval in milliseconds (100 ms = at most 10 redraws per second).
 REDRAW_MS = 100
@@ -42,6 +44,13 @@ def _make_plot(title: str, y_label: str) -> pg.PlotWidget:
         item.getAxis(axis).setPen("#888888")
     plot.setMinimumHeight(160)
     return plot
+
+
+def loss_axis_range(values: list[float]) -> tuple[float, float]:
+    """The loss axis from 0 to a little above the largest loss: noise between 1.78 and
+    1.80 then looks like the flat line it is, and the axis always has numbers."""
+    top = max(max(values), 0.0)
+    return 0.0, top * 1.1 if top > 0 else 1.0
 
 
 class TrainingCurves(QWidget):
@@ -80,7 +89,10 @@ class TrainingCurves(QWidget):
         import pyqtgraph as pg
 
         self.loss_plot = _make_plot("Training loss", "loss")
+        self.loss_plot.setToolTip(FIGURE_HELP["loss"])
         self.f1_plot = _make_plot("Validation macro-F1", "macro-F1")
+        self.f1_plot.setToolTip(FIGURE_HELP["macro_f1"] + " Measured on the validation texts "
+                                "after each epoch.")
         self.f1_plot.getPlotItem().setYRange(0.0, 1.0, padding=0.02)
         self.f1_plot.setXLink(self.loss_plot)  # same steps under each other
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen(_LOSS_COLOUR, width=2))
@@ -159,6 +171,8 @@ class TrainingCurves(QWidget):
             symbolPen=None,
         )
         self.f1_curve.setData(self._f1_x, self._f1_y)
+        if self._loss_y:
+            self.loss_plot.getPlotItem().setYRange(*loss_axis_range(self._loss_y), padding=0)
 
 
 class RotatedHeader(QHeaderView):

@@ -30,6 +30,8 @@ from workbench.core.errors import Cancelled, WorkbenchError
 from workbench.core.jobs import JobCrashed
 from workbench.core.store.changes import Changes
 from workbench.core.training.loop import train_job
+from workbench.gui.train.label_words_view import LabelWordsView
+from workbench.gui.train.run_summary import finished_message
 from workbench.gui.train.train_charts import TrainingCurves
 from workbench.gui.train.train_form import TrainSettingsForm
 from workbench.gui.train.train_results import (
@@ -165,8 +167,9 @@ class TrainPanel(ChangesListener, QWidget):
         self.per_label = PerLabelTable()
         self.confusion = ConfusionMatrixView()
         self.confusion.open_records.connect(self.open_records)
+        self.label_words = LabelWordsView()
         results_page = results_layout(
-            self.history, self.metrics_table, self.per_label, self.confusion
+            self.history, self.metrics_table, self.per_label, self.confusion, self.label_words
         )
         self.tabs.addTab(results_page, "Results")
         return self.tabs
@@ -191,6 +194,7 @@ class TrainPanel(ChangesListener, QWidget):
 
     def shutdown(self) -> None:
         """Cancel a running job and wait for its thread to end (on quit)."""
+        self.label_words.shutdown()
         job = self._job
         if job is not None:
             job.silence()
@@ -285,7 +289,11 @@ class TrainPanel(ChangesListener, QWidget):
             if event.samples_per_s:
                 details.append(f"{event.samples_per_s:.1f} texts/s")
             if event.eta_s is not None:
-                details.append(f"about {format_duration(event.eta_s)} left")
+                left = f"about {format_duration(event.eta_s)} left"
+                if event.eta_max_s is not None and event.eta_max_s > event.eta_s * 1.2 + 5:
+                    left += (f" if it stops early (at most {format_duration(event.eta_max_s)}"
+                             " if it keeps improving)")
+                details.append(left)
             parts.append(" · ".join(details))
         if self._job is not None and self._job.stop_event.is_set():
             parts = ["Cancelling after the current step…"]
@@ -293,11 +301,8 @@ class TrainPanel(ChangesListener, QWidget):
 
     def _on_done(self, result: TrainResult) -> None:
         self._finish()
-        elapsed = format_duration(time.monotonic() - self._run_started)
         if result.status == "completed":
-            f1 = (result.metrics or {}).get("macro_f1")
-            score = f", test macro-F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
-            message = f"Run #{result.run_id} finished in {elapsed}{score}."
+            message = finished_message(result, self._project)
             self.progress.setValue(self.progress.maximum())
             self.progress.setFormat("Finished")
         elif result.status == "cancelled" and result.model_path is not None:
@@ -415,6 +420,8 @@ class TrainPanel(ChangesListener, QWidget):
         runs = [by_id[i] for i in run_ids if i in by_id]
         self.metrics_table.show_runs(runs)
         self.per_label.show_runs(runs)
+        self.label_words.show_run(self._project.path if self._project else None,
+                                  runs[0] if runs else None)
         if not runs or self._project is None:
             self.confusion.show_matrix([], None, {})
             return

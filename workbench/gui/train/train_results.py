@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.plain_words import FIGURE_HELP, epochs_summary
 from workbench.core.training.confusion import cell_records
 from workbench.core.training.models import describe_base_model
 from workbench.gui.train.confusion_view import ConfusionMatrixView
@@ -198,6 +199,10 @@ _CONFIG_ROWS = [
 ]
 
 
+_HELP_KEYS = {title: key for key, title in _METRIC_ROWS + _CONFIG_ROWS if key in FIGURE_HELP}
+_HELP_KEYS["Duration"] = "duration"
+
+
 class MetricsTable(QTableWidget):
     """Overall metrics and settings of one run, or of two runs side by side with the change."""
 
@@ -226,6 +231,9 @@ class MetricsTable(QTableWidget):
         rows.append(("Base model", [describe_base_model(r.get("base_model")) for r in runs], False))
         for key, title in _CONFIG_ROWS:
             values = [_effective(m, c, key) for m, c in zip(metrics, configs, strict=True)]
+            if key == "epochs":  # the epochs really run, and whether it stopped early
+                values = [epochs_summary(m, v) if m.get("history") else v
+                          for m, v in zip(metrics, values, strict=True)]
             if any(v is not None for v in values):
                 rows.append((title, values, False))
         rows.append(("Device", [r.get("device") for r in runs], False))
@@ -240,6 +248,10 @@ class MetricsTable(QTableWidget):
         self.setHorizontalHeaderLabels(headers)
         self.setRowCount(len(rows))
         self.setVerticalHeaderLabels([title for title, _, _ in rows])
+        for row, (title, _values, _m) in enumerate(rows):
+            key = _HELP_KEYS.get(title)
+            if key and self.verticalHeaderItem(row) is not None:
+                self.verticalHeaderItem(row).setToolTip(FIGURE_HELP[key])
         for row, (_title, values, is_metric) in enumerate(rows):
             for col, value in enumerate(values):
                 text = _fmt(value, 3 if is_metric else 0)
@@ -329,6 +341,7 @@ def results_layout(
     metrics: MetricsTable,
     per_label: PerLabelTable,
     confusion: ConfusionMatrixView,
+    below_metrics: QWidget | None = None,
 ) -> QWidget:
     """Run history on top; metrics on the left, confusion matrix and per-label on the right."""
     caption = QLabel(
@@ -347,7 +360,10 @@ def results_layout(
     right_layout.addWidget(titled("Confusion matrix (test split)", confusion))
     right_layout.addWidget(titled("Per label (test split)", per_label), 1)
     lower = QSplitter(Qt.Horizontal)
-    lower.addWidget(titled("Metrics", metrics))
+    left = titled("Metrics", metrics)
+    if below_metrics is not None:  # the plain summary and the words behind each label
+        left.layout().addWidget(below_metrics)
+    lower.addWidget(left)
     lower.addWidget(right)
     lower.setSizes([380, 480])
     outer = QSplitter(Qt.Vertical)
