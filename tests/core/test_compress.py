@@ -150,3 +150,35 @@ def test_bad_student_spec_is_one_clear_message(project, spec, message):
     with pytest.raises(WorkbenchError, match=message):
         distill_job(project, DistillConfig(run=1, student=spec))
     assert _run_folders(project) == before
+
+
+def test_pruned_model_is_smaller_dense_and_runs_from_the_bundle(project, tmp_path):
+    from workbench.core.compress.prune import PruneConfig, prune_job
+    from workbench.core.training.evaluate import load_run_model
+
+    result = prune_job(project, PruneConfig(run=1, heads=0.5, ffn=0.5, epochs=1, batch_size=4))
+    d = result.details
+    assert (d["heads_per_layer"], d["heads_before"], d["ffn_per_layer"], d["ffn_before"]) == (1, 2, 32, 64)
+    assert d["student_params"] < d["teacher_params"]
+    model, _tok, info = load_run_model(result.model_path)  # the training side loads it too
+    layer = model.base_model.encoder.layer[0]
+    assert tuple(layer.attention.self.query.weight.shape) == (16, 32)  # one head of width 16
+    assert tuple(layer.intermediate.dense.weight.shape) == (32, 32)
+    assert info["parent_run"] == 1
+    with Project.open(project) as p:
+        assert get_run(p, result.run_id)["config"]["compression"]["method"] == "prune"
+
+    report = export_run(project, run=result.run_id, out_dir=tmp_path / "pruned")
+    assert report.parity_ok
+    parent = export_run(project, run=1, out_dir=tmp_path / "parent")
+    assert report.sizes_bytes["fp32"] < parent.sizes_bytes["fp32"]
+    texts = ["my card payment failed", "the app crashes"]
+    got = _run_bundle_without_torch(report.bundle_dir, tmp_path, texts)
+    assert [r["label"] for r in got] == [r["label"] for r in Predictor.load(report.bundle_dir).predict(texts)]
+
+
+def test_prune_refuses_nothing_to_prune(project):
+    from workbench.core.compress.prune import PruneConfig, prune_job
+
+    with pytest.raises(WorkbenchError, match="Nothing to prune"):
+        prune_job(project, PruneConfig(run=1, heads=0.0, ffn=0.0))
