@@ -94,6 +94,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export labelled data (OUT file) or, with --out DIR, a trained model."""
+    if getattr(args, "variant", None):  # a measured variant bundle (workbench.cli.compress)
+        from workbench.cli.compress import run_variant_export
+
+        return int(run_variant_export(args) or 0)
     if args.out is not None:
         if args.output is not None:
             raise _error("Give either an output file (labelled data) or --out DIR (a model), "
@@ -215,6 +219,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--out", metavar="DIR", help="export a trained model into this folder")
     model.add_argument("--run", default="latest", metavar="ID",
                        help="run id to export, or 'latest' (default)")
+    model.add_argument("--variant", metavar="NAME",
+                       help="export this variant of the run (see `workbench variants`), measured")
     _add_export_options(model)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_export)

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from workbench.core.compress.pruned_layout import is_head_pruned, load_pruned_classifier
 from workbench.core.errors import ModelError
 
 __all__ = [
@@ -38,9 +39,12 @@ def load_classifier(model_dir: Path) -> tuple[Any, Any]:
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(model_dir), trust_remote_code=False, attn_implementation="eager"
-        )
+        if is_head_pruned(model_dir):  # attention heads pruned (core/compress)
+            model = load_pruned_classifier(model_dir)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(model_dir), trust_remote_code=False, attn_implementation="eager"
+            )
     except Exception as exc:  # transformers raises many kinds; the user needs one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"Cannot load the model in {model_dir}: {first}") from None

@@ -164,6 +164,7 @@ def load_run_model(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
+    from workbench.core.compress.pruned_layout import is_head_pruned, load_pruned_classifier
     from workbench.core.training.models import check_model_folder, load_tokenizer
 
     hf_logging.disable_progress_bar()
@@ -177,9 +178,12 @@ def load_run_model(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
         raise ModelError(f"{info_file} cannot be read: {exc}") from None
     tokenizer = load_tokenizer(model_dir)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(model_dir), trust_remote_code=False, use_safetensors=True
-        )
+        if is_head_pruned(model_dir):  # attention heads pruned (core/compress)
+            model = load_pruned_classifier(model_dir)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(model_dir), trust_remote_code=False, use_safetensors=True
+            )
     except Exception as exc:
         raise ModelError(f"The model in {model_dir} cannot be loaded: {exc}") from None
     model.eval()

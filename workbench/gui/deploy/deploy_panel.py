@@ -33,6 +33,7 @@ from workbench.core.deploy.onnx_export import ExportOptions
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.changes import Changes
 from workbench.core.training.models import describe_base_model
+from workbench.gui.deploy.variants_view import VariantsView
 from workbench.gui.widgets.config_form import ConfigForm
 from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_child
@@ -196,6 +197,11 @@ class DeployPanel(ChangesListener, QWidget):
         self.card_view = _CardView()
         self.card_view.setOpenExternalLinks(False)
         layout.addWidget(self.card_view, 1)
+        # The variants of the chosen run (core/compress): a table, make/measure/export.
+        self.variants = VariantsView()
+        self.variants.changed.connect(self.changed)
+        self.variants.status_message.connect(self.status_message)
+        layout.addWidget(self.variants, 1)
         self._update_buttons()
 
     # ------------------------------------------------------------------ project
@@ -253,6 +259,7 @@ class DeployPanel(ChangesListener, QWidget):
         if self._job is not None:
             self._job.cancel()
             self._job.wait(30_000)
+        self.variants.shutdown()
 
     # ------------------------------------------------------------------ controls
     def _run_changed(self, *_: Any) -> None:
@@ -266,6 +273,7 @@ class DeployPanel(ChangesListener, QWidget):
                 self.out_edit.setText("")
         if self._job is None:
             self._show_existing_export()
+        self.variants.set_run(self.project, self.run_combo.currentData())
         self._update_buttons()
 
     def _show_existing_export(self) -> None:
