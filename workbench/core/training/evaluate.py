@@ -176,6 +176,10 @@ def load_run_model(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{info_file} cannot be read: {exc}") from None
     tokenizer = load_tokenizer(model_dir)
+    from workbench.core.training.methods.modules import is_custom_folder, load_custom
+
+    if is_custom_folder(model_dir):  # linear / SetFit models
+        return load_custom(model_dir), tokenizer, info
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             str(model_dir), trust_remote_code=False, use_safetensors=True
