@@ -36,13 +36,15 @@ def load_classifier(model_dir: Path) -> tuple[Any, Any]:
     """Load a saved sequence classifier (eval mode, eager attention) and its tokenizer."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from workbench.core.training.methods.modules import is_custom_folder, load_custom
+    from workbench.core.training.methods.modules import (
+        is_custom_folder,
+        load_custom,
+        load_custom_tokenizer,
+    )
 
     try:
         if is_custom_folder(model_dir):  # linear / SetFit models (training/methods)
-            from workbench.core.training.models import load_tokenizer
-
-            return load_custom(model_dir), load_tokenizer(Path(model_dir))
+            return load_custom(model_dir), load_custom_tokenizer(model_dir)
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
         model = AutoModelForSequenceClassification.from_pretrained(
             str(model_dir), trust_remote_code=False, attn_implementation="eager"

@@ -175,11 +175,11 @@ def load_run_model(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
         info = json.loads(info_file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{info_file} cannot be read: {exc}") from None
-    tokenizer = load_tokenizer(model_dir)
-    from workbench.core.training.methods.modules import is_custom_folder, load_custom
+    from workbench.core.training.methods import modules as custom
 
-    if is_custom_folder(model_dir):  # linear / SetFit models
-        return load_custom(model_dir), tokenizer, info
+    if custom.is_custom_folder(model_dir):  # linear / SetFit models
+        return custom.load_custom(model_dir), custom.load_custom_tokenizer(model_dir), info
+    tokenizer = load_tokenizer(model_dir)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             str(model_dir), trust_remote_code=False, use_safetensors=True

@@ -31,7 +31,7 @@ import torch
 
 __all__ = [
     "ENCODER_HEAD", "TFIDF", "CUSTOM_TYPES", "EncoderHead", "TfidfHead", "mean_pool",
-    "is_custom_folder", "load_custom", "save_custom",
+    "is_custom_folder", "load_custom", "load_custom_tokenizer", "save_custom",
 ]
 
 ENCODER_HEAD = "workbench-encoder-head"
@@ -153,3 +153,18 @@ def load_custom(folder: Path) -> torch.nn.Module:
         raise ModelError(f"Cannot load the model in {folder}: {first}") from None
     model.eval()
     return model
+
+
+def load_custom_tokenizer(folder: Path) -> Any:
+    """The tokenizer of a folder written by :func:`save_custom` (transformers' notice that
+    it does not know the folder's model type is expected and silenced)."""
+    from transformers.utils import logging as hf_logging
+
+    from workbench.core.training.models import load_tokenizer
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return load_tokenizer(Path(folder))
+    finally:
+        hf_logging.set_verbosity(verbosity)
