@@ -53,7 +53,7 @@ def test_train_evaluate_runs_end_to_end(labelled_project, tiny_base_model):
     project, data = labelled_project
     settings = project.parent / "settings.json"
     settings.write_text(json.dumps({"freeze_layers": 1}), encoding="utf-8")
-    proc = _run("train", str(project), "--base-model", str(tiny_base_model), "--epochs", "2",
+    proc = _run("train", str(project), "--base-model", str(tiny_base_model), "--method", "finetune", "--epochs", "2",
                 "--batch-size", "8", "--lr", "2e-4", "--max-length", "64", "--seed", "3",
                 "--threads", "1", "--config", str(settings), "--json")
     result = json.loads(proc.stdout.strip().splitlines()[-1])

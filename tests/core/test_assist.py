@@ -214,7 +214,7 @@ def test_retrain_export_and_refresh_with_a_real_model(tmp_path, tiny_base_model)
     events = []
     outcome = retrain_and_refresh(
         path, events.append,
-        config=TrainConfig(base_model=str(tiny_base_model), threads=1, epochs=1, batch_size=8,
+        config=TrainConfig(method="finetune", base_model=str(tiny_base_model), threads=1, epochs=1, batch_size=8,
                            max_length=32),
     )
     assert outcome.n_predicted == 2

@@ -225,7 +225,7 @@ def _trained_project(tmp_path: Path, base_model: str, *, n: int, multi_label: bo
             texts = [" ".join(rng.sample(keys, 2) + rng.sample(filler, 4)) + f" {i}" for i in range(n)]
             for rid in add_texts(project, texts):
                 project.annotate(rid, [label])
-    result = train_project(path, TrainConfig(base_model=base_model, threads=1, **config))
+    result = train_project(path, TrainConfig(method="finetune", base_model=base_model, threads=1, **config))
     assert result.status == "completed"
     return path, result
 

@@ -71,7 +71,7 @@ def _one_thread():
 def _config(tiny, **kw) -> TrainConfig:
     kw.setdefault("epochs", 2)
     kw.setdefault("batch_size", 8)
-    return TrainConfig(base_model=str(tiny), threads=1, **kw)
+    return TrainConfig(method="finetune", base_model=str(tiny), threads=1, **kw)
 
 
 def test_single_label_run_writes_model_record_and_predictions(tmp_path, tiny_base_model):

@@ -39,10 +39,10 @@ def test_automatic_freezing_depends_on_device_and_depth():
     assert auto_freeze_layers(0, 6, "cpu") == 0
     assert auto_freeze_layers(2, 6, "cuda") == 2
     assert auto_freeze_layers(40, 6, "cpu") == 6
-    assert TrainConfig().freeze_layers == -1
+    assert TrainConfig(method="finetune").freeze_layers == -1
     assert "Lower layers kept fixed" in TrainConfig.help("freeze_layers")
     with pytest.raises(WorkbenchError, match="freeze layers"):
-        TrainConfig(freeze_layers=-2)
+        TrainConfig(method="finetune", freeze_layers=-2)
     assert TrainConfig.from_dict({"freeze_layers": "2"}).freeze_layers == 2
 
 
@@ -85,7 +85,7 @@ def test_run_with_automatic_freezing_trains_upper_layers_and_saves_every_weight(
     from transformers import AutoModelForSequenceClassification, BertModel
 
     path = make_project(tmp_path / "p.wbproj")
-    cfg = TrainConfig(base_model=str(four_layer_model), threads=1, epochs=1, batch_size=8,
+    cfg = TrainConfig(method="finetune", base_model=str(four_layer_model), threads=1, epochs=1, batch_size=8,
                       device="cpu", learning_rate=1e-3)
     result = train_project(path, cfg)
     assert result.status == "completed"
@@ -111,7 +111,7 @@ def test_freeze_zero_trains_every_layer(tmp_path, four_layer_model):
     from transformers import AutoModelForSequenceClassification, BertModel
 
     path = make_project(tmp_path / "p.wbproj")
-    cfg = TrainConfig(base_model=str(four_layer_model), threads=1, epochs=1, batch_size=8,
+    cfg = TrainConfig(method="finetune", base_model=str(four_layer_model), threads=1, epochs=1, batch_size=8,
                       device="cpu", learning_rate=1e-3, freeze_layers=0)
     result = train_project(path, cfg)
     with Project.open(path) as project:

@@ -24,7 +24,7 @@ def test_default_settings_learn_the_demo_data(tmp_path):
         labels = project.label_names()
     old = torch.get_num_threads()
     try:
-        result = train_project(path, TrainConfig())  # default settings, bundled base model
+        result = train_project(path, TrainConfig(method="finetune"))  # default settings, bundled base model
     finally:
         torch.set_num_threads(old)
     assert result.status == "completed"

@@ -90,6 +90,7 @@ def panel(qtbot):
 
 def _quick_settings(panel, model_folder, *, max_steps: int = 4) -> None:
     panel.set_base_model(str(model_folder))
+    panel.set_setting("method", "finetune")
     panel.set_setting("max_steps", max_steps)
     panel.set_setting("batch_size", 8)
     panel.set_setting("threads", 1)

@@ -93,6 +93,8 @@ def write_model_card(folder: Path, report: dict[str, Any], training: dict[str, A
             lines.append(f"| {name} | {training.get('train_by_label', {}).get(name, 0)} |")
     else:
         lines.append("Not recorded (exported from a model folder without its project).")
+    if training and training.get("method_summary"):  # how the model was trained (auto choice)
+        lines += ["", str(training["method_summary"])]
     n_test = report.get("test_texts") or 0
     lines += [
         "",

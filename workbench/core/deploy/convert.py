@@ -37,7 +37,15 @@ def load_classifier(model_dir: Path) -> tuple[Any, Any]:
     """Load a saved sequence classifier (eval mode, eager attention) and its tokenizer."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from workbench.core.training.methods.modules import (
+        is_custom_folder,
+        load_custom,
+        load_custom_tokenizer,
+    )
+
     try:
+        if is_custom_folder(model_dir):  # linear / SetFit models (training/methods)
+            return load_custom(model_dir), load_custom_tokenizer(model_dir)
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
         if is_head_pruned(model_dir):  # attention heads pruned (core/compress)
             model = load_pruned_classifier(model_dir)
@@ -45,6 +53,8 @@ def load_classifier(model_dir: Path) -> tuple[Any, Any]:
             model = AutoModelForSequenceClassification.from_pretrained(
                 str(model_dir), trust_remote_code=False, attn_implementation="eager"
             )
+    except ModelError:
+        raise
     except Exception as exc:  # transformers raises many kinds; the user needs one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"Cannot load the model in {model_dir}: {first}") from None

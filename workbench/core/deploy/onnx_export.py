@@ -248,6 +248,8 @@ def export_model(
     info = read_run_file(model_dir)
     if run_id is not None:
         info["run_id"] = run_id
+    if info.get("method_summary"):  # the method sentence of a few-label run, for the model card
+        training = {**(training or {}), "method_summary": info["method_summary"]}
     steps = _Steps(7 if quantize else 5, progress, should_stop)
     staging = _prepare_out_dir(out_dir)
     try:

@@ -13,6 +13,7 @@ __all__ = ["TrainConfig", "TrainEvent", "TrainResult", "DataSummary", "PHASES"]
 PHASES = ("prepare", "train", "evaluate", "save", "done")
 CLASS_WEIGHTING = ("balanced", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+METHODS = ("auto", "finetune", "setfit", "lora", "linear")
 
 
 @dataclass
@@ -28,6 +29,15 @@ class TrainConfig(Settings):
         "Hugging Face model, or a Hugging Face Hub model id (needs internet the first time).",
         not_blank=True,
         metavar="NAME|PATH",
+    )
+    method: str = setting(
+        "auto",
+        "How to train: 'auto' (chosen from your data: with tens of labels per class the "
+        "methods below beat fine-tuning, compared on held-out data), 'finetune' (train the "
+        "whole model), 'setfit' (few-shot: tune the sentence encoder on pairs, then a "
+        "classifier), 'lora' (fine-tune small adapters; less memory) or 'linear' (logistic "
+        "regression on TF-IDF or on the frozen encoder's embeddings; fastest).",
+        choices=METHODS,
     )
     epochs: int = setting(
         0,

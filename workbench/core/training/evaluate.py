@@ -176,6 +176,10 @@ def load_run_model(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
         info = json.loads(info_file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{info_file} cannot be read: {exc}") from None
+    from workbench.core.training.methods import modules as custom
+
+    if custom.is_custom_folder(model_dir):  # linear / SetFit models
+        return custom.load_custom(model_dir), custom.load_custom_tokenizer(model_dir), info
     tokenizer = load_tokenizer(model_dir)
     try:
         if is_head_pruned(model_dir):  # attention heads pruned (core/compress)

@@ -36,6 +36,7 @@ def finish_run_output(job: Any, model: Any, tokenizer: Any, best_state: Any, sta
     test = data.test or data.validation
     metrics, probs, _t = job.evaluate(model, tokenizer, test, tune=False)
     metrics.update(extra)
+    metrics["method"] = getattr(job, "method_info", None) or {"requested": job.config.method, "chosen": "finetune"}
     metrics["split"] = "test" if data.test else "validation"
     metrics["validation"] = brief(val_metrics)
     metrics["thresholds"] = job.thresholds

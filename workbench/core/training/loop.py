@@ -156,7 +156,11 @@ class _Job:
                 data, self.run_id = box
             self.data = data
             self.timings["prepare_s"] = time.perf_counter() - t0
-            return self._train_and_save(t0)
+            # Few-label methods (auto, linear, setfit): see core/training/methods.
+            from workbench.core.training.methods.runner import train_with_method
+
+            other = train_with_method(self, t0) if self.dist.is_main and not self.dist.distributed else None
+            return other if other is not None else self._train_and_save(t0)
         except BaseException as exc:
             self._fail(exc)
             raise

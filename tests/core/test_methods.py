@@ -1,0 +1,210 @@
+"""Few-label methods: linear (TF-IDF / embeddings), SetFit and auto train in a worker
+thread, cross-validate small projects, keep a model on cancel and export to the same
+ONNX bundle that predicts without torch."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deploy_fixtures import BLOCKED_RUNNER
+from workbench.core.data.importer import add_texts
+from workbench.core.deploy.inference import Predictor
+from workbench.core.deploy.onnx_export import export_run
+from workbench.core.errors import Cancelled
+from workbench.core.store.project import Project
+from workbench.core.training import TrainConfig, evaluate_run, list_runs, train_job, train_project
+from workbench.core.training.methods import choose, crossval
+from workbench.core.training.methods.setfit_method import make_pairs
+
+TOPICS = {
+    "billing": ["refund", "money", "charge", "card", "payment", "bill", "invoice"],
+    "delivery": ["delivery", "shipping", "package", "late", "arrived", "courier", "parcel"],
+    "account": ["account", "login", "password", "reset", "username", "email", "profile"],
+    "product": ["broken", "quality", "size", "colour", "fabric", "screen", "battery"],
+    "praise": ["great", "thanks", "love", "excellent", "happy", "wonderful", "friendly"],
+}
+FILLER = "the a my your is was it this that please help very not can cannot".split()
+
+
+def make_project(path: Path, per_label: int, labels: list[str], *, multi_label: bool = False,
+                 seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    project = Project.create(path, labels, multi_label=multi_label)
+    with project:
+        for k, label in enumerate(labels):
+            texts = []
+            for i in range(per_label):
+                words = rng.sample(TOPICS[label], 3) + rng.sample(FILLER, 4)
+                rng.shuffle(words)
+                texts.append(" ".join(words) + f" {i}")
+            for j, rid in enumerate(add_texts(project, texts)):
+                names = [label]
+                if multi_label and j % 3 == 0:
+                    names.append(labels[(k + 1) % len(labels)])
+                project.annotate(rid, names)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _in_worker(fn, *args, **kwargs):
+    """Run ``fn`` in a worker thread (as the Train panel does) and return its result."""
+    box: dict = {}
+
+    def work():
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed back to the test
+            box["error"] = exc
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(timeout=600)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def _predict_without_torch(bundle: Path, tmp_path: Path, texts: list[str]) -> list[dict]:
+    copy = tmp_path / f"copy-{bundle.name}"
+    shutil.copytree(bundle, copy)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    cmd = [sys.executable, "-I", "-c", BLOCKED_RUNNER, str(copy / "predict.py"), "--json", *texts]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("method", ["linear", "setfit"])
+@pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
+def test_method_trains_exports_and_bundle_predicts_without_torch(method, multi, tmp_path, tiny_base_model):
+    labels = ["billing", "delivery", "account"]
+    path = make_project(tmp_path / "p.wbproj", 12, labels, multi_label=multi)
+    config = TrainConfig(base_model=str(tiny_base_model), method=method, threads=1)
+    result = _in_worker(train_job, path, config)
+    assert result.status == "completed" and result.model_path.is_dir()
+    info = result.metrics["method"]
+    assert info["requested"] == method
+    assert (info["chosen"] == "setfit") if method == "setfit" else (info["chosen"] in ("tfidf", "embeddings"))
+    # 36 labelled records: cross-validated figures, every record used for the delivered model.
+    assert result.metrics["split"] == "cross-validation"
+    assert len(result.metrics["macro_f1_folds"]) >= 2 and "macro_f1_std" in result.metrics
+    assert result.metrics["macro_f1"] == pytest.approx(np.mean(result.metrics["macro_f1_folds"]), abs=1e-3)
+    run = list_runs(Project.open(path))[0]
+    assert run["metrics"]["method"]["sentence"].startswith("Method: ")
+    # The saved folder evaluates like any run (torch path) ...
+    assert evaluate_run(path, result.run_id)["n"] > 0
+    # ... and exports to the usual bundle: fp32 parity, int8, model card sentence.
+    report = export_run(path, result.run_id, out_dir=tmp_path / f"bundle-{method}")
+    assert report.parity_ok and report.quantized and report.agreement is not None
+    assert "Method:" in (report.bundle_dir / "model_card.md").read_text()
+    texts = ["refund my money for the card payment", "my parcel arrived late with the courier"]
+    rows = _predict_without_torch(report.bundle_dir, tmp_path, texts)
+    expected = Predictor.load(report.bundle_dir).predict(texts)
+    key = "labels" if multi else "label"
+    assert key in rows[0] and [r[key] for r in rows] == [e[key] for e in expected]
+    if not multi and method == "linear":  # TF-IDF on these keyword texts is decisive
+        assert [r["label"] for r in rows] == ["billing", "delivery"]
+
+
+def test_tfidf_graph_matches_scikit_learn(tmp_path, tiny_base_model):
+    """The bundle's probabilities equal the scikit-learn model's (same counting, IDF, norm)."""
+    from workbench.core.training.methods.candidates import Workspace
+    from workbench.core.training.models import load_tokenizer
+
+    tok = load_tokenizer(Path(tiny_base_model))
+    texts = ["refund refund money", "late parcel courier", "reset my password please", "card bill"]
+    y = np.array([0, 1, 2, 0])
+    ws = Workspace(texts, y, multi_label=False, n_labels=3, tokenizer=tok, base_path=tiny_base_model,
+                   max_length=64, seed=0, balanced=True, should_stop=lambda: False, emit=lambda *a, **k: None)
+    model = ws.fit_tfidf(np.arange(4))
+    sk = ws.tfidf_probs(model, np.arange(4))
+    from workbench.core.training.evaluate import predict_proba
+
+    torch_probs = predict_proba(model, tok, texts, max_length=64, multi_label=False)
+    assert np.allclose(sk, torch_probs, atol=1e-5)
+    assert (sk.argmax(axis=1) == y).all()
+
+
+def test_auto_picks_a_few_label_method_on_5_classes_x_8_labels(tmp_path, tiny_base_model):
+    labels = list(TOPICS)
+    path = make_project(tmp_path / "few.wbproj", 8, labels)
+    result = train_project(path, TrainConfig(base_model=str(tiny_base_model), threads=1))
+    info = result.metrics["method"]
+    assert info["requested"] == "auto" and info["chosen"] in ("tfidf", "embeddings", "setfit")
+    assert set(info["scores"]) == {"tfidf", "embeddings", "setfit"}
+    # never worse on validation than TF-IDF + logistic regression
+    assert info["scores"][info["chosen"]] >= info["scores"]["tfidf"]
+    assert info["sentence"].startswith("Automatic choice: ")
+    assert [c["candidate"] for c in info["candidates"]] == ["tfidf", "embeddings", "setfit"]
+    assert result.metrics["split"] == "cross-validation"
+
+
+def test_auto_fine_tunes_a_large_project(tmp_path, tiny_base_model):
+    labels = ["billing", "delivery", "account"]
+    path = make_project(tmp_path / "large.wbproj", 200, labels)
+    cfg = TrainConfig(base_model=str(tiny_base_model), threads=1, max_steps=2, epochs=1, batch_size=8)
+    result = train_project(path, cfg)
+    info = result.metrics["method"]
+    assert info == {**info, "requested": "auto", "chosen": "finetune"}
+    assert "200 per label" in info["reason"]
+    assert (result.model_path / "config.json").is_file()
+    assert json.loads((result.model_path / "config.json").read_text())["model_type"] == "bert"
+
+
+def test_plan_thresholds():
+    prof = choose.DataProfile(600, 3, 200, 200, 20, 0.0, False, "cpu")
+    assert choose.plan_methods(prof, "auto").finetune
+    prof.per_label_median = 60
+    assert not choose.plan_methods(prof, "auto").finetune  # CPU needs 100 per label
+    prof.device = "cuda"
+    assert choose.plan_methods(prof, "auto").finetune
+    assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005, "setfit": 0.95}) == "setfit"
+    assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005}) == "tfidf"  # tie: cheaper
+
+
+@pytest.mark.parametrize("method", ["linear", "setfit", "auto"])
+def test_cancel_keeps_a_model(method, tmp_path, tiny_base_model):
+    path = make_project(tmp_path / "c.wbproj", 10, ["billing", "delivery", "account"])
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    cfg = TrainConfig(base_model=str(tiny_base_model), method=method, threads=1)
+    with pytest.raises(Cancelled) as err:
+        _in_worker(train_job, path, cfg, should_stop=stop)
+    result = err.value.result
+    assert result.status == "cancelled"
+    assert result.model_path is not None and (result.model_path / "model.safetensors").is_file()
+    assert list_runs(Project.open(path))[0]["status"] == "cancelled"
+    assert evaluate_run(path, result.run_id)["n"] > 0
+
+
+def test_folds_and_pairs():
+    y = np.array([0] * 8 + [1] * 8 + [2] * 3)
+    folds = crossval.make_folds(y, False, 0)
+    assert len(folds) == 3  # the rarest label has 3 records
+    held = np.concatenate([h for _t, h in folds])
+    assert sorted(held.tolist()) == list(range(len(y)))
+    pairs = make_pairs(y, False, 40, 0)
+    assert len(pairs) == 40 and {p[2] for p in pairs} == {0.0, 1.0}
+    assert all((y[i] == y[j]) == (t == 1.0) for i, j, t in pairs)

@@ -1,0 +1,116 @@
+"""The ``auto`` method: which methods to try, from the data, and how to pick the winner.
+
+Rules (each stated with why):
+
+* **Fine-tune** when the median label has at least :data:`FINETUNE_MIN_PER_LABEL` (100)
+  records on a CPU, or :data:`FINETUNE_MIN_PER_LABEL_GPU` (50) on a GPU, and there are at
+  least :data:`FINETUNE_MIN_RECORDS` (500) labelled records in all. Measured on a held-out
+  topic set: at 8 labels per class fine-tuning reached macro-F1 0.77 against 0.91-0.94
+  for TF-IDF / embeddings / SetFit; full fine-tuning overtakes the frozen-encoder methods
+  only once every label has on the order of a hundred examples, and on a CPU a
+  fine-tuning run on fewer records is mostly spent on epochs that overfit. A fine-tuned
+  model is then still compared with TF-IDF + logistic regression on validation, and the
+  better one is delivered.
+* Otherwise the **cheap candidates** are compared: TF-IDF + logistic regression (always:
+  it is the floor ``auto`` must never fall below), frozen-encoder embeddings + logistic
+  regression, and SetFit when at most :data:`SETFIT_MAX_RECORDS` (2,000) records are
+  labelled (its pair budget is capped, so more records add nothing but embedding time)
+  and it fits the time budget.
+* The comparison uses the same folds (cross-validation below 300 records) or the stored
+  validation split. SetFit's estimate may come from fewer folds when the budget runs out;
+  it is then compared with the others on those same folds. Ties go to the cheaper method.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "FINETUNE_MIN_PER_LABEL", "FINETUNE_MIN_PER_LABEL_GPU", "FINETUNE_MIN_RECORDS",
+    "SETFIT_MAX_RECORDS", "TIME_BUDGET_S", "DataProfile", "Plan", "profile_data", "plan_methods",
+    "pick_winner", "CANDIDATE_METHOD", "CANDIDATE_NAMES",
+]
+
+FINETUNE_MIN_PER_LABEL = 100
+FINETUNE_MIN_PER_LABEL_GPU = 50
+FINETUNE_MIN_RECORDS = 500
+SETFIT_MAX_RECORDS = 2000
+#: Seconds ``auto`` may spend comparing candidates before it stops adding SetFit folds.
+TIME_BUDGET_S = 90.0
+#: Candidate -> the method name the user can also choose directly.
+CANDIDATE_METHOD = {"tfidf": "linear", "embeddings": "linear", "setfit": "setfit"}
+CANDIDATE_NAMES = {
+    "tfidf": "TF-IDF + logistic regression",
+    "embeddings": "frozen encoder embeddings + logistic regression",
+    "setfit": "SetFit (contrastive encoder tuning + logistic regression)",
+    "finetune": "full fine-tuning",
+}
+#: Cheapest first: the order in which ties are broken.
+COST_ORDER = ("tfidf", "embeddings", "setfit", "finetune")
+
+
+@dataclass
+class DataProfile:
+    n_records: int
+    n_labels: int
+    per_label_min: int
+    per_label_median: float
+    mean_tokens: float
+    over_limit_share: float
+    multi_label: bool
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Plan:
+    candidates: list[str]
+    reason: str
+    finetune: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def profile_data(labels_of: list[tuple[str, ...]], token_lengths: list[int], limit: int,
+                 multi_label: bool, device: str) -> DataProfile:
+    counts = Counter(n for labels in labels_of for n in labels)
+    per = sorted(counts.values()) or [0]
+    return DataProfile(
+        n_records=len(labels_of), n_labels=len(counts), per_label_min=per[0],
+        per_label_median=float(statistics.median(per)),
+        mean_tokens=float(statistics.fmean(token_lengths)) if token_lengths else 0.0,
+        over_limit_share=(sum(1 for t in token_lengths if t >= limit) / len(token_lengths)) if token_lengths else 0.0,
+        multi_label=multi_label, device=device,
+    )
+
+
+def plan_methods(profile: DataProfile, method: str) -> Plan:
+    """The candidates to compare for ``method`` (auto, linear or setfit)."""
+    if method == "linear":
+        return Plan(["tfidf", "embeddings"], "linear: the better of TF-IDF and embedding features on validation")
+    if method == "setfit":
+        return Plan(["setfit"], "chosen in the settings")
+    gpu = profile.device not in ("cpu", "")
+    need = FINETUNE_MIN_PER_LABEL_GPU if gpu else FINETUNE_MIN_PER_LABEL
+    if profile.per_label_median >= need and profile.n_records >= FINETUNE_MIN_RECORDS:
+        return Plan(["tfidf"], (
+            f"{profile.n_records} labelled records, a median of {profile.per_label_median:.0f} per label "
+            f"(fine-tuning pays from {need} per label on {'a GPU' if gpu else 'a CPU'})"), finetune=True)
+    cands = ["tfidf", "embeddings"]
+    why = (f"{profile.n_records} labelled records, a median of {profile.per_label_median:.0f} per label "
+           f"(below {need}, fine-tuning is outperformed by methods that keep the encoder's knowledge)")
+    if profile.n_records <= SETFIT_MAX_RECORDS:
+        cands.append("setfit")
+    return Plan(cands, why)
+
+
+def pick_winner(scores: dict[str, float]) -> str:
+    """The best score; ties (within 0.001) go to the cheaper method."""
+    best = max(scores.values())
+    for name in COST_ORDER:
+        if name in scores and scores[name] >= best - 1e-3:
+            return name
+    return max(scores, key=lambda k: scores[k])

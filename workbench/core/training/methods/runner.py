@@ -1,0 +1,258 @@
+"""A training run with the ``auto``, ``linear`` or ``setfit`` method.
+
+Called by the training loop once the run is recorded and the data prepared
+(:func:`train_with_method`); returns ``None`` when the run is to be a fine-tuning run after
+all (``auto`` on a large project), with the decision kept in ``job.method_info``.
+
+Evaluation: below :data:`~.crossval.CV_MAX_RECORDS` labelled records the candidates are
+compared, and the figures reported, by stratified k-fold cross-validation over every
+labelled record, and the delivered model is trained on all of them; above it candidates
+are trained on the stored training split, compared on validation and measured on test.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.core.training.config import TrainEvent, TrainResult
+from workbench.core.training.methods import choose, crossval
+from workbench.core.training.methods.candidates import Workspace
+from workbench.core.training.methods.modules import save_custom
+
+__all__ = ["train_with_method", "method_sentence"]
+
+
+def method_sentence(info: dict[str, Any]) -> str:
+    """One plain sentence: which method was used, why, and how it was measured."""
+    name = choose.CANDIDATE_NAMES.get(info.get("chosen", ""), info.get("chosen", ""))
+    scores = info.get("scores") or {}
+    how = info.get("evaluation", "")
+    if info.get("requested") == "auto" and len(scores) > 1:
+        others = ", ".join(f"{choose.CANDIDATE_NAMES[k].split(' (')[0]} {v:.3f}" for k, v in scores.items()
+                           if k != info.get("chosen"))
+        return (f"Automatic choice: {name}, best macro-F1 on {how} "
+                f"({scores.get(info.get('chosen'), 0):.3f}; {others}); {info.get('reason', '')}.")
+    return f"Method: {name} ({info.get('reason', '')}); measured by {how}."
+
+
+def _targets(examples: list[Any], labels: list[str], multi: bool) -> np.ndarray:
+    index = {n: i for i, n in enumerate(labels)}
+    if multi:
+        y = np.zeros((len(examples), len(labels)), dtype=int)
+        for i, ex in enumerate(examples):
+            for n in ex.labels:
+                y[i, index[n]] = 1
+        return y
+    return np.array([index[ex.labels[0]] for ex in examples], dtype=int)
+
+
+class _Emitter:
+    def __init__(self, job: Any) -> None:
+        self.job = job
+
+    def __call__(self, phase: str, done: int = 0, total: int = 0, message: str = "", **kw: Any) -> None:
+        self.job.emit(TrainEvent(phase, done, total, message=message, **kw))
+
+
+def train_with_method(job: Any, t0: float) -> TrainResult | None:
+    """Run ``job.config.method`` (auto, linear, setfit); ``None`` means fine-tune."""
+    from workbench.core.training.models import load_tokenizer
+
+    cfg, data = job.config, job.data
+    method = getattr(cfg, "method", "finetune")
+    if method in ("finetune", "lora"):
+        return None
+    tokenizer = load_tokenizer(job.info.path)
+    everything = data.train + data.validation + data.test
+    max_length = min(cfg.max_length, job.info.max_positions)
+    lengths = [len(x) for x in tokenizer([ex.text for ex in everything], truncation=True,
+                                         max_length=max_length)["input_ids"]]
+    profile = choose.profile_data([ex.labels for ex in everything], lengths, max_length,
+                                  data.multi_label, job.device.type)
+    plan = choose.plan_methods(profile, method)
+    job.method_info = {"requested": method, "profile": profile.to_dict(), "reason": plan.reason}
+    if plan.finetune:
+        job.method_info.update(chosen="finetune", evaluation="the validation split")
+        return None
+    emit = _Emitter(job)
+    small = len(everything) < crossval.CV_MAX_RECORDS
+    examples = everything if small else data.train + data.validation
+    y = _targets(examples, data.labels, data.multi_label)
+    ws = Workspace([ex.text for ex in examples], y, multi_label=data.multi_label, n_labels=len(data.labels),
+                   tokenizer=tokenizer, base_path=job.info.path, max_length=max_length, seed=cfg.seed,
+                   balanced=cfg.class_weighting == "balanced", should_stop=job.should_stop, emit=emit)
+    job.max_length = max_length
+    if small:
+        folds = crossval.make_folds(y, data.multi_label, cfg.seed)
+        evaluation = f"{len(folds)}-fold cross-validation over {len(examples)} labelled records"
+    else:
+        n_train = len(data.train)
+        folds = [(np.arange(n_train), np.arange(n_train, len(examples)))]
+        evaluation = f"the validation split ({len(examples) - n_train} records)"
+    job.effective = {"method": method, "max_length": max_length, "evaluation": "cv" if small else "split",
+                     "candidates": plan.candidates}
+    comparison = _compare(ws, plan.candidates, folds, emit, job, t0)
+    cancelled = comparison["cancelled"]
+    winner = choose.pick_winner(comparison["scores"])
+    job.method_info.update(chosen=winner, evaluation=evaluation, scores=comparison["scores"],
+                           spread=comparison["spread"], candidates=comparison["table"])
+    return _deliver(job, ws, winner, folds, small, comparison, cancelled, t0, examples)
+
+
+def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, job: Any,
+             t0: float) -> dict[str, Any]:
+    """Score every candidate on the same folds (SetFit within the time budget)."""
+    per_fold: dict[str, list[float]] = {}
+    oof: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    cancelled = False
+    for name in candidates:
+        if cancelled:
+            break
+        per_fold[name] = []
+        shape = (len(ws.texts), ws.k)
+        oof[name] = np.full(shape, np.nan, dtype=np.float32)
+        t = time.perf_counter()
+        for f, (tr, held) in enumerate(folds):
+            if name != "tfidf" and job.should_stop():
+                cancelled = True
+                break
+            if name == "setfit" and f > 0 and len(candidates) > 1:
+                per_fold_s = (time.perf_counter() - t) / f
+                if time.perf_counter() - t0 + per_fold_s > choose.TIME_BUDGET_S:
+                    break  # compared on the folds done so far
+            emit("evaluate", f, len(folds), f"Trying {choose.CANDIDATE_NAMES[name]}: fold {f + 1} of {len(folds)}")
+            try:
+                _model, probs = ws.fit_predict(name, tr, held)
+            except Exception as exc:
+                from workbench.core.errors import Cancelled
+
+                if isinstance(exc, Cancelled):
+                    cancelled = True
+                    break
+                raise
+            oof[name][held] = probs
+            per_fold[name].append(crossval.fold_macro_f1(ws.y[held], probs, ws.multi))
+        seconds[name] = time.perf_counter() - t
+        if not per_fold[name]:
+            del per_fold[name]
+    # Compare on the folds every candidate finished.
+    n_common = min(len(v) for v in per_fold.values())
+    scores = {k: float(np.mean(v[:n_common])) for k, v in per_fold.items()}
+    spread = {k: crossval.summary(v)["std"] for k, v in per_fold.items()}
+    table = [{"candidate": k, "method": choose.CANDIDATE_METHOD[k], "macro_f1": round(scores[k], 4),
+              "spread": round(spread[k], 4), "folds": len(per_fold[k]), "seconds": round(seconds.get(k, 0.0), 2)}
+             for k in per_fold]
+    for row in table:
+        emit("evaluate", message=f"{choose.CANDIDATE_NAMES[row['candidate']]}: macro-F1 {row['macro_f1']:.3f} "
+                                 f"± {row['spread']:.3f} ({row['folds']} fold(s), {row['seconds']:.1f} s)")
+    return {"scores": scores, "spread": spread, "table": table, "oof": oof, "per_fold": per_fold,
+            "cancelled": cancelled, "n_common": n_common}
+
+
+def _deliver(job: Any, ws: Workspace, winner: str, folds: list[Any], small: bool, comparison: dict[str, Any],
+             cancelled: bool, t0: float, examples: list[Any]) -> TrainResult:
+    from workbench.core.errors import Cancelled
+    from workbench.core.training.evaluate import compute_metrics, probs_to_predictions
+    from workbench.core.training.finish import brief, prediction_rows
+
+    data, emit = job.data, _Emitter(job)
+    multi = data.multi_label
+    thresholds = [0.5] * len(data.labels) if multi else None
+    everyone = np.arange(len(examples))
+    train_idx = everyone if small else folds[0][0]
+    val_idx = None if small else folds[0][1]
+    emit("train", message=f"Training the delivered model: {choose.CANDIDATE_NAMES[winner]} on "
+                          f"{len(train_idx)} records")
+    t = time.perf_counter()
+    try:
+        model, extra = ws.final_model(winner, train_idx, val_idx)
+    except Cancelled:  # stopped while embedding: keep the cheapest model
+        winner, cancelled = "tfidf", True
+        model, extra = ws.final_model("tfidf", train_idx)
+        job.method_info["chosen"] = "tfidf"
+    cancelled = cancelled or bool(extra.get("stopped"))
+    train_s = time.perf_counter() - t
+    job.timings.update(train_s=train_s + sum(r["seconds"] for r in comparison["table"]),
+                       final_fit_s=train_s, samples=ws.samples)
+    if small:
+        oof = comparison["oof"][winner]
+        done = ~np.isnan(oof).any(axis=1)
+        eval_y, eval_p = ws.y[done], oof[done]
+        rows_of = [ex for ex, d in zip(examples, done, strict=True) if d]
+        fold_scores = comparison["per_fold"][winner]
+        stats = crossval.summary(fold_scores)
+        split_name = "cross-validation"
+    else:
+        test = data.test or data.validation
+        eval_y = _targets(test, data.labels, multi)
+        eval_p = _probs_on(ws, winner, model, [ex.text for ex in test])
+        rows_of, stats, split_name = test, None, "test" if data.test else "validation"
+    pred = probs_to_predictions(eval_p, multi_label=multi, thresholds=thresholds)
+    metrics = compute_metrics(eval_y, pred, data.labels, multi_label=multi)
+    if stats is not None:
+        metrics["macro_f1_folds"] = [round(s, 4) for s in comparison["per_fold"][winner]]
+        metrics["macro_f1"] = stats["mean"]
+        metrics["macro_f1_std"] = stats["std"]
+    metrics["split"] = split_name
+    metrics["validation"] = {"macro_f1": comparison["scores"][winner]}
+    metrics["thresholds"] = thresholds
+    job.method_info["sentence"] = method_sentence(job.method_info)
+    metrics["method"] = {k: v for k, v in job.method_info.items() if k != "profile"} | {"profile": job.method_info["profile"]}
+    metrics.update({k: v for k, v in extra.items() if k != "stopped"})
+    status = "cancelled" if cancelled else "completed"
+    final = _save(job, model, ws.tokenizer, winner)
+    rows = prediction_rows(rows_of, eval_p, data.labels, multi, thresholds)
+    _close(job, status, metrics, final, rows, t0)
+    emit("done", message=f"Run {job.run_id} {status}: {job.method_info['sentence']} Macro-F1 "
+                         f"{metrics['macro_f1']:.3f}" + (f" ± {metrics['macro_f1_std']:.3f}" if small else ""),
+         val_metrics=brief(metrics))
+    return TrainResult(job.run_id, status, metrics, final)
+
+
+def _probs_on(ws: Workspace, name: str, model: Any, texts: list[str]) -> np.ndarray:
+    from workbench.core.training.evaluate import predict_proba
+
+    return predict_proba(model, ws.tokenizer, texts, max_length=ws.max_length, multi_label=ws.multi)
+
+
+def _save(job: Any, model: Any, tokenizer: Any, winner: str) -> Path:
+    models_dir: Path = job.models_dir
+    models_dir.mkdir(parents=True, exist_ok=True)
+    final = models_dir / f"run-{job.run_id}"
+    job.tmp_dir = models_dir / f".run-{job.run_id}.partial"
+    shutil.rmtree(job.tmp_dir, ignore_errors=True)
+    save_custom(model, job.tmp_dir, list(job.data.labels))
+    tokenizer.model_max_length = job.max_length
+    tokenizer.save_pretrained(job.tmp_dir)
+    info = {
+        "run_id": job.run_id, "labels": list(job.data.labels), "multi_label": job.data.multi_label,
+        "thresholds": [0.5] * len(job.data.labels) if job.data.multi_label else None,
+        "max_length": job.max_length, "base_model": job.config.base_model,
+        "method": choose.CANDIDATE_METHOD.get(winner, winner), "candidate": winner,
+        "method_summary": job.method_info.get("sentence", ""),
+    }
+    (job.tmp_dir / "workbench_run.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    if final.exists():
+        shutil.rmtree(final)
+    job.tmp_dir.rename(final)
+    job.tmp_dir = None
+    return final
+
+
+def _close(job: Any, status: str, metrics: dict[str, Any], final: Path, rows: list[Any], t0: float) -> None:
+    from workbench.core.store.project import Project
+    from workbench.core.training.runs import finish_run, store_predictions
+
+    job.timings["total_s"] = time.perf_counter() - t0
+    config = {**job.config.to_dict(), "effective": job.effective}
+    with Project.open(job.path) as project:
+        store_predictions(project, job.run_id, rows)
+        rel = final.relative_to(project.path.parent) if final.is_relative_to(project.path.parent) else final
+        finish_run(project, job.run_id, status=status, metrics=metrics, model_path=str(rel),
+                   timings=job.timings, config=config)
