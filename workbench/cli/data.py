@@ -43,8 +43,12 @@ def cmd_new(args: argparse.Namespace) -> int:
     labels = [n.strip() for n in (args.labels or "").split(",") if n.strip()]
     if not labels:
         raise _error("Give at least one label, e.g. --labels positive,negative.")
-    with Project.create(path, labels, multi_label=args.multi_label, overwrite=args.force) as p:
-        kind = "multi-label" if p.multi_label else "single-label"
+    task = args.task or ("multi_label" if args.multi_label else "single_label")
+    if args.multi_label and task != "multi_label":
+        raise _error(f"--multi-label and --task {task} contradict each other.")
+    with Project.create(path, labels, task=task, overwrite=args.force) as p:
+        kind = {"multi_label": "multi-label", "spans": "spans (entities)"}.get(
+            p.task, "single-label")
         print(f"Created {path} ({kind}; labels: {', '.join(p.label_names())})")
     return 0
 
@@ -167,6 +171,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated label names")
     p.add_argument("--multi-label", action="store_true",
                    help="records may carry several labels (default: exactly one)")
+    p.add_argument("--task", choices=("single_label", "multi_label", "spans"), default=None,
+                   help="what is labelled: one class per record (single_label, the default), "
+                   "several (multi_label) or character spans such as entities (spans)")
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(handler=cmd_new)
 
