@@ -250,3 +250,61 @@ def test_right_to_left_and_shifted_offsets_stay_correct(qtbot, panel, tmp_path, 
         assert text[got[0].start:got[0].end] == word
     finally:
         project.close()
+
+
+def _store_suggestions(project, record_id, predicted):
+    from workbench.core.assist.span_suggestions import store_span_predictions
+    from workbench.core.training.runs import create_run, finish_run
+
+    run_id = create_run(project, base_model="tiny", config={}, snapshot_hash="x", device="cpu")
+    finish_run(project, run_id, status="completed", model_path="model")
+    store_span_predictions(project, run_id, [(record_id, predicted, 0.2)])
+    return run_id
+
+
+def test_suggested_spans_are_dashed_and_enter_accepts_them(qtbot, panel, project):
+    _store_suggestions(project, 1, [(Span(0, 7, "drug"), 0.9), (Span(8, 14, "dose"), 0.7)])
+    panel.set_project(project)
+    assert panel.current.id == 1
+    editor = panel.record_text.editor
+    assert [s for s, _p in editor.suggestions] == [Span(0, 7, "drug"), Span(8, 14, "dose")]
+    assert editor.extraSelections() == []  # suggestions are outlines, not spans
+    editor.set_caret(10)  # on "100 mg"
+    assert "Enter accepts" in panel.label_page.span_bar.info.text()
+    press(qtbot, Qt.Key.Key_Return)
+    ann = project.get_annotation(1, ME)
+    assert ann.spans == (Span(8, 14, "dose"),) and ann.provenance == "accepted suggestion"
+    assert [s for s, _p in editor.suggestions] == [Span(0, 7, "drug")]
+    editor.set_caret(30)  # on no suggestion: Enter accepts every one left
+    press(qtbot, Qt.Key.Key_Return)
+    assert spans(project, 1) == [Span(0, 7, "drug"), Span(8, 14, "dose")]
+    assert editor.suggestions == [] and panel.current.id == 1
+    press(qtbot, Qt.Key.Key_Return)  # nothing left to accept: done, next record
+    assert panel.current.id != 1
+    press(qtbot, Qt.Key.Key_Z, CTRL)  # undo shows the record again, without the last accept
+    assert panel.current.id == 1
+    assert spans(project, 1) == [Span(8, 14, "dose")]
+    assert [s for s, _p in editor.suggestions] == [Span(0, 7, "drug")]
+
+
+def test_records_table_shows_span_counts_per_label(qtbot, panel, project):
+    panel.set_project(project)
+    editor = panel.record_text.editor
+    for (start, end), key in (((0, 7), Qt.Key.Key_1), ((8, 14), Qt.Key.Key_2),
+                              ((41, 48), Qt.Key.Key_1)):
+        editor.select_range(start, end)
+        press(qtbot, key)
+    press(qtbot, Qt.Key.Key_Return)  # done with record 1
+    press(qtbot, Qt.Key.Key_Return)  # record 2 done without entities
+    panel.tabs.setCurrentWidget(panel.browser)
+    model = panel.browser.model
+    assert model.headerData(1, Qt.Orientation.Horizontal) == "Spans"
+    shown = {model.record_id(r): model.data(model.index(r, 1)) for r in range(model.rowCount())}
+    assert shown == {1: "drug 2, dose 1", 2: "(no entities)", 3: ""}
+    messages = []
+    panel.status_message.connect(messages.append)
+    panel.browser.select_record(1)
+    panel.browser.view.setFocus()
+    press(qtbot, Qt.Key.Key_3)
+    assert "open it" in messages[-1]
+    assert spans(project, 1) == [Span(0, 7, "drug"), Span(8, 14, "dose"), Span(41, 48, "drug")]

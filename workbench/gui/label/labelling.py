@@ -199,6 +199,10 @@ class LabellingActions:
     def relabel_requested(self: LabelPanel, ids: list, action: str, label: str) -> None:
         if self.project is None or not ids:
             return
+        if self.spans_mode and action == "label":
+            self.status_message.emit("Spans are labelled in the record: open it (Enter or "
+                                     "double-click) and select its words.")
+            return
         try:
             changes = operations.relabel_many(self.project, ids, action, label,
                                               annotator=self.annotator, history=self.history)
