@@ -78,17 +78,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     src = Path(args.file)
     show = args.progress or (src.is_file() and src.stat().st_size >= PROGRESS_MIN_BYTES)
     with _open(args.project) as project:
-        report = import_file(
-            project,
-            src,
-            text_col=args.text_col,
-            id_col=args.id_col,
-            label_col=args.label_col,
-            fmt=args.format,
-            encoding=args.encoding,
-            add_labels=args.add_labels,
-            progress=_Progress(src.name) if show else None,
-        )
+        if project.is_spans:  # span files (CoNLL, JSONL, Label Studio) or plain records
+            from workbench.core.spans.span_import import import_span_file
+
+            report = import_span_file(
+                project, src, fmt=args.format, encoding=args.encoding,
+                add_labels=args.add_labels, text_col=args.text_col, id_col=args.id_col,
+                progress=_Progress(src.name) if show else None)
+        else:
+            report = import_file(
+                project,
+                src,
+                text_col=args.text_col,
+                id_col=args.id_col,
+                label_col=args.label_col,
+                fmt=args.format,
+                encoding=args.encoding,
+                add_labels=args.add_labels,
+                progress=_Progress(src.name) if show else None,
+            )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -115,6 +123,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from workbench.core.data.exporter import export_labelled
 
     with _open(args.project) as project:
+        if project.is_spans:
+            from workbench.core.spans.span_export import export_spans
+
+            summary = export_spans(project, args.output, fmt=args.format)
+            print(json.dumps(summary.to_dict(), indent=2) if args.json else
+                  f"{summary.rows} records with spans written to {summary.path} "
+                  f"({summary.format})")
+            return 0
         summary = export_labelled(project, args.output, mode="final" if args.final else "all",
                                   escape_formulas=not args.raw)
     if args.json:
@@ -191,7 +207,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="column holding labels (for multi-label: a list, or names separated "
                    "by | ; or ,)")
     p.add_argument("--format", metavar="F",
-                   help="csv, tsv, jsonl, json, xlsx, parquet or txt (default: from the suffix)")
+                   help="csv, tsv, jsonl, json, xlsx, parquet or txt (default: from the "
+                   "suffix); span projects also read conll, spacy, doccano and labelstudio "
+                   "(.conll and .jsonl/.json files by default)")
     p.add_argument("--encoding", metavar="E",
                    help="text encoding, e.g. latin-1 or cp1252 (default: UTF-8, BOM or not)")
     p.add_argument("--add-labels", action="store_true",
@@ -211,6 +229,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="labelled-data file: .csv, .jsonl or .parquet")
     p.add_argument("--final", action="store_true",
                    help="one row per record with the final label(s) across annotators")
+    p.add_argument("--format", metavar="F",
+                   help="span projects: conll, conll-bioes, spacy, doccano or labelstudio "
+                   "(default: from the suffix: .conll, .jsonl spaCy-style, .json Label Studio)")
     p.add_argument("--raw", action="store_true",
                    help="CSV: write cells exactly as stored (default: a cell starting with "
                    "= + - @ gets a leading ' so spreadsheets do not run it as a formula)")
