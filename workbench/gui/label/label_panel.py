@@ -295,6 +295,7 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         self.suggestions.reset()
         self._show_suggester()
         self._show_suggestion()
+        self.show_spans()
         self.update_label_actions()
 
     def _on_strategy_chosen(self, index: int) -> None:

@@ -1,0 +1,89 @@
+"""Spans in the Train tab's results (per type, wrong spans that open their record) in the
+real main window, on a real project file."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+
+from workbench.core.data.importer import add_texts
+from workbench.core.store.project import Project
+from workbench.core.training.runs import create_run, finish_run
+from workbench.gui.main_window import MainWindow
+
+pytestmark = pytest.mark.timeout(60)
+
+TEXTS = ["Aspirin 100 mg for headache.", "Ibuprofen twice daily.", "Warfarin 5 mg, fever."]
+METRICS = {
+    "entity_f1": 0.5, "entity_macro_f1": 0.4, "partial_f1": 0.6,
+    "per_type": {"drug": {"precision": 0.75, "recall": 0.6, "f1": 0.667, "support": 5},
+                 "dose": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}},
+    "errors": [
+        {"record_id": 2, "start": 0, "end": 9, "label": "drug", "kind": "missed",
+         "predicted": None},
+        {"record_id": 3, "start": 9, "end": 13, "label": None, "kind": "spurious",
+         "predicted": "dose"},
+        {"record_id": 3, "start": 15, "end": 20, "label": "condition", "kind": "wrong_type",
+         "predicted": "drug"},
+    ],
+}
+
+
+@pytest.fixture
+def spans_path(tmp_path):
+    path = tmp_path / "notes.wbproj"
+    project = Project.create(path, ["drug", "dose", "condition"], task="spans")
+    add_texts(project, TEXTS)
+    run_id = create_run(project, base_model="tiny", config={}, snapshot_hash="x", device="cpu")
+    finish_run(project, run_id, status="completed", metrics=METRICS, model_path="model")
+    project.close()
+    return path
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    win.errors = []
+    win.show_error = lambda title, text: win.errors.append(text)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    yield win
+    win.close()
+
+
+def test_entity_results_list_wrong_spans_that_open_in_the_label_panel(qtbot, window, spans_path):
+    assert window.open_project(spans_path), window.errors
+    train = window.panels["Train"]
+    window.tabs.setCurrentWidget(train)
+    assert train.tabs.isTabVisible(2)
+    entities = train.entities
+    train.tabs.setCurrentWidget(entities)
+    assert "Entity micro-F1 0.500" in entities.summary.text()
+    assert entities.per_type.rowCount() == 2
+    assert entities.per_type.item(0, 0).text() == "drug"
+    assert entities.per_type.item(0, 3).text() == "0.667"
+    rows = entities.rows()
+    assert [r[:4] for r in rows] == [("2", "Missed", "drug", "–"),
+                                     ("3", "Spurious", "–", "dose"),
+                                     ("3", "Wrong type", "condition", "drug")]
+    assert rows[0][6] == "…[Ibuprofen] twice daily.…"
+    # Filter by kind.
+    entities.kind_combo.setCurrentIndex(entities.kind_combo.findData("spurious"))
+    entities.kind_combo.activated.emit(entities.kind_combo.currentIndex())
+    assert [r[1] for r in entities.rows()] == ["Spurious"]
+    assert "1 error(s)" in entities.error_note.text()
+    # Double-click opens the record in the Label panel.
+    table = entities.errors
+    rect = table.visualRect(table.model().index(0, 1))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    label = window.panels["Label"]
+    assert window.tabs.currentWidget() is label
+    assert label.current is not None and label.current.id == 3
+
+
+def test_entities_tab_hidden_for_classification_projects(window, small_project):
+    path = small_project.path
+    small_project.close()
+    assert window.open_project(path)
+    assert not window.panels["Train"].tabs.isTabVisible(2)
