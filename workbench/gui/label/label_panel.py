@@ -281,7 +281,8 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         self._show_suggester()
 
     def _show_suggester(self) -> None:
-        text = self.suggestions.describe_suggester(self.project)
+        text = self.suggestions.describe_suggester(self.project) if not self.spans_mode else (
+            "the newest trained model's spans, dashed (Enter accepts)")
         self.suggester_label.setText(f"Suggestions: {text}" if text else "")
         self.suggester_label.setToolTip(text)
         # Single-label projects need Enter only to accept suggestions: no model, no button.

@@ -206,8 +206,10 @@ class SpanBar(QWidget):
         if span is not None:
             words = text[span.start:span.end]
             words = words if len(words) <= 60 else words[:57] + "…"
-            self.info.setText(f"“{words}” is {span.label} ({span.start}–{span.end}): "
-                              "a label key changes it, Delete removes it.")
+            # LRM first and the words isolated: a right-to-left word keeps the line in order.
+            self.info.setText(f"\u200e“\u2068{words}\u2069” is {span.label} "
+                              f"({span.start}–{span.end}): a label key changes it, "
+                              "Delete removes it.")
         elif suggestion is not None:
             self.info.setText(f"Suggested {suggestion.label} ({suggestion.start}–"
                               f"{suggestion.end}): Enter accepts it.")
