@@ -1,0 +1,90 @@
+"""Training a tiny random BERT on a span project: windows, BIO targets, entity metrics,
+stored test predictions and errors, the model folder; evaluate on a CoNLL file."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench.core.deploy.span_runtime import decode_spans, encode_windows
+from workbench.core.spans.span_demo import SpanDemoConfig, create_span_demo_job
+from workbench.core.spans.token_align import tag_names, window_targets
+from workbench.core.store.project import Project
+from workbench.core.store.spans import Span
+from workbench.core.training.config import TrainConfig
+from workbench.core.training.loop import train_job, train_project
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_base_model):
+    folder = tmp_path_factory.mktemp("spans_train")
+    path = folder / "demo.wbproj"
+    create_span_demo_job(path, SpanDemoConfig(prelabelled=40))
+    events = []
+    config = TrainConfig(base_model=str(tiny_base_model), threads=1, epochs=2, max_length=32,
+                         batch_size=8)
+    result = train_project(path, config, progress=events.append)
+    return path, result, events
+
+
+def test_targets_and_decoding_round_trip(tiny_base_model):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tiny_base_model / "tokenizer.json"))
+    text = "Started aspirin 81 mg daily for angina. " * 4
+    spans = [Span(8, 15, "drug"), Span(16, 21, "dose"), Span(112, 118, "condition")]
+    tags = tag_names(["drug", "dose", "condition"])
+    index = {t: i for i, t in enumerate(tags)}
+    windows = encode_windows(tok, [text], 16)
+    assert len(windows) > 3  # a long record becomes overlapping windows
+    import numpy as np
+
+    for alignment in ("first", "all"):
+        probs = []
+        for w in windows:
+            target = window_targets(w, spans, index, alignment)
+            assert all(t == -100 for t, wid in zip(target, w.word_ids, strict=True) if wid is None)
+            p = np.full((len(w.ids), len(tags)), 0.01)
+            for j, t in enumerate(target):
+                p[j, t if t >= 0 else 0] = 1.0
+            probs.append(p)
+        (decoded, _u), = decode_spans([text], windows, probs, tags, alignment)
+        got = [(d["start"], d["end"], d["label"]) for d in decoded]
+        assert got == [(s.start, s.end, s.label) for s in spans], alignment
+        assert all(text[d["start"]:d["end"]] == d["text"] for d in decoded)
+
+
+def test_span_run_metrics_predictions_and_folder(trained):
+    path, result, events = trained
+    assert result.status == "completed"
+    m = result.metrics
+    assert m["task"] == "spans" and 0.0 <= m["entity_f1"] <= 1.0
+    assert set(m["per_type"]) == {"drug", "dose", "frequency", "condition"}
+    assert {"precision", "recall", "f1"} <= set(m["partial"])
+    assert m["counts"]["gold"] > 0
+    assert m["errors"], "a 2-epoch tiny model makes mistakes"
+    assert {e["kind"] for e in m["errors"]} <= {"missed", "spurious", "wrong_type"}
+    assert set(m["errors"][0]) == {"record_id", "start", "end", "label", "kind", "predicted"}
+    info = json.loads((result.model_path / "workbench_run.json").read_text())
+    assert info["task"] == "spans" and info["tags"][0] == "O"
+    assert any(e.phase == "evaluate" and e.val_metrics for e in events)
+    with Project.open(path) as project:
+        n_pred = project.db.execute(
+            "SELECT count(*) FROM predictions WHERE run_id = ?", [result.run_id]).fetchone()[0]
+        n_test = project.db.execute(
+            "SELECT count(*) FROM records WHERE split = 'test'").fetchone()[0]
+        assert n_pred == n_test > 0
+        run = json.loads(project.db.execute(
+            "SELECT metrics FROM runs WHERE id = ?", [result.run_id]).fetchone()[0])
+        assert run["per_type"] and "errors" in run
+
+
+def test_cancel_before_evaluation(tmp_path, tiny_base_model):
+    from workbench.core.errors import Cancelled
+
+    path = tmp_path / "d.wbproj"
+    create_span_demo_job(path, SpanDemoConfig(prelabelled=12))
+    config = TrainConfig(base_model=str(tiny_base_model), threads=1, epochs=1, max_length=32)
+    with pytest.raises(Cancelled) as info:
+        train_job(path, config, should_stop=lambda: True)
+    assert info.value.result.status == "cancelled" and info.value.result.model_path is None
