@@ -88,3 +88,23 @@ def test_cancel_before_evaluation(tmp_path, tiny_base_model):
     with pytest.raises(Cancelled) as info:
         train_job(path, config, should_stop=lambda: True)
     assert info.value.result.status == "cancelled" and info.value.result.model_path is None
+
+
+def test_evaluate_on_a_conll_file(trained, tmp_path, capsys):
+    from workbench.cli import main
+    from workbench.core.spans.span_export import export_spans
+
+    path, result, _events = trained
+    conll = tmp_path / "test.conll"
+    with Project.open(path) as project:
+        export_spans(project, conll)
+    assert main(["evaluate", str(path), "--run", "latest", "--input", str(conll),
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["run_id"] == result.run_id and out["source"] == str(conll)
+    assert {"entity_f1", "entity_macro_f1", "per_type", "counts"} <= set(out)
+    assert out["counts"]["gold"] > 0 and 0.0 <= out["entity_f1"] <= 1.0
+    bad = tmp_path / "bad.conll"
+    bad.write_text("aspirin B-drug\nmg\n", encoding="utf-8")
+    assert main(["evaluate", str(path), "--input", str(bad)]) != 0
+    assert "bad.conll, line 2" in capsys.readouterr().err
