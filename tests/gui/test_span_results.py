@@ -14,13 +14,15 @@ pytestmark = pytest.mark.timeout(60)
 
 TEXTS = ["Aspirin 100 mg for headache.", "Ibuprofen twice daily.", "Warfarin 5 mg, fever."]
 METRICS = {
-    "entity_f1": 0.5, "entity_macro_f1": 0.4, "partial_f1": 0.6,
+    "task": "spans", "entity_f1": 0.5, "entity_macro_f1": 0.4, "micro_f1": 0.5,
+    "macro_f1": 0.4, "partial": {"precision": 0.7, "recall": 0.5, "f1": 0.6},
+    "counts": {"gold": 7, "predicted": 6, "correct": 4},
     "per_type": {"drug": {"precision": 0.75, "recall": 0.6, "f1": 0.667, "support": 5},
                  "dose": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}},
     "errors": [
         {"record_id": 2, "start": 0, "end": 9, "label": "drug", "kind": "missed",
          "predicted": None},
-        {"record_id": 3, "start": 9, "end": 13, "label": None, "kind": "spurious",
+        {"record_id": 3, "start": 9, "end": 13, "label": "dose", "kind": "spurious",
          "predicted": "dose"},
         {"record_id": 3, "start": 15, "end": 20, "label": "condition", "kind": "wrong_type",
          "predicted": "drug"},
@@ -58,7 +60,9 @@ def test_entity_results_list_wrong_spans_that_open_in_the_label_panel(qtbot, win
     assert train.tabs.isTabVisible(2)
     entities = train.entities
     train.tabs.setCurrentWidget(entities)
-    assert "Entity micro-F1 0.500" in entities.summary.text()
+    summary = entities.summary.text()
+    assert "Entity micro-F1 0.500" in summary and "partial-overlap F1 0.600" in summary
+    assert "4 of 7 annotated spans found, 6 predicted" in summary
     assert entities.per_type.rowCount() == 2
     assert entities.per_type.item(0, 0).text() == "drug"
     assert entities.per_type.item(0, 3).text() == "0.667"

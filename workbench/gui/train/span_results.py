@@ -42,7 +42,7 @@ _CONTEXT = 30
 
 def has_span_metrics(metrics: Mapping[str, Any] | None) -> bool:
     """Whether a run's metrics are those of a spans run."""
-    return bool(metrics) and ("per_type" in metrics or "errors" in metrics)
+    return bool(metrics) and (metrics.get("task") == "spans" or "per_type" in metrics)
 
 
 def _item(text: str, right: bool = False, data: Any = None) -> QTableWidgetItem:
@@ -135,10 +135,18 @@ class EntityResults(QWidget):
             self._errors, self._texts = [], {}
             self._fill_errors()
             return
-        parts = [f"{title} {_fmt(metrics.get(key))}" for key, title in (
+        figures = dict(metrics)
+        partial = metrics.get("partial")
+        if isinstance(partial, Mapping):
+            figures["partial_f1"] = partial.get("f1")
+        parts = [f"{title} {_fmt(figures.get(key))}" for key, title in (
             ("entity_f1", "Entity micro-F1"), ("entity_macro_f1", "macro-F1"),
             ("entity_precision", "precision"), ("entity_recall", "recall"),
-            ("partial_f1", "partial-overlap F1")) if metrics.get(key) is not None]
+            ("partial_f1", "partial-overlap F1")) if figures.get(key) is not None]
+        counts = metrics.get("counts")
+        if isinstance(counts, Mapping):
+            parts.append(f"{counts.get('correct', 0):,} of {counts.get('gold', 0):,} annotated "
+                         f"spans found, {counts.get('predicted', 0):,} predicted")
         self.summary.setText(f"Run #{run['id']}: " + (" · ".join(parts) or "no figures"))
         per = metrics.get("per_type") or {}
         self.per_type.setRowCount(len(per))
@@ -170,8 +178,11 @@ class EntityResults(QWidget):
                 before = text[max(0, start - _CONTEXT):start].split("\n")[-1]
                 after = text[end:end + _CONTEXT].split("\n")[0]
                 snippet = f"…{before}[{snippet}]{after}…"
-            values = [str(rid), ERROR_KINDS.get(str(err.get("kind")), str(err.get("kind"))),
-                      str(err.get("label") or "–"), str(err.get("predicted") or "–"),
+            kind = str(err.get("kind"))
+            # A spurious span has no annotated label: the model's is under "Predicted".
+            annotated = "–" if kind == "spurious" else str(err.get("label") or "–")
+            predicted = err.get("predicted") or (err.get("label") if kind == "spurious" else None)
+            values = [str(rid), ERROR_KINDS.get(kind, kind), annotated, str(predicted or "–"),
                       str(start), str(end), snippet]
             for col, value in enumerate(values):
                 self.errors.setItem(row, col, _item(value, right=col in (0, 4, 5), data=rid))
