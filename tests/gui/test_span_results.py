@@ -91,3 +91,44 @@ def test_entities_tab_hidden_for_classification_projects(window, small_project):
     small_project.close()
     assert window.open_project(path)
     assert not window.panels["Train"].tabs.isTabVisible(2)
+
+
+def test_training_a_spans_project_in_the_train_tab_fills_its_entities(qtbot, tmp_path,
+                                                                      tiny_base_model):
+    import json
+
+    from workbench.core.spans.span_demo import SpanDemoConfig, create_span_demo_job
+    from workbench.gui.train.train_panel import TrainPanel
+
+    path = tmp_path / "demo.wbproj"
+    create_span_demo_job(path, SpanDemoConfig(prelabelled=40))
+    project = Project.open(path)
+    panel = TrainPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1200, 800)
+    try:
+        panel.set_project(project)
+        assert panel.tabs.isTabVisible(2)
+        panel.set_base_model(str(tiny_base_model))
+        for name, value in (("max_steps", 4), ("batch_size", 8), ("threads", 1),
+                            ("max_length", 32)):
+            panel.set_setting(name, value)
+        with qtbot.waitSignal(panel.run_finished, timeout=180_000) as blocker:
+            qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        result = blocker.args[0]
+        assert result is not None and result.status == "completed", panel.error_banner.text()
+        metrics = json.loads(project.db.execute(
+            "SELECT metrics FROM runs WHERE id = ?", [result.run_id]).fetchone()[0])
+        assert panel.history.selected_run_ids() == [result.run_id]
+        entities = panel.entities
+        assert f"Entity micro-F1 {metrics['entity_f1']:.3f}" in entities.summary.text()
+        assert entities.per_type.rowCount() == len(metrics["per_type"])
+        assert entities.errors.rowCount() == len(metrics["errors"]) > 0  # an untrained model
+        first = metrics["errors"][0]
+        assert entities.rows()[0][:2] == (str(first["record_id"]),
+                                          {"missed": "Missed", "spurious": "Spurious",
+                                           "wrong_type": "Wrong type"}[first["kind"]])
+    finally:
+        panel.shutdown()
+        panel.set_project(None)
+        project.close()
