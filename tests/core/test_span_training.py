@@ -108,3 +108,42 @@ def test_evaluate_on_a_conll_file(trained, tmp_path, capsys):
     bad.write_text("aspirin B-drug\nmg\n", encoding="utf-8")
     assert main(["evaluate", str(path), "--input", str(bad)]) != 0
     assert "bad.conll, line 2" in capsys.readouterr().err
+
+
+def test_export_bundle_predict_offsets_slice_the_text(trained, tmp_path):
+    import subprocess
+    import sys
+
+    from workbench.core.deploy.inference import Predictor
+    from workbench.core.deploy.onnx_export import export_run
+
+    path, result, _events = trained
+    out = tmp_path / "bundle"
+    report = export_run(path, "latest", out)
+    config = json.loads((out / "bundle.json").read_text())
+    assert config["task"] == "spans" and config["tags"][0] == "O"
+    ver = config["verification"]
+    assert ver["parity_ok"] and ver["f1_fp32"] is not None and ver["f1_int8"] is not None
+    assert ver["agreement"] is not None and report.agreement == ver["agreement"]
+    card = (out / "model_card.md").read_text()
+    assert "Span agreement of int8 with fp32" in card and "entity F1" in card
+    text = "Started metformin 500 mg twice daily for type 2 diabetes. " * 12  # > window
+    (res,) = Predictor.load(out).predict([text])
+    assert res["text"] == text
+    assert res["spans"], "the tiny model tags plenty of words (seeded): offsets get checked"
+    for span in res["spans"]:
+        assert text[span["start"]:span["end"]] == span["text"] and span["label"] in config["labels"]
+    # The bundle's own predict.py, without Workbench on the path and without torch.
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": ""}
+    code = ("import sys, runpy; sys.modules['torch'] = None; sys.modules['workbench'] = None; "
+            "sys.argv = ['predict.py', '--json', sys.argv[1]]; "
+            "runpy.run_path('predict.py', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code, text], cwd=out, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (printed,) = json.loads(proc.stdout)
+    assert printed["text"] == text and isinstance(printed["spans"], list)
+    for span in printed["spans"]:
+        assert text[span["start"]:span["end"]] == span["text"]
+        assert {"start", "end", "label", "text", "score"} == set(span)
+    assert [s["start"] for s in printed["spans"]] == [s["start"] for s in res["spans"]]
