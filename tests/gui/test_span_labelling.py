@@ -313,3 +313,28 @@ def test_records_table_shows_span_counts_per_label(qtbot, panel, project):
     press(qtbot, Qt.Key.Key_3)
     assert "open it" in messages[-1]
     assert spans(project, 1) == [Span(0, 7, "drug"), Span(8, 14, "dose"), Span(41, 48, "drug")]
+
+
+def test_caret_word_selection_delete_and_ctrl_enter(qtbot, panel, project):
+    messages = []
+    panel.status_message.connect(messages.append)
+    panel.set_project(project)
+    rid = panel.current.id
+    editor = panel.record_text.editor
+    editor.set_caret(NOTE.index("headache") + 3)  # no selection: the word under the caret
+    press(qtbot, Qt.Key.Key_3)
+    editor.set_caret(NOTE.index("twice"))
+    press(qtbot, Qt.Key.Key_Right, CTRL | SHIFT)
+    press(qtbot, Qt.Key.Key_Right, CTRL | SHIFT)
+    press(qtbot, Qt.Key.Key_2)
+    assert spans(project, rid) == [Span(15, 26, "dose"), Span(31, 39, "condition")]
+    editor.set_caret(NOTE.index("; ") + 1)  # between words: nothing to label
+    before = panel.undo_stack.count()
+    press(qtbot, Qt.Key.Key_1)
+    assert panel.undo_stack.count() == before and "Select some words" in messages[-1]
+    editor.select_range(0, NOTE.index(";"))  # Delete removes every span inside a selection
+    press(qtbot, Qt.Key.Key_Delete)
+    assert spans(project, rid) == []
+    press(qtbot, Qt.Key.Key_Return, CTRL)
+    assert project.get_annotation(rid, ME).status == "labelled"
+    assert panel.current.id != rid

@@ -127,9 +127,9 @@ class SpanEditor(QPlainTextEdit):
         """The word under (or just before) the caret, or None between words."""
         pos = self.caret()
         text = self.text
-        if pos < len(text) and not text[pos].isspace():
+        if pos < len(text) and text[pos].isalnum():
             return snap_to_words(text, pos, pos + 1)
-        if pos > 0 and not text[pos - 1].isspace():
+        if pos > 0 and text[pos - 1].isalnum():
             return snap_to_words(text, pos - 1, pos)
         return None
 
