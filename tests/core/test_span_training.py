@@ -147,3 +147,23 @@ def test_export_bundle_predict_offsets_slice_the_text(trained, tmp_path):
         assert text[span["start"]:span["end"]] == span["text"]
         assert {"start", "end", "label", "text", "score"} == set(span)
     assert [s["start"] for s in printed["spans"]] == [s["start"] for s in res["spans"]]
+
+
+def test_pre_annotation_and_uncertainty_order(trained):
+    from workbench.core.assist.project_predictions import predict_project
+    from workbench.core.assist.span_suggestions import span_suggestions
+    from workbench.core.spans.span_assist import uncertainty_order
+
+    path, result, _events = trained
+    report = predict_project(path, "latest")
+    with Project.open(path) as project:
+        unlabelled = project.stats()["unlabelled"]
+        assert report.run_id == result.run_id and report.n_predicted == unlabelled > 0
+        (who,) = project.annotators()  # the demo's labels (made before the test's annotator)
+        order = uncertainty_order(project, annotator=who, limit=1000)
+        assert len(order) == unlabelled
+        suggested = [span_suggestions(project, rid) for rid in order[:20]]
+        assert any(suggested)
+        for rid, sugg in zip(order[:20], suggested, strict=True):
+            text = project.get_record(rid).text
+            assert all(0 <= s.start < s.end <= len(text) for s, _score in sugg)
