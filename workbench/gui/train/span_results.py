@@ -95,8 +95,10 @@ class EntityResults(QWidget):
         self.kind_combo.activated.connect(self._fill_errors)
         self.errors = _table(self.ERROR_COLUMNS)
         self.errors.setObjectName("spanErrors")
-        self.errors.horizontalHeader().setSectionResizeMode(
-            len(self.ERROR_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        header = self.errors.horizontalHeader()
+        for col in range(len(self.ERROR_COLUMNS) - 1):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(len(self.ERROR_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self.errors.setToolTip("Double-click (or Enter) opens the record in the Label panel")
         self.errors.activated.connect(self._on_activated)
         self.error_note = QLabel()
@@ -185,7 +187,9 @@ class EntityResults(QWidget):
             values = [str(rid), ERROR_KINDS.get(kind, kind), annotated, str(predicted or "–"),
                       str(start), str(end), snippet]
             for col, value in enumerate(values):
-                self.errors.setItem(row, col, _item(value, right=col in (0, 4, 5), data=rid))
+                item = _item(value, right=col in (0, 4, 5), data=rid)
+                item.setToolTip(snippet)
+                self.errors.setItem(row, col, item)
         hidden = len(chosen) - len(shown)
         self.error_note.setText(f"{len(chosen):,} error(s)"
                                 + (f"; the first {len(shown):,} are listed" if hidden else ""))
