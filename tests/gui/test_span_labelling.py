@@ -167,6 +167,13 @@ def test_overlaps_refused_until_turned_on_for_the_project(qtbot, panel, project)
     press(qtbot, Qt.Key.Key_1)
     assert spans(project, rid) == [Span(8, 14, "dose"), Span(12, 20, "drug")]
     assert panel.record_text.span_editor.depths == [0, 1]
+    assert len(editor.extraSelections()) == 2
+    # A span holding others (nested) is a bar under its words, not a background.
+    editor.select_range(0, 20)
+    press(qtbot, Qt.Key.Key_3)
+    assert Span(0, 20, "condition") in spans(project, rid)
+    assert editor.outer == [True, False, False]
+    assert len(editor.extraSelections()) == 2
     # Turning overlaps off while a record overlaps is refused, the box stays on.
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
     assert project.allow_overlapping_spans and box.isChecked()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from workbench.core.store.spans import Span, snap_to_words
 from workbench.gui.widgets.span_highlight import (
     OffsetMap,
+    containers,
     overlap_depths,
     paint_outlines,
     span_selections,
@@ -64,6 +65,7 @@ class SpanEditor(QPlainTextEdit):
         self.colors: dict[str, str] = {}
         self.current: Span | None = None
         self.depths: list[int] = []
+        self.outer: list[bool] = []  # nested: holds another span (a bar, no background)
         self.cursorPositionChanged.connect(self._caret_moved)
         self.selectionChanged.connect(self.viewport().update)
 
@@ -84,9 +86,11 @@ class SpanEditor(QPlainTextEdit):
             self.colors = dict(colors)
         self.spans = sorted(spans)
         self.depths = overlap_depths(self.spans)
+        self.outer = containers(self.spans)
         self.suggestions = [(s, float(p)) for s, p in suggestions]
+        filled = [s for s, outer in zip(self.spans, self.outer, strict=True) if not outer]
         self.setExtraSelections(
-            span_selections(self, self.spans, self.colors, self.offsets, self.shown))
+            span_selections(self, filled, self.colors, self.offsets, self.shown))
         self._caret_moved()
         self.viewport().update()
 
@@ -166,10 +170,10 @@ class SpanEditor(QPlainTextEdit):
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().paintEvent(event)
-        shown = [s for s in self.spans if s.start < self.shown]
-        paint_outlines(self, shown, self.colors, self.offsets,
-                       depths=[d for s, d in zip(self.spans, self.depths, strict=True)
-                               if s.start < self.shown])
+        keep = [i for i, s in enumerate(self.spans) if s.start < self.shown]
+        paint_outlines(self, [self.spans[i] for i in keep], self.colors, self.offsets,
+                       depths=[self.depths[i] for i in keep],
+                       bars=[self.outer[i] for i in keep])
         paint_outlines(self, [s for s, _p in self.suggestions if s.start < self.shown],
                        self.colors, self.offsets, dashed=True, width=2.0)
         if self.current is not None:

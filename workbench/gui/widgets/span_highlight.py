@@ -16,7 +16,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from PySide6.QtCore import QPoint, QRectF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit
 
@@ -25,6 +25,7 @@ from workbench.core.store.label_schema import PALETTE
 __all__ = [
     "OffsetMap",
     "SpanLike",
+    "containers",
     "label_color",
     "paint_outlines",
     "span_rects",
@@ -89,6 +90,18 @@ def overlap_depths(spans: Sequence[SpanLike]) -> list[int]:
                 depth = max(depth, depths[j] + 1)
         depths.append(min(depth, 3))
     return depths
+
+
+def containers(spans: Sequence[SpanLike]) -> list[bool]:
+    """For each span, whether it holds another whole span (nested entities): such an outer
+    span is drawn as a bar under its text instead of a background, so the inner ones keep
+    their own colours."""
+    out = []
+    for i, span in enumerate(spans):
+        out.append(any(j != i and span.start <= o.start and o.end <= span.end
+                       and (o.start, o.end) != (span.start, span.end)
+                       for j, o in enumerate(spans)))
+    return out
 
 
 def span_selections(
@@ -167,8 +180,10 @@ def paint_outlines(
     dashed: bool = False,
     width: float = 1.0,
     depths: Sequence[int] | None = None,
+    bars: Sequence[bool] | None = None,
 ) -> None:
-    """Outline the visible parts of ``spans`` on the editor's viewport (call in paintEvent)."""
+    """Outline the visible parts of ``spans`` on the editor's viewport (call in paintEvent);
+    where ``bars`` is true, a thick bar under the text instead."""
     if not spans:
         return
     first = editor.firstVisibleBlock().position()
@@ -186,7 +201,15 @@ def paint_outlines(
                 pen.setStyle(Qt.PenStyle.DashLine)
             painter.setPen(pen)
             inset = 2.0 * (depths[i] if depths else 0)
+            bar = bool(bars and bars[i])
+            if bar:
+                pen.setWidthF(3.0)
+                painter.setPen(pen)
             for rect in span_rects(editor, d_start, d_end):
-                painter.drawRect(rect.adjusted(-1 + inset, inset, 1 - inset, -inset))
+                if bar:
+                    y = rect.bottom() - 1.5
+                    painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
+                else:
+                    painter.drawRect(rect.adjusted(-1 + inset, inset, 1 - inset, -inset))
     finally:
         painter.end()
