@@ -1,5 +1,6 @@
 """The Inference tab with a real spans bundle (a tiny BERT trained on the span demo,
-exported to ONNX): typed text gets its entities highlighted and listed."""
+exported to ONNX): typed text gets its entities highlighted and listed; "Predict unlabelled
+records" stores span suggestions that the Label panel draws dashed."""
 from __future__ import annotations
 
 import pytest
@@ -79,3 +80,36 @@ def test_typed_text_highlights_and_lists_entities(panel, span_bundle, qtbot):
         panel.set_project(None)
         project.close()
 
+
+
+def test_predict_unlabelled_records_stores_span_suggestions(panel, span_bundle, qtbot):
+    from workbench.core.assist.span_suggestions import span_suggestions
+    from workbench.gui.label.label_panel import LabelPanel
+
+    path, bundle = span_bundle
+    project = Project.open(path)
+    label = LabelPanel()
+    qtbot.addWidget(label)
+    try:
+        panel.set_project(project)
+        label.set_project(project)
+        panel.changed.connect(label.refresh)
+        assert panel.open_bundle(bundle)
+        assert panel.store_button.isEnabled()
+        with qtbot.waitSignal(panel.batch_finished, timeout=120_000) as blocker:
+            panel.store_button.click()
+        kind, rows = blocker.args[0]
+        assert kind == "done" and rows > 0, blocker.args
+        assert label.current is not None
+        # The record shown now, and one with suggestions, draw exactly the stored ones.
+        stored = {rid: span_suggestions(project, rid) for rid in range(1, 241)}
+        with_spans = [rid for rid, found in stored.items() if found
+                      and project.get_annotation(rid, label.annotator) is None]
+        assert len(with_spans) > 10, "the tiny model tags plenty of words"
+        for rid in (label.current.id, with_spans[0]):
+            label.open_record(rid)
+            assert label.record_text.span_editor.suggestions == stored[rid]
+    finally:
+        label.set_project(None)
+        panel.set_project(None)
+        project.close()

@@ -422,6 +422,12 @@ class InferencePanel(ChangesListener, QWidget):
         """Predict the project's unlabelled records and store them under the bundle's run."""
         if self.predictor is None or self.project is None or self._job is not None:
             return
+        if self.span_mode:  # entity bundle: span suggestions (pre-annotation)
+            from workbench.core.spans.span_assist import predict_span_records
+
+            self._start("store", predict_span_records, str(self.project.path),
+                        int(self.predictor.config["run_id"]), self.predictor)
+            return
         self._start("store", predict_unlabelled_job, str(self.project.path),
                     PredictUnlabelledConfig(str(self.bundle_dir)))
 
