@@ -281,8 +281,11 @@ def test_suggested_spans_are_dashed_and_enter_accepts_them(qtbot, panel, project
     editor = panel.record_text.editor
     assert [s for s, _p in editor.suggestions] == [Span(0, 7, "drug"), Span(8, 14, "dose")]
     assert editor.extraSelections() == []  # suggestions are outlines, not spans
+    info = panel.label_page.span_bar.info
+    editor.set_caret(30)
+    assert "Suggested" not in info.text()
     editor.set_caret(10)  # on "100 mg"
-    assert "Enter accepts" in panel.label_page.span_bar.info.text()
+    assert info.text().startswith("Suggested dose (8–14)") and "Enter accepts" in info.text()
     press(qtbot, Qt.Key.Key_Return)
     ann = project.get_annotation(1, ME)
     assert ann.spans == (Span(8, 14, "dose"),) and ann.provenance == "accepted suggestion"

@@ -64,6 +64,7 @@ class SpanEditor(QPlainTextEdit):
         self.suggestions: list[tuple[Span, float]] = []
         self.colors: dict[str, str] = {}
         self.current: Span | None = None
+        self._suggestion: Span | None = None  # the suggestion under the caret
         self.depths: list[int] = []
         self.outer: list[bool] = []  # nested: holds another span (a bar, no background)
         self.cursorPositionChanged.connect(self._caret_moved)
@@ -151,9 +152,11 @@ class SpanEditor(QPlainTextEdit):
 
     # ----------------------------------------------------------------- events
     def _caret_moved(self) -> None:
-        span = None if self.textCursor().hasSelection() else self.span_at_caret()
-        if span != self.current:
-            self.current = span
+        selecting = self.textCursor().hasSelection()
+        span = None if selecting else self.span_at_caret()
+        suggestion = None if selecting or span is not None else self.suggestion_at_caret()
+        if span != self.current or suggestion != self._suggestion:
+            self.current, self._suggestion = span, suggestion
             self.current_changed.emit(span)
             self.viewport().update()
 
