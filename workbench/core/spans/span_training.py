@@ -2,9 +2,12 @@
 
 The same run machinery as classification (a run row, heartbeat, the model folder written
 atomically, the job protocol with progress and cancel) and the same automatic settings:
-learning rate by model size, epochs by the number of training windows, max length from
-the 99th percentile of the record lengths, lower layers frozen on a CPU, device choice.
-Where it differs: a record longer than the max length is not cut but split into
+learning rate by model size, max length from the 99th percentile of the record lengths
+(as the window size), lower layers frozen on a CPU, device choice.
+Where it differs: automatic epochs aim at about :data:`TARGET_WINDOWS` training windows in
+all (3 to 10 epochs) instead of 300 optimizer steps, because every token of a window is a
+training signal (a step teaches far more than one classification step, and costs far more
+on a CPU); a record longer than the max length is not cut but split into
 overlapping windows (a quarter of the window shared), so nothing past the limit is lost;
 ``balanced`` weighting raises the loss weight of rare entity types (up to 5x the most
 frequent type; ``O`` keeps weight 1); the best model is the one with the best validation
@@ -36,6 +39,13 @@ log = logging.getLogger(__name__)
 #: Sub-token alignment used by default (see benchmarks/ner.py for the measurement).
 DEFAULT_ALIGNMENT = "first"
 HEARTBEAT_S = 60.0
+#: Training windows the automatic epoch count aims for (see the module docstring).
+TARGET_WINDOWS = 1500
+
+
+def span_auto_epochs(n_windows: int) -> int:
+    """Epochs for about :data:`TARGET_WINDOWS` windows in all, at least 3 and at most 10."""
+    return max(3, min(10, -(-TARGET_WINDOWS // max(1, n_windows))))
 
 
 def is_span_project(project_path: str | Path) -> bool:
@@ -218,11 +228,7 @@ class _SpanJob:
     def train(self, t0: float) -> TrainResult:
         import torch
 
-        from workbench.core.training.batching import (
-            auto_epochs,
-            auto_learning_rate,
-            length_grouped_batches,
-        )
+        from workbench.core.training.batching import auto_learning_rate, length_grouped_batches
         from workbench.core.training.device import autocast_dtype
         from workbench.core.training.freezing import auto_freeze_layers, freeze_lower_layers
         from workbench.core.training.models import load_tokenizer
@@ -241,7 +247,7 @@ class _SpanJob:
         loss_fn = self.loss_fn()
         lengths = [len(w.ids) for w in self.windows]
         lr = cfg.learning_rate or auto_learning_rate(self.info.size_class)
-        epochs = cfg.epochs or auto_epochs(len(self.windows), cfg.batch_size)
+        epochs = cfg.epochs or span_auto_epochs(len(self.windows))
         per_epoch = len(length_grouped_batches(lengths, cfg.batch_size, cfg.seed))
         total = per_epoch * epochs
         if cfg.max_steps:
