@@ -45,3 +45,26 @@ def test_bad_span_file_is_one_line_and_changes_nothing(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert "bad.jsonl, line 2" in lines[0] and "does not match the text" in lines[0]
     assert project_dump(path) == before
+
+
+def test_demo_spans_and_plain_records(tmp_path, capsys):
+    from workbench.core.spans.span_snapshot import resolved_spans
+    from workbench.core.store.project import Project
+
+    path = tmp_path / "demo.wbproj"
+    assert main(["demo", str(path), "--kind", "spans"]) == 0
+    assert "clinical notes" in capsys.readouterr().out
+    plain = tmp_path / "more.txt"
+    plain.write_text("Started apixaban 5 mg BID for afib.\nNo new medicines.\n", encoding="utf-8")
+    assert main(["import", str(path), str(plain)]) == 0
+    with Project.open(path) as project:
+        assert project.is_spans and project.label_names() == ["drug", "dose", "frequency",
+                                                                "condition"]
+        stats = project.stats()
+        assert 0 < stats["labelled"] < stats["records"]  # partly labelled
+        records = resolved_spans(project)
+        assert all(r.text[s.start:s.end].strip() == r.text[s.start:s.end]
+                   for r in records for s in r.spans)
+        assert {s.label for r in records for s in r.spans} == {"drug", "dose", "frequency",
+                                                               "condition"}
+        assert project.search("apixaban")

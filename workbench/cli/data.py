@@ -140,6 +140,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Create a demo project: support messages (classification) or clinical notes (spans)."""
+    path = Path(args.project)
+    if path.exists():
+        raise _error(f"{path} already exists.")
+    if args.kind == "spans":
+        from workbench.core.spans.span_demo import SpanDemoConfig, create_span_demo_job
+
+        create_span_demo_job(path, SpanDemoConfig())
+        print(f"Created {path}: synthetic clinical notes (drug, dose, frequency, condition), "
+              "the first ones labelled")
+    else:
+        from workbench.core.data.demo import DemoConfig, create_demo_job
+
+        create_demo_job(path, DemoConfig())
+        print(f"Created {path}: customer-support messages, the first ones labelled")
+    return 0
+
+
 def _print_stats(stats: dict[str, Any]) -> None:
     print(f"{stats['name']} ({stats['task_type'].replace('_', '-')})")
     print(f"  records:    {stats['records']:,}")
@@ -242,6 +261,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_export_options(model)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_export)
+
+    p = subparsers.add_parser("demo", help="create a demo project to try Workbench",
+                              description="Create a demo project: customer-support messages "
+                              "(--kind support, classification) or synthetic clinical notes "
+                              "with drug, dose, frequency and condition spans (--kind spans).")
+    p.add_argument("project", metavar="PROJECT", help="path of the new .wbproj file")
+    p.add_argument("--kind", choices=("support", "spans"), default="support",
+                   help="which demo (default: support)")
+    p.set_defaults(handler=cmd_demo)
 
     p = subparsers.add_parser("stats", help="show record, label and annotator counts",
                               description="Show record, label, annotator and split counts.")
