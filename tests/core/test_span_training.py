@@ -167,3 +167,18 @@ def test_pre_annotation_and_uncertainty_order(trained):
         for rid, sugg in zip(order[:20], suggested, strict=True):
             text = project.get_record(rid).text
             assert all(0 <= s.start < s.end <= len(text) for s, _score in sugg)
+
+
+def test_data_summary_counts_spans(tmp_path):
+    from workbench.core.training.data import data_summary
+
+    path = tmp_path / "s.wbproj"
+    create_span_demo_job(path, SpanDemoConfig(prelabelled=30))
+    with Project.open(path) as project:
+        summary = data_summary(project)
+        spans = [s for ann in (project.get_annotation(r, project.annotators()[0])
+                               for r in range(1, 31)) if ann for s in ann.spans]
+    assert summary.n_labelled == 30
+    assert sum(summary.splits.values()) == 30 and summary.splits["test"] > 0
+    assert summary.by_label["drug"] == sum(1 for s in spans if s.label == "drug") > 0
+    assert not any("at least" in w for w in summary.warnings)
