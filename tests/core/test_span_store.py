@@ -155,3 +155,13 @@ def test_cli_new_spans(tmp_path, capsys):
     assert "spans" in capsys.readouterr().out
     with Project.open(path) as p:
         assert p.is_spans and p.label_names() == ["drug", "dose"]
+
+
+def test_whole_record_labels_are_refused_in_a_span_project(spans_project):
+    from workbench.core.store import operations
+
+    with pytest.raises(WorkbenchError, match="span project"):
+        operations.annotate(spans_project, 1, ["drug"])
+    assert spans_project.get_annotation(1, ME) is None
+    operations.skip(spans_project, 1)  # skipping and flagging still work
+    assert spans_project.get_annotation(1, ME).status == "skipped"

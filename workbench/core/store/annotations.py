@@ -118,6 +118,9 @@ class AnnotationStoreMixin:
             raise WorkbenchError(f"Unknown status {status!r}.")
         spans_json: str | None = None
         if self.is_spans:
+            if spans is None and list(labels):
+                raise WorkbenchError("This is a span project: label spans of the text "
+                                     "(start, end, label), not whole records.")
             span_list = sorted(set(spans or ()))
             text_row = self.db.execute("SELECT text FROM records WHERE id = ?",
                                        [record_id]).fetchone()
