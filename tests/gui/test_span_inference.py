@@ -1,9 +1,11 @@
 """The Inference tab with a real spans bundle (a tiny BERT trained on the span demo,
 exported to ONNX): typed text gets its entities highlighted and listed; "Predict unlabelled
-records" stores span suggestions that the Label panel draws dashed."""
+records" stores span suggestions that the Label panel draws dashed; the Review tab lists
+likely span errors."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 
 from workbench.core.deploy.inference import Predictor
 from workbench.core.store.project import Project
@@ -32,7 +34,7 @@ def span_bundle(tmp_path_factory, tiny_base_model):
                          batch_size=8)
     result = train_project(path, config)
     assert result.status == "completed"
-    report = export_run(path, "latest", folder / "bundle", quantize=False)
+    report = export_run(path, "latest", None, quantize=False)  # the run's default export
     return path, report.bundle_dir
 
 
@@ -111,5 +113,48 @@ def test_predict_unlabelled_records_stores_span_suggestions(panel, span_bundle, 
             assert label.record_text.span_editor.suggestions == stored[rid]
     finally:
         label.set_project(None)
+        panel.set_project(None)
+        project.close()
+
+
+def test_review_tab_lists_likely_span_errors(qtbot, span_bundle):
+    from workbench.core.spans.span_assist import review_span_errors
+    from workbench.core.store.spans import Span
+    from workbench.gui.review.review_panel import ReviewPanel
+
+    path, bundle = span_bundle
+    project = Project.open(path)
+    panel = ReviewPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1100, 700)
+    panel.show()
+    try:
+        panel.set_project(project)
+        view = panel.span_review
+        assert view.isVisible() and not panel.review_splitter.isVisible()
+        view.min_score.setValue(0.0)  # a tiny random model: list every disagreement
+        with qtbot.waitSignal(view.review_finished, timeout=120_000) as blocker:
+            qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
+        expected = review_span_errors(path, 1, Predictor.load(bundle), min_score=0.0)
+        assert blocker.args[0] == len(expected) > 0
+        rows = view.rows()
+        first = expected[0]
+        assert rows[0][:5] == (
+            str(first.record_id), {"missing": "Missing span", "wrong_type": "Wrong type",
+                                   "boundary": "Other edges",
+                                   "unsupported": "Not found by the model"}[first.kind],
+            "–" if first.span is None else f"{first.span.label} {first.span.start}–{first.span.end}",
+            "–" if first.predicted is None
+            else f"{first.predicted.label} {first.predicted.start}–{first.predicted.end}",
+            f"{first.score:.2f}")
+        assert isinstance(first.span or first.predicted, Span)
+        with qtbot.waitSignal(view.open_records) as opened:
+            view.table.activated.emit(view.table.model().index(0, 0))
+        assert opened.args[0] == [first.record_id]
+        other = Project.create(path.with_name("cls.wbproj"), ["a", "b"])
+        panel.set_project(other)
+        assert not view.isVisible() and panel.review_splitter.isVisible()
+        other.close()
+    finally:
         panel.set_project(None)
         project.close()
