@@ -118,8 +118,8 @@ def test_export_bundle_predict_offsets_slice_the_text(trained, tmp_path):
     from workbench.core.deploy.onnx_export import export_run
 
     path, result, _events = trained
-    out = tmp_path / "bundle"
-    report = export_run(path, "latest", out)
+    report = export_run(path, "latest")  # the default folder: pre-annotation reuses it
+    out = report.bundle_dir
     config = json.loads((out / "bundle.json").read_text())
     assert config["task"] == "spans" and config["tags"][0] == "O"
     ver = config["verification"]

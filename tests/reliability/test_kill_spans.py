@@ -9,7 +9,7 @@ import sys
 
 import killloop
 
-ITERATIONS = 12
+ITERATIONS = 10
 #: The states a record goes through in the child, in order.
 STATES = [
     [[0, 7, "drug"]],
