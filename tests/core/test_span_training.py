@@ -147,6 +147,17 @@ def test_export_bundle_predict_offsets_slice_the_text(trained, tmp_path):
         assert text[span["start"]:span["end"]] == span["text"]
         assert {"start", "end", "label", "text", "score"} == set(span)
     assert [s["start"] for s in printed["spans"]] == [s["start"] for s in res["spans"]]
+    # File input and output as for classification bundles: JSONL and CSV carry the spans.
+    from workbench.core.deploy.inference import predict_file
+
+    src = tmp_path / "in.txt"
+    src.write_text("Started metformin 500 mg BID.\nNo acute distress.\n", encoding="utf-8")
+    assert predict_file(Predictor.load(out), src, tmp_path / "out.jsonl") == 2
+    rows = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["Started metformin 500 mg BID.", "No acute distress."]
+    assert all(isinstance(r["spans"], list) for r in rows)
+    assert predict_file(Predictor.load(out), src, tmp_path / "out.csv") == 2
+    assert (tmp_path / "out.csv").read_text().splitlines()[0] == "text,spans"
 
 
 def test_pre_annotation_and_uncertainty_order(trained):
