@@ -67,6 +67,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
     strategy = get_strategy(options.strategy)
     annotator = annotator_option(args.annotator)
     with _open(args.project) as project:
+        if project.is_spans and options.strategy not in ("order", "random"):
+            return _span_queue(project, annotator, options.limit, args.json)
         if options.strategy not in ("order", "random"):
             assist.ensure_predictions(project)  # refit the cold-start model if out of date
         ids = queue_ids(strategy, project, annotator, options.limit)
@@ -130,6 +132,10 @@ def cmd_review(args: argparse.Namespace) -> int:
     from workbench.core.assist.review import review_project
 
     options = config_from_args(ReviewOptions, args)
+    with _open(args.project) as project:
+        spans = project.is_spans
+    if spans:  # entities: where a confident model disagrees with the spans
+        return _review_spans(args, options.limit)
     issues = review_project(
         args.project, folds=options.folds, progress=_stderr_progress if args.progress else None
     )
@@ -145,6 +151,54 @@ def cmd_review(args: argparse.Namespace) -> int:
     for x in issues:
         ext = f" ({x.external_id})" if x.external_id else ""
         print(f"{x.id}{ext}\t{x.score:.2f}\t{x.label} -> {x.suggested_label}\t{x.reason}")
+    return 0
+
+
+def _span_queue(project: Any, annotator: str, limit: int, as_json: bool) -> int:
+    """Span projects: unlabelled records by token-level uncertainty, with suggestions."""
+    from workbench.core.assist.span_suggestions import span_suggestions
+    from workbench.core.spans.span_assist import uncertainty_order
+
+    items = []
+    for rec in project.get_records(uncertainty_order(project, annotator=annotator,
+                                                     limit=limit)):
+        items.append({"id": rec.id, "external_id": rec.external_id, "text": rec.text,
+                      "suggestion": [{**s.as_dict(), "score": round(p, 4)}
+                                     for s, p in span_suggestions(project, rec.id)]})
+    if as_json:
+        json.dump(items, sys.stdout, ensure_ascii=False, indent=1)
+        print()
+    else:
+        for item in items:
+            print(f"{item['id']}\t{len(item['suggestion'])} suggested span(s)\t{item['text'][:60]}")
+    return 0
+
+
+def _review_spans(args: argparse.Namespace, limit: int) -> int:
+    from workbench.core.assist.project_predictions import bundle_for_run
+    from workbench.core.assist.suggestions import latest_trained_run
+    from workbench.core.deploy.inference import Predictor
+    from workbench.core.errors import ModelError
+    from workbench.core.spans.span_assist import review_span_errors
+
+    with _open(args.project) as project:
+        run_id = latest_trained_run(project)
+    if run_id is None:
+        raise ModelError("No trained entity model yet: train one first.")
+    predictor = Predictor.load(bundle_for_run(args.project, run_id))
+    issues = review_span_errors(args.project, run_id, predictor)
+    if limit:
+        issues = issues[:limit]
+    if args.json:
+        json.dump([x.to_dict() for x in issues], sys.stdout, ensure_ascii=False, indent=1)
+        print()
+        return 0
+    if not issues:
+        print("No likely span errors.")
+    for x in issues:
+        def show(span: Any) -> str:
+            return "-" if span is None else f"{span.label} {span.start}-{span.end}"
+        print(f"{x.record_id}\t{x.score:.2f}\t{x.kind}\t{show(x.span)} -> {show(x.predicted)}")
     return 0
 
 

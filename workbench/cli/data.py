@@ -43,8 +43,12 @@ def cmd_new(args: argparse.Namespace) -> int:
     labels = [n.strip() for n in (args.labels or "").split(",") if n.strip()]
     if not labels:
         raise _error("Give at least one label, e.g. --labels positive,negative.")
-    with Project.create(path, labels, multi_label=args.multi_label, overwrite=args.force) as p:
-        kind = "multi-label" if p.multi_label else "single-label"
+    task = args.task or ("multi_label" if args.multi_label else "single_label")
+    if args.multi_label and task != "multi_label":
+        raise _error(f"--multi-label and --task {task} contradict each other.")
+    with Project.create(path, labels, task=task, overwrite=args.force) as p:
+        kind = {"multi_label": "multi-label", "spans": "spans (entities)"}.get(
+            p.task, "single-label")
         print(f"Created {path} ({kind}; labels: {', '.join(p.label_names())})")
     return 0
 
@@ -74,17 +78,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     src = Path(args.file)
     show = args.progress or (src.is_file() and src.stat().st_size >= PROGRESS_MIN_BYTES)
     with _open(args.project) as project:
-        report = import_file(
-            project,
-            src,
-            text_col=args.text_col,
-            id_col=args.id_col,
-            label_col=args.label_col,
-            fmt=args.format,
-            encoding=args.encoding,
-            add_labels=args.add_labels,
-            progress=_Progress(src.name) if show else None,
-        )
+        if project.is_spans:  # span files (CoNLL, JSONL, Label Studio) or plain records
+            from workbench.core.spans.span_import import import_span_file
+
+            report = import_span_file(
+                project, src, fmt=args.format, encoding=args.encoding,
+                add_labels=args.add_labels, text_col=args.text_col, id_col=args.id_col,
+                progress=_Progress(src.name) if show else None)
+        else:
+            report = import_file(
+                project,
+                src,
+                text_col=args.text_col,
+                id_col=args.id_col,
+                label_col=args.label_col,
+                fmt=args.format,
+                encoding=args.encoding,
+                add_labels=args.add_labels,
+                progress=_Progress(src.name) if show else None,
+            )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -115,6 +127,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from workbench.core.data.exporter import export_labelled
 
     with _open(args.project) as project:
+        if project.is_spans:
+            from workbench.core.spans.span_export import export_spans
+
+            summary = export_spans(project, args.output, fmt=args.format)
+            print(json.dumps(summary.to_dict(), indent=2) if args.json else
+                  f"{summary.rows} records with spans written to {summary.path} "
+                  f"({summary.format})")
+            return 0
         summary = export_labelled(project, args.output, mode="final" if args.final else "all",
                                   escape_formulas=not args.raw,
                                   masked_only=args.masked_only)
@@ -122,6 +142,25 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
         print(summary.summary())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Create a demo project: support messages (classification) or clinical notes (spans)."""
+    path = Path(args.project)
+    if path.exists():
+        raise _error(f"{path} already exists.")
+    if args.kind == "spans":
+        from workbench.core.spans.span_demo import SpanDemoConfig, create_span_demo_job
+
+        create_span_demo_job(path, SpanDemoConfig())
+        print(f"Created {path}: synthetic clinical notes (drug, dose, frequency, condition), "
+              "the first ones labelled")
+    else:
+        from workbench.core.data.demo import DemoConfig, create_demo_job
+
+        create_demo_job(path, DemoConfig())
+        print(f"Created {path}: customer-support messages, the first ones labelled")
     return 0
 
 
@@ -172,6 +211,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated label names")
     p.add_argument("--multi-label", action="store_true",
                    help="records may carry several labels (default: exactly one)")
+    p.add_argument("--task", choices=("single_label", "multi_label", "spans"), default=None,
+                   help="what is labelled: one class per record (single_label, the default), "
+                   "several (multi_label) or character spans such as entities (spans)")
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(handler=cmd_new)
 
@@ -189,7 +231,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="column holding labels (for multi-label: a list, or names separated "
                    "by | ; or ,)")
     p.add_argument("--format", metavar="F",
-                   help="csv, tsv, jsonl, json, xlsx, parquet or txt (default: from the suffix)")
+                   help="csv, tsv, jsonl, json, xlsx, parquet or txt (default: from the "
+                   "suffix); span projects also read conll, spacy, doccano and labelstudio "
+                   "(.conll and .jsonl/.json files by default)")
     p.add_argument("--encoding", metavar="E",
                    help="text encoding, e.g. latin-1 or cp1252 (default: UTF-8, BOM or not)")
     p.add_argument("--add-labels", action="store_true",
@@ -209,6 +253,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="labelled-data file: .csv, .jsonl or .parquet")
     p.add_argument("--final", action="store_true",
                    help="one row per record with the final label(s) across annotators")
+    p.add_argument("--format", metavar="F",
+                   help="span projects: conll, conll-bioes, spacy, doccano or labelstudio "
+                   "(default: from the suffix: .conll, .jsonl spaCy-style, .json Label Studio)")
     p.add_argument("--raw", action="store_true",
                    help="CSV: write cells exactly as stored (default: a cell starting with "
                    "= + - @ gets a leading ' so spreadsheets do not run it as a formula)")
@@ -224,6 +271,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_export_options(model)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_export)
+
+    p = subparsers.add_parser("demo", help="create a demo project to try Workbench",
+                              description="Create a demo project: customer-support messages "
+                              "(--kind support, classification) or synthetic clinical notes "
+                              "with drug, dose, frequency and condition spans (--kind spans).")
+    p.add_argument("project", metavar="PROJECT", help="path of the new .wbproj file")
+    p.add_argument("--kind", choices=("support", "spans"), default="support",
+                   help="which demo (default: support)")
+    p.set_defaults(handler=cmd_demo)
 
     p = subparsers.add_parser("stats", help="show record, label and annotator counts",
                               description="Show record, label, annotator and split counts.")

@@ -26,6 +26,20 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     from workbench.core.team import compute_agreement
 
     with _open(args.project) as project:
+        if project.is_spans:  # spans: pairwise entity F1 per type
+            from workbench.core.spans.span_team import span_agreement_report
+
+            figures = span_agreement_report(project)
+            if args.json:
+                _print_json(figures)
+                return 0
+            mean = figures["mean_f1"]
+            print(f"{figures['measure']}: mean {'n/a' if mean is None else f'{mean:.3f}'}")
+            for pair in figures["pairs"]:
+                types = ", ".join(f"{t} {v:.2f}" for t, v in pair["per_type"].items())
+                print(f"  {pair['a']} / {pair['b']} ({pair['records']} records): "
+                      f"{pair['f1']:.3f}  [{types}]")
+            return 0
         report = compute_agreement(project)
     if args.json:
         _print_json(report.to_dict())

@@ -132,8 +132,20 @@ def _print_metrics(m: dict[str, Any]) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Metrics of a run on its test split or on a labelled file."""
     from workbench.core.errors import WorkbenchError
+    from workbench.core.store.project import Project
     from workbench.core.training import evaluate_run
 
+    with Project.open(args.project) as project:
+        spans = project.is_spans
+    if spans:  # entities: CoNLL / JSONL input, entity-level metrics
+        from workbench.core.spans.span_evaluate import evaluate_span_run
+
+        metrics = evaluate_span_run(args.project, args.run, args.input, fmt=args.format)
+        if args.json:
+            print(json.dumps(metrics))
+        else:
+            _print_span_metrics(metrics)
+        return 0
     if args.input and not (args.text_col and args.label_col):
         raise WorkbenchError("--input needs --text-col and --label-col.")
     metrics = evaluate_run(args.project, args.run, args.input, args.text_col, args.label_col)
@@ -143,6 +155,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"Run {metrics['run_id']}")
         _print_metrics(metrics)
     return 0
+
+
+def _print_span_metrics(m: dict) -> None:
+    print(f"Run {m['run_id']} on the {m['source']}: {m['n']} records")
+    print(f"  entity F1 (micro) {m['entity_f1']:.3f}  precision {m['entity_precision']:.3f}  "
+          f"recall {m['entity_recall']:.3f}")
+    print(f"  entity F1 (macro) {m['entity_macro_f1']:.3f}   partial-overlap F1 "
+          f"{m['partial']['f1']:.3f}")
+    c = m["counts"]
+    print(f"  spans: {c['gold']} gold, {c['predicted']} predicted, {c['correct']} exact")
+    for name, row in m["per_type"].items():
+        print(f"    {name:<16} F1 {row['f1']:.3f}  P {row['precision']:.3f}  "
+              f"R {row['recall']:.3f}  ({row['support']} gold)")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -190,9 +215,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("project", help="project file (.wbproj)")
     p.add_argument("--run", default="latest", metavar="ID|latest", help="run id (default: latest)")
-    p.add_argument("--input", metavar="FILE", help="labelled file to evaluate on instead")
+    p.add_argument("--input", metavar="FILE", help="labelled file to evaluate on instead "
+                   "(span projects: a CoNLL or JSONL file with spans)")
     p.add_argument("--text-col", metavar="C", help="text column of --input")
     p.add_argument("--label-col", metavar="C", help="label column of --input")
+    p.add_argument("--format", metavar="F", help="span projects: format of --input (conll, "
+                   "spacy, doccano, labelstudio; default: from the suffix)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.set_defaults(handler=cmd_evaluate)
 

@@ -76,6 +76,15 @@ def predict_project(
     from workbench.core.deploy.inference import Predictor
 
     predictor = Predictor.load(bundle)
+    if predictor.task == "spans":  # entity bundle: span suggestions (core/spans)
+        from workbench.core.spans.span_assist import predict_span_records
+
+        n = predict_span_records(project_path, run_id, predictor, batch_size=batch_size,
+                                 progress=progress, should_stop=should_stop)
+        with Project.open(project_path) as project:
+            project.set_meta(META_RUN, str(run_id))
+            source = describe_run(project, run_id)
+        return PredictReport(run_id=run_id, n_predicted=n, bundle_dir=bundle, source=source)
     with Project.open(project_path) as project:
         targets = unlabelled_record_ids(project)
         total = len(targets)

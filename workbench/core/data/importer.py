@@ -121,11 +121,14 @@ class _Importer:
 
     def __init__(self, project: Project, *, text_col: str, id_col: str | None,
                  label_col: str | None, source: str, fmt: str, add_labels: bool,
-                 annotator: str) -> None:
+                 annotator: str, spans_col: str | None = None) -> None:
         self.project = project
         self.conn = project.conn
         self.text_col, self.id_col, self.label_col = text_col, id_col, label_col
-        self.keep = {c for c in (text_col, id_col, label_col) if c}
+        #: Span projects: a row's value here is its list of Spans (checked by the reader);
+        #: present means the record is labelled, possibly with no span.
+        self.spans_col = spans_col
+        self.keep = {c for c in (text_col, id_col, label_col, spans_col) if c}
         self.name = Path(source).name if source else "input"
         self.source, self.fmt = source, fmt
         self.add_labels = add_labels
@@ -176,12 +179,26 @@ class _Importer:
                 self.report.new_labels.append(n)
         return names
 
+    def span_labels(self, spans: Any, row_no: int) -> list[str]:
+        names = list(dict.fromkeys(span.label for span in spans))
+        for n in names:
+            if n not in self.label_ids:
+                if not self.add_labels:
+                    raise ImportDataError(
+                        f"{self.name}, row {row_no}: label {n!r} is not in the project's "
+                        f"labels ({', '.join(self.label_ids) or 'none'}); add it first or "
+                        "use --add-labels."
+                    )
+                self.label_ids[n] = self.project.add_label(n).id
+                self.report.new_labels.append(n)
+        return names
+
     def chunk(self, rows: list[dict[str, Any]], first_row: int, batch_id: int,
               next_id: int) -> int:
         """Insert one chunk; returns the next free record id."""
         report = self.report
         text_col, id_col, label_col, keep = self.text_col, self.id_col, self.label_col, self.keep
-        pending: dict[str, tuple[str, str | None, str | None, list[str] | None]] = {}
+        pending: dict[str, tuple[str, str | None, str | None, list[str] | None, str | None]] = {}
         for offset, row in enumerate(rows):
             try:
                 text = row[text_col]
@@ -219,7 +236,12 @@ class _Importer:
                 if fields:
                     meta = _encode_meta(fields)
             names = self.labels_of(row.get(label_col), first_row + offset) if label_col else None
-            pending[h] = (text, ext, meta, names)
+            spans_json = None
+            if self.spans_col and row.get(self.spans_col) is not None:
+                spans = row[self.spans_col]
+                names = self.span_labels(spans, first_row + offset)
+                spans_json = _JSON.encode([[x.start, x.end, x.label] for x in sorted(spans)])
+            pending[h] = (text, ext, meta, names, spans_json)
         if not pending:
             return next_id
         existing = {
@@ -231,13 +253,13 @@ class _Importer:
         }
         report.duplicates += len(existing)
         inserts = []
-        annotated: list[tuple[int, list[str]]] = []
-        for h, (text, ext, meta, names) in pending.items():
+        annotated: list[tuple[int, list[str], str | None]] = []
+        for h, (text, ext, meta, names, spans_json) in pending.items():
             if h in existing:
                 continue
             inserts.append((next_id, ext, text, meta, h, batch_id))
-            if names:
-                annotated.append((next_id, names))
+            if names or spans_json is not None:
+                annotated.append((next_id, names or [], spans_json))
             next_id += 1
         self.conn.executemany(
             "INSERT INTO main.records(id, external_id, text, meta, hash, batch_id) "
@@ -256,14 +278,14 @@ class _Importer:
             report.labelled += len(annotated)
         return next_id
 
-    def annotate(self, annotated: list[tuple[int, list[str]]]) -> None:
+    def annotate(self, annotated: list[tuple[int, list[str], str | None]]) -> None:
         cur = self.conn.cursor()
         label_rows = []
-        for record_id, names in annotated:
+        for record_id, names, spans_json in annotated:
             ann_id = cur.execute(
                 "INSERT INTO main.annotations(record_id, annotator, status, provenance, created_at, "
-                "updated_at) VALUES (?, ?, 'labelled', 'imported', ?, ?)",
-                (record_id, self.annotator, self.now, self.now),
+                "updated_at, spans) VALUES (?, ?, 'labelled', 'imported', ?, ?, ?)",
+                (record_id, self.annotator, self.now, self.now, spans_json),
             ).lastrowid
             label_rows.extend((ann_id, self.label_ids[n]) for n in names)
         cur.executemany(
@@ -401,11 +423,14 @@ def import_rows(
     annotator: str | None = None,
     progress: Callable[[ImportProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    spans_col: str | None = None,
 ) -> ImportReport:
     """Import rows (dicts, or chunks from :func:`read_table`) in one transaction.
 
     Labels in ``label_col`` become annotations by ``annotator`` with provenance
-    ``"imported"``; unknown label names are an error unless ``add_labels``.
+    ``"imported"``; unknown label names are an error unless ``add_labels``. In a span
+    project, ``spans_col`` holds each row's checked list of spans (see
+    :mod:`workbench.core.spans.span_import`).
     """
     importer = _Importer(
         project,
@@ -416,6 +441,7 @@ def import_rows(
         fmt=fmt,
         add_labels=add_labels,
         annotator=annotator or default_annotator(),
+        spans_col=spans_col,
     )
     return importer.run(chunks, progress, should_stop)
 

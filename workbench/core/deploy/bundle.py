@@ -12,7 +12,9 @@ __all__ = ["RUNTIME_MODULES", "TEMPLATE_DIR", "write_bundle_config", "copy_runti
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "bundle_template"
 #: Modules copied into every bundle (standalone: they import only each other).
-RUNTIME_MODULES = ("inference.py", "predict_cli.py", "bundle_config.py", "explain.py")
+RUNTIME_MODULES = (
+    "inference.py", "predict_cli.py", "bundle_config.py", "explain.py", "span_runtime.py",
+)
 _HERE = Path(__file__).resolve().parent
 
 

@@ -43,6 +43,11 @@ except ImportError:  # standalone bundle: bundle_config.py lies beside this file
         load_bundle_config,
     )
 
+try:  # span (entity) bundles: windows and BIO decoding
+    from workbench.core.deploy.span_runtime import predict_spans
+except ImportError:  # standalone bundle: span_runtime.py lies beside this file
+    from span_runtime import predict_spans  # type: ignore[no-redef]
+
 __all__ = [
     "BUNDLE_CONFIG",
     "MODEL_FILE",
@@ -135,6 +140,8 @@ class Predictor:
         self.model_file = model_file
         self.labels: list[str] = list(config["labels"])
         self.multi_label: bool = bool(config.get("multi_label", False))
+        #: "spans": a token classifier whose predict() returns character spans.
+        self.task: str = str(config.get("task") or "classification")
         th = config.get("thresholds")
         self.thresholds = np.asarray(th if th is not None else [0.5] * len(self.labels), dtype=np.float32)
         self.max_length: int = int(config.get("max_length") or 512)
@@ -214,9 +221,10 @@ class Predictor:
             )
         out_shape = session.get_outputs()[0].shape
         n_out = out_shape[-1] if out_shape else None
-        if isinstance(n_out, int) and n_out != len(config["labels"]):
+        outputs = config.get("tags") or config["labels"]  # spans: one score per BIO tag
+        if isinstance(n_out, int) and n_out != len(outputs):
             raise BundleError(
-                f"The label map in {BUNDLE_CONFIG} lists {len(config['labels'])} labels but "
+                f"The label map in {BUNDLE_CONFIG} lists {len(outputs)} labels but "
                 f"{model_path.name} outputs {n_out} scores: the bundle's files do not belong "
                 "together."
             )
@@ -301,7 +309,10 @@ class Predictor:
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 32, **kwargs: Any) -> list[dict[str, Any]]:
         """Predictions per text: ``{"label": name, "probs": {...}}`` (multi-label:
-        ``{"labels": [names], "probs": {...}}``)."""
+        ``{"labels": [names], "probs": {...}}``; a span bundle: ``{"text", "spans":
+        [{"start", "end", "label", "text", "score"}]}`` with character offsets)."""
+        if self.task == "spans":
+            return predict_spans(self, texts, batch_size=batch_size, **kwargs)
         return self.decide(self.predict_proba(texts, batch_size=batch_size, **kwargs))
 
 
@@ -406,7 +417,9 @@ def write_predictions(
     tmp = path.with_name(path.name + ".partial")
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            if suffix == ".jsonl":
+            if results and "spans" in results[0]:  # span bundle: spans as JSON
+                _write_spans(fh, suffix, rows, results)
+            elif suffix == ".jsonl":
                 for row, res in zip(rows, results, strict=True):
                     pred = res["labels"] if "labels" in res else res["label"]
                     out = {**row, "prediction": pred, "probs": res["probs"]}
@@ -438,6 +451,19 @@ def write_predictions(
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise InputFileError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+
+
+def _write_spans(fh: Any, suffix: str, rows: Sequence[dict[str, Any]],
+                 results: Sequence[dict[str, Any]]) -> None:
+    if suffix == ".jsonl":
+        for row, res in zip(rows, results, strict=True):
+            fh.write(json.dumps({**row, "spans": res["spans"]}, ensure_ascii=False) + "\n")
+        return
+    base = list(dict.fromkeys(k for r in rows for k in r))
+    writer = csv.DictWriter(fh, fieldnames=base + [c for c in ("spans",) if c not in base])
+    writer.writeheader()
+    for row, res in zip(rows, results, strict=True):
+        writer.writerow({**row, "spans": json.dumps(res["spans"], ensure_ascii=False)})
 
 
 def predict_file(

@@ -399,6 +399,15 @@ def export_run(
     from workbench.core.store.project import Project
 
     with Project.open(project_path) as project:
+        spans = project.is_spans
+    if spans:  # entities: token classification bundle (core/spans)
+        from workbench.core.spans.span_export_onnx import export_span_run
+
+        return export_span_run(project_path, run, out_dir, make_report=ExportReport,
+                               make_event=ExportEvent, quantize=quantize,
+                               zip_bundle=zip_bundle, progress=progress,
+                               should_stop=should_stop)
+    with Project.open(project_path) as project:
         row = resolve_run(project, run)
         parity, test_texts, test_gold = verification_data(project)
         training = training_figures(project)

@@ -57,6 +57,11 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _format_result(text: str, res: dict[str, Any]) -> str:
+    if "spans" in res:  # a span bundle: label 'text' [start:end] (score)
+        shown = "; ".join(f"{s['label']} {s['text']!r} [{s['start']}:{s['end']}] "
+                          f"({s['score']:.2f})" for s in res["spans"]) or "(no entity)"
+        snippet = text if len(text) <= 60 else text[:57] + "..."
+        return f"{shown}\t{snippet}"
     probs = res["probs"]
     if "labels" in res:
         shown = ", ".join(f"{n} ({probs[n]:.2f})" for n in res["labels"]) or "(no label)"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.clock import now_iso
+from workbench.core.store.spans import Span, check_spans, spans_from_json, spans_to_json
 
 if TYPE_CHECKING:
     from workbench.core.store._sqlite_utils import sqlite_utils
@@ -47,11 +48,14 @@ class Annotation:
     provenance: str
     created_at: str
     updated_at: str
+    #: Character spans (span projects; empty for classification). ``labels`` are then
+    #: the distinct labels of the spans, in the label schema's order.
+    spans: tuple[Span, ...] = ()
 
 
 class AnnotationStoreMixin:
-    """Annotation methods; the host class provides ``db``, ``conn``, ``multi_label`` and
-    ``label_ids``."""
+    """Annotation methods; the host class provides ``db``, ``conn``, ``multi_label``,
+    ``is_spans``, ``allow_overlapping_spans``, ``label_names`` and ``label_ids``."""
 
     db: sqlite_utils.Database
     #: Annotations this object removed (undo, clear): a record may be unannotated again.
@@ -60,7 +64,7 @@ class AnnotationStoreMixin:
     def _annotation_rows(self, where: str, params: Sequence[Any]) -> list[Annotation]:
         rows = self.db.execute(
             "SELECT a.id, a.record_id, a.annotator, a.status, a.comment, a.provenance, "
-            "a.created_at, a.updated_at, "
+            "a.created_at, a.updated_at, a.spans, "
             "(SELECT json_group_array(l.name) FROM (SELECT l.name FROM annotation_labels al "
             " JOIN labels l ON l.id = al.label_id WHERE al.annotation_id = a.id "
             " ORDER BY l.position, l.id) l) "
@@ -72,12 +76,13 @@ class AnnotationStoreMixin:
                 id=r[0],
                 record_id=r[1],
                 annotator=r[2],
-                labels=tuple(json.loads(r[8]) if r[8] else ()),
+                labels=tuple(json.loads(r[9]) if r[9] else ()),
                 status=r[3],
                 comment=r[4],
                 provenance=r[5],
                 created_at=r[6],
                 updated_at=r[7],
+                spans=spans_from_json(r[8]),
             )
             for r in rows
         ]
@@ -100,16 +105,40 @@ class AnnotationStoreMixin:
         status: str = "labelled",
         comment: str | None = None,
         provenance: str = "manual",
+        spans: Sequence[Span] | None = None,
     ) -> Annotation:
-        """Create or replace one annotator's annotation of a record; committed on return."""
+        """Create or replace one annotator's annotation of a record; committed on return.
+
+        In a span project ``spans`` are the record's entities (checked against its text, the
+        labels and the overlap setting) and ``labels`` is ignored: the annotation's labels
+        are the distinct labels of the spans, and a record may be labelled with no span.
+        """
         annotator = annotator or default_annotator()
         if status not in STATUSES:
             raise WorkbenchError(f"Unknown status {status!r}.")
-        labels = list(dict.fromkeys(labels))
-        if status == "labelled" and not labels:
-            raise WorkbenchError("A labelled record needs at least one label.")
-        if len(labels) > 1 and not self.multi_label:
-            raise WorkbenchError("This is a single-label project: give exactly one label.")
+        spans_json: str | None = None
+        if self.is_spans:
+            if spans is None and list(labels):
+                raise WorkbenchError("This is a span project: label spans of the text "
+                                     "(start, end, label), not whole records.")
+            span_list = sorted(set(spans or ()))
+            text_row = self.db.execute("SELECT text FROM records WHERE id = ?",
+                                       [record_id]).fetchone()
+            if text_row is None:
+                raise WorkbenchError(f"Record {record_id} does not exist.")
+            check_spans(text_row[0], span_list, self.label_names(),
+                        self.allow_overlapping_spans)
+            used = {s.label for s in span_list}
+            labels = [name for name in self.label_names() if name in used]
+            spans_json = spans_to_json(span_list)
+        else:
+            if spans:
+                raise WorkbenchError("Spans can only be given in a span project.")
+            labels = list(dict.fromkeys(labels))
+            if status == "labelled" and not labels:
+                raise WorkbenchError("A labelled record needs at least one label.")
+            if len(labels) > 1 and not self.multi_label:
+                raise WorkbenchError("This is a single-label project: give exactly one label.")
         label_ids = self.label_ids(labels)
         now = now_iso()
         with self.db.atomic():
@@ -118,11 +147,11 @@ class AnnotationStoreMixin:
                 raise WorkbenchError(f"Record {record_id} does not exist.")
             self.db.execute(
                 "INSERT INTO main.annotations(record_id, annotator, status, comment, provenance, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "created_at, updated_at, spans) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(record_id, annotator) DO UPDATE SET status = excluded.status, "
                 "comment = excluded.comment, provenance = excluded.provenance, "
-                "updated_at = excluded.updated_at",
-                [record_id, annotator, status, comment, provenance, now, now],
+                "updated_at = excluded.updated_at, spans = excluded.spans",
+                [record_id, annotator, status, comment, provenance, now, now, spans_json],
             )
             ann_id = self.db.execute(
                 "SELECT id FROM annotations WHERE record_id = ? AND annotator = ?",
@@ -157,6 +186,7 @@ class AnnotationStoreMixin:
             status=previous.status,
             comment=previous.comment,
             provenance=previous.provenance,
+            spans=previous.spans,
         )
         with self.db.atomic():
             self.db.execute(

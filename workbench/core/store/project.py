@@ -45,7 +45,7 @@ __all__ = [
 
 PROJECT_SUFFIX = ".wbproj"
 SPLITS = ("train", "validation", "test", "unassigned")
-TASK_TYPES = ("single_label", "multi_label")
+TASK_TYPES = ("single_label", "multi_label", "spans")
 
 #: Above this many matches a search returns records in import order instead of ranking.
 RANKED_SEARCH_MAX = 20_000
@@ -169,13 +169,20 @@ class Project(LabelSchemaMixin, AnnotationStoreMixin):
         *,
         multi_label: bool = False,
         overwrite: bool = False,
+        task: str | None = None,
     ) -> Project:
         """Create a new, empty project file with the given label names.
+
+        ``task`` is one of :data:`TASK_TYPES` (default: from ``multi_label``); a "spans"
+        project labels character spans (entities) of each record.
 
         The file is built under a temporary name and renamed into place when complete, so
         a failure (a full disk, say) leaves nothing behind.
         """
         path = Path(path)
+        task = task or ("multi_label" if multi_label else "single_label")
+        if task not in TASK_TYPES:
+            raise ProjectError(f"Unknown task {task!r} (use one of: {', '.join(TASK_TYPES)}).")
         if path.exists() and not overwrite:
             raise ProjectError(f"{path} already exists.")
         if not path.parent.exists():
@@ -194,7 +201,7 @@ class Project(LabelSchemaMixin, AnnotationStoreMixin):
                 migrate(project.db, 0)
                 project._add_views()
                 with project.db.atomic():
-                    project._set_meta("task_type", "multi_label" if multi_label else "single_label")
+                    project._set_meta("task_type", task)
                     project._set_meta("created_at", now_iso())
                     project._set_meta("name", path.stem)
                     for name in names:
@@ -331,8 +338,23 @@ class Project(LabelSchemaMixin, AnnotationStoreMixin):
         return self.get_meta("task_type", "single_label") or "single_label"
 
     @property
+    def task(self) -> str:
+        """"single_label", "multi_label" or "spans"."""
+        return self.task_type
+
+    @property
     def multi_label(self) -> bool:
         return self.task_type == "multi_label"
+
+    @property
+    def is_spans(self) -> bool:
+        """Whether annotators label character spans (entities) instead of whole records."""
+        return self.task_type == "spans"
+
+    @property
+    def allow_overlapping_spans(self) -> bool:
+        """Whether two spans of a record may share characters (off unless turned on)."""
+        return self.get_meta("allow_overlapping_spans", "0") == "1"
 
     @property
     def models_dir(self) -> Path:
@@ -430,10 +452,12 @@ class Project(LabelSchemaMixin, AnnotationStoreMixin):
         """Counts for the status bar, ``workbench stats`` and the training summary."""
         q = self.db.execute
         records = q("SELECT count(*) FROM records").fetchone()[0]
+        # A span record confirmed with no entity is labelled too.
+        has_label = "" if self.is_spans else (
+            " AND EXISTS (SELECT 1 FROM annotation_labels al WHERE al.annotation_id = a.id)")
         labelled = q(
             "SELECT count(DISTINCT a.record_id) FROM annotations a "
-            "WHERE a.status = 'labelled' AND EXISTS "
-            "(SELECT 1 FROM annotation_labels al WHERE al.annotation_id = a.id)"
+            f"WHERE a.status = 'labelled'{has_label}"
         ).fetchone()[0]
         by_label = {name: 0 for name in self.label_names()}
         for name, n in q(

@@ -229,7 +229,17 @@ def _prep(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX augmented_records_source ON augmented_records(source_id)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _prep]
+def _spans(db: sqlite_utils.Database) -> None:
+    """Span (entity) projects: an annotation, a final label and a merge conflict carry the
+    character spans of the record (a JSON list of ``[start, end, label]``; NULL for
+    classification). The annotation's labels stay the distinct labels of its spans."""
+    for table in ("annotations", "final_labels", "merge_conflicts"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN spans TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1, _v2, _v3, _v4, _prep, _spans,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

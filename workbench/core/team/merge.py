@@ -151,8 +151,9 @@ def _check_labels(project: Project, other: sqlite3.Connection, name: str, report
         )
 
 
-def _signature(status: str, label_ids: list[int]) -> str:
-    return json.dumps([status, sorted(label_ids)])
+def _signature(status: str, label_ids: list[int], spans: str | None = None) -> str:
+    # Span projects: the spans (stored sorted, so equal sets give equal text) count too.
+    return json.dumps([status, sorted(label_ids)] + ([json.loads(spans)] if spans else []))
 
 
 @dataclass
@@ -227,6 +228,11 @@ def merge_projects(
             ).fetchall()
             for rid, lid in other.execute("SELECT record_id, label_id FROM final_label_labels"):
                 final_labels[rid].append(label_id[their_label_names[lid]])
+        # Span projects carry each annotation's and final's spans (same task: same schema).
+        their_spans = dict(other.execute("SELECT id, spans FROM annotations")) \
+            if project.is_spans else {}
+        their_final_spans = dict(other.execute("SELECT record_id, spans FROM final_labels")) \
+            if project.is_spans and "final_labels" in tables else {}
     finally:
         other.close()
     total = len(their_records) + len(their_anns) + len(their_finals)
@@ -294,10 +300,12 @@ def merge_projects(
         local_labels: dict[int, list[int]] = defaultdict(list)
         for ann_id, lid in conn.execute("SELECT annotation_id, label_id FROM annotation_labels"):
             local_labels[ann_id].append(lid)
-        for ann_id, rid, annotator, status in conn.execute(
-            "SELECT id, record_id, annotator, status FROM annotations"
+        local_spans: dict[tuple[int, str], str | None] = {}
+        for ann_id, rid, annotator, status, spans in conn.execute(
+            "SELECT id, record_id, annotator, status, spans FROM annotations"
         ):
             local[(rid, annotator)] = (status, local_labels.get(ann_id, []))
+            local_spans[(rid, annotator)] = spans
         known = {
             (rid, kind, annotator, sig)
             for rid, kind, annotator, sig in conn.execute(
@@ -314,24 +322,29 @@ def merge_projects(
             if mine is None:
                 new_id = conn.execute(
                     "INSERT INTO main.annotations(record_id, annotator, status, comment, provenance, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [our_rid, annotator, status, comment, provenance, created, updated],
+                    "created_at, updated_at, spans) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [our_rid, annotator, status, comment, provenance, created, updated,
+                     their_spans.get(ann_id)],
                 ).lastrowid
                 conn.executemany(
                     "INSERT INTO annotation_labels(annotation_id, label_id) VALUES (?, ?)",
                     [(new_id, lid) for lid in set(labels)],
                 )
                 local[(our_rid, annotator)] = (status, labels)
+                local_spans[(our_rid, annotator)] = their_spans.get(ann_id)
                 report.new += 1
                 continue
-            if _signature(*mine) == _signature(status, labels):
+            theirs_spans = their_spans.get(ann_id)
+            if _signature(*mine, local_spans.get((our_rid, annotator))) == _signature(
+                    status, labels, theirs_spans):
                 report.identical += 1
                 continue
-            sig = _signature(status, labels)
+            sig = _signature(status, labels, theirs_spans)
             if (our_rid, "annotation", annotator, sig) in known:
                 report.already_pending += 1
                 continue
-            _add_conflict(conn, our_rid, "annotation", annotator, status, name, sig, labels, now)
+            _add_conflict(conn, our_rid, "annotation", annotator, status, name, sig, labels, now,
+                          theirs_spans)
             known.add((our_rid, "annotation", annotator, sig))
             report.conflicting += 1
 
@@ -339,19 +352,22 @@ def merge_projects(
         local_finals: dict[int, list[int]] = defaultdict(list)
         for rid, lid in conn.execute("SELECT record_id, label_id FROM final_label_labels"):
             local_finals[rid].append(lid)
-        has_final = {r[0] for r in conn.execute("SELECT record_id FROM final_labels")}
+        local_final_spans = dict(conn.execute("SELECT record_id, spans FROM final_labels"))
+        has_final = set(local_final_spans)
         for rid, adjudicator, comment, origin, created, updated in their_finals:
             step("final labels")
             our_rid = id_map.get(rid)
             labels = final_labels.get(rid, [])
-            if our_rid is None or not labels:
+            fspans = their_final_spans.get(rid)
+            if our_rid is None or not (labels or fspans):
                 continue
             if our_rid not in has_final or not local_finals.get(our_rid):
                 conn.execute("DELETE FROM final_labels WHERE record_id = ?", [our_rid])
                 conn.execute(
                     "INSERT INTO final_labels(record_id, source, adjudicator, comment, origin, "
-                    "created_at, updated_at) VALUES (?, 'adjudicated', ?, ?, ?, ?, ?)",
-                    [our_rid, adjudicator, comment, origin or f"merged from {name}", created, updated],
+                    "created_at, updated_at, spans) VALUES (?, 'adjudicated', ?, ?, ?, ?, ?, ?)",
+                    [our_rid, adjudicator, comment, origin or f"merged from {name}", created, updated,
+                     fspans],
                 )
                 conn.executemany(
                     "INSERT INTO final_label_labels(record_id, label_id) VALUES (?, ?)",
@@ -361,15 +377,15 @@ def merge_projects(
                 local_finals[our_rid] = labels
                 report.finals_new += 1
                 continue
-            sig = _signature("labelled", labels)
-            if _signature("labelled", local_finals[our_rid]) == sig:
+            sig = _signature("labelled", labels, fspans)
+            if _signature("labelled", local_finals[our_rid], local_final_spans.get(our_rid)) == sig:
                 report.finals_identical += 1
                 continue
             who = adjudicator or "adjudicator"
             if (our_rid, "final", who, sig) in known:
                 report.already_pending += 1
                 continue
-            _add_conflict(conn, our_rid, "final", who, "labelled", name, sig, labels, now)
+            _add_conflict(conn, our_rid, "final", who, "labelled", name, sig, labels, now, fspans)
             known.add((our_rid, "final", who, sig))
             report.finals_conflicting += 1
 
@@ -389,11 +405,12 @@ def merge_projects(
     return report
 
 
-def _add_conflict(conn, record_id, kind, annotator, status, source, sig, labels, now) -> None:
+def _add_conflict(conn, record_id, kind, annotator, status, source, sig, labels, now,
+                  spans=None) -> None:
     cid = conn.execute(
         "INSERT INTO merge_conflicts(record_id, kind, annotator, status, source, signature, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [record_id, kind, annotator, status, source, sig, now],
+        "created_at, spans) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [record_id, kind, annotator, status, source, sig, now, spans],
     ).lastrowid
     conn.executemany(
         "INSERT INTO merge_conflict_labels(conflict_id, label_id) VALUES (?, ?)",

@@ -237,6 +237,10 @@ def data_summary(project: Project, config: TrainConfig | None = None) -> DataSum
     Splits show where each labelled record will be at the next run (records labelled
     since the last run are counted in the split they would be assigned to).
     """
+    if project.is_spans:  # entities: spans per type (core/spans)
+        from workbench.core.spans.span_summary import span_data_summary
+
+        return span_data_summary(project, config, assign_splits)
     snap = resolve_labels(project)
     multi = project.multi_label
     counts: Counter[str] = Counter(n for _rid, _t, labels, _s in snap.examples for n in labels)

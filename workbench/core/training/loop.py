@@ -50,6 +50,10 @@ def train_project(
 
     config = config or TrainConfig()
     config.validate()
+    from workbench.core.spans.span_training import is_span_project, train_spans
+
+    if is_span_project(project_path):  # entities: token classification (core/spans)
+        return train_spans(project_path, config, progress, should_stop)
     job = _Job(Path(project_path), config, progress or no_progress, should_stop or never_stop, dist_info())
     return job.run()
 

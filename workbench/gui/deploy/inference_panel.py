@@ -44,6 +44,7 @@ from workbench.core.project_operations import PREDICTIONS_STORED
 from workbench.core.store.changes import Changes
 from workbench.gui.deploy.inference_widgets import LabelBars
 from workbench.gui.widgets.highlight import EXPLAIN_HELP, highlighted_html
+from workbench.gui.deploy.span_view import SpanResults, is_span_bundle
 from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
@@ -130,6 +131,10 @@ class InferencePanel(ChangesListener, QWidget):
         try_layout.addWidget(self.explain_label)
         self.bars = LabelBars()
         try_layout.addWidget(self.bars)
+        #: Spans bundles: colour key and table of the entities found.
+        self.span_results = SpanResults()
+        self.span_results.hide()
+        try_layout.addWidget(self.span_results)
         self.latency_label = QLabel("")
         self.latency_label.setStyleSheet("color: gray;")
         try_layout.addWidget(self.latency_label)
@@ -285,6 +290,7 @@ class InferencePanel(ChangesListener, QWidget):
             f"{self.bundle_dir}  ({len(predictor.labels)} labels"
             + (f", run {run}" if run is not None else "") + f", {kind})")
         self.bars.set_labels(predictor.labels)
+        self._show_kind()
         self._update_buttons()
         self.status_message.emit(f"Opened model bundle {self.bundle_dir.name}")
         if self.text_edit.toPlainText().strip():
@@ -303,9 +309,13 @@ class InferencePanel(ChangesListener, QWidget):
             return
         if not text.strip():
             self.bars.clear()
+            self.span_results.show_result(self.text_edit, None)
             self.result_label.setText("")
             self.explain_label.setText("")
             self.latency_label.setText("")
+            return
+        if self.span_mode:
+            self._predict_spans(text)
             return
         start = time.perf_counter()
         try:
@@ -342,6 +352,34 @@ class InferencePanel(ChangesListener, QWidget):
             return
         self.last_explanation = spans
         self.explain_label.setText(f"<i>Why {html.escape(label)}:</i> {highlighted_html(text, spans)}")
+    # ------------------------------------------------------------------ spans bundles
+    @property
+    def span_mode(self) -> bool:
+        return self.predictor is not None and is_span_bundle(self.predictor)
+
+    def _show_kind(self) -> None:
+        spans = self.span_mode
+        self.bars.setVisible(not spans)
+        self.span_results.setVisible(spans)
+        if spans and self.predictor is not None:
+            colors = {lab.name: lab.color for lab in self.project.labels()} if self.project else {}
+            self.span_results.set_labels(self.predictor.labels, colors)
+
+    def _predict_spans(self, text: str) -> None:
+        """Find the entities of the typed text, highlight them and list them."""
+        start = time.perf_counter()
+        try:
+            result = self.predictor.predict([text])[0]
+        except WorkbenchError as exc:
+            self.error_label.setText(str(exc))
+            self.error_label.show()
+            return
+        self.last_latency_ms = (time.perf_counter() - start) * 1000.0
+        self.span_results.show_result(self.text_edit, result)
+        n = len(result.get("spans") or [])
+        self.result_label.setText(f"Found <b>{n}</b> entit{'y' if n == 1 else 'ies'}")
+        self.latency_label.setText(f"{self.last_latency_ms:.1f} ms")
+        self.predicted.emit(result)
 
     # ------------------------------------------------------------------ files
     def _choose_input(self) -> None:
@@ -410,6 +448,12 @@ class InferencePanel(ChangesListener, QWidget):
     def start_store_job(self) -> None:
         """Predict the project's unlabelled records and store them under the bundle's run."""
         if self.predictor is None or self.project is None or self._job is not None:
+            return
+        if self.span_mode:  # entity bundle: span suggestions (pre-annotation)
+            from workbench.core.spans.span_assist import predict_span_records
+
+            self._start("store", predict_span_records, str(self.project.path),
+                        int(self.predictor.config["run_id"]), self.predictor)
             return
         self._start("store", predict_unlabelled_job, str(self.project.path),
                     PredictUnlabelledConfig(str(self.bundle_dir)))

@@ -31,6 +31,7 @@ from workbench.gui.label.record_view import (
     SuggestionLabel,
     scrolled,
 )
+from workbench.gui.label.span_editor import SpanBar
 from workbench.gui.widgets.label_buttons import LabelButtons, shortcut_text
 
 if TYPE_CHECKING:
@@ -137,8 +138,11 @@ def keys_help(labels: Sequence[Label], multi: bool) -> list[tuple[str, str]]:
     return keys
 
 
-def save_action_texts(multi: bool) -> tuple[str, str]:
+def save_action_texts(multi: bool, spans: bool = False) -> tuple[str, str]:
     """(text, tooltip) of the Enter action: save the chosen labels or accept a suggestion."""
+    if spans:
+        return "Accept / done", ("Accept the suggested spans (dashed); with none left, done "
+                                 "with this record: move on")
     if multi:
         return "Save", ("Save the chosen labels and move on; with none chosen, accept the "
                         "suggested labels")
@@ -194,6 +198,9 @@ class LabelPage(QWidget):
         state_row.setContentsMargins(0, 0, 0, 0)
         state_row.addWidget(self.annotation_label, 1)
         state_row.addWidget(self.suggestion_label)
+        #: Spans projects: the span under the caret, every-occurrence, overlaps.
+        self.span_bar = SpanBar()
+        self.span_bar.hide()
         self.comment_edit = CommentEdit()
         self.comment_edit.setPlaceholderText("Comment on this record — Enter saves, Esc cancels")
         self.comment_edit.hide()
@@ -216,6 +223,7 @@ class LabelPage(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.record_text, 1)
+        left_layout.addWidget(self.span_bar)
         left_layout.addLayout(state_row)
         left_layout.addWidget(self.comment_edit)
         left_layout.addWidget(self.label_buttons)

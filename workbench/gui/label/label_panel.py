@@ -47,13 +47,14 @@ from workbench.gui.label.labelling import LabellingActions
 from workbench.gui.label.record_view import annotation_html
 from workbench.gui.label.records_table import RecordsBrowser
 from workbench.gui.label.suggestion_explainer import SuggestionExplainer
+from workbench.gui.label.span_labelling import SpanLabellingActions, span_keys_help
 from workbench.gui.widgets.panel import ChangesListener
 
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
 
 log = logging.getLogger(__name__)
 
-class LabelPanel(ChangesListener, LabellingActions, QWidget):
+class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidget):
     """Label records with the keyboard; see the module docstring for the keys."""
 
     status_message = Signal(str)
@@ -179,6 +180,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         )
         for button, act in pairs:
             button.setDefaultAction(act)
+        self.build_span_actions()
 
     # ----------------------------------------------------------------- project
     def set_project(self, project: Project | None) -> None:
@@ -263,27 +265,31 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
             self.label_page, self.label_actions, labels,
             Qt.ShortcutContext.WidgetWithChildrenShortcut, self.on_label_key)
         multi = project is not None and project.multi_label
+        self.load_span_schema()
         self._set_save_texts(multi)
         keys = keys_help(labels, multi)
+        if self.spans_mode:  # the label keys, then the span editor's keys
+            keys = [k for k in keys if k[1].startswith("label ")] + span_keys_help()
         self.help_view.setHtml(guidelines_html(labels, keys))
         self.update_label_progress()
 
     def _set_save_texts(self, multi: bool) -> None:
         enter = " / ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)
                            for k in (KEYS["save"], "Enter"))
-        text, tip = save_action_texts(multi)
+        text, tip = save_action_texts(multi, self.spans_mode)
         self.act_save.setText(text)
         self.act_save.setIconText(f"{text}  [{QKeySequence(KEYS['save']).toString()}]")
         self.act_save.setToolTip(f"{tip} ({enter})")
         self._show_suggester()
 
     def _show_suggester(self) -> None:
-        text = self.suggestions.describe_suggester(self.project)
+        text = self.suggestions.describe_suggester(self.project) if not self.spans_mode else (
+            "the newest trained model's spans, dashed (Enter accepts)")
         self.suggester_label.setText(f"Suggestions: {text}" if text else "")
         self.suggester_label.setToolTip(text)
         # Single-label projects need Enter only to accept suggestions: no model, no button.
         multi = self.project is not None and self.project.multi_label
-        show = multi or self.suggestions.run_id is not None
+        show = multi or self.spans_mode or self.suggestions.run_id is not None
         self.act_save.setVisible(show)
         self.save_button.setVisible(show)
 
@@ -292,6 +298,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         self.suggestions.reset()
         self._show_suggester()
         self._show_suggestion()
+        self.show_spans()
         self.update_label_actions()
 
     def _on_strategy_chosen(self, index: int) -> None:
@@ -387,13 +394,14 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
             self.label_buttons.set_checked(self.selection)
             self.record_text.editor.setFocus()
         self._show_suggestion()
+        self.show_spans()
         self.update_label_actions()
 
     def _show_suggestion(self) -> None:
         """Show the model's suggestion for the shown record (one stored-prediction lookup)."""
         record = self.current
         suggestion = None
-        if record is not None and self.project is not None:
+        if record is not None and self.project is not None and not self.spans_mode:
             try:
                 suggestion = self.suggestions.get(self.project, record.id)
             except (*STORE_ERRORS, OSError, ValueError) as exc:
@@ -425,7 +433,7 @@ class LabelPanel(ChangesListener, LabellingActions, QWidget):
         for act in (self.act_skip, self.act_flag, self.act_comment, *self.label_actions):
             act.setEnabled(has)
         multi = self.project is not None and self.project.multi_label
-        self.act_save.setEnabled(has and (multi or self.can_accept()))
+        self.act_save.setEnabled(has and (multi or self.spans_mode or self.can_accept()))
         self.label_buttons.setEnabled(has)
         self.act_back.setEnabled(self.nav.can_go_back())
         self.act_forward.setEnabled(self.project is not None)

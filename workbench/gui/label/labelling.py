@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction
 
 from workbench.core.errors import STORE_ERRORS
-from workbench.core.store import operations
+from workbench.core.store import operations, span_operations
 from workbench.core.store.changes import Changes
 from workbench.core.store.history import EditResult
 from workbench.gui.label.annotation_commands import push_last_edit
@@ -37,6 +37,9 @@ class LabellingActions:
         """What a label key does: save and move on, or toggle (multi-label)."""
         if self.current is None or self.project is None:
             return
+        if self.spans_mode:
+            self.span_label(name)
+            return
         if self.project.multi_label:
             self.selection = operations.toggled_labels(self.selection, name)
             self.label_buttons.set_checked(self.selection)
@@ -48,6 +51,9 @@ class LabellingActions:
     def save_selection(self: LabelPanel) -> None:
         """Enter: save the chosen labels (multi-label), else accept the suggestion; move on."""
         if self.current is None or self.project is None:
+            return
+        if self.spans_mode:
+            self.span_enter()
             return
         if self.project.multi_label and self.selection:
             self._save(list(self.selection), "labelled")
@@ -92,14 +98,20 @@ class LabellingActions:
             comment = self.mine.comment
         record_id = self.current.id
         try:
-            changes = operations.annotate(
-                self.project, record_id, labels, annotator=self.annotator, status=status,
-                comment=comment, provenance=provenance, history=self.history,
-            )
+            if self.spans_mode:  # skip / flag keep the spans marked so far
+                spans = list(self.mine.spans) if self.mine is not None else []
+                changes = span_operations.set_spans(
+                    self.project, record_id, spans, annotator=self.annotator, status=status,
+                    history=self.history)
+            else:
+                changes = operations.annotate(
+                    self.project, record_id, labels, annotator=self.annotator, status=status,
+                    comment=comment, provenance=provenance, history=self.history,
+                )
         except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
             return False
-        self._done(changes)
+        self.after_change(changes)
         what = ", ".join(labels) if status == "labelled" else status
         if provenance != "manual":
             what += f" ({provenance})"
@@ -108,7 +120,7 @@ class LabellingActions:
         return True
 
     # ----------------------------------------------------------------- after a change
-    def _done(self: LabelPanel, changes: Changes) -> None:
+    def after_change(self: LabelPanel, changes: Changes) -> None:
         """An operation was written: make it undoable, count it, tell the window."""
         if not changes:
             return
@@ -175,7 +187,7 @@ class LabellingActions:
             self.status_message.emit("The comment will be saved with your label.")
             return
         try:
-            self._done(operations.comment(self.project, self.current.id, text,
+            self.after_change(operations.comment(self.project, self.current.id, text,
                                           annotator=self.annotator, history=self.history))
         except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
@@ -187,13 +199,17 @@ class LabellingActions:
     def relabel_requested(self: LabelPanel, ids: list, action: str, label: str) -> None:
         if self.project is None or not ids:
             return
+        if self.spans_mode and action == "label":
+            self.status_message.emit("Spans are labelled in the record: open it (Enter or "
+                                     "double-click) and select its words.")
+            return
         try:
             changes = operations.relabel_many(self.project, ids, action, label,
                                               annotator=self.annotator, history=self.history)
         except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
             return
-        self._done(changes)
+        self.after_change(changes)
         if self.current is not None and self.current.id in ids:
             self.show_record(self.current.id)
         self.status_message.emit(f"Updated {len(ids)} record(s).")

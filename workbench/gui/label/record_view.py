@@ -23,12 +23,14 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QStackedWidget,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.core.store.project import Annotation, Record
+from workbench.gui.label.span_editor import SpanEditor
 
 if TYPE_CHECKING:
     from workbench.core.assist.suggestions import Suggestion
@@ -73,6 +75,19 @@ def _size(n_chars: int) -> str:
     return f"{n_chars:,} characters"
 
 
+def _setup_editor(editor: QPlainTextEdit) -> None:
+    editor.setReadOnly(True)
+    editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+    editor.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    editor.setTextInteractionFlags(
+        Qt.TextInteractionFlag.TextSelectableByMouse
+        | Qt.TextInteractionFlag.TextSelectableByKeyboard
+    )
+    editor.setPlaceholderText("(this record has no text)")
+    editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+    editor.document().setDocumentMargin(12)
+
+
 class RecordText(QWidget):
     """Read-only, wrapped, large text of one record with a "Show all" button for long ones."""
 
@@ -86,18 +101,16 @@ class RecordText(QWidget):
         self.header.setStyleSheet("color: #666666;")
         # Ignored width: a longer header never triggers a relayout of the window.
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.editor = QPlainTextEdit()
-        self.editor.setObjectName("recordText")
-        self.editor.setReadOnly(True)
-        self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-        self.editor.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-        self.editor.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
-            | Qt.TextInteractionFlag.TextSelectableByKeyboard
-        )
-        self.editor.setPlaceholderText("(this record has no text)")
-        self.editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.editor.document().setDocumentMargin(12)
+        self.plain_editor = QPlainTextEdit()
+        self.plain_editor.setObjectName("recordText")
+        self.span_editor = SpanEditor()
+        self.editors = QStackedWidget()
+        for editor in (self.plain_editor, self.span_editor):
+            _setup_editor(editor)
+            self.editors.addWidget(editor)
+        #: The editor in use: the plain one, or the span editor for spans projects.
+        self.editor: QPlainTextEdit = self.plain_editor
+        self._shown_id: int | None = None
         self.set_font_size(15)
 
         self.cut_note = QLabel()
@@ -116,7 +129,7 @@ class RecordText(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.header)
-        layout.addWidget(self.editor, 1)
+        layout.addWidget(self.editors, 1)
         layout.addWidget(self.cut_bar)
         self._full_text = ""
         self.truncated = False
@@ -125,7 +138,16 @@ class RecordText(QWidget):
         """Set the reading font size (points)."""
         font = QFont(self.editor.font())
         font.setPointSize(max(6, int(points)))
-        self.editor.setFont(font)
+        for editor in (self.plain_editor, self.span_editor):
+            editor.setFont(font)
+
+    def set_span_mode(self, on: bool) -> None:
+        """Use the span editor (spans projects) or the plain one."""
+        editor = self.span_editor if on else self.plain_editor
+        if editor is not self.editor:
+            self.editor = editor
+            self._shown_id = None
+            self.editors.setCurrentWidget(editor)
 
     def set_record(self, record: Record | None, header: str = "") -> None:
         """Show a record (or nothing), cutting very long texts to a preview."""
@@ -134,12 +156,15 @@ class RecordText(QWidget):
         self.header.setText(header if record is not None else "")
         self.editor.setPlaceholderText("(this record has no text)" if record is not None else header)
         text = record.text if record is not None else ""
+        if record is not None and record.id == self._shown_id and text == self._full_text:
+            return  # the same record again (e.g. after an edit): no re-layout
+        self._shown_id = record.id if record is not None else None
         self._full_text = text
         self.truncated = len(text) > PREVIEW_CHARS
         shown = text[:PREVIEW_CHARS] if self.truncated else text
         direction = text_direction(shown)
         self.editor.setLayoutDirection(direction)
-        self.editor.setPlainText(shown)
+        self._set_text(shown)
         option = self.editor.document().defaultTextOption()
         option.setTextDirection(direction)
         rtl = direction == Qt.LayoutDirection.RightToLeft
@@ -157,8 +182,15 @@ class RecordText(QWidget):
         if not self.truncated:
             return
         self.truncated = False
-        self.editor.setPlainText(self._full_text)
+        self._set_text(self._full_text)
         self.cut_bar.hide()
+        self.show_all_requested.emit()
+
+    def _set_text(self, shown: str) -> None:
+        if self.editor is self.span_editor:
+            self.span_editor.set_text(self._full_text, shown)
+        else:
+            self.editor.setPlainText(shown)
 
     def shown_text(self) -> str:
         """The text currently in the editor (the preview for a long record)."""

@@ -43,6 +43,7 @@ from workbench.core.store.record_queries import (
     record_id_range,
     table_rows,
 )
+from workbench.core.store.span_queries import span_counts
 from workbench.gui.label.keys import label_shortcut_actions
 
 __all__ = ["ANYONE", "RecordFilter", "RecordsTableModel", "RecordsBrowser", "STATUS_FILTERS"]
@@ -63,6 +64,23 @@ STATUS_FILTERS = {
     "flagged": "Flagged",
 }
 _Index = QModelIndex | QPersistentModelIndex
+
+
+def with_span_counts(project: Project, rows: list[tuple], ids: Sequence[int],
+                     annotator: str) -> list[tuple]:
+    """Rows whose label column says how many spans of each label the record has
+    ("drug 2, dose 1"), in the label schema's order."""
+    counts = span_counts(project, ids, annotator=annotator)
+    order = {name: i for i, name in enumerate(project.label_names())}
+    out = []
+    for row in rows:
+        found = counts.get(row[0], {})
+        text = ", ".join(f"{name} {n}" for name, n in
+                         sorted(found.items(), key=lambda kv: order.get(kv[0], len(order))))
+        if not text and row[4] == "labelled":
+            text = "(no entities)"
+        out.append((row[0], row[1], text, *row[3:]))
+    return out
 
 
 class RecordsTableModel(QAbstractTableModel):
@@ -149,7 +167,10 @@ class RecordsTableModel(QAbstractTableModel):
 
     def _fetch(self, ids: Sequence[int]) -> list[tuple]:
         assert self.project is not None
-        return list(table_rows(self.project, ids, self.filter.annotator, TEXT_CHARS))
+        rows = list(table_rows(self.project, ids, self.filter.annotator, TEXT_CHARS))
+        if self.project.is_spans and self.filter.annotator != ANYONE:
+            rows = with_span_counts(self.project, rows, ids, self.filter.annotator)
+        return rows
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self.update_counts
@@ -182,6 +203,8 @@ class RecordsTableModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if orientation == Qt.Orientation.Horizontal:
+            if section == 1 and self.project is not None and self.project.is_spans:
+                return "Spans"
             return self.COLUMNS[section]
         return str(self.record_id(section))
 

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 DATA_FILE_FILTER = (
     "Data files (*.csv *.tsv *.tab *.jsonl *.ndjson *.json *.xlsx *.parquet *.pq *.txt);;"
+    "Span files (*.conll *.conllu *.iob *.bio *.jsonl *.json);;"
     "All files (*)"
 )
 NONE_CHOICE = "(none)"

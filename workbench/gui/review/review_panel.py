@@ -51,6 +51,7 @@ from workbench.gui.review.issue_list import (
     NOTHING_FOUND_HINT,
     IssueList,
 )
+from workbench.gui.review.span_review import SpanReviewView
 from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_child, run_in_thread
 
@@ -166,6 +167,10 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
         layout.addWidget(splitter, 1)
+        self.review_splitter, self.span_review = splitter, SpanReviewView()  # spans projects
+        self.span_review.status_message.connect(self.status_message)
+        self.span_review.open_records.connect(self.open_records)
+        layout.addWidget(self.span_review, 1)
 
         layout.addWidget(self.build_assistance())
 
@@ -195,6 +200,8 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
             self._timer.start()
         self.update_assist_status()
         self._update_buttons()
+        self.span_review.set_project(project, (self.find_button, self.cancel_button,
+                                               self.summary, self.review_splitter))
 
     def _refresh_now(self, changes: Changes) -> None:
         """New labels elsewhere schedule the auto-retrain check (it runs while hidden)."""
@@ -215,6 +222,7 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
     def shutdown(self) -> None:
         """Stop and wait for the background jobs (and the periodic check)."""
         self._timer.stop()
+        self.span_review.shutdown()
         for job in (self._review_job, self._assist_job):
             if job is not None and job.is_running():
                 job.silence()

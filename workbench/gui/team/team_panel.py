@@ -11,22 +11,18 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QMessageBox,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -37,6 +33,8 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.settings import setting_info
 from workbench.core.store.changes import Changes
 from workbench.gui.team.adjudication import AdjudicationView
+from workbench.gui.team.span_team import SpanTeamViews
+from workbench.gui.team.tables import figure_table, fill_table, fmt_figure
 from workbench.gui.widgets.config_form import spin_bounds
 from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
@@ -58,39 +56,6 @@ _RULES = [
     ("adjudicated-first", "Adjudicated label first, else majority"),
     ("majority", "Majority only (ignore adjudicated labels)"),
 ]
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _table(headers: list[str], stretch: tuple[int, ...] = (0,)) -> QTableWidget:
-    """A read-only table: the name columns in ``stretch`` share the spare width, the
-    figure columns are as wide as their contents."""
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
-    table.verticalHeader().setVisible(False)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setAlternatingRowColors(True)
-    header = table.horizontalHeader()
-    header.setStretchLastSection(False)
-    header.setMinimumSectionSize(90)
-    for column in range(len(headers)):
-        mode = (QHeaderView.ResizeMode.Stretch if column in stretch
-                else QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(column, mode)
-    return table
-
-
-def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
-    table.setRowCount(len(rows))
-    for r, row in enumerate(rows):
-        for c, text in enumerate(row):
-            item = QTableWidgetItem(text)
-            number = text.rstrip("%").replace(".", "", 1).replace("-", "", 1).isdigit()
-            if c > 0 and (number or text == "n/a"):
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            table.setItem(r, c, item)
 
 
 class TeamPanel(ChangesListener, QWidget):
@@ -145,6 +110,7 @@ class TeamPanel(ChangesListener, QWidget):
         self.adjudication.final_changed.connect(self._on_final_changed)
         self.tabs.addTab(self.adjudication, "Adjudication")
         self.tabs.addTab(self._build_settings(), "Annotators && settings")
+        self.span_views = SpanTeamViews(self.tabs, self)  # spans projects: entity pages
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -157,10 +123,10 @@ class TeamPanel(ChangesListener, QWidget):
         self.overall_label = QLabel()
         self.overall_label.setTextFormat(Qt.TextFormat.RichText)
         self.overall_label.setWordWrap(True)
-        self.pairs_table = _table(["Annotator A", "Annotator B", "Records in common",
+        self.pairs_table = figure_table(["Annotator A", "Annotator B", "Records in common",
                                    "Cohen's κ", "Raw agreement"], stretch=(0, 1))
-        self.labels_table = _table(["Label", "Mean pairwise κ", "Fleiss' κ",
-                                    "Krippendorff's α", "Shared records with it"])
+        self.labels_table = figure_table(["Label", "Mean pairwise κ", "Fleiss' κ",
+                                          "Krippendorff's α", "Shared records with it"])
         self.agreement_note = QLabel(
             "κ and α: how far annotators agree beyond luck (1 = always, 0 = chance). Only records "
             "labelled by two or more annotators count. Per label: chosen or not (one vs the rest)."
@@ -235,6 +201,7 @@ class TeamPanel(ChangesListener, QWidget):
         for w in (self.merge_button, self.refresh_button, self.tabs):
             w.setEnabled(project is not None)
         self.adjudication.set_project(project)
+        self.span_views.set_project(project)
         self._load_settings()
         self._load_agreement()
 
@@ -257,6 +224,7 @@ class TeamPanel(ChangesListener, QWidget):
         if changes.touches("annotations", "final_labels", "label_schema", "records",
                            "settings"):
             self._load_agreement()
+            self.span_views.refresh()
 
     def shutdown(self) -> None:
         for job in (self._job, self._agreement_job):
@@ -272,8 +240,8 @@ class TeamPanel(ChangesListener, QWidget):
             self.report = None
             self.summary.setText("Open a project to see its annotators and agreement.")
             self.overall_label.setText("")
-            _fill(self.pairs_table, [])
-            _fill(self.labels_table, [])
+            fill_table(self.pairs_table, [])
+            fill_table(self.labels_table, [])
             return
         if self._agreement_job is not None and self._agreement_job.is_running():
             self._agreement_stale = True
@@ -310,23 +278,23 @@ class TeamPanel(ChangesListener, QWidget):
             )
         else:
             self.overall_label.setText(
-                f"<b>Fleiss' κ:</b> {_fmt(rep.fleiss)} &nbsp; "
-                f"<b>Krippendorff's α</b> ({rep.alpha_distance}): {_fmt(rep.alpha)} &nbsp; "
+                f"<b>Fleiss' κ:</b> {fmt_figure(rep.fleiss)} &nbsp; "
+                f"<b>Krippendorff's α</b> ({rep.alpha_distance}): {fmt_figure(rep.alpha)} &nbsp; "
                 f"on {rep.overlap} records"
                 + (" &nbsp;(multi-label: κ figures are means over labels)" if rep.multi_label else "")
             )
-        _fill(
+        fill_table(
             self.pairs_table,
             [
-                [p.a, p.b, str(p.overlap), _fmt(p.kappa),
+                [p.a, p.b, str(p.overlap), fmt_figure(p.kappa),
                  "n/a" if p.percent_agreement is None else f"{p.percent_agreement:.0%}"]
                 for p in rep.pairs
             ],
         )
-        _fill(
+        fill_table(
             self.labels_table,
             [
-                [name, _fmt(f["cohen_mean"]), _fmt(f["fleiss"]), _fmt(f["alpha"]),
+                [name, fmt_figure(f["cohen_mean"]), fmt_figure(f["fleiss"]), fmt_figure(f["alpha"]),
                  str(f["records_with_label"])]
                 for name, f in rep.per_label.items()
             ],

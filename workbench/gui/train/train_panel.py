@@ -32,6 +32,7 @@ from workbench.core.store.changes import Changes
 from workbench.core.training.loop import train_job
 from workbench.gui.train.label_words_view import LabelWordsView
 from workbench.gui.train.run_summary import finished_message
+from workbench.gui.train.span_results import EntityResults
 from workbench.gui.train.train_charts import TrainingCurves
 from workbench.gui.train.train_form import TrainSettingsForm
 from workbench.gui.train.train_results import (
@@ -172,6 +173,10 @@ class TrainPanel(ChangesListener, QWidget):
             self.history, self.metrics_table, self.per_label, self.confusion, self.label_words
         )
         self.tabs.addTab(results_page, "Results")
+        self.entities = EntityResults()  # spans runs: per type and the wrong spans
+        self.entities.open_records.connect(self.open_records)
+        self.tabs.addTab(self.entities, "Entities")
+        self.tabs.setTabVisible(2, False)
         return self.tabs
 
     # ================================================================ public API
@@ -179,6 +184,7 @@ class TrainPanel(ChangesListener, QWidget):
         """Show ``project`` (the GUI thread's shared connection), or nothing."""
         self._project = project
         self._pending_changes = None
+        self.tabs.setTabVisible(2, project is not None and project.is_spans)
         self._update_data_summary()
         self._load_runs()
         self._set_running(self.is_running())
@@ -418,6 +424,7 @@ class TrainPanel(ChangesListener, QWidget):
     def _show_selected_runs(self, run_ids: list[int]) -> None:
         by_id = {run["id"]: run for run in self.history.runs()}
         runs = [by_id[i] for i in run_ids if i in by_id]
+        self.entities.show_run(runs[0] if runs else None, self._project)
         self.metrics_table.show_runs(runs)
         self.per_label.show_runs(runs)
         self.label_words.show_run(self._project.path if self._project else None,
