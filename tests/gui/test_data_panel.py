@@ -119,3 +119,23 @@ def test_cancel_leaves_project_unchanged(qtbot, tmp_path):
     finally:
         panel.set_project(None)
         project.close()
+
+
+def test_export_dialog_masked_only(qtbot, tmp_path):
+    from workbench.gui.project.export_dialog import ExportDialog
+
+    project = Project.create(tmp_path / "e.wbproj", ["late", "broken"])
+    try:
+        ids = add_texts(project, TEXTS)
+        project.annotate(ids[0], ["late"])
+        dialog = ExportDialog(project)
+        qtbot.addWidget(dialog)
+        out = tmp_path / "labels.csv"
+        dialog.path_edit.setText(str(out))
+        dialog.masked_check.setChecked(True)
+        dialog.start_export()
+        qtbot.waitUntil(lambda: dialog.job is None, timeout=20_000)
+        assert "still holds personal data (EMAIL)" in dialog.progress_box.status.text()
+        assert not out.exists()
+    finally:
+        project.close()

@@ -57,6 +57,7 @@ class LabelledExportConfig:
     out_path: str | Path
     mode: str = "all"
     escape_formulas: bool = True
+    masked_only: bool = False
 
 
 def estimate_rows(path: str | Path) -> int | None:
@@ -149,4 +150,5 @@ def export_labelled_job(
         return export_labelled(
             project, config.out_path, mode=config.mode, progress=progress,
             should_stop=should_stop, escape_formulas=config.escape_formulas,
+            masked_only=config.masked_only,
         )

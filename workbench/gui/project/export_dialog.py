@@ -77,6 +77,12 @@ class ExportDialog(QDialog):
         )
         self.escape_check.setChecked(True)
         layout.addWidget(self.escape_check)
+        self.masked_check = QCheckBox("Masked text only (refuse if personal data remains)")
+        self.masked_check.setToolTip(
+            "Check every exported text with the masking rules of the Data tab; if an e-mail "
+            "address, phone number, IBAN, card number, ... is still there, no file is written."
+        )
+        layout.addWidget(self.masked_check)
         layout.addStretch(1)
         self.progress_box = ImportProgressBox()
         layout.addWidget(self.progress_box)
@@ -111,7 +117,8 @@ class ExportDialog(QDialog):
             self,
             export_labelled_job,
             self.project_path,
-            LabelledExportConfig(out, self.mode(), escape_formulas=self.escape_check.isChecked()),
+            LabelledExportConfig(out, self.mode(), escape_formulas=self.escape_check.isChecked(),
+                                 masked_only=self.masked_check.isChecked()),
             on_progress=self._on_progress,
             on_done=self._on_done,
             on_failed=self._on_failed,
