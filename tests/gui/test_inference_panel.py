@@ -46,7 +46,8 @@ def test_typed_text_shows_probabilities(panel, exported, qtbot):
     assert panel.latency_label.text().endswith(" ms")
     # Confidence in words, and the words that drove the prediction highlighted.
     assert any(w in panel.result_label.text() for w in ("unsure", "possible", "likely", "certain"))
-    assert "<span style='background-color" in panel.explain_label.text()
+    qtbot.waitUntil(lambda: "<span style='background-color" in panel.explain_label.text(),
+                    timeout=10_000)
     assert [e["start"] for e in panel.last_explanation] == [0, 7, 10]
     # The percentage stands beside each bar, not painted over its fill.
     assert not any(bar.isTextVisible() for bar in panel.bars.bars.values())

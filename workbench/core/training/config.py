@@ -56,7 +56,8 @@ class TrainConfig(Settings):
     )
     max_length: int = setting(
         128,
-        "Longest text in tokens; longer texts are cut. The actual limit is chosen from the "
+        "Longest text in tokens (word pieces; a word is one to three); longer texts are cut. The "
+        "actual limit is chosen from the "
         "lengths of your texts, up to this value. 128 is enough for most classification "
         "tasks; longer limits make training slower.",
         min=8, max=8192, unit="tokens", label="Max length (tokens)",

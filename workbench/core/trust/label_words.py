@@ -20,6 +20,13 @@ from workbench.core.jobs import ProgressEvent
 __all__ = ["LabelWordsConfig", "label_top_words", "label_words_job"]
 
 
+#: Words too common to say anything about a label.
+FUNCTION_WORDS = frozenset(
+    "a an the and or but if of to in on at by for with from as is are was were be been it its "
+    "this that these those i me my you your we our he she they them his her their not no do "
+    "does did have has had can could will would should so than then there here".split())
+
+
 @dataclass
 class LabelWordsConfig:
     """Which run's words to sum up, over how many texts, and how many words per label."""
@@ -36,6 +43,7 @@ def label_top_words(predictor: Any, texts: Sequence[str], per_label: int = 6,
     from workbench.core.deploy.explain import explain
 
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    seen: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     counts: dict[str, int] = defaultdict(int)
     for i, text in enumerate(texts):
         if should_stop is not None and should_stop():
@@ -45,13 +53,16 @@ def label_top_words(predictor: Any, texts: Sequence[str], per_label: int = 6,
         for e in spans:
             if e["weight"] > 0:
                 word = text[e["start"]:e["end"]].lower()
-                if any(ch.isalnum() for ch in word):
+                if any(ch.isalpha() for ch in word) and word not in FUNCTION_WORDS:
                     sums[label][word] += e["weight"]
+                    seen[label][word] += 1
         if progress is not None:
             progress(i + 1, len(texts))
     out = {}
     for label in predictor.labels:
-        words = sorted(sums[label].items(), key=lambda kv: -kv[1])[:per_label]
+        # A word behind one text only says little about the label: prefer repeated ones.
+        repeated = {w: v for w, v in sums[label].items() if seen[label][w] > 1} or sums[label]
+        words = sorted(repeated.items(), key=lambda kv: -kv[1])[:per_label]
         out[label] = [(w, s / max(1, counts[label])) for w, s in words]
     return out
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.deploy.onnx_export import ExportOptions
 from workbench.core.errors import WorkbenchError
+from workbench.core.plain_words import FIGURE_HELP
 from workbench.core.store.changes import Changes
 from workbench.core.training.models import describe_base_model
 from workbench.gui.deploy.variants_view import VariantsView
@@ -193,6 +194,11 @@ class DeployPanel(ChangesListener, QWidget):
         layout.addWidget(self.message_label)
         self.figures_label = _QuietLabel("")
         self.figures_label.setWordWrap(True)
+        self.figures_label.setToolTip(
+            "Logit difference: how far the exported model's scores are from the trained "
+            "model's (tiny = the same model). Same predictions: how often the small int8 file "
+            "answers like the full one. " + FIGURE_HELP["macro_f1"] + " Latency: time to "
+            "classify one text on this computer.")
         layout.addWidget(self.figures_label)
         self.card_view = _CardView()
         self.card_view.setOpenExternalLinks(False)

@@ -77,6 +77,8 @@ class InferencePanel(ChangesListener, QWidget):
     changed = Signal(object)
     #: Emitted after each typed-text prediction with the result dict.
     predicted = Signal(object)
+    #: Emitted with the word weights once the typed text's explanation is shown.
+    explained = Signal(object)
     #: Emitted when a batch job ends: ("done", rows) | ("cancelled", 0) | ("failed", message).
     batch_finished = Signal(object)
 
@@ -90,6 +92,7 @@ class InferencePanel(ChangesListener, QWidget):
         self._job_kind = ""
         self.last_latency_ms: float | None = None
         self.last_explanation: list[dict[str, Any]] = []
+        self._explain_job: JobHandle | None = None
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -236,9 +239,10 @@ class InferencePanel(ChangesListener, QWidget):
     def shutdown(self) -> None:
         """Stop a running job and wait for its thread."""
         self._timer.stop()
-        if self._job is not None:
-            self._job.cancel()
-            self._job.wait(10_000)
+        for job in (self._job, self._explain_job):
+            if job is not None:
+                job.cancel()
+                job.wait(10_000)
 
     def _latest_export(self) -> Path | None:
         if self.project is None:
@@ -339,19 +343,25 @@ class InferencePanel(ChangesListener, QWidget):
         self.predicted.emit(result)
 
     def show_explanation(self, text: str) -> None:
-        """Highlight the words that drove the prediction (leave-one-word-out, explain.py)."""
-        from workbench.core.deploy.explain import explain
+        """Highlight the words that drove the prediction (leave-one-word-out, explain.py),
+        computed in a worker thread: one model call per word must not stall typing."""
+        from workbench.core.deploy.explain import explain_job
 
-        if len(text.split()) > 150:  # one model call per word: kept for shorter texts
+        if len(text.split()) > 150:
             self.explain_label.setText("<i>Word highlights are shown for texts up to 150 words.</i>")
             return
-        try:
-            label, spans = explain(self.predictor, text)
-        except WorkbenchError as exc:
-            self.explain_label.setText(html.escape(str(exc)))
-            return
+        self.explain_label.setText("<i>Weighing the words…</i>")
+        self._explain_job = run_in_thread(self, explain_job, self.predictor, text,
+                                          on_done=self._explained, name="explain")
+
+    def _explained(self, answer: tuple[str, str, list[dict[str, Any]]]) -> None:
+        text, label, spans = answer
+        if text != self.text_edit.toPlainText():
+            return  # the text changed meanwhile: its own explanation is on the way
         self.last_explanation = spans
         self.explain_label.setText(f"<i>Why {html.escape(label)}:</i> {highlighted_html(text, spans)}")
+        self.explained.emit(spans)
+
     # ------------------------------------------------------------------ spans bundles
     @property
     def span_mode(self) -> bool:

@@ -219,6 +219,10 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         """Reading font size of the record text."""
         self.record_text.set_font_size(points)
 
+    def shutdown(self) -> None:
+        """Wait for a running word explanation (on quit)."""
+        self.explainer.shutdown()
+
     def _refresh_now(self, changes: Changes) -> None:
         """Changes made elsewhere: the counts (the window's progress) and the shown record
         stay current even while the panel is hidden; the records table reloads when shown."""

@@ -1,8 +1,8 @@
 """Highlight, in the record text, the words that drove the model's suggestion.
 
 When a trained run suggests and its bundle was exported (the default export folder), the
-words are weighed by leaving each out in turn (``core/deploy/explain.py``) a moment after
-the record is shown, so quick labelling is never slowed, and tinted in the text view:
+words are weighed by leaving each out in turn (``core/deploy/explain.py``, in a worker
+thread) a moment after the record is shown, so quick labelling is never slowed, and tinted in the text view:
 green towards the suggested label, red away from it. The cold-start model has no bundle
 and gets no highlights.
 """
@@ -36,6 +36,7 @@ class SuggestionExplainer(QObject):
         self._predictors: dict[Path, Any] = {}
         self._pending: tuple[Path, str, str] | None = None
         self.spans: list[dict[str, Any]] = []
+        self.job: Any = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DELAY_MS)
@@ -58,23 +59,32 @@ class SuggestionExplainer(QObject):
         self._timer.start()
 
     def run_now(self) -> None:
-        """Weigh the pending record's words now and tint them."""
+        """Weigh the pending record's words (in a worker thread); :meth:`apply` tints them."""
         if self._pending is None:
             return
         folder, text, label = self._pending
         self._pending = None
-        from workbench.core.deploy.explain import explain
+        from workbench.core.deploy.explain import explain_job
         from workbench.core.deploy.inference import Predictor
+        from workbench.gui.widgets.workers import run_in_thread
 
         try:
             predictor = self._predictors.get(folder) or Predictor.load(folder)
-            self._predictors = {folder: predictor}
-            if label not in predictor.labels or self.editor.toPlainText() != text:
-                return
-            _label, self.spans = explain(predictor, text, label)
         except (WorkbenchError, OSError) as exc:
             log.warning("No word highlights: %s", exc)
             return
+        self._predictors = {folder: predictor}
+        if label not in predictor.labels:
+            return
+        self.job = run_in_thread(self, explain_job, predictor, text, label, on_done=self.apply,
+                                 name="explain-suggestion")
+
+    def apply(self, answer: tuple[str, str, list[dict[str, Any]]]) -> None:
+        """Tint the words of an explanation, if its record is still the one shown."""
+        text, label, spans = answer
+        if self.editor.toPlainText() != text:
+            return
+        self.spans = spans
         strongest = max((abs(e["weight"]) for e in self.spans), default=0.0) or 1.0
         selections = []
         for e in self.spans:
@@ -95,3 +105,9 @@ class SuggestionExplainer(QObject):
             selection.cursor = cursor
             selections.append(selection)
         self.editor.setExtraSelections(selections)
+
+    def shutdown(self) -> None:
+        """Wait for a running explanation (on quit)."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait(10_000)
