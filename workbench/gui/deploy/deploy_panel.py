@@ -207,7 +207,7 @@ class DeployPanel(ChangesListener, QWidget):
         self.variants = VariantsView()
         self.variants.changed.connect(self.changed)
         self.variants.status_message.connect(self.status_message)
-        layout.addWidget(self.variants, 1)
+        layout.addWidget(self.variants, 2)
         self._update_buttons()
 
     # ------------------------------------------------------------------ project

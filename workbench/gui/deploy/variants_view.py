@@ -32,7 +32,7 @@ from workbench.core.compress.prune import PruneConfig
 from workbench.core.compress.trim import TrimConfig
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.changes import Changes
-from workbench.gui.widgets.config_form import ConfigForm
+from workbench.gui.widgets.config_form import Collapsible, ConfigForm
 from workbench.gui.widgets.workers import JobHandle, run_in_child
 
 if TYPE_CHECKING:
@@ -90,7 +90,8 @@ class VariantsView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setMinimumHeight(230)  # about eight variants without scrolling
         self.table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.table, 1)
 
@@ -105,9 +106,12 @@ class VariantsView(QWidget):
         self.make_button.clicked.connect(self.start_make)
         make.addWidget(self.method_combo)
         make.addWidget(self.make_button)
+        # The chosen method's settings, folded away until wanted.
+        self.settings = Collapsible("Settings of the chosen method")
+        QVBoxLayout(self.settings.body).addWidget(self.forms)
         make.addStretch(1)
         layout.addLayout(make)
-        layout.addWidget(self.forms)
+        layout.addWidget(self.settings)
 
         buttons = QHBoxLayout()
         self.export_button = QPushButton("Export selected variant")
@@ -121,6 +125,7 @@ class VariantsView(QWidget):
         for w in (self.export_button, self.measure_button, self.cancel_button):
             buttons.addWidget(w)
         buttons.addWidget(self.progress, 1)
+        buttons.addStretch(1)
         layout.addLayout(buttons)
         self.message = QLabel("")
         self.message.setWordWrap(True)
