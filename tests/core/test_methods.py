@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from deploy_fixtures import BLOCKED_RUNNER
+
 from workbench.core.data.importer import add_texts
 from workbench.core.deploy.inference import Predictor
 from workbench.core.deploy.onnx_export import export_run
@@ -208,3 +208,22 @@ def test_folds_and_pairs():
     pairs = make_pairs(y, False, 40, 0)
     assert len(pairs) == 40 and {p[2] for p in pairs} == {0.0, 1.0}
     assert all((y[i] == y[j]) == (t == 1.0) for i, j, t in pairs)
+
+
+def test_cached_lower_layers_reproduce_the_encoder(tiny_base_model):
+    import torch
+    from transformers import AutoModel
+
+    from workbench.core.training.methods.cached_layers import LayerCache
+    from workbench.core.training.models import load_tokenizer
+
+    enc = AutoModel.from_pretrained(str(tiny_base_model), attn_implementation="eager").eval()
+    tok = load_tokenizer(Path(tiny_base_model))
+    texts = ["refund my card payment please", "late parcel", "reset the password of my account now"]
+    ids = tok(texts)["input_ids"]
+    cache = LayerCache(enc, ids, 1)
+    assert cache.usable and len(cache.states) == 3
+    assert not any(p.requires_grad for p in enc.embeddings.parameters())
+    hidden, mask = cache.forward_upper([2, 0])
+    full = enc(**tok([texts[2], texts[0]], padding=True, return_tensors="pt")).last_hidden_state
+    assert torch.allclose(hidden * mask[..., None], full * mask[..., None], atol=1e-4)

@@ -295,9 +295,15 @@ class TrainPanel(ChangesListener, QWidget):
         self._finish()
         elapsed = format_duration(time.monotonic() - self._run_started)
         if result.status == "completed":
-            f1 = (result.metrics or {}).get("macro_f1")
-            score = f", test macro-F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
+            metrics = result.metrics or {}
+            f1 = metrics.get("macro_f1")
+            where = "cross-validated" if metrics.get("split") == "cross-validation" else "test"
+            spread = f" ± {metrics['macro_f1_std']:.3f}" if "macro_f1_std" in metrics else ""
+            score = f", {where} macro-F1 {f1:.3f}{spread}" if isinstance(f1, (int, float)) else ""
             message = f"Run #{result.run_id} finished in {elapsed}{score}."
+            sentence = (metrics.get("method") or {}).get("sentence")
+            if sentence:  # how the model was trained (the automatic choice, in one sentence)
+                message += "\n" + sentence
             self.progress.setValue(self.progress.maximum())
             self.progress.setFormat("Finished")
         elif result.status == "cancelled" and result.model_path is not None:
