@@ -227,3 +227,25 @@ def test_cached_lower_layers_reproduce_the_encoder(tiny_base_model):
     hidden, mask = cache.forward_upper([2, 0])
     full = enc(**tok([texts[2], texts[0]], padding=True, return_tensors="pt")).last_hidden_state
     assert torch.allclose(hidden * mask[..., None], full * mask[..., None], atol=1e-4)
+
+
+def test_setfit_moves_the_upper_layers_only(tiny_base_model):
+    import torch
+    from transformers import AutoModel
+
+    from workbench.core.training.methods.modules import EncoderHead
+    from workbench.core.training.methods.setfit_method import train_setfit_encoder
+    from workbench.core.training.models import load_tokenizer
+
+    torch.manual_seed(0)
+    model = EncoderHead(AutoModel.from_pretrained(str(tiny_base_model), attn_implementation="eager"), 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    texts = ["refund my card", "charge on my bill", "parcel is late", "courier lost the package"] * 3
+    y = np.array([0, 0, 1, 1] * 3)
+    result = train_setfit_encoder(model, load_tokenizer(Path(tiny_base_model)), texts, y, multi_label=False,
+                                  max_length=32, seed=0, n_pairs=64)
+    assert result.steps == 4 and result.cached
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("encoder.encoder.layer.1.") for k in changed)
+    assert not any(k.startswith(("encoder.encoder.layer.0.", "encoder.embeddings.")) for k in changed)

@@ -99,6 +99,8 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
     comparison = _compare(ws, plan.candidates, folds, emit, job, t0)
     cancelled = comparison["cancelled"]
     winner = choose.pick_winner(comparison["scores"])
+    if comparison["skipped"]:
+        job.method_info["skipped"] = comparison["skipped"]
     job.method_info.update(chosen=winner, evaluation=evaluation, scores=comparison["scores"],
                            spread=comparison["spread"], candidates=comparison["table"])
     return _deliver(job, ws, winner, folds, small, comparison, cancelled, t0, examples)
@@ -111,9 +113,17 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
     oof: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     cancelled = False
+    skipped: dict[str, str] = {}
     for name in candidates:
         if cancelled:
             break
+        if name == "setfit" and len(candidates) > 1:
+            estimate = _setfit_estimate_s(ws, folds)
+            if estimate is not None and time.perf_counter() - t0 + estimate > choose.TIME_BUDGET_S:
+                skipped[name] = (f"SetFit skipped: about {estimate:.0f} s for one fold and the final model "
+                                 f"would exceed the {choose.TIME_BUDGET_S:.0f} s budget on this machine")
+                emit("evaluate", message=skipped[name])
+                continue
         per_fold[name] = []
         shape = (len(ws.texts), ws.k)
         oof[name] = np.full(shape, np.nan, dtype=np.float32)
@@ -122,7 +132,7 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
             if name != "tfidf" and job.should_stop():
                 cancelled = True
                 break
-            if name == "setfit" and f > 0 and len(candidates) > 1:
+            if name == "setfit" and f > 0:
                 per_fold_s = (time.perf_counter() - t) / f
                 if time.perf_counter() - t0 + per_fold_s > choose.TIME_BUDGET_S:
                     break  # compared on the folds done so far
@@ -152,7 +162,21 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
         emit("evaluate", message=f"{choose.CANDIDATE_NAMES[row['candidate']]}: macro-F1 {row['macro_f1']:.3f} "
                                  f"± {row['spread']:.3f} ({row['folds']} fold(s), {row['seconds']:.1f} s)")
     return {"scores": scores, "spread": spread, "table": table, "oof": oof, "per_fold": per_fold,
-            "cancelled": cancelled, "n_common": n_common}
+            "cancelled": cancelled, "n_common": n_common, "skipped": skipped}
+
+
+def _setfit_estimate_s(ws: Workspace, folds: list[Any]) -> float | None:
+    """Seconds SetFit would need for one fold plus the delivered model, from the measured
+    speed of the frozen encoder (embedding every record): a step runs 32 texts forward and
+    backward through the upper half of the layers, about 1.5x a forward pass of all of them."""
+    from workbench.core.training.methods.setfit_method import plan_pairs
+
+    seconds = ws.seconds.get("embeddings")
+    if not seconds or not ws.texts:
+        return None
+    per_text = seconds / len(ws.texts)
+    steps = [plan_pairs(len(tr)) / 16 for tr, _h in folds[:1]] + [plan_pairs(len(ws.texts)) / 16]
+    return float(sum(steps) * 32 * per_text * 1.5)
 
 
 def _deliver(job: Any, ws: Workspace, winner: str, folds: list[Any], small: bool, comparison: dict[str, Any],
