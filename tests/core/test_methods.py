@@ -249,3 +249,17 @@ def test_setfit_moves_the_upper_layers_only(tiny_base_model):
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert any(k.startswith("encoder.encoder.layer.1.") for k in changed)
     assert not any(k.startswith(("encoder.encoder.layer.0.", "encoder.embeddings.")) for k in changed)
+
+
+def test_cli_json_names_the_chosen_method_and_candidates(tmp_path, tiny_base_model, capsys):
+    from workbench.cli import main
+
+    path = make_project(tmp_path / "cli.wbproj", 8, ["billing", "delivery", "account"])
+    code = main(["train", str(path), "--base-model", str(tiny_base_model), "--method", "linear",
+                 "--threads", "1", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    info = result["metrics"]["method"]
+    assert info["requested"] == "linear" and info["chosen"] in ("tfidf", "embeddings")
+    assert {c["candidate"] for c in info["candidates"]} == {"tfidf", "embeddings"}
+    assert all(0 <= c["macro_f1"] <= 1 for c in info["candidates"])
