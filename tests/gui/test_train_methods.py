@@ -6,8 +6,8 @@ import os
 
 import pytest
 from PySide6.QtCore import Qt
-
 from test_train_panel import _make_project
+
 from workbench.gui.train.train_panel import TrainPanel
 
 pytestmark = pytest.mark.timeout(240)
