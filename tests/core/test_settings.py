@@ -114,6 +114,6 @@ def test_train_config_metadata():
     assert setting_info(TrainConfig, "reshuffle_split").aliases == ("--reshuffle",)
     assert setting_info(TrainConfig, "max_length").unit == "tokens"
     assert [i.name for i in setting_infos(TrainConfig) if not i.advanced] == [
-        "base_model", "epochs", "learning_rate", "batch_size", "max_length",
+        "base_model", "method", "epochs", "learning_rate", "batch_size", "max_length",
     ]
     assert TrainConfig.help("freeze_layers").startswith("Lower layers kept fixed")

@@ -77,7 +77,12 @@ def coldstart_job(
     progress: Callable[[AssistEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> int | None:
-    """Refit the cold-start suggestion model if it is out of date; the suggesting run id."""
-    from workbench.core.assist.suggestions import refresh_coldstart
+    """Refit the cold-start suggestion model if it is out of date; the suggesting run id.
 
-    return refresh_coldstart(project_path, progress, should_stop)
+    Before the first label, suggestions come from the label names and guidelines
+    (:mod:`workbench.core.assist.zero_shot`)."""
+    from workbench.core.assist.suggestions import refresh_coldstart
+    from workbench.core.assist.zero_shot import zero_shot_if_unlabelled
+
+    run_id = refresh_coldstart(project_path, progress, should_stop)
+    return run_id if run_id is not None else zero_shot_if_unlabelled(project_path, progress, should_stop)

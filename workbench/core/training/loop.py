@@ -161,10 +161,10 @@ class _Job:
             self.data = data
             self.timings["prepare_s"] = time.perf_counter() - t0
             # Few-label methods (auto, linear, setfit): see core/training/methods.
-            from workbench.core.training.methods.runner import train_with_method
+            from workbench.core.training.methods.runner import after_finetune, train_with_method
 
             other = train_with_method(self, t0) if self.dist.is_main and not self.dist.distributed else None
-            return other if other is not None else self._train_and_save(t0)
+            return other if other is not None else after_finetune(self, self._train_and_save(t0))
         except BaseException as exc:
             self._fail(exc)
             raise

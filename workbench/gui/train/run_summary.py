@@ -35,6 +35,8 @@ def finished_message(result: Any, project: Any) -> str:
         text += f" ({epochs_summary(metrics, planned)} epochs)"
     f1 = metrics.get("macro_f1")
     if isinstance(f1, (int, float)):
-        text += f", test macro-F1 {f1:.3f}"
+        where = "cross-validated" if metrics.get("split") == "cross-validation" else "test"
+        spread = f" ± {metrics['macro_f1_std']:.3f}" if "macro_f1_std" in metrics else ""
+        text += f", {where} macro-F1 {f1:.3f}{spread}"
     meaning = what_this_means(metrics)
     return text + "." + (f"\n{meaning}" if meaning else "")

@@ -309,6 +309,9 @@ class TrainPanel(ChangesListener, QWidget):
         self._finish()
         if result.status == "completed":
             message = finished_message(result, self._project)
+            sentence = ((result.metrics or {}).get("method") or {}).get("sentence")
+            if sentence:  # how the model was trained (the automatic choice, in one sentence)
+                message += "\n" + sentence
             self.progress.setValue(self.progress.maximum())
             self.progress.setFormat("Finished")
         elif result.status == "cancelled" and result.model_path is not None:

@@ -24,7 +24,7 @@ from workbench.core.training.methods import choose, crossval
 from workbench.core.training.methods.candidates import Workspace
 from workbench.core.training.methods.modules import save_custom
 
-__all__ = ["train_with_method", "method_sentence"]
+__all__ = ["train_with_method", "method_sentence", "after_finetune"]
 
 
 def method_sentence(info: dict[str, Any]) -> str:
@@ -99,6 +99,8 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
     comparison = _compare(ws, plan.candidates, folds, emit, job, t0)
     cancelled = comparison["cancelled"]
     winner = choose.pick_winner(comparison["scores"])
+    if comparison["skipped"]:
+        job.method_info["skipped"] = comparison["skipped"]
     job.method_info.update(chosen=winner, evaluation=evaluation, scores=comparison["scores"],
                            spread=comparison["spread"], candidates=comparison["table"])
     return _deliver(job, ws, winner, folds, small, comparison, cancelled, t0, examples)
@@ -111,9 +113,17 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
     oof: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     cancelled = False
+    skipped: dict[str, str] = {}
     for name in candidates:
         if cancelled:
             break
+        if name == "setfit" and len(candidates) > 1:
+            estimate = _setfit_estimate_s(ws, folds)
+            if estimate is not None and time.perf_counter() - t0 + estimate > choose.TIME_BUDGET_S:
+                skipped[name] = (f"SetFit skipped: about {estimate:.0f} s for one fold and the final model "
+                                 f"would exceed the {choose.TIME_BUDGET_S:.0f} s budget on this machine")
+                emit("evaluate", message=skipped[name])
+                continue
         per_fold[name] = []
         shape = (len(ws.texts), ws.k)
         oof[name] = np.full(shape, np.nan, dtype=np.float32)
@@ -122,7 +132,7 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
             if name != "tfidf" and job.should_stop():
                 cancelled = True
                 break
-            if name == "setfit" and f > 0 and len(candidates) > 1:
+            if name == "setfit" and f > 0:
                 per_fold_s = (time.perf_counter() - t) / f
                 if time.perf_counter() - t0 + per_fold_s > choose.TIME_BUDGET_S:
                     break  # compared on the folds done so far
@@ -152,7 +162,21 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
         emit("evaluate", message=f"{choose.CANDIDATE_NAMES[row['candidate']]}: macro-F1 {row['macro_f1']:.3f} "
                                  f"± {row['spread']:.3f} ({row['folds']} fold(s), {row['seconds']:.1f} s)")
     return {"scores": scores, "spread": spread, "table": table, "oof": oof, "per_fold": per_fold,
-            "cancelled": cancelled, "n_common": n_common}
+            "cancelled": cancelled, "n_common": n_common, "skipped": skipped}
+
+
+def _setfit_estimate_s(ws: Workspace, folds: list[Any]) -> float | None:
+    """Seconds SetFit would need for one fold plus the delivered model, from the measured
+    speed of the frozen encoder (embedding every record): a step runs 32 texts forward and
+    backward through the upper half of the layers, about 1.5x a forward pass of all of them."""
+    from workbench.core.training.methods.setfit_method import plan_pairs
+
+    seconds = ws.seconds.get("embeddings")
+    if not seconds or not ws.texts:
+        return None
+    per_text = seconds / len(ws.texts)
+    steps = [plan_pairs(len(tr)) / 16 for tr, _h in folds[:1]] + [plan_pairs(len(ws.texts)) / 16]
+    return float(sum(steps) * 32 * per_text * 1.5)
 
 
 def _deliver(job: Any, ws: Workspace, winner: str, folds: list[Any], small: bool, comparison: dict[str, Any],
@@ -256,3 +280,54 @@ def _close(job: Any, status: str, metrics: dict[str, Any], final: Path, rows: li
         rel = final.relative_to(project.path.parent) if final.is_relative_to(project.path.parent) else final
         finish_run(project, job.run_id, status=status, metrics=metrics, model_path=str(rel),
                    timings=job.timings, config=config)
+
+
+def after_finetune(job: Any, result: TrainResult) -> TrainResult:
+    """``auto`` chose fine-tuning: compare the fine-tuned model with TF-IDF + logistic
+    regression on the validation split and deliver TF-IDF when it is better (``auto`` is
+    never worse on validation than TF-IDF). Other runs are returned unchanged."""
+    from workbench.core.training.evaluate import compute_metrics, probs_to_predictions
+    from workbench.core.training.finish import prediction_rows
+    from workbench.core.training.models import load_tokenizer
+
+    info = getattr(job, "method_info", None)
+    data = job.data
+    if (not info or info.get("requested") != "auto" or result.status != "completed"
+            or result.model_path is None or not data.validation):
+        return result
+    examples = data.train + data.validation
+    y = _targets(examples, data.labels, data.multi_label)
+    ws = Workspace([ex.text for ex in examples], y, multi_label=data.multi_label, n_labels=len(data.labels),
+                   tokenizer=load_tokenizer(job.info.path), base_path=job.info.path, max_length=job.max_length,
+                   seed=job.config.seed, balanced=job.config.class_weighting == "balanced",
+                   should_stop=lambda: False, emit=_Emitter(job))
+    tr, va = np.arange(len(data.train)), np.arange(len(data.train), len(examples))
+    model, probs = ws.fit_predict("tfidf", tr, va)
+    tfidf_val = crossval.fold_macro_f1(ws.y[va], probs, data.multi_label)
+    ft_val = float((result.metrics.get("validation") or {}).get("macro_f1", 0.0))
+    info.update(scores={"finetune": ft_val, "tfidf": tfidf_val},
+                chosen="finetune" if ft_val >= tfidf_val else "tfidf")
+    info["sentence"] = method_sentence(info)
+    metrics = dict(result.metrics)
+    metrics["method"] = dict(info)
+    if info["chosen"] == "finetune":
+        from workbench.core.store.project import Project
+        from workbench.core.training.runs import finish_run, get_run
+
+        with Project.open(job.path) as project:
+            row = get_run(project, job.run_id)
+            finish_run(project, job.run_id, status=result.status, metrics=metrics, model_path=row["model_path"],
+                       timings=row["timings"], config=row["config"])
+        return TrainResult(result.run_id, result.status, metrics, result.model_path)
+    test = data.test or data.validation
+    probs = _probs_on(ws, "tfidf", model, [ex.text for ex in test])
+    thresholds = [0.5] * len(data.labels) if data.multi_label else None
+    pred = probs_to_predictions(probs, multi_label=data.multi_label, thresholds=thresholds)
+    new = compute_metrics(_targets(test, data.labels, data.multi_label), pred, data.labels,
+                          multi_label=data.multi_label)
+    new.update(split="test" if data.test else "validation", validation={"macro_f1": tfidf_val},
+               thresholds=thresholds, method=metrics["method"])
+    final = _save(job, model, ws.tokenizer, "tfidf")
+    _close(job, result.status, new, final, prediction_rows(test, probs, data.labels, data.multi_label, thresholds),
+           time.perf_counter() - float(job.timings.get("total_s", 0.0)))
+    return TrainResult(result.run_id, result.status, new, final)
