@@ -88,3 +88,17 @@ def test_adjudicate_and_agreement_of_spans(tmp_path, capsys):
                  "--pick", "bob:8-13:dose"]) == 0
     assert "final spans drug 0-7, dose 8-13" in capsys.readouterr().out
     assert main(["adjudicate", str(path), "--id", "1", "--pick", "ann:8-13:dose"]) != 0
+
+
+def test_train_and_evaluate_print_entity_figures(tmp_path, capsys, tiny_base_model):
+    from workbench.core.spans.span_demo import SpanDemoConfig, create_span_demo_job
+
+    path = tmp_path / "d.wbproj"
+    create_span_demo_job(path, SpanDemoConfig(prelabelled=12))
+    assert main(["train", str(path), "--base-model", str(tiny_base_model), "--epochs", "1",
+                 "--max-length", "32", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "entity F1 (micro)" in out and "partial-overlap F1" in out
+    assert main(["evaluate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "on the test split" in out and "drug" in out
