@@ -68,3 +68,37 @@ def test_demo_spans_and_plain_records(tmp_path, capsys):
         assert {s.label for r in records for s in r.spans} == {"drug", "dose", "frequency",
                                                                "condition"}
         assert project.search("apixaban")
+
+
+def test_adjudicate_and_agreement_of_spans(tmp_path, capsys):
+    from workbench.core.data.importer import add_texts
+    from workbench.core.store import span_operations as ops
+    from workbench.core.store.project import Project
+    from workbench.core.store.spans import Span
+
+    path = tmp_path / "t.wbproj"
+    with Project.create(path, ["drug", "dose"], task="spans") as project:
+        add_texts(project, ["aspirin 81 mg daily"])
+        ops.set_spans(project, 1, [Span(0, 7, "drug")], annotator="ann")
+        ops.set_spans(project, 1, [Span(0, 7, "drug"), Span(8, 13, "dose")], annotator="bob")
+    assert main(["agreement", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pairs"][0]["f1"] == 2 / 3
+    assert main(["adjudicate", str(path), "--id", "1", "--pick", "ann:all",
+                 "--pick", "bob:8-13:dose"]) == 0
+    assert "final spans drug 0-7, dose 8-13" in capsys.readouterr().out
+    assert main(["adjudicate", str(path), "--id", "1", "--pick", "ann:8-13:dose"]) != 0
+
+
+def test_train_and_evaluate_print_entity_figures(tmp_path, capsys, tiny_base_model):
+    from workbench.core.spans.span_demo import SpanDemoConfig, create_span_demo_job
+
+    path = tmp_path / "d.wbproj"
+    create_span_demo_job(path, SpanDemoConfig(prelabelled=12))
+    assert main(["train", str(path), "--base-model", str(tiny_base_model), "--epochs", "1",
+                 "--max-length", "32", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "entity F1 (micro)" in out and "partial-overlap F1" in out
+    assert main(["evaluate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "on the test split" in out and "drug" in out

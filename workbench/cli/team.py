@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 __all__ = ["register"]
 
@@ -104,12 +105,46 @@ def cmd_adjudicate(args: argparse.Namespace) -> int:
             clear_final(project, rid)
             print(f"Record {rid}: final label cleared (the majority rule applies).")
             return 0
+        if project.is_spans and not args.label:  # spans picked from annotators' versions
+            return _adjudicate_spans(project, rid, args, adjudicator)
         if not args.label:
             raise WorkbenchError("Give the final label with --label (or --clear).")
         final = set_final(
             project, rid, args.label, adjudicator=adjudicator, comment=args.comment
         )
         print(f"Record {rid}: final label {', '.join(final.labels)} (by {final.adjudicator}).")
+    return 0
+
+
+def _adjudicate_spans(project: Any, rid: int, args: argparse.Namespace,
+                      adjudicator: str) -> int:
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.spans.span_team import final_spans, pick_spans, span_versions
+    from workbench.core.store.spans import Span
+
+    if not args.pick:
+        versions = span_versions(project, rid)
+        raise WorkbenchError(
+            f"Pick spans with --pick ANNOTATOR:START-END:LABEL (or ANNOTATOR:all); record {rid} "
+            "has versions by " + (", ".join(versions) or "nobody") + ".")
+    picks: dict[str, list[Span]] = {}
+    versions = span_versions(project, rid)
+    for item in args.pick:
+        who, _sep, what = item.partition(":")
+        if what == "all":
+            picks.setdefault(who, []).extend(versions.get(who, ()))
+            continue
+        try:
+            edges, label = what.split(":", 1)
+            start, end = (int(x) for x in edges.split("-"))
+        except ValueError:
+            raise WorkbenchError(f"--pick {item!r}: use ANNOTATOR:START-END:LABEL or "
+                                 "ANNOTATOR:all.") from None
+        picks.setdefault(who, []).append(Span(start, end, label))
+    pick_spans(project, rid, picks, adjudicator=adjudicator, comment=args.comment)
+    chosen = final_spans(project, rid) or ()
+    print(f"Record {rid}: final spans " + (", ".join(
+        f"{s.label} {s.start}-{s.end}" for s in chosen) or "(none)") + f" (by {adjudicator}).")
     return 0
 
 
@@ -221,6 +256,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--label", action="append", metavar="L",
                    help="final label (repeat for several in a multi-label project)")
     p.add_argument("--clear", action="store_true", help="remove the record's final label")
+    p.add_argument("--pick", action="append", metavar="A:S-E:L",
+                   help="span projects: take a span from annotator A's version "
+                   "(A:START-END:LABEL, or A:all for all of A's spans); repeat")
     p.add_argument("--adjudicator", metavar="NAME",
                    help="who decides (default: WORKBENCH_ANNOTATOR or the user name)")
     p.add_argument("--comment", metavar="TEXT", help="a note kept with the decision")

@@ -102,7 +102,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"Run {result.run_id} {result.status}.")
         if result.model_path:
             print(f"Model: {result.model_path}")
-        if metrics:
+        if metrics.get("task") == "spans":
+            _print_span_metrics({**metrics, "run_id": result.run_id,
+                                 "source": f"{metrics.get('split', 'test')} split"})
+        elif metrics:
             _print_metrics(metrics)
     return 0 if result.status == "completed" else 2
 

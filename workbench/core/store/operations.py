@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from workbench.core.errors import WorkbenchError
 from workbench.core.store.changes import AnnotationStep, Changes
 from workbench.core.store.project import Annotation, Project, default_annotator
+from workbench.core.store.spans import Span
 
 if TYPE_CHECKING:
     from workbench.core.assist.suggestions import Suggestion
@@ -100,12 +101,20 @@ def _record(history: AnnotationHistory | None, text: str, steps: list[Annotation
     return changes
 
 
+def _kept_spans(project: Project, before: Annotation | None) -> tuple[Span, ...] | None:
+    """The spans an annotation keeps when its status or comment changes (span projects)."""
+    if not project.is_spans:
+        return None
+    return before.spans if before is not None else ()
+
+
 def _write(project: Project, record_id: int, annotator: str, labels: Sequence[str], *,
-           status: str, comment: str | None, provenance: str) -> AnnotationStep:
+           status: str, comment: str | None, provenance: str,
+           spans: Sequence[Span] | None = None) -> AnnotationStep:
     """Write one annotation inside the caller's transaction; its before and after."""
     before = project.get_annotation(record_id, annotator)
     after = project.annotate(record_id, labels, annotator=annotator, status=status,
-                             comment=comment, provenance=provenance)
+                             comment=comment, provenance=provenance, spans=spans)
     return AnnotationStep(record_id, annotator, before, after)
 
 
@@ -171,7 +180,7 @@ def comment(project: Project, record_id: int, text: str | None, *,
             raise WorkbenchError(f"Record {record_id} has no annotation to comment on yet.")
         after = project.annotate(record_id, before.labels, annotator=annotator,
                                  status=before.status, comment=text or None,
-                                 provenance=before.provenance)
+                                 provenance=before.provenance, spans=_kept_spans(project, before))
     return _record(history, f"record {record_id}: {describe(after)}",
                    [AnnotationStep(record_id, annotator, before, after)])
 
@@ -227,7 +236,8 @@ def _relabel(project: Project, record_ids: Sequence[int], action: str, label: st
                     steps.append(AnnotationStep(record_id, annotator, before, None))
                 continue
             labels, status = target
+            spans = _kept_spans(project, before) if action == "flag" else None
             steps.append(_write(project, record_id, annotator, labels, status=status,
                                 comment=before.comment if before else None,
-                                provenance="manual"))
+                                provenance="manual", spans=spans))
     return steps

@@ -25,7 +25,7 @@ from workbench.core.data.jobs import LabelledExportConfig, export_labelled_job
 from workbench.core.errors import WorkbenchError
 from workbench.core.jobs import ProgressEvent
 from workbench.core.store.project import Project
-from workbench.gui.project.import_dialog import ImportProgressBox
+from workbench.gui.project.data_mapper import ImportProgressBox
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 __all__ = ["ExportDialog"]

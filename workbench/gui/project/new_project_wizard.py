@@ -13,6 +13,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -27,9 +28,14 @@ from PySide6.QtWidgets import (
 
 from workbench.core.data.importer import ImportReport
 from workbench.core.data.jobs import NewProjectConfig, create_project_job
-from workbench.core.errors import WorkbenchError
 from workbench.core.store.project import PROJECT_SUFFIX
-from workbench.gui.project.import_dialog import DataFileMapper, ImportProgressBox
+from workbench.gui.project.data_mapper import ImportProgressBox
+from workbench.gui.project.span_import import (
+    NewSpanProjectConfig,
+    SpanFileMapper,
+    create_span_project_job,
+    plain_message,
+)
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
 __all__ = ["NewProjectWizard"]
@@ -55,22 +61,34 @@ class DataPage(QWizardPage):
         self.setTitle("Data")
         self.setSubTitle("Pick the file with your texts, check the preview and choose the columns.")
         layout = QVBoxLayout(self)
-        self.mapper = DataFileMapper()
+        self.mapper = SpanFileMapper()
         self.mapper.changed.connect(self._data_changed)
         layout.addWidget(self.mapper, 1)
 
-        task_row = QHBoxLayout()
-        task_row.addWidget(QLabel("Each record gets:"))
-        self.single_radio = QRadioButton("exactly one label")
-        self.multi_radio = QRadioButton("any number of labels (multi-label)")
+        layout.addWidget(QLabel("What do you label?"))
+        task_grid = QGridLayout()
+        self.single_radio = QRadioButton("Single label")
+        self.multi_radio = QRadioButton("Multiple labels")
+        self.spans_radio = QRadioButton("Spans (entities in the text)")
         self.single_radio.setChecked(True)
         group = QButtonGroup(self)
-        group.addButton(self.single_radio)
-        group.addButton(self.multi_radio)
-        task_row.addWidget(self.single_radio)
-        task_row.addWidget(self.multi_radio)
-        task_row.addStretch(1)
-        layout.addLayout(task_row)
+        for row, (radio, sentence) in enumerate((
+            (self.single_radio, "Each record gets exactly one label, e.g. its topic."),
+            (self.multi_radio, "Each record gets any number of labels, e.g. every topic it "
+                               "mentions."),
+            (self.spans_radio, "You mark words in the text, e.g. drug names and doses in "
+                               "clinical notes."),
+        )):
+            group.addButton(radio)
+            hint = QLabel(sentence)
+            hint.setObjectName("hintText")
+            task_grid.addWidget(radio, row, 0)
+            task_grid.addWidget(hint, row, 1)
+        task_grid.setColumnStretch(1, 1)
+        layout.addLayout(task_grid)
+        self.spans_radio.toggled.connect(self.mapper.set_span_mode)
+        for radio in (self.single_radio, self.multi_radio, self.spans_radio):
+            radio.toggled.connect(self.completeChanged)
 
         save_row = QHBoxLayout()
         save_row.addWidget(QLabel("Project file:"))
@@ -97,10 +115,13 @@ class DataPage(QWizardPage):
             self._auto_project_path = str(_free_path(folder, path.stem))
             self.project_edit.setText(self._auto_project_path)
         if path is not None and path != self._previewed:
-            # Cells holding several labels ("a|b", '["a", "b"]') suggest a multi-label task.
             self._previewed = path
-            self.multi_radio.setChecked(self.mapper.has_multiple_labels())
-            self.single_radio.setChecked(not self.mapper.has_multiple_labels())
+            if self.mapper.is_span_file:  # a CoNLL file holds entities
+                self.spans_radio.setChecked(True)
+            elif not self.spans_radio.isChecked():
+                # Cells holding several labels ("a|b", '["a", "b"]') suggest multi-label.
+                self.multi_radio.setChecked(self.mapper.has_multiple_labels())
+                self.single_radio.setChecked(not self.mapper.has_multiple_labels())
         self.completeChanged.emit()
 
     def _browse_project(self) -> None:
@@ -112,6 +133,12 @@ class DataPage(QWizardPage):
             if not path.endswith(PROJECT_SUFFIX):
                 path += PROJECT_SUFFIX
             self.project_edit.setText(path)
+
+    def task(self) -> str:
+        """"single_label", "multi_label" or "spans" (as ``workbench new --task``)."""
+        if self.spans_radio.isChecked():
+            return "spans"
+        return "multi_label" if self.multi_radio.isChecked() else "single_label"
 
     def project_path(self) -> Path | None:
         text = self.project_edit.text().strip()
@@ -126,6 +153,8 @@ class DataPage(QWizardPage):
         problem = self.mapper.problem()
         if problem:
             return problem
+        if self.mapper.is_span_file and self.task() != "spans":
+            return "This file holds entities: choose “Spans (entities in the text)”."
         path = self.project_path()
         if path is None:
             return "Choose where to save the project."
@@ -151,14 +180,16 @@ class LabelsPage(QWizardPage):
         super().__init__()
         self._wizard = wizard
         self.setTitle("Labels")
-        self.setSubTitle("The classes you will assign. You can rename, reorder and recolour them later.")
+        self._classes_subtitle = ("The classes you will assign. You can rename, reorder and "
+                                  "recolour them later.")
+        self._from_column_text = ("The labels listed below, plus any other label found in "
+                                  "the label column")
+        self._typed_text = ("Only the labels listed below (a row with another label stops "
+                            "the import)")
+        self.setSubTitle(self._classes_subtitle)
         layout = QVBoxLayout(self)
-        self.from_column_radio = QRadioButton(
-            "The labels listed below, plus any other label found in the label column"
-        )
-        self.typed_radio = QRadioButton(
-            "Only the labels listed below (a row with another label stops the import)"
-        )
+        self.from_column_radio = QRadioButton(self._from_column_text)
+        self.typed_radio = QRadioButton(self._typed_text)
         group = QButtonGroup(self)
         group.addButton(self.from_column_radio)
         group.addButton(self.typed_radio)
@@ -176,6 +207,12 @@ class LabelsPage(QWizardPage):
         layout.addWidget(self.note)
 
     def initializePage(self) -> None:  # noqa: N802 - Qt override
+        if self._wizard.data_page.task() == "spans":
+            self._init_spans()
+            return
+        self.setSubTitle(self._classes_subtitle)
+        self.from_column_radio.setText(self._from_column_text)
+        self.typed_radio.setText(self._typed_text)
         mapping = self._wizard.data_page.mapper.mapping()
         has_column = bool(mapping and mapping.label_col)
         self.from_column_radio.setEnabled(has_column)
@@ -191,6 +228,28 @@ class LabelsPage(QWizardPage):
         else:
             self.typed_radio.setChecked(True)
             self.note.setText("No label column was chosen: every record starts unlabelled.")
+
+    def _init_spans(self) -> None:
+        mapper = self._wizard.data_page.mapper
+        self.setSubTitle("The kinds of entities you will mark (drug, dose, condition, ...). "
+                         "You can rename, reorder and recolour them later.")
+        self.from_column_radio.setText(
+            "The labels listed below, plus any other label found in the file's entities")
+        self.typed_radio.setText(
+            "Only the labels listed below (an entity with another label stops the import)")
+        found = mapper.label_values()
+        self.from_column_radio.setEnabled(mapper.is_span_file)
+        if mapper.is_span_file:
+            self.from_column_radio.setChecked(True)
+            if not self.labels_edit.toPlainText().strip():
+                self.labels_edit.setPlainText("\n".join(found))
+            self.note.setText(
+                "The entities in the file are imported as annotations. The list starts with "
+                "the labels seen in the preview; edit it to choose the order (and so the "
+                "keys 1–9) or to add labels the file does not use yet.")
+        else:
+            self.typed_radio.setChecked(True)
+            self.note.setText("The file has no entities: every record starts unlabelled.")
 
     def labels(self) -> list[str]:
         names = [line.strip() for line in self.labels_edit.toPlainText().splitlines()]
@@ -226,16 +285,19 @@ class ImportPage(QWizardPage):
         lines = [
             f"<b>Data:</b> {w.data_page.mapper.path}",
             f"<b>Project file:</b> {w.data_page.project_path()}",
-            f"<b>Text column:</b> {mapping.text_col if mapping else ''}",
         ]
+        if not w.data_page.mapper.is_span_file:
+            lines.append(f"<b>Text column:</b> {mapping.text_col if mapping else ''}")
         if mapping and mapping.id_col:
             lines.append(f"<b>ID column:</b> {mapping.id_col}")
         if mapping and mapping.label_col:
             lines.append(f"<b>Label column:</b> {mapping.label_col}")
-        kind = "multi-label" if w.data_page.multi_radio.isChecked() else "single-label"
-        shown = ", ".join(labels) if labels else "(from the label column)"
+        kind = {"multi_label": "multi-label", "spans": "spans (entities in the text)"}.get(
+            w.data_page.task(), "single-label")
+        where = "the file's entities" if w.data_page.mapper.is_span_file else "the label column"
+        shown = ", ".join(labels) if labels else f"(from {where})"
         if labels and w.labels_page.add_from_column():
-            shown += ", and any other found in the label column"
+            shown += f", and any other found in {where}"
         lines.append(f"<b>Labels ({kind}):</b> {shown}")
         self.summary.setText("<br>".join(lines))
         self.progress_box.finish("")
@@ -284,15 +346,23 @@ class NewProjectWizard(QWizard):
             return None
         self._set_busy(True)
         self.import_page.progress_box.start(f"Creating {project_path.name}…")
-        self.job = run_in_thread(
-            self,
-            create_project_job,
-            project_path,
-            NewProjectConfig(
-                mapping.import_config(page.mapper.path, add_labels=self.labels_page.add_from_column()),
+        add_labels = self.labels_page.add_from_column()
+        if page.task() == "spans":
+            job = create_span_project_job
+            config = NewSpanProjectConfig(page.mapper.span_config(add_labels=add_labels),
+                                          labels=self.labels_page.labels())
+        else:
+            job = create_project_job
+            config = NewProjectConfig(
+                mapping.import_config(page.mapper.path, add_labels=add_labels),
                 labels=self.labels_page.labels(),
                 multi_label=page.multi_radio.isChecked(),
-            ),
+            )
+        self.job = run_in_thread(
+            self,
+            job,
+            project_path,
+            config,
             on_progress=self.import_page.progress_box.step,
             on_done=self._on_done,
             on_failed=self._on_failed,
@@ -318,7 +388,8 @@ class NewProjectWizard(QWizard):
 
     def _on_failed(self, exc: BaseException) -> None:
         self.job = None
-        message = str(exc) if isinstance(exc, WorkbenchError) else f"Could not create the project: {exc}"
+        message = plain_message(exc, add_labels="go back and choose “plus any other label "
+                                "found”").replace("Import failed:", "Could not create the project:")
         self.import_page.progress_box.finish(message + " No project was created.", error=True)
         self._set_busy(False)
 

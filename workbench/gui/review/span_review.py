@@ -3,7 +3,7 @@ model confidently disagrees with the annotation (a span it finds that the annota
 another type on the same words, other edges, or an annotated span it does not find).
 
 The review predicts every labelled record with the run's ONNX bundle (exported first if it
-has none) in a worker thread; double-click (or Enter) opens the record in the Label panel.
+has none) in a child process; double-click (or Enter) opens the record in the Label panel.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.core.errors import ModelError, WorkbenchError
-from workbench.gui.widgets.workers import JobHandle, run_in_thread
+from workbench.gui.widgets.workers import JobHandle, run_in_child
 
 if TYPE_CHECKING:
     from workbench.core.spans.span_assist import SpanIssue
@@ -153,7 +153,9 @@ class SpanReviewView(QWidget):
             return
         self.summary.setText("Predicting the labelled records…")
         self.progress.setRange(0, 0)
-        self._job = run_in_thread(
+        # A child process: the review may export the model first (torch), which must not
+        # share the window's process (see docs/PLATFORM_NOTES: threads collapse).
+        self._job = run_in_child(
             self, span_review_job, str(self.project.path),
             SpanReviewConfig(self.min_score.value()), on_progress=self._on_progress,
             on_done=self._on_done, on_failed=self._on_failed,
