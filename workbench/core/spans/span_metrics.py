@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from workbench.core.errors import WorkbenchError
 from workbench.core.spans.tags import entities_to_tags, word_offsets
 from workbench.core.spans.token_align import non_overlapping
 from workbench.core.store.spans import Span
@@ -62,8 +63,12 @@ def _partial(gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]]) -> 
 def entity_metrics(texts: Sequence[str], gold: Sequence[Sequence[Span]],
                    pred: Sequence[Sequence[Span]], types: Sequence[str]) -> dict[str, Any]:
     """Strict entity micro/macro P/R/F1 (0-1), per type, partial overlap and counts."""
-    from seqeval.metrics import classification_report
-    from seqeval.scheme import IOB2
+    try:
+        from seqeval.metrics import classification_report
+        from seqeval.scheme import IOB2
+    except ImportError:
+        raise WorkbenchError("Entity metrics need the seqeval package: pip install seqeval "
+                             "(a dependency of Workbench; this installation lacks it).") from None
 
     y_true: list[list[str]] = []
     y_pred: list[list[str]] = []
