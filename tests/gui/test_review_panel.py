@@ -57,7 +57,7 @@ def test_review_queue_keep_and_fix(qtbot, panel, project):
     assert panel.text_view.toPlainText() == first.text
     assert panel.current_label.text().startswith(first.label)
     assert panel.suggested_label.text() == first.suggested_label != first.label
-    assert panel.reason.text() == first.reason and "confident" in first.reason
+    assert panel.reason.text() == first.reason and "leans to" in first.reason
     assert "to review" in panel.summary.text()
 
     # Fix: the suggested label is saved and the item leaves the queue.
