@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.core.data.columns import guess_text_column, peek_rows
 from workbench.core.deploy.inference import confidence_word
 from workbench.core.deploy.jobs import (
     PredictFileConfig,
@@ -42,9 +40,10 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.jobs import ProgressEvent
 from workbench.core.project_operations import PREDICTIONS_STORED
 from workbench.core.store.changes import Changes
+from workbench.gui.deploy.inference_files import InputFileChoice
 from workbench.gui.deploy.inference_widgets import LabelBars
-from workbench.gui.widgets.highlight import EXPLAIN_HELP, highlighted_html
 from workbench.gui.deploy.span_view import SpanResults, is_span_bundle
+from workbench.gui.widgets.highlight import EXPLAIN_HELP, highlighted_html
 from workbench.gui.widgets.panel import ChangesListener
 from workbench.gui.widgets.workers import JobHandle, run_in_thread
 
@@ -58,7 +57,6 @@ log = logging.getLogger(__name__)
 
 #: Pause in typing before the text is classified.
 DEBOUNCE_MS = 150
-_FILE_FILTER = "Texts (*.csv *.tsv *.jsonl *.txt);;All files (*)"
 
 
 def _config_mtime(bundle: Path) -> float:
@@ -68,7 +66,7 @@ def _config_mtime(bundle: Path) -> float:
         return 0.0
 
 
-class InferencePanel(ChangesListener, QWidget):
+class InferencePanel(InputFileChoice, ChangesListener, QWidget):
     """Open a bundle, classify typed text as you type, and classify files in the background."""
 
     status_message = Signal(str)
@@ -148,17 +146,17 @@ class InferencePanel(ChangesListener, QWidget):
         row = QHBoxLayout()
         self.input_edit = QLineEdit()
         self.input_edit.setPlaceholderText("CSV, TSV, JSONL or TXT (one text per line)")
-        self.input_edit.editingFinished.connect(self._input_changed)
+        self.input_edit.editingFinished.connect(self.input_changed)
         browse_in = QPushButton("Browse…")
-        browse_in.clicked.connect(self._choose_input)
+        browse_in.clicked.connect(self.choose_input)
         row.addWidget(self.input_edit, 1)
         row.addWidget(browse_in)
         form.addRow("Input file", row)
         self.column_combo = QComboBox()
         self.column_combo.setEnabled(False)
-        self.column_combo.currentIndexChanged.connect(self._show_preview)
+        self.column_combo.currentIndexChanged.connect(self.show_preview)
         form.addRow("Text column", self.column_combo)
-        self._peek: list[dict[str, Any]] = []
+        self.peeked_rows: list[dict[str, Any]] = []
         self.preview_label = QLabel("")
         self.preview_label.setTextFormat(Qt.TextFormat.RichText)
         self.preview_label.setStyleSheet("color: #555555;")
@@ -167,7 +165,7 @@ class InferencePanel(ChangesListener, QWidget):
         self.output_edit = QLineEdit()
         self.output_edit.setPlaceholderText("new .csv or .jsonl file")
         browse_out = QPushButton("Browse…")
-        browse_out.clicked.connect(self._choose_output)
+        browse_out.clicked.connect(self.choose_output)
         row.addWidget(self.output_edit, 1)
         row.addWidget(browse_out)
         form.addRow("Output file", row)
@@ -390,54 +388,6 @@ class InferencePanel(ChangesListener, QWidget):
         self.result_label.setText(f"Found <b>{n}</b> entit{'y' if n == 1 else 'ies'}")
         self.latency_label.setText(f"{self.last_latency_ms:.1f} ms")
         self.predicted.emit(result)
-
-    # ------------------------------------------------------------------ files
-    def _choose_input(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Texts to classify", "", _FILE_FILTER)
-        if path:
-            self.set_input_file(path)
-
-    def _choose_output(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Write predictions to", self.output_edit.text(),
-                                              "CSV (*.csv);;JSON Lines (*.jsonl)")
-        if path:
-            self.output_edit.setText(path)
-
-    def _input_changed(self) -> None:
-        if self.input_edit.text().strip():
-            self.set_input_file(self.input_edit.text().strip())
-
-    def set_input_file(self, path: str | Path) -> None:
-        """Choose the input file: fill the column list and suggest an output file."""
-        path = Path(path)
-        self.input_edit.setText(str(path))
-        columns, self._peek = peek_rows(path, 20)
-        self.column_combo.blockSignals(True)
-        self.column_combo.clear()
-        self.column_combo.addItems(columns)
-        self.column_combo.setEnabled(bool(columns))
-        guess = guess_text_column(columns, self._peek)  # the import wizard's rule
-        if guess is not None:
-            self.column_combo.setCurrentText(guess)
-        self.column_combo.blockSignals(False)
-        self._show_preview()
-        if not self.output_edit.text().strip():
-            self.output_edit.setText(str(path.with_name(path.stem + ".predictions.csv")))
-
-    def _show_preview(self) -> None:
-        """The first texts of the chosen column, so a wrong column shows before classifying."""
-        column = self.column_combo.currentText()
-        texts = [str(r.get(column) or "") for r in self._peek[:3]] if column else []
-        shown = "<br>".join(html.escape(t if len(t) <= 90 else t[:87] + "…") for t in texts)
-        self.preview_label.setText(f"<i>First texts:</i><br>{shown}" if shown else "")
-
-    def confirm_overwrite(self, path: Path) -> bool:
-        """Ask before replacing an existing output file (never replaced silently)."""
-        answer = QMessageBox.question(
-            self, "Replace file?", f"{path} already exists. Replace it with the new predictions?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
 
     def start_file_job(self) -> None:
         """Classify the chosen file into the output file in a worker thread."""

@@ -46,8 +46,8 @@ from workbench.gui.label.label_buttons import (
 from workbench.gui.label.labelling import LabellingActions
 from workbench.gui.label.record_view import annotation_html
 from workbench.gui.label.records_table import RecordsBrowser
-from workbench.gui.label.suggestion_explainer import SuggestionExplainer
 from workbench.gui.label.span_labelling import SpanLabellingActions, span_keys_help
+from workbench.gui.label.suggestion_explainer import SuggestionExplainer
 from workbench.gui.widgets.panel import ChangesListener
 
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
