@@ -364,7 +364,7 @@ def kill_training(workdir: Path, iterations: int = 20, seed: int = 0,
     confirmed = {BASELINE: make_project(path, n_records=120, n_baseline=80)}
     cmd = [sys.executable, "-m", "workbench", "train", str(path), "--base-model", str(base),
            "--epochs", "1", "--max-steps", "20", "--batch-size", "8", "--max-length", "32",
-           "--threads", "1"]
+           "--threads", "1", "--method", "finetune"]
     integrity, reopen_ok, killed, early, late, completed = True, True, 0, 0, 0, 0
     for _ in range(iterations):
         if rng.random() < late_share:

@@ -68,7 +68,10 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
     if method in ("finetune", "lora"):
         return None
     tokenizer = load_tokenizer(job.info.path)
-    everything = data.train + data.validation + data.test
+    # Augmented rows (negative ids, training only) serve fine-tuning alone: these methods
+    # cross-validate over records, and an augmented copy must never be scored.
+    train = [ex for ex in data.train if ex.record_id > 0]
+    everything = train + data.validation + data.test
     max_length = min(cfg.max_length, job.info.max_positions)
     lengths = [len(x) for x in tokenizer([ex.text for ex in everything], truncation=True,
                                          max_length=max_length)["input_ids"]]
@@ -81,7 +84,7 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
         return None
     emit = _Emitter(job)
     small = len(everything) < crossval.CV_MAX_RECORDS
-    examples = everything if small else data.train + data.validation
+    examples = everything if small else train + data.validation
     y = _targets(examples, data.labels, data.multi_label)
     ws = Workspace([ex.text for ex in examples], y, multi_label=data.multi_label, n_labels=len(data.labels),
                    tokenizer=tokenizer, base_path=job.info.path, max_length=max_length, seed=cfg.seed,
@@ -91,7 +94,7 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
         folds = crossval.make_folds(y, data.multi_label, cfg.seed)
         evaluation = f"{len(folds)}-fold cross-validation over {len(examples)} labelled records"
     else:
-        n_train = len(data.train)
+        n_train = len(train)
         folds = [(np.arange(n_train), np.arange(n_train, len(examples)))]
         evaluation = f"the validation split ({len(examples) - n_train} records)"
     job.effective = {"method": method, "max_length": max_length, "evaluation": "cv" if small else "split",
@@ -295,13 +298,14 @@ def after_finetune(job: Any, result: TrainResult) -> TrainResult:
     if (not info or info.get("requested") != "auto" or result.status != "completed"
             or result.model_path is None or not data.validation):
         return result
-    examples = data.train + data.validation
+    train = [ex for ex in data.train if ex.record_id > 0]  # no augmented rows (see above)
+    examples = train + data.validation
     y = _targets(examples, data.labels, data.multi_label)
     ws = Workspace([ex.text for ex in examples], y, multi_label=data.multi_label, n_labels=len(data.labels),
                    tokenizer=load_tokenizer(job.info.path), base_path=job.info.path, max_length=job.max_length,
                    seed=job.config.seed, balanced=job.config.class_weighting == "balanced",
                    should_stop=lambda: False, emit=_Emitter(job))
-    tr, va = np.arange(len(data.train)), np.arange(len(data.train), len(examples))
+    tr, va = np.arange(len(train)), np.arange(len(train), len(examples))
     model, probs = ws.fit_predict("tfidf", tr, va)
     tfidf_val = crossval.fold_macro_f1(ws.y[va], probs, data.multi_label)
     ft_val = float((result.metrics.get("validation") or {}).get("macro_f1", 0.0))
