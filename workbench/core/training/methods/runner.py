@@ -65,7 +65,7 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
 
     cfg, data = job.config, job.data
     method = getattr(cfg, "method", "finetune")
-    if method in ("finetune", "lora"):
+    if method == "finetune":
         return None
     tokenizer = load_tokenizer(job.info.path)
     everything = data.train + data.validation + data.test
