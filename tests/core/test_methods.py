@@ -278,3 +278,13 @@ def test_unknown_method_is_refused_before_anything_is_written(tmp_path, tiny_bas
     with pytest.raises(WorkbenchError, match="method must be one of"):
         train_project(path, TrainConfig(base_model=str(tiny_base_model), method="lora"))
     assert list_runs(Project.open(path)) == []
+
+
+def test_a_candidate_on_fewer_folds_must_beat_the_winner_and_tfidf_on_them():
+    from workbench.core.training.methods.runner import _winner
+
+    folds = {"tfidf": [0.9, 0.4, 0.4], "embeddings": [0.6, 0.6, 0.6], "setfit": [0.8]}
+    assert _winner(folds, 3) == "embeddings"  # setfit's one fold loses to TF-IDF's
+    folds["setfit"] = [0.95]
+    assert _winner(folds, 3) == "setfit"
+    assert _winner({"tfidf": [0.5, 0.5], "embeddings": [0.5, 0.5]}, 2) == "tfidf"
