@@ -5,6 +5,7 @@ Two data sets built offline (no download):
 * **topic** - the support-intent generator of ``benchmarks/active_learning.py`` (6 intents,
   imbalanced priors, sub-topics, shared vocabulary and distractor words).
 * **sentiment** - generated product reviews over 3 classes with a 70/20/10 imbalance
+  (duplicate texts dropped, as a project keeps one record per distinct text)
   (positive/negative/mixed): sentiment phrases, negated phrases ("not great"), neutral
   product facts and contrast sentences ("..., but ..."), so single words do not decide.
 
@@ -151,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets:
             texts, labels = data[name]
+            seen: set[str] = set()  # a project keeps one record per distinct text
+            keep = [i for i, t in enumerate(texts) if not (t in seen or seen.add(t))]
+            texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
             order = list(range(len(texts)))
             random.Random(0).shuffle(order)
             test, pool = order[:600], order[600:]

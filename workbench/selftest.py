@@ -189,6 +189,7 @@ def _step_train(state: _State) -> str:
     assert state.project_path is not None
     config = TrainConfig(
         base_model=state.base_model,
+        method="finetune",  # the self-test checks the torch training loop on this device
         epochs=1,
         batch_size=8,
         max_length=64,

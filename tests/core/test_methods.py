@@ -269,3 +269,22 @@ def test_cli_json_names_the_chosen_method_and_candidates(tmp_path, tiny_base_mod
     assert info["requested"] == "linear" and info["chosen"] in ("tfidf", "embeddings")
     assert {c["candidate"] for c in info["candidates"]} == {"tfidf", "embeddings"}
     assert all(0 <= c["macro_f1"] <= 1 for c in info["candidates"])
+
+
+def test_unknown_method_is_refused_before_anything_is_written(tmp_path, tiny_base_model):
+    from workbench.core.errors import WorkbenchError
+
+    path = make_project(tmp_path / "r.wbproj", 8, ["billing", "delivery"])
+    with pytest.raises(WorkbenchError, match="method must be one of"):
+        train_project(path, TrainConfig(base_model=str(tiny_base_model), method="lora"))
+    assert list_runs(Project.open(path)) == []
+
+
+def test_a_candidate_on_fewer_folds_must_beat_the_winner_and_tfidf_on_them():
+    from workbench.core.training.methods.runner import _winner
+
+    folds = {"tfidf": [0.9, 0.4, 0.4], "embeddings": [0.6, 0.6, 0.6], "setfit": [0.8]}
+    assert _winner(folds, 3) == "embeddings"  # setfit's one fold loses to TF-IDF's
+    folds["setfit"] = [0.95]
+    assert _winner(folds, 3) == "setfit"
+    assert _winner({"tfidf": [0.5, 0.5], "embeddings": [0.5, 0.5]}, 2) == "tfidf"

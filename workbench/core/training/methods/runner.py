@@ -65,7 +65,7 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
 
     cfg, data = job.config, job.data
     method = getattr(cfg, "method", "finetune")
-    if method in ("finetune", "lora"):
+    if method == "finetune":
         return None
     tokenizer = load_tokenizer(job.info.path)
     # Augmented rows (negative ids, training only) serve fine-tuning alone: these methods
@@ -101,7 +101,7 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
                      "candidates": plan.candidates}
     comparison = _compare(ws, plan.candidates, folds, emit, job, t0)
     cancelled = comparison["cancelled"]
-    winner = choose.pick_winner(comparison["scores"])
+    winner = comparison["winner"]
     if comparison["skipped"]:
         job.method_info["skipped"] = comparison["skipped"]
     job.method_info.update(chosen=winner, evaluation=evaluation, scores=comparison["scores"],
@@ -154,9 +154,9 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
         seconds[name] = time.perf_counter() - t
         if not per_fold[name]:
             del per_fold[name]
-    # Compare on the folds every candidate finished.
     n_common = min(len(v) for v in per_fold.values())
-    scores = {k: float(np.mean(v[:n_common])) for k, v in per_fold.items()}
+    scores = {k: float(np.mean(v)) for k, v in per_fold.items()}
+    winner = _winner(per_fold, len(folds))
     spread = {k: crossval.summary(v)["std"] for k, v in per_fold.items()}
     table = [{"candidate": k, "method": choose.CANDIDATE_METHOD[k], "macro_f1": round(scores[k], 4),
               "spread": round(spread[k], 4), "folds": len(per_fold[k]), "seconds": round(seconds.get(k, 0.0), 2)}
@@ -165,7 +165,26 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
         emit("evaluate", message=f"{choose.CANDIDATE_NAMES[row['candidate']]}: macro-F1 {row['macro_f1']:.3f} "
                                  f"± {row['spread']:.3f} ({row['folds']} fold(s), {row['seconds']:.1f} s)")
     return {"scores": scores, "spread": spread, "table": table, "oof": oof, "per_fold": per_fold,
-            "cancelled": cancelled, "n_common": n_common, "skipped": skipped}
+            "cancelled": cancelled, "n_common": n_common, "skipped": skipped, "winner": winner}
+
+
+def _winner(per_fold: dict[str, list[float]], n_folds: int) -> str:
+    """The best candidate over all folds; a candidate scored on fewer folds (SetFit within
+    the time budget) wins only if it beats both that winner and TF-IDF on its own folds
+    (one small fold alone is too noisy to pick on)."""
+    full = {k: float(np.mean(v)) for k, v in per_fold.items() if len(v) == n_folds}
+    if not full:
+        m = min(len(v) for v in per_fold.values())
+        return choose.pick_winner({k: float(np.mean(v[:m])) for k, v in per_fold.items()})
+    winner = choose.pick_winner(full)
+    for name, scores in per_fold.items():
+        if name in full:
+            continue
+        m = len(scores)
+        rivals = {winner, "tfidf"} & set(per_fold)
+        if all(np.mean(scores) > np.mean(per_fold[r][:m]) + 1e-3 for r in rivals):
+            winner = name
+    return winner
 
 
 def _setfit_estimate_s(ws: Workspace, folds: list[Any]) -> float | None:
