@@ -24,6 +24,7 @@ __all__ = [
     "get_strategy",
     "model_strategies",
     "queue_ids",
+    "span_strategies",
 ]
 
 #: How many times :func:`queue_ids` asks again when an assignment filter drops ids.
@@ -40,21 +41,50 @@ def model_strategies() -> dict[str, type[QueueStrategy]]:
     return STRATEGIES
 
 
-def _registry() -> dict[str, type[QueueStrategy]]:
+def span_strategies() -> dict[str, type[QueueStrategy]]:
+    """The model-driven orders of a span project (token-level uncertainty)."""
+    from workbench.core.spans.span_queue import SPAN_STRATEGIES
+
+    return SPAN_STRATEGIES
+
+
+#: Model-driven orders that use no model, so they suit span projects as well.
+_ANY_TASK = ("random",)
+
+
+def _registry(project: Project | None = None) -> dict[str, type[QueueStrategy]]:
     found: dict[str, type[QueueStrategy]] = dict(_BUILTIN)
+    spans = project is not None and project.is_spans
     for name, cls in model_strategies().items():
-        found.setdefault(str(name), cls)
+        if not spans or name in _ANY_TASK:
+            found.setdefault(str(name), cls)
+    if spans:
+        for name, cls in span_strategies().items():
+            found.setdefault(str(name), cls)
     return found
 
 
-def available_strategies() -> list[str]:
-    """Names of every queue strategy, the default (``"order"``) first."""
-    return list(_registry())
+def available_strategies(project: Project | None = None) -> list[str]:
+    """Names of every queue strategy, the default (``"order"``) first.
+
+    With a span project: the orders that suit it (``least-confidence`` there is the
+    token-level uncertainty order of :mod:`workbench.core.spans.span_queue`).
+    """
+    return list(_registry(project))
 
 
-def get_strategy(name: str) -> QueueStrategy:
-    """A new strategy object by name; raises :class:`WorkbenchError` for an unknown name."""
+def get_strategy(name: str, project: Project | None = None) -> QueueStrategy:
+    """A new strategy object by name; raises :class:`WorkbenchError` for an unknown name.
+
+    With a span project, every model-driven order but ``random`` is its token-level
+    uncertainty order, as ``workbench queue`` does for span projects.
+    """
     registry = _registry()
+    if project is not None and project.is_spans:
+        spans = _registry(project)
+        if name in registry and name not in spans:
+            name = next(iter(span_strategies()))
+        registry = spans
     cls = registry.get(name)
     if cls is None:
         raise WorkbenchError(

@@ -194,7 +194,10 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         self.current = None
         self.mine = None
         self.queue_combo.clear()
-        self.queue_combo.addItems(navigation.available_strategies())
+        for i, name in enumerate(navigation.available_strategies(project)):
+            self.queue_combo.addItem(name)  # a span project: its own model-driven order
+            tip = navigation.get_strategy(name, project).description
+            self.queue_combo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
         if project is not None:
             queue.invalidate(project)
         self._load_schema()
@@ -310,7 +313,7 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         if self.project is None or name == self.nav.strategy.name:
             return
         try:
-            self.nav.set_strategy(navigation.get_strategy(name))
+            self.nav.set_strategy(navigation.get_strategy(name, self.project))
         except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
             return

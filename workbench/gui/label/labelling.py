@@ -100,9 +100,8 @@ class LabellingActions:
         try:
             if self.spans_mode:  # skip / flag keep the spans marked so far
                 spans = list(self.mine.spans) if self.mine is not None else []
-                changes = span_operations.set_spans(
-                    self.project, record_id, spans, annotator=self.annotator, status=status,
-                    history=self.history)
+                changes = self.write_spans(span_operations.set_spans, record_id, spans,
+                                           status=status)
             else:
                 changes = operations.annotate(
                     self.project, record_id, labels, annotator=self.annotator, status=status,

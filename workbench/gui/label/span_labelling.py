@@ -22,6 +22,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QWidget
 
 from workbench.core.errors import STORE_ERRORS
+from workbench.core.spans.span_comment import edit_with_comment
 from workbench.core.store import span_operations as ops
 from workbench.core.store.changes import Changes
 from workbench.core.store.spans import Span
@@ -135,10 +136,19 @@ class SpanLabellingActions:
         self.update_label_actions()
         self.status_message.emit(message)
 
+    def write_spans(self: LabelPanel, fn, record_id: int, *args, **kwargs) -> Changes:
+        """Run a span operation on the shown record; a comment typed (Ctrl+M) before the
+        record had any annotation is saved with it, in the same undo step."""
+        changes = edit_with_comment(self.project, fn, record_id, *args,
+                                    comment=self._pending_comment, annotator=self.annotator,
+                                    history=self.history, **kwargs)
+        if any(step.record_id == record_id for step in changes.steps):
+            self._pending_comment = None
+        return changes
+
     def run_span_operation(self: LabelPanel, fn, *args, message: str, **kwargs) -> bool:
         try:
-            changes = fn(self.project, *args, annotator=self.annotator, history=self.history,
-                         **kwargs)
+            changes = self.write_spans(fn, *args, **kwargs)
         except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
             return False
@@ -220,8 +230,7 @@ class SpanLabellingActions:
             return
         rid = self.current.id
         try:
-            changes = ops.confirm_spans(self.project, rid, annotator=self.annotator,
-                                        history=self.history)
+            changes = self.write_spans(ops.confirm_spans, rid)
         except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
             return
