@@ -102,7 +102,7 @@ def test_training_with_augment_uses_rows_only_in_train(tmp_path, tiny_base_model
     try:
         events = []
         config = TrainConfig(base_model=str(tiny_base_model), threads=1, epochs=1,
-                             batch_size=8, max_steps=1, augment=True)
+                             batch_size=8, max_steps=1, augment=True, method="finetune")
         result = train_project(path, config, progress=events.append)
     finally:
         torch.set_num_threads(old)
@@ -115,3 +115,29 @@ def test_training_with_augment_uses_rows_only_in_train(tmp_path, tiny_base_model
         test_ids = {r for (r,) in project.db.execute(
             "SELECT id FROM records WHERE split = 'test'")}
         assert predicted == test_ids
+
+
+def test_few_label_methods_leave_augmented_rows_out(tmp_path, tiny_base_model):
+    """``auto`` cross-validates over records only: augmented copies are never scored and no
+    prediction is stored for them (they are no records)."""
+    from workbench.core.training import train_project
+
+    path = tmp_path / "t.wbproj"
+    with Project.create(path, ["late", "broken"]) as project:
+        texts = [f"parcel {i} late again help" for i in range(12)]
+        texts += [f"item {i} arrived broken damaged" for i in range(12)]
+        for i, rid in enumerate(add_texts(project, texts)):
+            project.annotate(rid, ["late" if i < 12 else "broken"], annotator="ann")
+        project.set_splits(prepare_data(project, seed=42).changed_splits)
+        report, _ = apply_plan(project, plan_augment(project, AugmentConfig(copies=1)))
+    assert report.applied > 0
+    config = TrainConfig(base_model=str(tiny_base_model), threads=1, augment=True,
+                         method="linear")
+    result = train_project(path, config)
+    assert result.status == "completed"
+    assert result.metrics["split"] == "cross-validation"
+    with Project.open(path) as project:
+        predicted = {r for (r,) in project.db.execute(
+            "SELECT record_id FROM predictions WHERE run_id = ?", [result.run_id])}
+        records = {r for (r,) in project.db.execute("SELECT id FROM records")}
+    assert predicted and predicted <= records
