@@ -2,7 +2,7 @@
 
 The import runs :func:`workbench.core.data.jobs.import_job` in a worker thread (the
 new-project wizard runs :func:`~workbench.core.data.jobs.create_project_job`; span projects
-run :func:`~workbench.gui.project.span_import.import_span_job`): it opens its own project
+run :func:`~workbench.core.spans.span_jobs.import_span_job`): it opens its own project
 connection and imports in one transaction, so a cancelled or failed import leaves the
 project exactly as it was.
 """

@@ -3,27 +3,29 @@
 A span project reads CoNLL, spaCy-style / doccano JSONL and Label Studio JSON files (records
 with their entities) and plain records through the core span import
 (:func:`workbench.core.spans.span_import.import_span_file`), all or nothing. The preview
-shows each record's text and its entities; the jobs below run in a worker thread.
+shows each record's text and its entities; the import jobs are core's
+(:mod:`workbench.core.spans.span_jobs`), run in a worker thread.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import QHeaderView
 
-from workbench.core.data.importer import ImportProgress, ImportReport
 from workbench.core.errors import WorkbenchError
-from workbench.core.jobs import never_stop, no_progress
 from workbench.core.spans.examples import SpanExample
 from workbench.core.spans.formats_conll import read_conll
 from workbench.core.spans.formats_jsonl import read_span_json
-from workbench.core.spans.span_import import import_span_file, read_span_file, span_format
-from workbench.core.store.project import Project, remove_project_files
+from workbench.core.spans.span_import import read_span_file, span_format
+from workbench.core.spans.span_jobs import (
+    NewSpanProjectConfig,
+    SpanImportConfig,
+    create_span_project_job,
+    import_span_job,
+)
 from workbench.gui.project.data_mapper import PREVIEW_ROWS, ColumnMapping, DataFileMapper
 
 __all__ = [
@@ -39,66 +41,6 @@ __all__ = [
 PREVIEW_BYTES = 8 << 20
 PREVIEW_LINES = 5000
 ENTITIES_COLUMN = "entities"
-
-
-@dataclass
-class SpanImportConfig:
-    """What to import into a span project: a span file, or plain records (text column)."""
-
-    file: str | Path
-    text_col: str = "text"
-    id_col: str | None = None
-    add_labels: bool = False
-    annotator: str | None = None
-
-
-@dataclass
-class NewSpanProjectConfig:
-    """A new span project's entity labels and the file to fill it with."""
-
-    data: SpanImportConfig
-    labels: list[str] = field(default_factory=list)
-
-
-def _import(project: Project, config: SpanImportConfig, progress: Callable[[Any], None],
-            should_stop: Callable[[], bool]) -> ImportReport:
-    progress(ImportProgress("import", 0, 0, "Reading the file…"))
-    return import_span_file(project, config.file, add_labels=config.add_labels,
-                            annotator=config.annotator, text_col=config.text_col,
-                            id_col=config.id_col, progress=progress, should_stop=should_stop)
-
-
-def import_span_job(
-    project_path: str | Path,
-    config: SpanImportConfig,
-    *,
-    progress: Callable[[ImportProgress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> ImportReport:
-    """Import a span file (or plain records) into a span project (all or nothing)."""
-    with Project.open(project_path) as project:
-        return _import(project, config, progress or no_progress, should_stop or never_stop)
-
-
-def create_span_project_job(
-    project_path: str | Path,
-    config: NewSpanProjectConfig,
-    *,
-    progress: Callable[[ImportProgress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> ImportReport:
-    """Create a span project (as ``workbench new --task spans`` does) and import its data;
-    on cancel or error nothing is left behind."""
-    project = Project.create(Path(project_path), config.labels, task="spans")
-    try:
-        report = _import(project, config.data, progress or no_progress,
-                         should_stop or never_stop)
-    except BaseException:
-        project.close()
-        remove_project_files(project_path)
-        raise
-    project.close()
-    return report
 
 
 _ADD_LABELS = re.compile(r";?\s*add it first or\s+use --add-labels\.?")
