@@ -1,6 +1,7 @@
 """Shared test setup: offscreen Qt, isolated settings, small helpers."""
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -22,6 +23,25 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("WORKBENCH_ANNOTATOR", "tester")
     yield
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_in_the_gui_thread(request):
+    """Widget tests run worker threads; Python's cyclic collector runs in whichever thread
+    allocates, and a Qt object freed from a worker thread can crash the process. As the app
+    does (pyqtgraph's GarbageCollector in ``gui/app.py``), collect only in this thread:
+    before the test, with the automatic collector off during it, and after it."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    gc.collect()
+    gc.freeze()  # what lives now is never scanned again: the collections below stay cheap
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 @pytest.fixture

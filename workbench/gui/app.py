@@ -137,6 +137,12 @@ def run_app(argv: list[str]) -> int:
     from workbench.gui.preferences import apply_preferences
 
     app = make_application()
+    # Python's cyclic garbage collector runs in whichever thread allocates; a Qt object it
+    # frees from a worker thread can crash the process. pyqtgraph's collector turns the
+    # automatic one off and collects on a timer in this (the GUI) thread instead.
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    collector = GarbageCollector(interval=1.0)
     settings = QSettings()
     apply_preferences(settings, app)
     window = MainWindow(settings)
@@ -159,4 +165,5 @@ def run_app(argv: list[str]) -> int:
     try:
         return int(app.exec())
     finally:
+        collector.timer.stop()
         sys.excepthook = reporter._previous
