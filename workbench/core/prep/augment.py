@@ -24,8 +24,8 @@ from workbench.core.prep.text_steps import StepReport
 from workbench.core.store.project import Project, now_iso
 from workbench.core.store.snapshot import resolve_label_map
 
-__all__ = ["AugmentPlan", "augment_text", "apply_augment_plan", "augmented_examples",
-           "plan_augment", "SYNONYMS"]
+__all__ = ["AugmentPlan", "augment_text", "apply_augment_plan", "augmented_count",
+           "augmented_examples", "plan_augment", "SYNONYMS"]
 
 _GROUPS = """
 good great fine excellent nice|bad poor awful terrible|big large huge|small little tiny|
@@ -150,6 +150,11 @@ def apply_augment_plan(project: Project, plan: AugmentPlan,
         applied = project.conn.execute(
             "SELECT count(*) FROM augmented_records WHERE step_id = ?", [step_id]).fetchone()[0]
     return StepReport(step_id, plan.kind, applied, len(plan.rows) - applied, summary)
+
+
+def augmented_count(project: Project) -> int:
+    """How many augmented rows the project stores."""
+    return int(project.db.execute("SELECT count(*) FROM augmented_records").fetchone()[0])
 
 
 def augmented_examples(project: Project, source_ids: Sequence[int]

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.prep import steps
+from workbench.core.prep.augment import augmented_count
 from workbench.core.prep.jobs import STEP_CONFIGS, PrepJobConfig, prep_job
 from workbench.core.store.changes import Changes
 from workbench.gui.widgets.config_form import ConfigForm
@@ -222,7 +223,7 @@ class DataPanel(ChangesListener, QWidget):
             state = " (undone)" if s.undone else ""
             self.history.addItem(f"{s.created_at[:16].replace('T', ' ')}  {s.kind}{state}: "
                                  f"{s.summary}")
-        aug = self.project.db.execute("SELECT count(*) FROM augmented_records").fetchone()[0]
+        aug = augmented_count(self.project)
         if aug:
             self.history.addItem(f"{aug} augmented row(s) stored (used in training only when "
                                  "'Train on augmented rows' is on)")
