@@ -6,7 +6,7 @@ import random
 
 from workbench.core.data.exporter import export_labelled
 from workbench.core.data.importer import add_texts
-from workbench.core.prep.augment import augment_text
+from workbench.core.prep.augment import augment_text, augmented_count
 from workbench.core.prep.config import AugmentConfig
 from workbench.core.prep.operations import apply_plan, plan_augment, undo_step
 from workbench.core.store.project import Project
@@ -130,6 +130,7 @@ def test_few_label_methods_leave_augmented_rows_out(tmp_path, tiny_base_model):
             project.annotate(rid, ["late" if i < 12 else "broken"], annotator="ann")
         project.set_splits(prepare_data(project, seed=42).changed_splits)
         report, _ = apply_plan(project, plan_augment(project, AugmentConfig(copies=1)))
+        assert augmented_count(project) == report.applied
     assert report.applied > 0
     config = TrainConfig(base_model=str(tiny_base_model), threads=1, augment=True,
                          method="linear")
