@@ -14,9 +14,10 @@ from workbench.core.data.exporter import ExportSummary
 from workbench.core.data.importer import ImportProgress, ImportReport
 from workbench.core.errors import WorkbenchError
 from workbench.core.jobs import never_stop, no_progress
-from workbench.core.store.project import remove_project_files
+from workbench.core.store.project import Project, remove_project_files
 
 __all__ = [
+    "fill_new_project",
     "ImportConfig",
     "NewProjectConfig",
     "LabelledExportConfig",
@@ -108,8 +109,6 @@ def import_job(
     should_stop: Callable[[], bool] | None = None,
 ) -> ImportReport:
     """Import a data file into the project (all or nothing; a cancel leaves it unchanged)."""
-    from workbench.core.store.project import Project
-
     with Project.open(project_path) as project:
         return _import(project, config, progress or no_progress, should_stop or never_stop)
 
@@ -122,14 +121,19 @@ def create_project_job(
     should_stop: Callable[[], bool] | None = None,
 ) -> ImportReport:
     """Create a project and import its data; on cancel or error nothing is left behind."""
-    from workbench.core.store.project import Project
-
     project = Project.create(Path(project_path), config.labels, multi_label=config.multi_label)
+    return fill_new_project(project, lambda p: _import(p, config.data, progress or no_progress,
+                                                       should_stop or never_stop))
+
+
+def fill_new_project(project: Project, fill: Callable[[Project], ImportReport]) -> ImportReport:
+    """Run ``fill`` (an import) on a project just created and close it; on cancel or error
+    the new project's files are removed, so nothing is left behind."""
     try:
-        report = _import(project, config.data, progress or no_progress, should_stop or never_stop)
+        report = fill(project)
     except BaseException:
         project.close()
-        remove_project_files(project_path)
+        remove_project_files(project.path)
         raise
     project.close()
     return report
@@ -144,8 +148,6 @@ def export_labelled_job(
 ) -> ExportSummary:
     """Write the project's labelled data to a file (never half a file, even on cancel)."""
     from workbench.core.data.exporter import export_labelled
-    from workbench.core.store.project import Project
-
     with Project.open(project_path) as project:
         return export_labelled(
             project, config.out_path, mode=config.mode, progress=progress,

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.data.importer import ImportProgress, ImportReport
+from workbench.core.data.jobs import fill_new_project
 from workbench.core.jobs import never_stop, no_progress
 from workbench.core.spans.span_import import import_span_file
-from workbench.core.store.project import Project, remove_project_files
+from workbench.core.store.project import Project
 
 __all__ = ["NewSpanProjectConfig", "SpanImportConfig", "create_span_project_job", "import_span_job"]
 
@@ -65,12 +66,5 @@ def create_span_project_job(
     """Create a span project (as ``workbench new --task spans`` does) and import its data;
     on cancel or error nothing is left behind."""
     project = Project.create(Path(project_path), config.labels, task="spans")
-    try:
-        report = _import(project, config.data, progress or no_progress,
-                         should_stop or never_stop)
-    except BaseException:
-        project.close()
-        remove_project_files(project_path)
-        raise
-    project.close()
-    return report
+    return fill_new_project(project, lambda p: _import(p, config.data, progress or no_progress,
+                                                       should_stop or never_stop))
