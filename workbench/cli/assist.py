@@ -137,7 +137,8 @@ def cmd_review(args: argparse.Namespace) -> int:
     if spans:  # entities: where a confident model disagrees with the spans
         return _review_spans(args, options.limit)
     issues = review_project(
-        args.project, folds=options.folds, progress=_stderr_progress if args.progress else None
+        args.project, folds=options.folds, progress=_stderr_progress if args.progress else None,
+        features=options.features,
     )
     if options.limit:
         issues = issues[: options.limit]

@@ -324,17 +324,22 @@ class Entropy(_UncertaintyStrategy):
 
 
 class Diverse(_UncertaintyStrategy):
-    """Uncertain records spread over k-means clusters of TF-IDF features, so a batch is not
-    a run of near-copies. Uncertainty is least confidence (the benchmark's best scorer)."""
+    """Uncertain records spread over k-means clusters of their texts, so a batch is not a
+    run of near-copies. Uncertainty is least confidence (the benchmark's best scorer).
+
+    The clusters are formed on the bundled sentence encoder's embeddings (cached per text,
+    :mod:`workbench.core.assist.embeddings`), so records that say the same thing in other
+    words share a group; TF-IDF features when the encoder cannot be loaded (or
+    ``features = "tfidf"``). ``features_used`` names the features of the last pick."""
 
     name = "diverse"
     description = "Uncertain records, spread over groups of similar texts so a batch is varied."
     kind = "least-confidence"
     batch = 20
+    features = "auto"
+    features_used = ""
 
     def pick(self, project: Project, ids: np.ndarray, scores: np.ndarray, limit: int) -> list[int]:
-        from workbench.core.assist.textmodel import tfidf_features
-
         n_take = min(limit, len(ids))
         if n_take == 0:
             return []
@@ -342,7 +347,7 @@ class Diverse(_UncertaintyStrategy):
         pool_n = min(len(ids), n_batches * self.batch * 10)
         pool_ids, pool_scores = ids[:pool_n], scores[:pool_n]
         texts = {r.id: r.text for r in project.get_records([int(i) for i in pool_ids])}
-        features = tfidf_features([texts.get(int(i), "") for i in pool_ids])
+        features = self._features(project, [texts.get(int(i), "") for i in pool_ids])
         chosen: list[int] = []
         remaining = np.arange(pool_n)
         # Diversify batch by batch so each screenful of the queue is varied; whole batches
@@ -353,6 +358,17 @@ class Diverse(_UncertaintyStrategy):
             chosen += [int(pool_ids[remaining[p]]) for p in picks]
             remaining = np.delete(remaining, picks)
         return chosen[:n_take]
+
+    def _features(self, project: Project, texts: list[str]) -> Any:
+        from workbench.core.assist import embeddings as emb
+        from workbench.core.assist.textmodel import tfidf_features
+
+        vectors = None
+        if self.features != emb.TFIDF:
+            vectors = emb.text_embeddings(texts, folder=emb.cache_folder(project.models_dir))
+        self.features_used = emb.TFIDF if vectors is None else emb.EMBEDDINGS
+        log.info("Diverse queue: groups from %s", emb.feature_words(self.features_used))
+        return tfidf_features(texts) if vectors is None else vectors
 
 
 #: Strategy name -> class, consulted by :func:`workbench.core.assist.navigation.get_strategy`.

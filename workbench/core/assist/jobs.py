@@ -27,9 +27,11 @@ __all__ = [
 
 @dataclass
 class ReviewConfig:
-    """Settings of the label review (cross-validation folds)."""
+    """Settings of the label review (cross-validation folds, features: see
+    :data:`workbench.core.assist.review_features.REVIEW_FEATURES`)."""
 
     folds: int = 5
+    features: str = "auto"
 
 
 @dataclass
@@ -54,7 +56,8 @@ def review_job(
     """Find likely label errors and near-duplicates with different labels."""
     from workbench.core.assist.review import review_project
 
-    return review_project(project_path, folds=config.folds, progress=progress, should_stop=should_stop)
+    return review_project(project_path, folds=config.folds, progress=progress, should_stop=should_stop,
+                          features=config.features)
 
 
 def retrain_job(

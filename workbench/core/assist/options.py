@@ -41,6 +41,13 @@ class ReviewOptions(Settings):
         "folds. More folds: slower, each model sees more data.",
         min=2, max=50, label="Cross-validation folds",
     )
+    features: str = setting(
+        "auto",
+        "What the judging model reads: auto (sentence-encoder embeddings and TF-IDF "
+        "together, TF-IDF alone when the encoder cannot be loaded), combined, embeddings "
+        "or tfidf.",
+        choices=("auto", "combined", "embeddings", "tfidf"), label="Features",
+    )
     limit: int = setting(
         0, "Show at most this many suspected errors (0 = all), most suspicious first.",
         min=0, max=1_000_000, special={0: "All"}, label="Show at most",

@@ -3,7 +3,9 @@
 Two signals:
 
 * **Confident learning** (the rule behind cleanlab): out-of-fold probabilities from a
-  k-fold TF-IDF + logistic regression over the labelled records; a record is flagged when
+  k-fold logistic regression over the labelled records, on sentence-encoder embeddings
+  and TF-IDF features (:mod:`workbench.core.assist.review_features`; TF-IDF alone when
+  the encoder cannot be loaded); a record is flagged when
   the model is confidently sure of a *different* label (its probability for that label
   reaches the label's own threshold, the mean probability the label's records receive).
   Flagged records are ranked by how little probability their given label gets.
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from workbench.core.assist.embeddings import cache_folder
+from workbench.core.assist.review_features import features_words, out_of_fold_probs, review_probs
 from workbench.core.assist.suggestions import AssistEvent
-from workbench.core.assist.textmodel import fit_predict_linear, tfidf_features
 from workbench.core.errors import Cancelled
 from workbench.core.plain_words import confidence_words
 from workbench.core.store.project import Project
@@ -62,6 +64,8 @@ class LabelIssue:
     reason: str
     labels: tuple[str, ...] = ()
     suggested_labels: tuple[str, ...] = ()
+    #: Which features judged the record: combined, embeddings or tfidf.
+    features: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -122,45 +126,6 @@ def confident_learning_multilabel(
     return flips.any(axis=1), suggested, score
 
 
-def out_of_fold_probs(
-    features: Any,
-    y: np.ndarray,
-    *,
-    folds: int = 5,
-    seed: int = 0,
-    multi_label: bool = False,
-    should_stop: Callable[[], bool] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """Probabilities of every row from a model that did not see it (k-fold, stratified).
-
-    Single-label: ``y`` are class indices and the output has ``y.max() + 1`` columns.
-    """
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    n = len(y)
-    folds = max(2, min(folds, n))
-    if multi_label:
-        splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
-        splits = list(splitter.split(np.zeros(n)))
-        out = np.zeros(y.shape, dtype=float)
-    else:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        with warnings.catch_warnings():  # a rare label with fewer records than folds is fine
-            warnings.simplefilter("ignore", UserWarning)
-            splits = list(splitter.split(np.zeros(n), y))
-        out = np.zeros((n, int(y.max()) + 1), dtype=float)
-    for i, (train_idx, test_idx) in enumerate(splits):
-        if should_stop is not None and should_stop():
-            raise Cancelled("Review cancelled.")
-        out[test_idx] = fit_predict_linear(
-            features, y, train_idx, test_idx, multi_label=multi_label
-        )
-        if progress is not None:
-            progress(i + 1, len(splits))
-    return out
-
-
 def near_duplicate_pairs(
     features: Any, threshold: float = DUPLICATE_SIMILARITY, chunk: int = 1000
 ) -> list[tuple[int, int, float]]:
@@ -215,8 +180,13 @@ def find_label_issues(
     progress: Callable[[AssistEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     include_kept: bool = False,
+    features: str = "auto",
+    base_model: str = "bundled",
 ) -> list[LabelIssue]:
-    """Suspected label errors among the labelled records, most suspicious first."""
+    """Suspected label errors among the labelled records, most suspicious first.
+
+    ``features``: see :data:`workbench.core.assist.review_features.REVIEW_FEATURES`; each
+    issue's ``features`` names the ones used."""
     progress = progress or (lambda _e: None)
     label_names = project.label_names()
     index = {name: i for i, name in enumerate(label_names)}
@@ -226,7 +196,6 @@ def find_label_issues(
         return []
     progress(AssistEvent("review", 0, folds, f"Checking {len(examples)} labelled records…"))
     texts = [ex[1] for ex in examples]
-    features = tfidf_features(texts)
     if multi:
         y = np.zeros((len(examples), len(label_names)), dtype=int)
         for row, ex in enumerate(examples):
@@ -236,13 +205,15 @@ def find_label_issues(
         if len(np.unique(y)) < 2:
             return []
 
-    def _fold_done(done: int, total: int) -> None:
-        progress(AssistEvent("review", done, total, f"Cross-validating: fold {done} of {total}"))
+    def _report(message: str, done: int, total: int) -> None:
+        progress(AssistEvent("review", done, total, message))
 
-    probs = out_of_fold_probs(
-        features, y, folds=folds, seed=seed, multi_label=multi,
-        should_stop=should_stop, progress=_fold_done,
+    probs, used = review_probs(
+        texts, y, choice=features, folds=folds, seed=seed, multi_label=multi,
+        cache=cache_folder(project.models_dir), base_model=base_model,
+        should_stop=should_stop, progress=_report,
     )
+    how = f"out-of-fold, {folds}-fold cross-validation on {features_words(used)}"
     if multi:
         flagged, suggested_m, score = confident_learning_multilabel(y, probs)
         suggested = [tuple(label_names[j] for j in np.flatnonzero(row)) for row in suggested_m]
@@ -260,20 +231,19 @@ def find_label_issues(
         sugg = suggested[i]
         if multi:
             reason = (
-                f"The model disagrees (out-of-fold, {folds}-fold cross-validation): "
+                f"The model disagrees ({how}): "
                 f"it suggests {', '.join(sugg) or 'no label'}."
             )
         else:
             reason = (
                 f"The model leans to {sugg[0]!r} ({probs[i, index[sugg[0]]]:.0%}, "
                 f"{confidence_words(probs[i, index[sugg[0]]])}), while {labels[0]!r} gets "
-                f"only {p_given[i]:.0%} "
-                f"(out-of-fold, {folds}-fold cross-validation)."
+                f"only {p_given[i]:.0%} ({how})."
             )
         issues[rid] = LabelIssue(
             id=rid, external_id=None, text=text, label=", ".join(labels),
             suggested_label=", ".join(sugg), score=float(score[i]), reason=reason,
-            labels=tuple(labels), suggested_labels=tuple(sugg),
+            labels=tuple(labels), suggested_labels=tuple(sugg), features=used,
         )
     if should_stop is not None and should_stop():
         raise Cancelled("Review cancelled.")
@@ -298,7 +268,7 @@ def find_label_issues(
         issues[rid] = LabelIssue(
             id=rid, external_id=None, text=text, label=", ".join(labels),
             suggested_label=", ".join(other[2]), score=dup_score, reason=reason,
-            labels=tuple(labels), suggested_labels=tuple(other[2]),
+            labels=tuple(labels), suggested_labels=tuple(other[2]), features=used,
         )
     _add_duplicate_conflicts(project, examples, issues)
     kept = {} if include_kept else _kept(project)
@@ -310,7 +280,8 @@ def find_label_issues(
     for issue in result:
         issue.external_id = externals.get(issue.id)
     result.sort(key=lambda x: (-x.score, x.id))
-    log.info("Review: %d suspected label errors among %d records", len(result), len(examples))
+    log.info("Review: %d suspected label errors among %d records (%s)", len(result), len(examples),
+             features_words(used))
     return result
 
 
@@ -344,7 +315,9 @@ def review_project(
     folds: int = 5,
     progress: Callable[[AssistEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    features: str = "auto",
 ) -> list[LabelIssue]:
     """:func:`find_label_issues` on its own connection (for a worker thread)."""
     with Project.open(project_path) as project:
-        return find_label_issues(project, folds=folds, progress=progress, should_stop=should_stop)
+        return find_label_issues(project, folds=folds, progress=progress, should_stop=should_stop,
+                                 features=features)

@@ -301,11 +301,15 @@ class ReviewPanel(ChangesListener, AssistancePolicy, QWidget):
         return item
 
     def _update_summary(self) -> None:
+        from workbench.core.assist.review_features import features_words
+
         n = len(self.issues)
         self.list.set_placeholder(NOTHING_FOUND_HINT)
         self.summary.setText(
             "No likely label errors found." if n == 0
-            else f"{n} record{'s' if n != 1 else ''} to review, most suspicious first."
+            else f"{n} record{'s' if n != 1 else ''} to review, most suspicious first"
+                 + (f" (judged on {features_words(self.issues[0].features)})."
+                    if self.issues[0].features else ".")
         )
         self._update_buttons()
 
