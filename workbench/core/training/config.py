@@ -123,6 +123,19 @@ class TrainConfig(Settings):
         "records to the training split; never to validation or test.",
         advanced=True, label="Train on augmented rows",
     )
+    # Run tracking (core/training/tracking.py); both off unless turned on.
+    tensorboard: bool = setting(
+        False,
+        "Also write TensorBoard event files of the run's curves beside the project "
+        "(<project>.models/tensorboard/); needs the 'tensorboard' package.",
+        advanced=True, label="Write TensorBoard event files",
+    )
+    mlflow: bool = setting(
+        False,
+        "Also write the run (settings, curves, figures) as an MLflow run folder beside the "
+        "project (<project>.models/mlruns/; 'mlflow ui --backend-store-uri' shows it).",
+        advanced=True, label="Write an MLflow run folder",
+    )
     validation_fraction: float = setting(
         0.15, "Share of labelled records held out to choose the best model.", advanced=True,
         min=0.0, max=0.5, min_exclusive=True, max_exclusive=True,

@@ -54,8 +54,12 @@ def train_project(
 
     if is_span_project(project_path):  # entities: token classification (core/spans)
         return train_spans(project_path, config, progress, should_stop)
-    job = _Job(Path(project_path), config, progress or no_progress, should_stop or never_stop, dist_info())
-    return job.run()
+    # Run tracking (tracking.py): the curve is stored with the run; TensorBoard / MLflow.
+    from workbench.core.training.tracking import RunTracker
+
+    tracker = RunTracker(progress or no_progress)
+    job = _Job(Path(project_path), config, tracker, should_stop or never_stop, dist_info())
+    return tracker.finish(job, job.run())
 
 
 def train_job(
