@@ -86,7 +86,7 @@ def test_settings_round_trip_through_the_form(form):
 def test_config_form_for_another_dataclass(qtbot):
     form = ConfigForm(ReviewOptions)
     qtbot.addWidget(form)
-    assert set(form.inputs) == {"folds", "limit"}
+    assert set(form.inputs) == {"folds", "features", "limit"}
     assert form.inputs["folds"].minimum() == 2 and form.inputs["limit"].specialValueText() == "All"
     assert form.advanced.isHidden(), "no advanced fields: no folded section"
     changed = []

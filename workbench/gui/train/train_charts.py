@@ -137,6 +137,16 @@ class TrainingCurves(QWidget):
         self._f1_y.append(float(macro_f1))
         self._dirty = True
 
+    def show_curve(self, curve: dict[str, list[list[float]]]) -> None:
+        """Draw a finished run's stored curve (``{"loss": [[step, loss]...],
+        "validation": [[step, macro_f1]...]}``) in place of the current points."""
+        self._loss_x[:] = [float(s) for s, _v in curve.get("loss", [])]
+        self._loss_y[:] = [float(v) for _s, v in curve.get("loss", [])]
+        self._f1_x[:] = [float(s) for s, _v in curve.get("validation", [])]
+        self._f1_y[:] = [float(v) for _s, v in curve.get("validation", [])]
+        self._dirty = True
+        self._redraw()
+
     def start_live(self) -> None:
         """Begin periodic redraws (while a run is going)."""
         self.ensure_plots()

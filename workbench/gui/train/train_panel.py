@@ -30,7 +30,9 @@ from workbench.core.errors import Cancelled, WorkbenchError
 from workbench.core.jobs import JobCrashed
 from workbench.core.store.changes import Changes
 from workbench.core.training.loop import train_job
+from workbench.core.training.tracking import run_curve
 from workbench.gui.train.label_words_view import LabelWordsView
+from workbench.gui.train.learning_curve_view import LearningCurveView
 from workbench.gui.train.run_summary import finished_message
 from workbench.gui.train.span_results import EntityResults
 from workbench.gui.train.train_charts import TrainingCurves
@@ -177,6 +179,8 @@ class TrainPanel(ChangesListener, QWidget):
         self.entities.open_records.connect(self.open_records)
         self.tabs.addTab(self.entities, "Entities")
         self.tabs.setTabVisible(2, False)
+        self.learning = LearningCurveView()  # macro-F1 against labels, from the run history
+        self.tabs.addTab(self.learning, "Learning curve")
         return self.tabs
 
     # ================================================================ public API
@@ -412,6 +416,7 @@ class TrainPanel(ChangesListener, QWidget):
 
     def _load_runs(self, select: list[int] | None = None) -> None:
         runs = self._fetch_runs()
+        self.learning.show_runs(runs)
         self.history.set_runs(runs, select=select)
         if not runs:
             self._show_selected_runs([])
@@ -419,6 +424,7 @@ class TrainPanel(ChangesListener, QWidget):
     def _reload_runs(self) -> None:
         """Runs changed: reload them, keeping the selection."""
         runs = self._fetch_runs()
+        self.learning.show_runs(runs)
         selected = self.history.selected_run_ids()
         self.history.set_runs(runs, select=selected or None)
         if not runs:
@@ -427,6 +433,9 @@ class TrainPanel(ChangesListener, QWidget):
     def _show_selected_runs(self, run_ids: list[int]) -> None:
         by_id = {run["id"]: run for run in self.history.runs()}
         runs = [by_id[i] for i in run_ids if i in by_id]
+        if runs and self._job is None:  # an earlier run's stored curves (tracking.py)
+            self.curves.show_curve(run_curve(runs[0]))
+            self.curves_caption.setText(f"Curves of run #{runs[0]['id']} (select another run in Results).")
         self.entities.show_run(runs[0] if runs else None, self._project)
         self.metrics_table.show_runs(runs)
         self.per_label.show_runs(runs)
