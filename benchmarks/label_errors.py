@@ -11,10 +11,11 @@ Data sets (all records labelled):
 For each data set and seed, 10 % of the labels (fixed seed) are changed to a random other
 label, and the review (:func:`workbench.core.assist.review.find_label_issues`: 5-fold
 out-of-fold logistic regression, confident learning, near-duplicates with different
-labels) runs exactly as the app runs it, once per feature choice side by side:
-``tfidf`` (TF-IDF word + character n-grams, the old review), ``embeddings`` (frozen
-bundled MiniLM, mean-pooled) and ``combined`` (the mean of both out-of-fold tables, what
-``auto`` uses). Printed: precision and recall of the top-k flagged records (k = number of
+labels) runs exactly as the app runs it, side by side: ``tfidf-strict`` (the review
+before: TF-IDF word + character n-grams, only records the model is confidently sure belong
+to another label), ``tfidf`` (also records whose favourite is another label), ``embeddings``
+(frozen bundled MiniLM, mean-pooled) and ``combined`` (the mean of the embedding and TF-IDF
+out-of-fold tables, what ``auto`` uses). Printed: precision and recall of the top-k flagged records (k = number of
 flipped labels), all flagged records, and seconds (the first embeddings run includes
 loading the encoder and embedding every text; later runs read the per-text cache).
 
@@ -50,7 +51,10 @@ from workbench.core.data.importer import import_rows  # noqa: E402
 from workbench.core.resources import resource_path  # noqa: E402
 from workbench.core.store.project import Project  # noqa: E402
 
-FEATURES = ("tfidf", "embeddings", "combined")
+#: Columns: (name, features, strict rule). "tfidf-strict" is the review as it was before
+#: (TF-IDF, only records the model is confidently sure belong to another label).
+FEATURES = (("tfidf-strict", "tfidf", True), ("tfidf", "tfidf", False),
+            ("embeddings", "embeddings", False), ("combined", "combined", False))
 
 
 def demo_dataset() -> list[tuple[str, str]]:
@@ -74,14 +78,14 @@ def flip(rows: list[tuple[str, str]], seed: int, rate: float) -> tuple[list[str]
 
 
 def run_once(rows: list[tuple[str, str]], given: list[str], flipped: set[str], features: str,
-             path: Path) -> dict[str, float]:
+             strict: bool, path: Path) -> dict[str, float]:
     names = sorted({lab for _t, lab in rows})
     project = Project.create(path, names)
     import_rows(project, ({"id": f"R{i}", "text": t, "label": lab}
                           for i, ((t, _g), lab) in enumerate(zip(rows, given, strict=True))),
                 text_col="text", id_col="id", label_col="label", source="benchmark")
     t0 = time.perf_counter()
-    issues = find_label_issues(project, features=features)
+    issues = find_label_issues(project, features=features, strict=strict)
     seconds = time.perf_counter() - t0
     project.close()
     k = len(flipped)
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     builders = {"docstrings": docstring_dataset, "demo": demo_dataset,
                 "generated": lambda: generated_dataset(args.records)}
     print(f"{args.rate:.0%} of labels flipped (seeds 0..{args.seeds - 1}); 5-fold review; "
-          f"{args.threads} torch thread(s); features side by side: {', '.join(FEATURES)}")
+          f"{args.threads} torch thread(s); side by side: {', '.join(f[0] for f in FEATURES)}")
     summary = []
     with tempfile.TemporaryDirectory() as tmp:
         for set_name in args.sets.split(","):
@@ -117,28 +121,28 @@ def main(argv: list[str] | None = None) -> int:
             for _t, lab in rows:
                 counts[lab] = counts.get(lab, 0) + 1
             print(f"\n== {set_name}: {len(rows)} records, {len(counts)} labels {counts} ==")
-            results: dict[str, list[dict]] = {f: [] for f in FEATURES}
+            results: dict[str, list[dict]] = {f[0]: [] for f in FEATURES}
             for seed in range(args.seeds):
                 given, flipped = flip(rows, seed, args.rate)
-                for features in FEATURES:
-                    r = run_once(rows, given, flipped, features,
-                                 Path(tmp) / f"{set_name}-{seed}-{features}.wbproj")
-                    results[features].append(r)
-                    print(f"seed {seed} {features:10s} (used {r['used']:10s}) k={r['k']:3d}  top-k "
+                for column, features, strict in FEATURES:
+                    r = run_once(rows, given, flipped, features, strict,
+                                 Path(tmp) / f"{set_name}-{seed}-{column}.wbproj")
+                    results[column].append(r)
+                    print(f"seed {seed} {column:12s} (used {r['used']:10s}) k={r['k']:3d}  top-k "
                           f"precision {r['precision']:.3f} recall {r['recall']:.3f} | all "
                           f"{r['flagged']:4d} flagged: precision {r['precision_all']:.3f} "
                           f"recall {r['recall_all']:.3f}  ({r['seconds']:.1f} s)", flush=True)
-            for features in FEATURES:
+            for features, _f, _s in FEATURES:
                 rs = results[features]
                 mean = {key: statistics.mean(r[key] for r in rs) for key in
                         ("precision", "recall", "precision_all", "recall_all", "seconds")}
                 spread = statistics.pstdev(r["recall"] for r in rs)
                 summary.append((set_name, features, mean, spread))
     print("\nMean over seeds (top-k: k = number of flipped labels)")
-    print(f"{'data set':11s} {'features':11s} {'top-k precision':>16s} {'top-k recall':>16s} "
+    print(f"{'data set':11s} {'review':13s} {'top-k precision':>16s} {'top-k recall':>16s} "
           f"{'all: precision':>15s} {'all: recall':>12s} {'seconds':>8s}")
     for set_name, features, mean, spread in summary:
-        print(f"{set_name:11s} {features:11s} {mean['precision']:16.3f} "
+        print(f"{set_name:11s} {features:13s} {mean['precision']:16.3f} "
               f"{mean['recall']:10.3f}±{spread:.3f} {mean['precision_all']:15.3f} "
               f"{mean['recall_all']:12.3f} {mean['seconds']:8.1f}")
     print("target: top-k recall >= 0.6 at precision >= 0.5 (precision = recall at k = flips)")

@@ -93,6 +93,7 @@ def test_review_json(proj):
     assert top["external_id"] == "X10"
     assert top["label"] == "delivery" and top["suggested_label"] == "billing"
     assert [x["score"] for x in issues] == sorted((x["score"] for x in issues), reverse=True)
+    assert top["features"] == "combined"  # embeddings and TF-IDF (the bundled encoder loads)
 
 
 def test_errors_are_one_line(proj, tmp_path):
@@ -101,6 +102,7 @@ def test_errors_are_one_line(proj, tmp_path):
     assert_one_line_error(wb("label", proj, "--id", 99999, "--label", "billing"), "99999")
     assert_one_line_error(wb("predict-project", proj, "--run", 42), "Run 42")
     assert_one_line_error(wb("review", tmp_path / "missing.wbproj"), "does not exist")
+    assert_one_line_error(wb("review", proj, "--features", "bert"), "features", "bert")
     empty = tmp_path / "empty.wbproj"
     Project.create(empty, ["a", "b"]).close()
     assert_one_line_error(wb("predict-project", empty), "two different labels")

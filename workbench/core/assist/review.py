@@ -183,11 +183,14 @@ def find_label_issues(
     include_kept: bool = False,
     features: str = "auto",
     base_model: str = "bundled",
+    strict: bool = False,
 ) -> list[LabelIssue]:
     """Suspected label errors among the labelled records, most suspicious first.
 
     ``features``: see :data:`workbench.core.assist.review_features.REVIEW_FEATURES`; each
-    issue's ``features`` names the ones used."""
+    issue's ``features`` names the ones used. ``strict``: single-label records only when the
+    model is confidently sure of another label (the review before embeddings; for
+    comparisons)."""
     progress = progress or (lambda _e: None)
     label_names = project.label_names()
     index = {name: i for i, name in enumerate(label_names)}
@@ -228,7 +231,8 @@ def find_label_issues(
         # filter): the strict rule alone missed ~40 % of flipped labels on real texts; the
         # list stays ranked by how little probability the given label gets
         # (benchmarks/label_errors.py).
-        flagged = flagged | (top != y)
+        if not strict:
+            flagged = flagged | (top != y)
         suggested = [(label_names[b if b >= 0 else t],) for b, t in zip(best, top, strict=True)]
         p_given = probs[np.arange(len(y)), y]
     issues: dict[int, LabelIssue] = {}
