@@ -338,6 +338,13 @@ class Diverse(_UncertaintyStrategy):
     batch = 20
     features = "auto"
     features_used = ""
+    #: With a number: when more pool texts than this still need an encoder pass, this pick
+    #: groups by TF-IDF instead (the labelling view must not wait; it runs
+    #: :func:`workbench.core.assist.jobs.diverse_warm_job` in the background meanwhile).
+    sync_limit: int | None = None
+    #: Cancel check and ``AssistEvent`` callback of the encoder pass (the background job).
+    should_stop: Any = None
+    progress: Any = None
 
     def pick(self, project: Project, ids: np.ndarray, scores: np.ndarray, limit: int) -> list[int]:
         n_take = min(limit, len(ids))
@@ -364,11 +371,20 @@ class Diverse(_UncertaintyStrategy):
         from workbench.core.assist.textmodel import tfidf_features
 
         vectors = None
-        if self.features != emb.TFIDF:
-            vectors = emb.text_embeddings(texts, folder=emb.cache_folder(project.models_dir))
+        folder = emb.cache_folder(project.models_dir)
+        if self.features != emb.TFIDF and (
+                self.sync_limit is None or emb.missing_count(texts, folder=folder) <= self.sync_limit):
+            vectors = emb.text_embeddings(texts, folder=folder, should_stop=self.should_stop,
+                                          on_batch=self._embedded)
         self.features_used = emb.TFIDF if vectors is None else emb.EMBEDDINGS
         log.info("Diverse queue: groups from %s", emb.feature_words(self.features_used))
         return tfidf_features(texts) if vectors is None else vectors
+
+    def _embedded(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            from workbench.core.assist.suggestions import AssistEvent
+
+            self.progress(AssistEvent("embed", done, total, f"Grouping the queue: {done} of {total} texts"))
 
 
 #: Strategy name -> class, consulted by :func:`workbench.core.assist.navigation.get_strategy`.

@@ -26,7 +26,7 @@ import numpy as np
 
 __all__ = [
     "FEATURE_CHOICES", "EMBEDDINGS", "TFIDF", "text_embeddings", "encoder_problem",
-    "cache_folder", "feature_words", "MEMORY_LIMIT",
+    "cache_folder", "feature_words", "MEMORY_LIMIT", "missing_count",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def _load(base_model: str) -> tuple[Any, Any, str] | None:
                 hf_logging.set_verbosity(verbosity)
             model = EncoderHead(enc, 2)
             model.eval()
-            tag = hashlib.sha1(str(info.path).encode()).hexdigest()[:12]
+            tag = _tag_of(info.path)
         except Exception as exc:  # optional: TF-IDF features take over
             _problems[base_model] = f"{type(exc).__name__}: {exc}"
             log.warning("Sentence encoder %r unavailable (%s); using TF-IDF features",
@@ -95,6 +95,31 @@ def _load(base_model: str) -> tuple[Any, Any, str] | None:
 def encoder_problem(base_model: str = "bundled") -> str | None:
     """Why the encoder could not be loaded (None: loaded or not tried)."""
     return _problems.get(base_model)
+
+
+def _tag_of(path: Any) -> str:
+    return hashlib.sha1(str(path).encode()).hexdigest()[:12]
+
+
+def missing_count(texts: Sequence[str], *, folder: Path | None = None,
+                  base_model: str = "bundled") -> int:
+    """How many distinct ``texts`` :func:`text_embeddings` would have to encode (cheap:
+    no encoder is loaded; 0 when the encoder is known to be unavailable)."""
+    if base_model in _problems:
+        return 0
+    if base_model in _encoders:
+        tag = _encoders[base_model][2]
+    else:
+        try:
+            from workbench.core.training.models import validate_base_model
+
+            tag = _tag_of(validate_base_model(base_model, check_tokenizer=False).path)
+        except Exception:  # text_embeddings will say why
+            return 0
+    keys = {_key(t) for t in texts} - {k for (t, k) in list(_memory) if t == tag}
+    if keys and folder is not None and (Path(folder) / f"{tag}.npz").is_file():
+        keys -= set(_read_disk(Path(folder) / f"{tag}.npz"))
+    return len(keys)
 
 
 def _key(text: str) -> str:

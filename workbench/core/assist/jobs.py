@@ -22,6 +22,8 @@ __all__ = [
     "review_job",
     "retrain_job",
     "coldstart_job",
+    "DiverseWarmConfig",
+    "diverse_warm_job",
 ]
 
 
@@ -89,3 +91,29 @@ def coldstart_job(
 
     run_id = refresh_coldstart(project_path, progress, should_stop)
     return run_id if run_id is not None else zero_shot_if_unlabelled(project_path, progress, should_stop)
+
+
+@dataclass
+class DiverseWarmConfig:
+    """Whose queue, and how many records the labelling view asks for at a time."""
+
+    annotator: str = ""
+    limit: int = 100
+
+
+def diverse_warm_job(
+    project_path: str | Path,
+    config: DiverseWarmConfig,
+    *,
+    progress: Callable[[AssistEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> int:
+    """Embed the texts the "diverse" queue will group next (cached per text), so the
+    labelling view's own pick needs no encoder pass; returns how many records it ranked."""
+    from workbench.core.assist.active_learning import Diverse
+    from workbench.core.store.project import Project, default_annotator
+
+    strategy = Diverse()
+    strategy.should_stop, strategy.progress = should_stop, progress
+    with Project.open(project_path) as project:
+        return len(strategy.next_ids(project, config.annotator or default_annotator(), config.limit))

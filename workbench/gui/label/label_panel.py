@@ -44,6 +44,7 @@ from workbench.gui.label.label_buttons import (
     save_action_texts,
 )
 from workbench.gui.label.labelling import LabellingActions
+from workbench.gui.label.queue_warmup import QueueWarmup
 from workbench.gui.label.record_view import annotation_html
 from workbench.gui.label.records_table import RecordsBrowser
 from workbench.gui.label.span_labelling import SpanLabellingActions, span_keys_help
@@ -112,6 +113,7 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         page = self.label_page = LabelPage()
         self.record_text, self.meta_form = page.record_text, page.meta_form
         self.explainer = SuggestionExplainer(self.record_text.editor, self)
+        self.warmup = QueueWarmup(self)  # the diverse queue's embeddings, in the background
         self.annotation_label, self.suggestion_label = page.annotation_label, page.suggestion_label
         self.comment_edit, self.label_buttons = page.comment_edit, page.label_buttons
         self.counts_view, self.help_view = page.counts_view, page.help_view
@@ -225,6 +227,7 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
     def shutdown(self) -> None:
         """Wait for a running word explanation (on quit)."""
         self.explainer.shutdown()
+        self.warmup.shutdown()
 
     def _refresh_now(self, changes: Changes) -> None:
         """Changes made elsewhere: the counts (the window's progress) and the shown record
@@ -313,7 +316,8 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         if self.project is None or name == self.nav.strategy.name:
             return
         try:
-            self.nav.set_strategy(navigation.get_strategy(name, self.project))
+            self.nav.set_strategy(self.warmup.prepare(navigation.get_strategy(name, self.project),
+                                                      self.project, self.nav, self.annotator))
         except STORE_ERRORS as exc:
             self.status_message.emit(str(exc))
             return
