@@ -237,6 +237,7 @@ def export_model(
     from workbench.core.training.libraries import preload_training_libraries
 
     preload_training_libraries()  # torch/transformers imports are not thread-safe
+    from workbench.core.deploy.explainer_export import write_explainer
     from workbench.core.deploy.inference import (
         FP32_MODEL_FILE,
         MODEL_FILE,
@@ -323,6 +324,9 @@ def export_model(
         chosen.rename(staging / fp32_name)
         for cand in candidates:
             cand.unlink(missing_ok=True)
+        config["explainer_file"] = write_explainer(  # one-pass explanations (explain.py)
+            model, tokenizer, staging, input_names, texts=texts, max_length=max_length,
+            quantize=quantize, tolerance=PARITY_TOLERANCE)
         del model
 
         report = ExportReport(
