@@ -99,7 +99,7 @@ def train_and_export(work: Path, name: str, rows: list[tuple[str, str]], args) -
             import_rows(project, [{"text": t, "label": lab} for t, lab in rows], text_col="text",
                         label_col="label")
         t0 = time.perf_counter()
-        result = train_project(path, TrainConfig(base_model="bundled", epochs=args.epochs,
+        result = train_project(path, TrainConfig(base_model="bundled", method="finetune", epochs=args.epochs,
                                                  max_length=64, threads=args.threads))
         train_s = time.perf_counter() - t0
         metrics, run_id = result.metrics, result.run_id

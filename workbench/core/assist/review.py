@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from workbench.core.assist.suggestions import AssistEvent
-from workbench.core.assist.textmodel import fit_predict_linear, tfidf_features
+from workbench.core.assist.textmodel import fit_predict_linear, temperature_scaled, tfidf_features
 from workbench.core.errors import Cancelled
 from workbench.core.plain_words import confidence_words
 from workbench.core.store.project import Project
@@ -254,6 +254,7 @@ def find_label_issues(
         top = probs.argmax(axis=1)
         suggested = [(label_names[b if b >= 0 else t],) for b, t in zip(best, top, strict=True)]
         p_given = probs[np.arange(len(y)), y]
+        shown, _t = temperature_scaled(probs, y)  # honest percentages in the reasons
     issues: dict[int, LabelIssue] = {}
     for i in np.flatnonzero(flagged):
         rid, text, labels, _split = examples[i]
@@ -265,9 +266,9 @@ def find_label_issues(
             )
         else:
             reason = (
-                f"The model leans to {sugg[0]!r} ({probs[i, index[sugg[0]]]:.0%}, "
-                f"{confidence_words(probs[i, index[sugg[0]]])}), while {labels[0]!r} gets "
-                f"only {p_given[i]:.0%} "
+                f"The model leans to {sugg[0]!r} ({shown[i, index[sugg[0]]]:.0%}, "
+                f"{confidence_words(shown[i, index[sugg[0]]])}), while {labels[0]!r} gets "
+                f"only {shown[i, y[i]]:.0%} "
                 f"(out-of-fold, {folds}-fold cross-validation)."
             )
         issues[rid] = LabelIssue(

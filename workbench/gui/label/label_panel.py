@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.assist import navigation, queue
 from workbench.core.errors import STORE_ERRORS, WorkbenchError
+from workbench.core.project_operations import PREDICTIONS_STORED
 from workbench.core.store.changes import Changes
 from workbench.core.store.history import AnnotationHistory
 from workbench.core.store.project import Annotation, Project, Record, default_annotator
@@ -48,6 +49,7 @@ from workbench.gui.label.record_view import annotation_html
 from workbench.gui.label.records_table import RecordsBrowser
 from workbench.gui.label.span_labelling import SpanLabellingActions, span_keys_help
 from workbench.gui.label.suggestion_explainer import SuggestionExplainer
+from workbench.gui.label.trained_suggestions import TrainedSuggestions
 from workbench.gui.widgets.panel import ChangesListener
 
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
@@ -112,6 +114,10 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         page = self.label_page = LabelPage()
         self.record_text, self.meta_form = page.record_text, page.meta_form
         self.explainer = SuggestionExplainer(self.record_text.editor, self)
+        self.trained = TrainedSuggestions(self, current=lambda: self.project)  # after training
+        self.trained.status.connect(self.status_message)
+        self.trained.stored.connect(self.reload_suggestion)
+        self.trained.stored.connect(lambda: self.changed.emit(PREDICTIONS_STORED))
         self.annotation_label, self.suggestion_label = page.annotation_label, page.suggestion_label
         self.comment_edit, self.label_buttons = page.comment_edit, page.label_buttons
         self.counts_view, self.help_view = page.counts_view, page.help_view
@@ -223,8 +229,9 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         self.record_text.set_font_size(points)
 
     def shutdown(self) -> None:
-        """Wait for a running word explanation (on quit)."""
+        """Wait for a running word explanation or suggestion job (on quit)."""
         self.explainer.shutdown()
+        self.trained.shutdown()
 
     def _refresh_now(self, changes: Changes) -> None:
         """Changes made elsewhere: the counts (the window's progress) and the shown record
@@ -234,6 +241,8 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         if (changes.predictions or changes.runs) and not (
                 changes.label_schema or changes.records or changes.settings):
             self.reload_suggestion()
+            if changes.runs:
+                self.trained.check(self.project)
         if changes.label_schema or changes.records or changes.settings \
                 or changes.record_ids is None:
             self._reload()

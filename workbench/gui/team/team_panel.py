@@ -268,7 +268,8 @@ class TeamPanel(ChangesListener, QWidget):
         self.report = rep
         self.summary.setText(
             f"{len(rep.annotators)} annotator(s); {rep.records_labelled} records labelled, "
-            f"{rep.overlap} by two or more; {rep.disagreements} with disagreement."
+            f"{rep.overlap} by two or more; {rep.disagreements} with disagreement. "
+            + rep.imported_note()
         )
         if rep.overlap == 0:
             self.overall_label.setText(
