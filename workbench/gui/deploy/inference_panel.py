@@ -341,7 +341,7 @@ class InferencePanel(InputFileChoice, ChangesListener, QWidget):
         self.predicted.emit(result)
 
     def show_explanation(self, text: str) -> None:
-        """Highlight the words that drove the prediction (leave-one-word-out, explain.py),
+        """Highlight the words that drove the prediction (each word left out, explain.py),
         computed in a worker thread: one model call per word must not stall typing."""
         from workbench.core.deploy.explain import explain_job
 
