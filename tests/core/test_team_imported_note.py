@@ -24,3 +24,12 @@ def test_demo_labels_are_named_as_imported(tmp_path):
         assert compute_agreement(project).imported == {me: DEMO_PRELABELLED}
     with Project.create(tmp_path / "own.wbproj", ["a", "b"]) as own:
         assert compute_agreement(own).imported_note() == ""
+
+
+def test_agreement_in_plain_words():
+    from workbench.core.plain_words import agreement_words
+
+    assert "almost always agree" in agreement_words(0.85)
+    assert "moderately" in agreement_words(0.5)
+    assert "less often than chance" in agreement_words(-0.1)
+    assert agreement_words(None) == ""
