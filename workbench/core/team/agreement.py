@@ -186,8 +186,8 @@ class AgreementReport:
         parts = [f"{n} of {who}'s" for who, n in sorted(self.imported.items()) if n]
         if not parts:
             return ""
-        return (f"{' and '.join(parts)} labels came with an imported file (the demo project's "
-                "ready-made labels count here), not from labelling in the app.")
+        return (f"{' and '.join(parts)} labels came with an imported file (as the demo project's "
+                "ready-made labels do), not from labelling in the app.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
