@@ -96,6 +96,13 @@ def test_bundle_applies_the_temperature_like_the_app(bundle, tmp_path):
     assert [e["weight"] for e in mine] == pytest.approx(
         [e["weight"] for e in results[0]["explanation"]], abs=1e-6)
     assert all(w in texts[0] for w in top_words(texts[0], mine))
+    # The thorough method (full occlusion) from the command line is the app's too.
+    cmd = [*cmd[:-2], "--explain-method", "thorough", texts[0]]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    thorough = json.loads(out.stdout)[0]["explanation"]
+    assert [e["weight"] for e in thorough] == pytest.approx(
+        [e["weight"] for e in explain(app, texts[0], method="thorough")[1]], abs=1e-6)
 
 
 def test_batch_file_marks_rows_that_need_review(bundle, tmp_path):

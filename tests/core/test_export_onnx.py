@@ -51,7 +51,7 @@ def test_bundle_has_every_file_and_config(exported):
     assert names == {
         "model.onnx", "model.fp32.onnx", "tokenizer.json", "bundle.json",
         "model_card.md", "predict.py", "inference.py", "predict_cli.py", "bundle_config.py",
-        "explain.py",
+        "explain.py", "explainer.onnx",
         "span_runtime.py",
     }
     config = json.loads((bundle / "bundle.json").read_text())

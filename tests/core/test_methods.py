@@ -122,6 +122,21 @@ def test_method_trains_exports_and_bundle_predicts_without_torch(method, multi, 
     assert key in rows[0] and [r[key] for r in rows] == [e[key] for e in expected]
     if not multi and method == "linear":  # TF-IDF on these keyword texts is decisive
         assert [r["label"] for r in rows] == ["billing", "delivery"]
+    # Calibrated like fine-tuning: T fitted on the out-of-fold predictions, in the bundle.
+    cal = result.metrics["calibration"]
+    assert "out-of-fold" in cal["method"] and cal["validation_examples"] == 36
+    config = json.loads((report.bundle_dir / "bundle.json").read_text())
+    assert config["temperature"] == pytest.approx(cal["temperature"], abs=1e-5)
+    if multi:
+        assert config["thresholds"] == pytest.approx(result.metrics["thresholds"])
+    # A sentence-encoder model explains in one pass (each word left out of the mean).
+    if method == "setfit":
+        from workbench.core.deploy.explain import explain, has_fast_method
+
+        predictor = Predictor.load(report.bundle_dir)
+        assert has_fast_method(predictor)
+        _label, spans = explain(predictor, texts[0])
+        assert [texts[0][e["start"]:e["end"]] for e in spans] == texts[0].split()
 
 
 def test_tfidf_graph_matches_scikit_learn(tmp_path, tiny_base_model):
@@ -173,6 +188,7 @@ def test_auto_fine_tunes_a_large_project(tmp_path, tiny_base_model):
     run = list_runs(Project.open(path))[0]
     assert run["metrics"]["method"]["chosen"] == info["chosen"] and run["status"] == "completed"
     assert evaluate_run(path, result.run_id)["n"] > 0
+    assert "validation" in result.metrics["calibration"]["method"]  # either model is calibrated
 
 
 def test_plan_thresholds():

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FIGURE_HELP", "confidence_words", "epochs_summary", "in_ten", "what_this_means"]
+__all__ = ["FIGURE_HELP", "agreement_words", "confidence_words", "epochs_summary", "in_ten",
+           "what_this_means"]
 
 #: One sentence per figure, shown on hover.
 FIGURE_HELP: dict[str, str] = {
@@ -88,3 +89,14 @@ def epochs_summary(metrics: Mapping[str, Any], planned: Any) -> str:
         why = f"no gain after epoch {best}" if best else "no further gain"
         return f"{done} of {planned} (stopped early: {why})"
     return str(done)
+
+
+def agreement_words(value: float | None) -> str:
+    """Agreement beyond chance (Cohen's/Fleiss' κ, Krippendorff's α) in words, after the
+    usual Landis & Koch bands: "" when not measured."""
+    if value is None:
+        return ""
+    bands = ((0.8, "almost always agree"), (0.6, "mostly agree"), (0.4, "agree moderately"),
+             (0.2, "agree only a little"), (0.0, "agree hardly more than by chance"))
+    words = next((w for limit, w in bands if value > limit), "agree less often than chance would")
+    return f"In plain words: the annotators {words} (1 = always, 0 = as by chance)."

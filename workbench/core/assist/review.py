@@ -29,6 +29,7 @@ import numpy as np
 from workbench.core.assist.embeddings import cache_folder
 from workbench.core.assist.review_features import features_words, out_of_fold_probs, review_probs
 from workbench.core.assist.suggestions import AssistEvent
+from workbench.core.assist.textmodel import temperature_scaled
 from workbench.core.errors import Cancelled
 from workbench.core.plain_words import confidence_words
 from workbench.core.store.project import Project
@@ -235,6 +236,7 @@ def find_label_issues(
             flagged = flagged | (top != y)
         suggested = [(label_names[b if b >= 0 else t],) for b, t in zip(best, top, strict=True)]
         p_given = probs[np.arange(len(y)), y]
+        shown, _t = temperature_scaled(probs, y)  # honest percentages in the reasons
     issues: dict[int, LabelIssue] = {}
     for i in np.flatnonzero(flagged):
         rid, text, labels, _split = examples[i]
@@ -246,9 +248,9 @@ def find_label_issues(
             )
         else:
             reason = (
-                f"The model leans to {sugg[0]!r} ({probs[i, index[sugg[0]]]:.0%}, "
-                f"{confidence_words(probs[i, index[sugg[0]]])}), while {labels[0]!r} gets "
-                f"only {p_given[i]:.0%} ({how})."
+                f"The model leans to {sugg[0]!r} ({shown[i, index[sugg[0]]]:.0%}, "
+                f"{confidence_words(shown[i, index[sugg[0]]])}), while {labels[0]!r} gets "
+                f"only {shown[i, y[i]]:.0%} ({how})."
             )
         issues[rid] = LabelIssue(
             id=rid, external_id=None, text=text, label=", ".join(labels),

@@ -42,6 +42,7 @@ def suggestion_status(project: Project) -> str:
     if (run_row(project, run_id) or {}).get("kind") == COLDSTART_KIND:
         trained = latest_trained_run(project)
         if trained is not None:
-            text += (f". Run {trained} is trained; its suggestions appear once it is exported "
-                     "and \"Predict unlabelled records\" runs (Inference tab).")
+            text += (f". Run {trained} is trained; its suggestions take over once its "
+                     "predictions are stored (this starts by itself after training; the "
+                     "Inference tab's \"Predict unlabelled records\" does it too).")
     return text

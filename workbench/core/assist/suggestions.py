@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from workbench.core.assist.textmodel import encode_labels, fit_predict_linear, tfidf_features
+from workbench.core.assist.textmodel import calibrated_fit_predict, encode_labels, tfidf_features
 from workbench.core.errors import Cancelled, WorkbenchError
 from workbench.core.jobs import ProgressEvent
 from workbench.core.store.operations import ACCEPTED_PROVENANCE
@@ -44,9 +44,7 @@ __all__ = [
     "store_predictions",
     "suggestion_for",
     "unlabelled_record_ids",
-    # re-exported quick-model helpers
-    "fit_predict_linear",
-    "tfidf_features",
+    "tfidf_features",  # re-exported quick-model helper
 ]
 
 log = logging.getLogger(__name__)
@@ -364,7 +362,7 @@ def coldstart_predict(
     n = len(examples)
     train_idx = np.arange(n)
     pred_idx = np.arange(n, len(texts))
-    probs = fit_predict_linear(features, y, train_idx, pred_idx, multi_label=multi)
+    probs, temperature = calibrated_fit_predict(features, y, train_idx, pred_idx, multi_label=multi)
     if not multi and probs.shape[1] < len(labels):
         probs = np.hstack([probs, np.zeros((len(pred_idx), len(labels) - probs.shape[1]))])
     if should_stop():
@@ -374,7 +372,7 @@ def coldstart_predict(
     snapshot_hash = resolve_labels(project).hash
     now = now_iso()
     config = {"model": "tfidf-logreg", "labels": labels, "multi_label": multi}
-    metrics = {"n_labelled": _labelled_total(project), "n_train": n}
+    metrics = {"n_labelled": _labelled_total(project), "n_train": n, "temperature": temperature}
     with project.db.atomic():
         cur = project.db.execute(
             "INSERT INTO runs(id, kind, status, created_at, finished_at, base_model, config, "

@@ -10,7 +10,11 @@ import numpy as np
 if TYPE_CHECKING:
     from scipy.sparse import spmatrix
 
-__all__ = ["tfidf_features", "fit_predict_linear", "encode_labels"]
+__all__ = ["tfidf_features", "fit_predict_linear", "encode_labels", "temperature_scaled",
+           "calibrated_fit_predict"]
+
+#: Fewer labelled records than this: the quick model's scores are shown unscaled.
+MIN_CALIBRATION_RECORDS = 20
 
 
 def tfidf_features(texts: Sequence[str], *, max_features: int = 50_000) -> spmatrix:
@@ -83,3 +87,49 @@ def encode_labels(
                     y[row, index[name]] = 1
         return y
     return np.array([index.get(ex[2][0], -1) if ex[2] else -1 for ex in examples], dtype=int)
+
+
+def temperature_scaled(probs: np.ndarray, y: np.ndarray, *, multi_label: bool = False,
+                       fit_probs: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """``(probabilities, T)``: ``probs`` temperature-scaled (``core/training/calibration``)
+    with ``T`` fitted on ``fit_probs`` (default: ``probs`` themselves, which must then be
+    out-of-fold predictions) against the gold labels ``y``."""
+    from workbench.core.training.calibration import (
+        apply_temperature,
+        fit_temperature,
+        logits_from_probs,
+    )
+
+    fit = probs if fit_probs is None else fit_probs
+    temperature = fit_temperature(logits_from_probs(fit, multi_label), y, multi_label)
+    return apply_temperature(logits_from_probs(probs, multi_label), temperature, multi_label), temperature
+
+
+def calibrated_fit_predict(
+    features: Any, y: np.ndarray, train_idx: np.ndarray, predict_idx: np.ndarray,
+    *, multi_label: bool = False,
+) -> tuple[np.ndarray, float]:
+    """:func:`fit_predict_linear` with honest confidence: ``T`` is fitted on two-fold
+    out-of-fold predictions of the training rows (about one more fit), then applied to the
+    predictions of the model fitted on every training row. ``T`` = 1 with fewer than
+    :data:`MIN_CALIBRATION_RECORDS` rows or a label too rare to split."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    probs = fit_predict_linear(features, y, train_idx, predict_idx, multi_label=multi_label)
+    y_train = y[train_idx]
+    if len(train_idx) < MIN_CALIBRATION_RECORDS:
+        return probs, 1.0
+    if multi_label:
+        splits = KFold(n_splits=2, shuffle=True, random_state=0).split(train_idx)
+        oof = np.zeros(y_train.shape, dtype=float)
+    else:
+        counts = np.bincount(y_train)
+        if counts[counts > 0].min() < 2:  # a label seen once cannot be on both sides
+            return probs, 1.0
+        splits = StratifiedKFold(n_splits=2, shuffle=True, random_state=0).split(train_idx, y_train)
+        oof = np.zeros((len(train_idx), probs.shape[1]), dtype=float)
+    for fit_rows, held_rows in splits:
+        part = fit_predict_linear(features, y, train_idx[fit_rows], train_idx[held_rows],
+                                  multi_label=multi_label)
+        oof[held_rows, : part.shape[1]] = part
+    return temperature_scaled(probs, y_train, multi_label=multi_label, fit_probs=oof)

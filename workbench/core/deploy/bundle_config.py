@@ -96,11 +96,11 @@ def check_bundle_config(config: Any, where: str = BUNDLE_CONFIG) -> dict[str, An
             f"{where}: 'temperature' (confidence calibration) must be a number from 0.001 "
             f"to 1000, not {temperature!r}."
         )
-    for key in ("model_file", "fp32_model_file", "onnxruntime_version"):
+    for key in ("model_file", "fp32_model_file", "explainer_file", "onnxruntime_version"):
         value = config.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise BundleError(f"{where}: {key!r} must be a file name, not {value!r}.")
-    for key in ("model_file", "fp32_model_file"):
+    for key in ("model_file", "fp32_model_file", "explainer_file"):
         name = config.get(key)
         if name is not None and (os.path.isabs(name) or ".." in Path(name).parts):
             raise BundleError(

@@ -16,6 +16,7 @@ import datetime as _dt
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +52,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+#: A background job (the Label panel's trained suggestions, auto-retrain) and the Deploy
+#: tab may export the same run at once: they take turns.
+_ONE_AT_A_TIME = threading.Lock()
 
 
 @dataclass
@@ -237,6 +241,7 @@ def export_model(
     from workbench.core.training.libraries import preload_training_libraries
 
     preload_training_libraries()  # torch/transformers imports are not thread-safe
+    from workbench.core.deploy.explainer_export import write_explainer
     from workbench.core.deploy.inference import (
         FP32_MODEL_FILE,
         MODEL_FILE,
@@ -323,6 +328,9 @@ def export_model(
         chosen.rename(staging / fp32_name)
         for cand in candidates:
             cand.unlink(missing_ok=True)
+        config["explainer_file"] = write_explainer(  # one-pass explanations (explain.py)
+            model, tokenizer, staging, input_names, texts=texts, max_length=max_length,
+            quantize=quantize, tolerance=PARITY_TOLERANCE)
         del model
 
         report = ExportReport(
@@ -415,12 +423,13 @@ def export_run(
         name = project.name
         path = project.path
     target = Path(out_dir) if out_dir else default_export_dir(path, row["run_id"])
-    report = export_model(
-        row["model_path"], target,
-        parity_texts=parity, test_texts=test_texts, test_labels=test_gold,
-        quantize=quantize, optimize=optimize, zip_bundle=zip_bundle,
-        training=training, project_name=name, run_id=row["run_id"], progress=progress, should_stop=should_stop,
-    )
+    with _ONE_AT_A_TIME:  # exports of one process share staging names (pid)
+        report = export_model(
+            row["model_path"], target,
+            parity_texts=parity, test_texts=test_texts, test_labels=test_gold,
+            quantize=quantize, optimize=optimize, zip_bundle=zip_bundle,
+            training=training, project_name=name, run_id=row["run_id"], progress=progress, should_stop=should_stop,
+        )
     return report
 
 

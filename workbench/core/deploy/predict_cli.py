@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 try:  # inside Workbench
-    from workbench.core.deploy.explain import explain
+    from workbench.core.deploy.explain import METHODS, explain
     from workbench.core.deploy.inference import (
         BundleError,
         Cancelled,
@@ -25,7 +25,7 @@ try:  # inside Workbench
         write_predictions,
     )
 except ImportError:  # standalone bundle: inference.py and explain.py lie beside this file
-    from explain import explain  # type: ignore[no-redef]
+    from explain import METHODS, explain  # type: ignore[no-redef]
     from inference import (  # type: ignore[no-redef]
         BundleError,
         Cancelled,
@@ -51,6 +51,10 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--explain", action="store_true",
                         help="also say which words drove each prediction (with --json: an "
                              "'explanation' list of {start, end, weight} character spans)")
+    parser.add_argument("--explain-method", choices=METHODS, default="fast",
+                        help="'fast' (default): one pass of the bundle's explainer graph; "
+                             "'thorough': leave each word out of the whole model in turn "
+                             "(one pass per word)")
     parser.add_argument("--review-below", type=float, default=None, metavar="P",
                         help="mark predictions less confident than P (0-1) as needing review "
                              "(output files gain 'certainty' and 'needs_review' columns)")
@@ -115,7 +119,7 @@ def run_predict(bundle_dir: str | Path, args: argparse.Namespace, out: TextIO | 
     if args.explain:
         for text, res in zip(texts, results, strict=True):
             label = res["label"] if "label" in res else None
-            res["explanation"] = explain(predictor, text, label)[1]
+            res["explanation"] = explain(predictor, text, label, method=args.explain_method)[1]
     if args.review_below is not None:
         for res in results:
             chosen = res["labels"] if "labels" in res else [res["label"]]

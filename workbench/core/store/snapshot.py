@@ -74,7 +74,10 @@ class LabelSnapshot:
 
     def summary(self) -> str:
         """One sentence stating the final-label rule and counts (shown by the Train panel)."""
-        parts = [f"{self.n_records} labelled records (final rule: {self.rule})"]
+        plain = {"adjudicated-first": "a label settled in the Team tab wins, else the majority",
+                 "majority": "the annotators' majority"}.get(self.rule)
+        parts = [f"{self.n_records} labelled records (final rule: {self.rule}"
+                 + (f", i.e. {plain})" if plain else ")")]
         detail = [f"{self.single_annotator} from one annotator"]
         if self.multi_annotator:
             detail.append(f"{self.by_majority} by majority of several annotators")

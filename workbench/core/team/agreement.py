@@ -177,6 +177,17 @@ class AgreementReport:
     alpha_distance: str = "nominal"
     per_label: dict[str, dict[str, Any]] = field(default_factory=dict)
     disagreements: int = 0
+    #: Labels per annotator that came with an import (e.g. the demo's ready-made labels)
+    #: rather than from labelling in the app.
+    imported: dict[str, int] = field(default_factory=dict)
+
+    def imported_note(self) -> str:
+        """A sentence naming imported labels credited to an annotator, or ""."""
+        parts = [f"{n} of {who}'s" for who, n in sorted(self.imported.items()) if n]
+        if not parts:
+            return ""
+        return (f"{' and '.join(parts)} labels came with an imported file (as the demo project's "
+                "ready-made labels do), not from labelling in the app.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -262,6 +273,9 @@ def compute_agreement(project: Project, ratings: Mapping[int, Mapping[str, froze
         overlap=len(overlapping),
         alpha_distance="MASI" if multi else "nominal",
         disagreements=sum(1 for by in overlapping.values() if len(set(by.values())) > 1),
+        imported=dict(project.db.execute(
+            "SELECT annotator, count(*) FROM main.annotations WHERE provenance = 'imported' "
+            "AND status = 'labelled' GROUP BY annotator").fetchall()),
     )
 
     def value(s: frozenset[str]) -> Hashable:

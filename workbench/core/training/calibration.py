@@ -164,3 +164,23 @@ def calibrate_job(job: Any, val_probs: np.ndarray, test_examples: Sequence[Any],
         metrics["thresholds"] = job.thresholds
     metrics["calibration"] = figures
     return calibrated
+
+
+def calibrate_delivered(job: Any, fit_probs: np.ndarray, fit_y: np.ndarray, eval_probs: np.ndarray,
+                        eval_y: np.ndarray, metrics: dict[str, Any], fitted_on: str) -> np.ndarray:
+    """Temperature scaling for a run of the few-label methods (``training/methods``): ``T``
+    fitted on ``fit_probs`` (the validation split, or out-of-fold predictions of every
+    labelled record when the run was cross-validated), ECE before/after on ``eval_probs``.
+    Records ``job.temperature`` (and ``job.calibrated_thresholds`` for multi-label) and
+    ``metrics["calibration"]``; returns the calibrated ``eval_probs``."""
+    multi = bool(job.data.multi_label)
+    temperature, figures, calibrated = calibrate_run(
+        np.asarray(fit_probs), np.asarray(fit_y), np.asarray(eval_probs), np.asarray(eval_y), multi)
+    figures["method"] = f"temperature scaling (fitted on {fitted_on})"
+    job.temperature = temperature
+    if multi:
+        job.calibrated_thresholds = scale_thresholds(
+            metrics.get("thresholds") or [0.5] * len(job.data.labels), temperature)
+        metrics["thresholds"] = job.calibrated_thresholds
+    metrics["calibration"] = figures
+    return calibrated

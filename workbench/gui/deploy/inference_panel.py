@@ -341,11 +341,12 @@ class InferencePanel(InputFileChoice, ChangesListener, QWidget):
         self.predicted.emit(result)
 
     def show_explanation(self, text: str) -> None:
-        """Highlight the words that drove the prediction (leave-one-word-out, explain.py),
-        computed in a worker thread: one model call per word must not stall typing."""
+        """Highlight the words that drove the prediction (each word left out, explain.py),
+        computed in a worker thread. A bundle without an explainer graph needs one model
+        call per word: long texts get no highlights there."""
         from workbench.core.deploy.explain import explain_job
 
-        if len(text.split()) > 150:
+        if len(text.split()) > 150 and not self.predictor.config.get("explainer_file"):
             self.explain_label.setText("<i>Word highlights are shown for texts up to 150 words.</i>")
             return
         self.explain_label.setText("<i>Weighing the words…</i>")

@@ -1,16 +1,11 @@
 """The Label panel: keyboard-driven labelling of one record after another.
 
-Keys (the label keys come from the label schema, 1-9 then letters):
-
-* a label key: single-label projects save that label and move on; multi-label projects
-  toggle it, and Enter saves the chosen labels and moves on;
-* Enter with nothing chosen accepts the model's suggestion (shown above the label buttons,
-  its buttons outlined) and moves on; it is saved with provenance "accepted suggestion";
-* S skip, F flag for review, Ctrl+M comment, Alt+Left / PgUp back, Alt+Right / PgDn
-  forward, Ctrl+Z undo, Ctrl+Shift+Z (or Ctrl+Y) redo, F1 guidelines, Ctrl+F search.
-
-Every annotation is committed to the project file before the next record is shown. The
-Records tab holds the records table; relabelling there goes through the same undo stack.
+Keys (label keys from the label schema, 1-9 then letters): a label key saves (single-label)
+or toggles (multi-label; Enter saves); Enter with nothing chosen accepts the suggestion
+(provenance "accepted suggestion"); S skip, F flag, Ctrl+M comment, Alt+Left / PgUp back,
+Alt+Right / PgDn forward, Ctrl+Z undo, Ctrl+Shift+Z (Ctrl+Y) redo, F1 guidelines, Ctrl+F search.
+Every annotation is committed to the project file before the next record is shown; the
+Records tab's relabelling goes through the same undo stack.
 """
 from __future__ import annotations
 
@@ -31,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.assist import navigation, queue
 from workbench.core.errors import STORE_ERRORS, WorkbenchError
+from workbench.core.project_operations import PREDICTIONS_STORED
 from workbench.core.store.changes import Changes
 from workbench.core.store.history import AnnotationHistory
 from workbench.core.store.project import Annotation, Project, Record, default_annotator
@@ -49,6 +45,7 @@ from workbench.gui.label.record_view import annotation_html
 from workbench.gui.label.records_table import RecordsBrowser
 from workbench.gui.label.span_labelling import SpanLabellingActions, span_keys_help
 from workbench.gui.label.suggestion_explainer import SuggestionExplainer
+from workbench.gui.label.trained_suggestions import TrainedSuggestions
 from workbench.gui.widgets.panel import ChangesListener
 
 __all__ = ["LabelPanel", "RESERVED_LABEL_KEYS", "KEYS"]
@@ -114,6 +111,10 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         self.record_text, self.meta_form = page.record_text, page.meta_form
         self.explainer = SuggestionExplainer(self.record_text.editor, self)
         self.warmup = QueueWarmup(self)  # the diverse queue's embeddings, in the background
+        self.trained = TrainedSuggestions(self, current=lambda: self.project)  # after training
+        self.trained.status.connect(self.status_message)
+        self.trained.stored.connect(self.reload_suggestion)
+        self.trained.stored.connect(lambda: self.changed.emit(PREDICTIONS_STORED))
         self.annotation_label, self.suggestion_label = page.annotation_label, page.suggestion_label
         self.comment_edit, self.label_buttons = page.comment_edit, page.label_buttons
         self.counts_view, self.help_view = page.counts_view, page.help_view
@@ -225,9 +226,10 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         self.record_text.set_font_size(points)
 
     def shutdown(self) -> None:
-        """Wait for a running word explanation (on quit)."""
+        """Wait for a running word explanation or suggestion job (on quit)."""
         self.explainer.shutdown()
         self.warmup.shutdown()
+        self.trained.shutdown()
 
     def _refresh_now(self, changes: Changes) -> None:
         """Changes made elsewhere: the counts (the window's progress) and the shown record
@@ -237,6 +239,8 @@ class LabelPanel(ChangesListener, LabellingActions, SpanLabellingActions, QWidge
         if (changes.predictions or changes.runs) and not (
                 changes.label_schema or changes.records or changes.settings):
             self.reload_suggestion()
+            if changes.runs:
+                self.trained.check(self.project)
         if changes.label_schema or changes.records or changes.settings \
                 or changes.record_ids is None:
             self._reload()

@@ -1,8 +1,8 @@
 """Highlight, in the record text, the words that drove the model's suggestion.
 
 When a trained run suggests and its bundle was exported (the default export folder), the
-words are weighed by leaving each out in turn (``core/deploy/explain.py``, in a worker
-thread) a moment after the record is shown, so quick labelling is never slowed, and tinted in the text view:
+words are weighed by leaving each out (``core/deploy/explain.py``: one pass of the
+bundle's explainer graph, in a worker thread) a moment after the record is shown, so quick labelling is never slowed, and tinted in the text view:
 green towards the suggested label, red away from it. The cold-start model has no bundle
 and gets no highlights.
 """

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core import project_operations, team
 from workbench.core.errors import WorkbenchError
+from workbench.core.plain_words import agreement_words
 from workbench.core.settings import setting_info
 from workbench.core.store.changes import Changes
 from workbench.gui.team.adjudication import AdjudicationView
@@ -268,7 +269,8 @@ class TeamPanel(ChangesListener, QWidget):
         self.report = rep
         self.summary.setText(
             f"{len(rep.annotators)} annotator(s); {rep.records_labelled} records labelled, "
-            f"{rep.overlap} by two or more; {rep.disagreements} with disagreement."
+            f"{rep.overlap} by two or more; {rep.disagreements} with disagreement. "
+            + rep.imported_note()
         )
         if rep.overlap == 0:
             self.overall_label.setText(
@@ -282,6 +284,7 @@ class TeamPanel(ChangesListener, QWidget):
                 f"<b>Krippendorff's α</b> ({rep.alpha_distance}): {fmt_figure(rep.alpha)} &nbsp; "
                 f"on {rep.overlap} records"
                 + (" &nbsp;(multi-label: κ figures are means over labels)" if rep.multi_label else "")
+                + f"<br>{agreement_words(rep.alpha if rep.alpha is not None else rep.fleiss)}"
             )
         fill_table(
             self.pairs_table,

@@ -251,6 +251,7 @@ def _deliver(job: Any, ws: Workspace, winner: str, folds: list[Any], small: bool
     job.method_info["sentence"] = method_sentence(job.method_info)
     metrics["method"] = {k: v for k, v in job.method_info.items() if k != "profile"} | {"profile": job.method_info["profile"]}
     metrics.update({k: v for k, v in extra.items() if k != "stopped"})
+    eval_p = _calibrate(job, ws, winner, model, val_idx, eval_p, eval_y, metrics)
     status = "cancelled" if cancelled else "completed"
     final = _save(job, model, ws.tokenizer, winner)
     rows = prediction_rows(rows_of, eval_p, data.labels, multi, thresholds)
@@ -259,6 +260,19 @@ def _deliver(job: Any, ws: Workspace, winner: str, folds: list[Any], small: bool
                          f"{metrics['macro_f1']:.3f}" + (f" ± {metrics['macro_f1_std']:.3f}" if small else ""),
          val_metrics=brief(metrics))
     return TrainResult(job.run_id, status, metrics, final)
+
+
+def _calibrate(job: Any, ws: Workspace, name: str, model: Any, val_idx: Any, eval_p: np.ndarray,
+               eval_y: np.ndarray, metrics: dict[str, Any]) -> np.ndarray:
+    """Temperature scaling (calibration.py): fitted on the validation split's predictions of
+    the delivered model, or on the out-of-fold predictions of a cross-validated run."""
+    from workbench.core.training.calibration import calibrate_delivered
+
+    if val_idx is None:
+        return calibrate_delivered(job, eval_p, eval_y, eval_p, eval_y, metrics,
+                                   "the out-of-fold predictions of cross-validation")
+    val_p = _probs_on(ws, name, model, [ws.texts[i] for i in val_idx])
+    return calibrate_delivered(job, val_p, ws.y[val_idx], eval_p, eval_y, metrics, "validation")
 
 
 def _probs_on(ws: Workspace, name: str, model: Any, texts: list[str]) -> np.ndarray:
@@ -278,8 +292,10 @@ def _save(job: Any, model: Any, tokenizer: Any, winner: str) -> Path:
     tokenizer.save_pretrained(job.tmp_dir)
     info = {
         "run_id": job.run_id, "labels": list(job.data.labels), "multi_label": job.data.multi_label,
-        "thresholds": [0.5] * len(job.data.labels) if job.data.multi_label else None,
+        "thresholds": getattr(job, "calibrated_thresholds", None) or (
+            [0.5] * len(job.data.labels) if job.data.multi_label else None),
         "max_length": job.max_length, "base_model": job.config.base_model,
+        "temperature": getattr(job, "temperature", 1.0),
         "method": choose.CANDIDATE_METHOD.get(winner, winner), "candidate": winner,
         "method_summary": job.method_info.get("sentence", ""),
     }
@@ -350,6 +366,7 @@ def after_finetune(job: Any, result: TrainResult) -> TrainResult:
                           multi_label=data.multi_label)
     new.update(split="test" if data.test else "validation", validation={"macro_f1": tfidf_val},
                thresholds=thresholds, method=metrics["method"])
+    probs = _calibrate(job, ws, "tfidf", model, va, probs, _targets(test, data.labels, data.multi_label), new)
     final = _save(job, model, ws.tokenizer, "tfidf")
     _close(job, result.status, new, final, prediction_rows(test, probs, data.labels, data.multi_label, thresholds),
            time.perf_counter() - float(job.timings.get("total_s", 0.0)))
