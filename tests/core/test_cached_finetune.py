@@ -155,3 +155,16 @@ def test_plain_loop_where_the_cache_does_not_apply(models):
     assert layer_cache_for(model, ids, 1, enabled=True, device=cpu, distributed=True) is None
     assert layer_cache_for(model, ids, 1, enabled=True, device=torch.device("meta"), distributed=False) is None
     assert layer_cache_for(torch.nn.Linear(2, 2), ids, 1, enabled=True, device=cpu, distributed=False) is None
+
+
+def test_evaluation_names_say_where_the_figures_come_from():
+    from workbench.core.training.evaluation_words import evaluated_records_title, evaluation_name
+
+    cv = {"split": "cross-validation", "macro_f1_folds": [0.5, 0.6, 0.7, 0.8, 0.9]}
+    assert evaluation_name(cv) == "5-fold cross-validation (out-of-fold predictions)"
+    assert evaluation_name({"split": "test"}) == "test split"
+    assert evaluation_name({"split": "validation"}) == "validation split"
+    assert evaluation_name({}) == "test split"  # runs recorded before the split was stored
+    assert evaluated_records_title([cv]) == "Records (out-of-fold)"
+    assert evaluated_records_title([{"split": "test"}, {}]) == "Test records"
+    assert evaluated_records_title([cv, {"split": "test"}]) == "Records evaluated"
