@@ -357,7 +357,7 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
     freeze = auto_freeze_layers(args.freeze, info.num_layers, "cpu")
     rows: dict[str, list[tuple[float, float, float, float]]] = {}
     eff: dict = {}
-    order = ["cached", "today", "trainer"]
+    order = ["cached", "today", "trainer"] + (["cached_more"] if args.also_freeze else [])
     # Untimed warm-up (imports, files in the page cache), so the first timed run pays nothing extra.
     from workbench.core.training import TrainConfig, train_project
 
@@ -371,9 +371,9 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
                                             freeze=freeze, threads=args.threads, max_length=max_length)
             else:
                 sps, train_s, whole, f1, got = _ours_whole_run(
-                    path, cache=name == "cached", epochs=args.epochs, freeze=freeze, threads=args.threads,
-                    max_length=args.max_length)
-                assert got["cached_layers"] is (name == "cached"), got
+                    path, cache=name != "today", epochs=args.epochs, threads=args.threads,
+                    freeze=args.also_freeze if name == "cached_more" else freeze, max_length=args.max_length)
+                assert got["cached_layers"] is (name != "today"), got
                 eff = got if name == "cached" else eff
                 out = (sps, train_s, whole, f1)
             rows.setdefault(name, []).append(out)
@@ -391,7 +391,8 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
 
     print(f"{'loop':44s} {'samples/s':>10s} {'training s':>11s} {'whole run s':>12s} {'test macro-F1':>14s}")
     titles = {"cached": "ours, cached frozen layers", "today": "ours, today's loop (whole model every step)",
-              "trainer": "transformers Trainer (same frozen layers)"}
+              "trainer": "transformers Trainer (same frozen layers)",
+              "cached_more": f"ours, cached, {args.also_freeze} layers frozen"}
     for name in order:
         print(f"{titles[name]:44s} {mean(name, 0):10.2f} {mean(name, 1):11.0f} {mean(name, 2):12.0f} "
               f"{mean(name, 3):14.3f}")
@@ -400,6 +401,10 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
     print(f"ratio cached/today: samples/s {sps_ratio:.2f}x, whole run {whole_ratio:.2f}x faster; "
           f"cached/Trainer: samples/s {mean('cached', 0) / mean('trainer', 0):.2f}x, whole run "
           f"{mean('trainer', 2) / mean('cached', 2):.2f}x faster")
+    if args.also_freeze:
+        print(f"with {args.also_freeze} layers frozen and cached vs today's loop with {freeze}: samples/s "
+              f"{mean('cached_more', 0) / mean('today', 0):.2f}x, whole run {mean('today', 2) / mean('cached_more', 2):.2f}x "
+              f"faster, test macro-F1 {mean('cached_more', 3):.3f} vs {mean('today', 3):.3f}")
     print(f"test macro-F1 cached {mean('cached', 3):.3f} vs today {mean('today', 3):.3f} "
           f"(difference {mean('cached', 3) - mean('today', 3):+.3f}); target >= 1.8x samples/s at equal macro-F1: "
           f"{'met' if sps_ratio >= 1.8 and mean('cached', 3) >= mean('today', 3) - 0.01 else 'not met'}",
@@ -444,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each whole run (--cached-layers)")
     parser.add_argument("--freeze", type=int, default=-1,
                         help="frozen lower layers (--cached-layers; -1 = automatic: half on a CPU)")
+    parser.add_argument("--also-freeze", type=int, default=0,
+                        help="(--cached-layers) one more cached run with this many layers frozen")
     parser.add_argument("--repeats", type=int, default=1,
                         help="whole runs of each loop (--cached-layers; alternating order)")
     args = parser.parse_args(argv)
