@@ -18,9 +18,18 @@ the ratio is taken over the epoch and all rounds together. It also prints a TF-I
 logistic regression baseline on the same split and, unless ``--skip-defaults``, the test
 macro-F1 that a full run with default settings reaches.
 
+With ``--cached-layers`` it instead compares, over whole runs on the same split, the same
+number of epochs, the same frozen lower layers and the same thread count: our loop training
+the upper layers from cached frozen-layer outputs (``core/training/cached_finetune.py``),
+our loop as it was (the whole model in every step) and a plain transformers ``Trainer``
+(the same layers frozen, ``padding="max_length"`` at our max length); it prints
+samples/s (training samples over training seconds), whole-run seconds (model loading,
+training, per-epoch validation, the final test evaluation and saving) and test macro-F1.
+
 Usage::
 
     python benchmarks/train_throughput.py [--n 640] [--rounds 2] [--skip-defaults] [--seed 0]
+    nice -n 10 python benchmarks/train_throughput.py --cached-layers --n 300 --epochs 4 --threads 1
 """
 from __future__ import annotations
 
@@ -265,6 +274,143 @@ def _ours_run(path: Path, max_steps: int = 0, progress=None, max_length: int = 0
             r.metrics["validation"]["macro_f1"], run["config"]["effective"])
 
 
+def _ours_whole_run(path: Path, *, cache: bool, epochs: int, freeze: int, threads: int, max_length: int):
+    """(samples/s, training s, whole-run s, test macro-F1, effective settings) of one whole
+    run of our loop, with or without the frozen-layer cache."""
+    from workbench.core.store.project import Project
+    from workbench.core.training import TrainConfig, list_runs, train_project
+
+    extra = {"max_length": max_length} if max_length else {}
+    cfg = TrainConfig(method="finetune", epochs=epochs, early_stopping_patience=0, freeze_layers=freeze,
+                      threads=threads, device="cpu", cache_frozen_layers=cache, **extra)
+    t = time.perf_counter()
+    r = train_project(path, cfg)
+    whole = time.perf_counter() - t
+    with Project.open(path) as project:
+        run = list_runs(project)[0]
+    timings = run["timings"]
+    return timings["samples_per_s"], timings["train_s"], whole, r.metrics["macro_f1"], run["config"]["effective"]
+
+
+def _hf_trainer_whole_run(train, test, labels, model_dir, *, epochs: int, freeze: int, threads: int,
+                          max_length: int):
+    """(samples/s, training s, whole-run s, test macro-F1) of a plain Trainer with the same
+    lower layers frozen (padding to ``max_length``, as it is commonly set up)."""
+    import numpy as np
+    import torch
+    from sklearn.metrics import f1_score
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from workbench.core.training.freezing import freeze_lower_layers
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    t_all = time.perf_counter()
+    try:
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        index = {name: i for i, name in enumerate(labels)}
+
+        def encoded(rows):
+            enc = tok([t for t, _ in rows], padding="max_length", truncation=True, max_length=max_length)
+            return [{"input_ids": torch.tensor(enc["input_ids"][i]),
+                     "attention_mask": torch.tensor(enc["attention_mask"][i]),
+                     "labels": torch.tensor(index[rows[i][1]])} for i in range(len(rows))]
+
+        torch.manual_seed(42)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=index
+        )
+        freeze_lower_layers(model, freeze)
+        with tempfile.TemporaryDirectory() as out:
+            args = TrainingArguments(
+                output_dir=out, per_device_train_batch_size=16, per_device_eval_batch_size=32,
+                num_train_epochs=epochs, learning_rate=1e-4, report_to=[], disable_tqdm=True,
+                save_strategy="no", use_cpu=True,
+            )
+            trainer = Trainer(model=model, args=args, train_dataset=encoded(train))
+            trainer.remove_callback(PrinterCallback)
+            t = time.perf_counter()
+            trainer.train()
+            seconds = time.perf_counter() - t
+            pred = trainer.predict(encoded(test))
+        y_pred = np.argmax(pred.predictions, axis=1)
+        f1 = f1_score([index[lab] for _, lab in test], y_pred, average="macro",
+                      labels=list(range(len(labels))), zero_division=0)
+        return len(train) * epochs / seconds, seconds, time.perf_counter() - t_all, float(f1)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
+    """Whole runs side by side: cached frozen layers, today's loop, the plain Trainer."""
+    from workbench.core.training.cached_finetune import cache_budget, estimate_cache_bytes
+    from workbench.core.training.freezing import auto_freeze_layers
+    from workbench.core.training.models import validate_base_model
+
+    info = validate_base_model("bundled")
+    freeze = auto_freeze_layers(args.freeze, info.num_layers, "cpu")
+    rows: dict[str, list[tuple[float, float, float, float]]] = {}
+    eff: dict = {}
+    order = ["cached", "today", "trainer"] + (["cached_more"] if args.also_freeze else [])
+    # Untimed warm-up (imports, files in the page cache), so the first timed run pays nothing extra.
+    from workbench.core.training import TrainConfig, train_project
+
+    train_project(path, TrainConfig(method="finetune", epochs=1, max_steps=1, threads=args.threads, device="cpu"))
+    for r in range(args.repeats):
+        for name in order if r % 2 == 0 else list(reversed(order)):
+            load = os.getloadavg()[0]
+            if name == "trainer":
+                max_length = eff.get("max_length") or args.max_length or 128
+                out = _hf_trainer_whole_run(train, test, list(SHARES), model_dir, epochs=args.epochs,
+                                            freeze=freeze, threads=args.threads, max_length=max_length)
+            else:
+                sps, train_s, whole, f1, got = _ours_whole_run(
+                    path, cache=name != "today", epochs=args.epochs, threads=args.threads,
+                    freeze=args.also_freeze if name == "cached_more" else freeze, max_length=args.max_length)
+                assert got["cached_layers"] is (name != "today"), got
+                eff = got if name == "cached" else eff
+                out = (sps, train_s, whole, f1)
+            rows.setdefault(name, []).append(out)
+            print(f"  repeat {r + 1} {name:8s}: {out[0]:6.2f} samples/s, training {out[1]:6.0f}s, whole run "
+                  f"{out[2]:6.0f}s, test macro-F1 {out[3]:.3f} (load average at start {load:.1f})", flush=True)
+    need = estimate_cache_bytes([min(n, eff["max_length"]) for n in args.lengths_train], info.hidden_size)
+    print(f"whole runs: {len(train)} training records x {args.epochs} epochs, {freeze} of {info.num_layers} "
+          f"layers frozen (embeddings too), {args.threads} thread(s), batch 16, max length "
+          f"{eff['max_length']} (Trainer: padded to it), early stopping off, {args.repeats} repeat(s); "
+          f"cache {need / 1e6:.0f} MB of states (budget {cache_budget() / 1e6:.0f} MB), kept "
+          f"{(eff.get('layer_cache') or {}).get('kept')} records")
+
+    def mean(name, k):
+        return sum(x[k] for x in rows[name]) / len(rows[name])
+
+    print(f"{'loop':44s} {'samples/s':>10s} {'training s':>11s} {'whole run s':>12s} {'test macro-F1':>14s}")
+    titles = {"cached": "ours, cached frozen layers", "today": "ours, today's loop (whole model every step)",
+              "trainer": "transformers Trainer (same frozen layers)",
+              "cached_more": f"ours, cached, {args.also_freeze} layers frozen"}
+    for name in order:
+        print(f"{titles[name]:44s} {mean(name, 0):10.2f} {mean(name, 1):11.0f} {mean(name, 2):12.0f} "
+              f"{mean(name, 3):14.3f}")
+    sps_ratio = mean("cached", 0) / mean("today", 0)
+    whole_ratio = mean("today", 2) / mean("cached", 2)
+    print(f"ratio cached/today: samples/s {sps_ratio:.2f}x, whole run {whole_ratio:.2f}x faster; "
+          f"cached/Trainer: samples/s {mean('cached', 0) / mean('trainer', 0):.2f}x, whole run "
+          f"{mean('trainer', 2) / mean('cached', 2):.2f}x faster")
+    if args.also_freeze:
+        print(f"with {args.also_freeze} layers frozen and cached vs today's loop with {freeze}: samples/s "
+              f"{mean('cached_more', 0) / mean('today', 0):.2f}x, whole run {mean('today', 2) / mean('cached_more', 2):.2f}x "
+              f"faster, test macro-F1 {mean('cached_more', 3):.3f} vs {mean('today', 3):.3f}")
+    print(f"test macro-F1 cached {mean('cached', 3):.3f} vs today {mean('today', 3):.3f} "
+          f"(difference {mean('cached', 3) - mean('today', 3):+.3f}); target >= 1.8x samples/s at equal macro-F1: "
+          f"{'met' if sps_ratio >= 1.8 and mean('cached', 3) >= mean('today', 3) - 0.01 else 'not met'}",
+          flush=True)
+
+
 def _tfidf(train, val, test) -> tuple[float, float]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -297,6 +443,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the full run with default settings")
     parser.add_argument("--only-defaults", action="store_true",
                         help="only the default-settings run and the TF-IDF baseline")
+    parser.add_argument("--cached-layers", action="store_true",
+                        help="only the whole-run comparison: cached frozen layers / today's loop / Trainer")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs of each whole run (--cached-layers)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each whole run (--cached-layers)")
+    parser.add_argument("--freeze", type=int, default=-1,
+                        help="frozen lower layers (--cached-layers; -1 = automatic: half on a CPU)")
+    parser.add_argument("--also-freeze", type=int, default=0,
+                        help="(--cached-layers) one more cached run with this many layers frozen")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="whole runs of each loop (--cached-layers; alternating order)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -342,6 +498,12 @@ def main(argv: list[str] | None = None) -> int:
         tf_val, tf_test = _tfidf(train, val, test)
         print(f"TF-IDF + logistic regression: validation macro-F1 {tf_val:.3f}, test macro-F1 {tf_test:.3f}",
               flush=True)
+
+        if args.cached_layers:
+            args.lengths_train = [len(tok(t)["input_ids"]) for t, _ in train]
+            _cached_layers_comparison(path, train, test, model_dir, args)
+            print(f"load average at end: {os.getloadavg()[0]:.1f}")
+            return 0
 
         def progress(event):
             if event.message and event.phase in ("train", "evaluate", "done"):

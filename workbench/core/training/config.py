@@ -113,6 +113,13 @@ class TrainConfig(Settings):
         "trains about 1.5x faster on a CPU with the same accuracy on small data sets.",
         advanced=True, min=-1, max=48, special={-1: "Automatic"}, label="Frozen lower layers",
     )
+    cache_frozen_layers: bool = setting(
+        True,
+        "On a CPU, compute the frozen lower layers once per record (first epoch) and train "
+        "the upper layers from those kept outputs in later epochs; uses up to a quarter of "
+        "the free memory (at most 2 GiB). Off = run the whole model in every step.",
+        advanced=True, label="Cache frozen layers",
+    )
     max_steps: int = setting(
         0, "Stop after this many training steps (0 = no limit). For quick trial runs.",
         advanced=True, min=0, max=10**9, special={0: "No limit"}, label="Max steps",

@@ -336,6 +336,7 @@ class _Job:
             collate,
             length_grouped_batches,
         )
+        from workbench.core.training.cached_finetune import layer_cache_for
         from workbench.core.training.device import autocast_dtype
         from workbench.core.training.models import load_classifier, load_tokenizer
 
@@ -347,6 +348,9 @@ class _Job:
         model = load_classifier(self.info, data.labels, multi_label=data.multi_label).to(self.device)
         frozen = self._freeze(model)
         self.amp_dtype = autocast_dtype(self.device)
+        # Frozen lower layers computed once per record (core/training/cached_finetune.py).
+        cached = layer_cache_for(model, self.train_ids, frozen, enabled=cfg.cache_frozen_layers, device=self.device,
+                                 distributed=dist.distributed, amp=self.amp_dtype)
         scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.thresholds: list[float] | None = [0.5] * len(data.labels) if data.multi_label else None
         train_model = model
@@ -379,7 +383,7 @@ class _Job:
             self.emit(TrainEvent("prepare", message="Note: no validation records; the best model is chosen on the training data."))
         self.effective = {"learning_rate": lr, "epochs": epochs, "max_length": self.max_length,
                           "total_steps": total, "threads": torch.get_num_threads(),
-                          "freeze_layers": frozen,
+                          "freeze_layers": frozen, "cached_layers": cached is not None,
                           "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else None}
         self.emit(TrainEvent(
             "train", 0, total, epoch=0.0, learning_rate=lr,
@@ -406,7 +410,8 @@ class _Job:
                 ids, mask = collate(self.train_ids, idx, pad, multiple_of=multiple)
                 y = targets[idx].to(self.device)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                    logits = train_model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                    logits = (cached.logits(train_model, idx, ids, mask) if cached is not None else
+                              train_model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits)
                 loss = loss_fn(logits.float(), y)
                 if scaler is not None:
                     scaler.scale(loss).backward()
@@ -463,6 +468,8 @@ class _Job:
             train_model.train()
         self.timings.update(train_s=train_s, eval_s=eval_s,
                             samples_per_s=samples / train_s if train_s > 0 else 0.0)
+        if cached is not None:
+            self.effective["layer_cache"] = cached.describe()
         status = "cancelled" if cancelled else "completed"
         if not dist.is_main:
             return TrainResult(self.run_id, status)

@@ -74,8 +74,10 @@ class ConfusionMatrixView(QWidget):
         cells: dict[tuple[str, str], list[int]],
         *,
         multi_label: bool = False,
+        evaluation: str = "test split",
     ) -> None:
-        """Draw the matrix from the records behind each cell (or the stored counts)."""
+        """Draw the matrix from the records behind each cell (or the stored counts);
+        ``evaluation`` names where the predictions come from."""
         self._ids = {}
         self.table.clear()
         if not labels:
@@ -129,13 +131,13 @@ class ConfusionMatrixView(QWidget):
                 self.table.setItem(r, c, item)
         if multi_label:
             self.caption.setText(
-                "One row per label on the test split. Click a cell to open its records "
+                f"One row per label, on the {evaluation}. Click a cell to open its records "
                 "in the Label panel."
             )
         else:
             self.caption.setText(
                 "Rows: the label given by annotators · Columns: the model's prediction, on the "
-                "test split. Off-diagonal cells are mistakes: click one to open those records "
+                f"{evaluation}. Off-diagonal cells are mistakes: click one to open those records "
                 "in the Label panel."
             )
         if stored and not cells:

@@ -39,6 +39,7 @@ from workbench.gui.train.train_charts import TrainingCurves
 from workbench.gui.train.train_form import TrainSettingsForm
 from workbench.gui.train.train_results import (
     ConfusionMatrixView,
+    EvaluationCaptions,
     MetricsTable,
     PerLabelTable,
     RunHistoryTable,
@@ -171,8 +172,10 @@ class TrainPanel(ChangesListener, QWidget):
         self.confusion = ConfusionMatrixView()
         self.confusion.open_records.connect(self.open_records)
         self.label_words = LabelWordsView()
+        self.captions = EvaluationCaptions()
         results_page = results_layout(
-            self.history, self.metrics_table, self.per_label, self.confusion, self.label_words
+            self.history, self.metrics_table, self.per_label, self.confusion, self.label_words,
+            captions=self.captions,
         )
         self.tabs.addTab(results_page, "Results")
         self.entities = EntityResults()  # spans runs: per type and the wrong spans
@@ -442,10 +445,12 @@ class TrainPanel(ChangesListener, QWidget):
         self.label_words.show_run(self._project.path if self._project else None,
                                   runs[0] if runs else None)
         if not runs or self._project is None:
+            self.captions.show(None)
             self.confusion.show_matrix([], None, {})
             return
         run = runs[0]
         metrics = run.get("metrics") or {}
+        evaluation = self.captions.show(metrics)  # test split, validation or cross-validation
         labels = list(metrics.get("labels") or self._project.label_names())
         try:
             cells = cell_records(self._project, int(run["id"]))
@@ -458,5 +463,5 @@ class TrainPanel(ChangesListener, QWidget):
             # Per label [[tn, fp], [fn, tp]] -> correct, missed, false alarm.
             stored = [[m[1][1], m[1][0], m[0][1]] for m in stored]
         self.confusion.show_matrix(
-            labels if (cells or stored) else [], stored, cells, multi_label=multi
+            labels if (cells or stored) else [], stored, cells, multi_label=multi, evaluation=evaluation
         )

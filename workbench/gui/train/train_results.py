@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from workbench.core.plain_words import FIGURE_HELP, epochs_summary
 from workbench.core.training.confusion import cell_records
+from workbench.core.training.evaluation_words import evaluated_records_title, evaluation_name
 from workbench.core.training.models import describe_base_model
 from workbench.gui.train.confusion_view import ConfusionMatrixView
 
@@ -34,6 +35,7 @@ __all__ = [
     "run_duration_s",
     "titled",
     "results_layout",
+    "EvaluationCaptions",
 ]
 
 log = logging.getLogger(__name__)
@@ -237,7 +239,8 @@ class MetricsTable(QTableWidget):
             if any(v is not None for v in values):
                 rows.append((title, values, False))
         rows.append(("Device", [r.get("device") for r in runs], False))
-        rows.append(("Test records", [m.get("n") for m in metrics], False))
+        rows.append(("Evaluated on", [evaluation_name(m) for m in metrics], False))
+        rows.append((evaluated_records_title(metrics), [m.get("n") for m in metrics], False))
         rows.append(("Duration", [format_duration(run_duration_s(r)) for r in runs], False))
 
         compare = len(runs) == 2
@@ -255,7 +258,7 @@ class MetricsTable(QTableWidget):
         for row, (_title, values, is_metric) in enumerate(rows):
             for col, value in enumerate(values):
                 text = _fmt(value, 3 if is_metric else 0)
-                self.setItem(row, col, _item(text, align_right=is_metric))
+                self.setItem(row, col, _item(text, align_right=is_metric, tooltip="" if is_metric else text))
             if compare and is_metric and all(isinstance(v, (int, float)) for v in values):
                 delta = float(values[0]) - float(values[1])
                 item = _item(f"{delta:+.3f}", align_right=True)
@@ -336,12 +339,40 @@ def titled(title: str, widget: QWidget) -> QWidget:
     return box
 
 
+class EvaluationCaptions:
+    """The captions above the confusion matrix and the per-label table, naming the
+    evaluation the selected run's figures come from (test split, validation split or
+    cross-validation)."""
+
+    def __init__(self) -> None:
+        self.confusion = QLabel()
+        self.per_label = QLabel()
+        self.show(None)
+
+    def show(self, metrics: dict[str, Any] | None) -> str:
+        """Caption the figures of a run with these metrics; returns the evaluation's name."""
+        name = evaluation_name(metrics)
+        self.confusion.setText(f"<b>Confusion matrix ({name})</b>")
+        self.per_label.setText(f"<b>Per label ({name})</b>")
+        return name
+
+
+def _captioned(caption: QLabel, widget: QWidget) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 4, 0, 0)
+    layout.addWidget(caption)
+    layout.addWidget(widget)
+    return box
+
+
 def results_layout(
     history: RunHistoryTable,
     metrics: MetricsTable,
     per_label: PerLabelTable,
     confusion: ConfusionMatrixView,
     below_metrics: QWidget | None = None,
+    captions: EvaluationCaptions | None = None,
 ) -> QWidget:
     """Run history on top; metrics on the left, confusion matrix and per-label on the right."""
     caption = QLabel(
@@ -357,8 +388,9 @@ def results_layout(
     right = QWidget()
     right_layout = QVBoxLayout(right)
     right_layout.setContentsMargins(0, 0, 0, 0)
-    right_layout.addWidget(titled("Confusion matrix (test split)", confusion))
-    right_layout.addWidget(titled("Per label (test split)", per_label), 1)
+    captions = captions or EvaluationCaptions()
+    right_layout.addWidget(_captioned(captions.confusion, confusion))
+    right_layout.addWidget(_captioned(captions.per_label, per_label), 1)
     lower = QSplitter(Qt.Horizontal)
     left = titled("Metrics", metrics)
     if below_metrics is not None:  # the plain summary and the words behind each label
