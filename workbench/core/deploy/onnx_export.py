@@ -281,6 +281,7 @@ def export_model(
             "run_id": info.get("run_id"),
             "base_model": info.get("base_model"),
             "temperature": info.get("temperature"),  # calibrated confidence (calibration.py)
+            "windows": info.get("windows"),  # long records: pooled windows (long_records.py)
         }
         bundle.write_bundle_config(staging, config)
 
@@ -303,7 +304,7 @@ def export_model(
 
         steps.next("verify", "Checking ONNX against PyTorch")
         texts = [t for t in parity_texts if t and t.strip()] or FALLBACK_TEXTS
-        reference = verify.torch_logits(model, tokenizer, texts, max_length)
+        reference = verify.torch_logits(model, tokenizer, texts, max_length, windows=info.get("windows"))
         chosen, diff = None, float("inf")
         for cand in candidates:
             pred = Predictor.load(staging, model_file=cand.name)

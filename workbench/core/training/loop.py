@@ -240,6 +240,9 @@ class _Job:
             if self.max_length == cap
             else tokenizer(train_texts, truncation=True, max_length=self.max_length)["input_ids"]
         )
+        from workbench.core.training.long_records import plan_windows
+
+        plan_windows(self, tokenizer, train_texts, cap)  # long records: windows or cut (long_records.py)
         self.timings["tokenize_s"] = time.perf_counter() - t
 
     def _targets(self, examples: list[Any]) -> Any:
@@ -316,6 +319,7 @@ class _Job:
             model, tokenizer, [ex.text for ex in examples], max_length=self.max_length,
             multi_label=data.multi_label, device=self.device,
             batch_size=max(32, self.config.batch_size * 2), autocast_dtype=self.amp_dtype,
+            windows=getattr(self, "windows", None),
         )
         thresholds = self.thresholds
         if data.multi_label and tune and len(examples):
@@ -329,10 +333,10 @@ class _Job:
         from workbench.core.training.batching import (
             auto_epochs,
             auto_learning_rate,
-            collate,
             length_grouped_batches,
         )
         from workbench.core.training.device import autocast_dtype
+        from workbench.core.training.long_records import collate_records
         from workbench.core.training.models import load_classifier, load_tokenizer
 
         cfg, data, dist = self.config, self.data, self.dist
@@ -399,10 +403,10 @@ class _Job:
                 if self._agree(self.should_stop()):
                     cancelled = True
                     break
-                ids, mask = collate(self.train_ids, idx, pad, multiple_of=multiple)
+                ids, mask, pool = collate_records(self, idx, pad, multiple)  # long records: pooled windows
                 y = targets[idx].to(self.device)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                    logits = train_model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                    logits = pool(train_model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits)
                 loss = loss_fn(logits.float(), y)
                 if scaler is not None:
                     scaler.scale(loss).backward()
