@@ -154,6 +154,7 @@ def test_label_at_the_end_is_learned_from_windows_and_bundle_agrees(tmp_path, ti
     report = export_run(path, out_dir=tmp_path / "bundle")
     bundle = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
     assert bundle["windows"] == run_info["windows"] and report.parity_ok
+    assert "read in windows of 32 tokens" in (tmp_path / "bundle" / "model_card.md").read_text()
     fp32 = Predictor.load(tmp_path / "bundle", model_file="model.fp32.onnx")
     reference = torch_window_logits(model, tok, texts, max_length=MAX_LENGTH, windows=run_info["windows"])
     np.testing.assert_allclose(fp32.predict_logits(texts), reference, atol=1e-4)

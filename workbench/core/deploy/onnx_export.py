@@ -129,6 +129,7 @@ class ExportReport:
     warnings: list[str] = field(default_factory=list)
     created_at: str = ""
     model_card: str = ""
+    windows: dict[str, Any] | None = None  # long records read in pooled windows (long_records.py)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly figures (paths as strings; the model card text left out)."""
@@ -332,7 +333,7 @@ def export_model(
             parity_texts=len(texts), parity_ok=True, run_id=info.get("run_id"),
             project=project_name, base_model=info.get("base_model"),
             created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            test_texts=len(test_texts),
+            test_texts=len(test_texts), windows=info.get("windows"),
         )
         fp32 = Predictor.load(staging, model_file=fp32_name)
         check_texts = list(test_texts) or texts
