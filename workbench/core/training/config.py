@@ -75,9 +75,9 @@ class TrainConfig(Settings):
         advanced=True, choices=LONG_RECORDS, label="Long records",
     )
     window_pooling: str = setting(
-        "mean",
-        "How the scores of a long record's windows are combined: 'mean' (average) or 'max' "
-        "(the strongest window per label).",
+        "max",
+        "How the scores of a long record's windows are combined: 'max' (the strongest window "
+        "per label; best when one part of the record decides it) or 'mean' (average).",
         advanced=True, choices=WINDOW_POOLING, label="Combine windows by",
     )
     warmup_ratio: float = setting(

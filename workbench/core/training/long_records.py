@@ -4,7 +4,7 @@ A record longer than the max length is cut there unless it is read in windows: t
 tokenizer's own truncation with a stride (:func:`workbench.core.deploy.span_runtime.
 encode_windows`, the function span projects and every bundle use) gives windows of at
 most ``max_length`` tokens that overlap by a quarter of a window, and the record's logits
-are the mean (or the element-wise maximum) of its windows' logits. Training, evaluation,
+are the element-wise maximum (the default) or the mean of its windows' logits. Training, evaluation,
 the export's parity check and the bundle (``bundle.json`` ``"windows"``) use the same
 windows and the same pooling.
 
@@ -13,6 +13,12 @@ windows and the same pooling.
 that the few cut records cost little and windows would only slow training down; above it
 a fifth of the records lose text the label may depend on. ``windows`` / ``truncate``
 force it.
+
+**Pooling.** ``max`` is the default: in ``benchmarks/long_texts.py`` (a support message
+buried in about 90 tokens of unrelated text, MiniLM, windows of 48 tokens) max pooling
+reached a test macro-F1 of 0.80 in the bundle against 0.53 for the mean, 0.63 for
+head + tail truncation and 0.50 for the head alone: the mean dilutes the one window that
+holds the deciding words with the windows that do not.
 
 **Training on pooled logits.** A training example is a record, not a window: all windows
 of the records in a batch go through the model as one padded batch (records with more
