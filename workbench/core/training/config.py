@@ -60,7 +60,8 @@ class TrainConfig(Settings):
     )
     max_length: int = setting(
         128,
-        "Longest text in tokens (word pieces; a word is one to three); longer texts are cut. The "
+        "Longest text in tokens (word pieces; a word is one to three); longer texts are cut or "
+        "read in overlapping windows of this length (see 'Long records'). The "
         "actual limit is chosen from the "
         "lengths of your texts, up to this value. 128 is enough for most classification "
         "tasks; longer limits make training slower.",
