@@ -55,6 +55,14 @@ def _mb(n: int | None) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.0f} KB"
 
 
+def _long_records(report: dict[str, Any]) -> str:
+    windows = report.get("windows")
+    if not windows:
+        return "(longer texts are truncated)"
+    return (f"(longer texts are read in windows of {report['max_length']} tokens overlapping by "
+            f"{windows['stride']}, their scores combined by their {windows['pooling']})")
+
+
 def write_model_card(folder: Path, report: dict[str, Any], training: dict[str, Any] | None) -> str:
     """Write ``model_card.md`` from an export report's figures; returns the text."""
     labels = report["labels"]
@@ -70,7 +78,7 @@ def write_model_card(folder: Path, report: dict[str, Any], training: dict[str, A
         f"- Exported: {report['created_at']}",
         f"- Base model: {report.get('base_model') or 'unknown'}",
         f"- Task: {task} text classification into {len(labels)} labels: {', '.join(labels)}",
-        f"- Maximum input length: {report['max_length']} tokens (longer texts are truncated)",
+        f"- Maximum input length: {report['max_length']} tokens " + _long_records(report),
         f"- Files: `model.onnx` ({'int8 dynamic quantization, per-channel weights' if report['quantized'] else 'fp32'})"
         + (", `model.fp32.onnx` (fp32 reference)" if report["quantized"] else "")
         + f"; graph fused before quantizing: {'yes' if report['optimized'] else 'no'}",

@@ -43,10 +43,10 @@ except ImportError:  # standalone bundle: bundle_config.py lies beside this file
         load_bundle_config,
     )
 
-try:  # span (entity) bundles: windows and BIO decoding
-    from workbench.core.deploy.span_runtime import predict_spans
+try:  # span (entity) bundles: windows and BIO decoding; long records: pooled windows
+    from workbench.core.deploy.span_runtime import pooled_window_logits, predict_spans
 except ImportError:  # standalone bundle: span_runtime.py lies beside this file
-    from span_runtime import predict_spans  # type: ignore[no-redef]
+    from span_runtime import pooled_window_logits, predict_spans  # type: ignore[no-redef]
 
 __all__ = [
     "BUNDLE_CONFIG",
@@ -258,6 +258,8 @@ class Predictor:
         """Raw model outputs (n x n_labels), in the order of ``texts``."""
         import numpy as np
 
+        if self.config.get("windows"):  # long records read in overlapping windows (span_runtime.py)
+            return pooled_window_logits(self, texts, batch_size=batch_size, progress=progress, should_stop=should_stop)
         texts = ["" if t is None else str(t) for t in texts]
         n = len(texts)
         out = np.zeros((n, len(self.labels)), dtype=np.float32)

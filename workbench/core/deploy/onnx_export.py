@@ -133,6 +133,7 @@ class ExportReport:
     warnings: list[str] = field(default_factory=list)
     created_at: str = ""
     model_card: str = ""
+    windows: dict[str, Any] | None = None  # long records read in pooled windows (long_records.py)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly figures (paths as strings; the model card text left out)."""
@@ -286,6 +287,7 @@ def export_model(
             "run_id": info.get("run_id"),
             "base_model": info.get("base_model"),
             "temperature": info.get("temperature"),  # calibrated confidence (calibration.py)
+            "windows": info.get("windows"),  # long records: pooled windows (long_records.py)
         }
         bundle.write_bundle_config(staging, config)
 
@@ -308,7 +310,7 @@ def export_model(
 
         steps.next("verify", "Checking ONNX against PyTorch")
         texts = [t for t in parity_texts if t and t.strip()] or FALLBACK_TEXTS
-        reference = verify.torch_logits(model, tokenizer, texts, max_length)
+        reference = verify.torch_logits(model, tokenizer, texts, max_length, windows=info.get("windows"))
         chosen, diff = None, float("inf")
         for cand in candidates:
             pred = Predictor.load(staging, model_file=cand.name)
@@ -339,7 +341,7 @@ def export_model(
             parity_texts=len(texts), parity_ok=True, run_id=info.get("run_id"),
             project=project_name, base_model=info.get("base_model"),
             created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            test_texts=len(test_texts),
+            test_texts=len(test_texts), windows=info.get("windows"),
         )
         fp32 = Predictor.load(staging, model_file=fp32_name)
         check_texts = list(test_texts) or texts

@@ -1,5 +1,7 @@
 """Span (entity) prediction with token-classification models: overlapping windows over
 long texts, and BIO tags decoded back to character spans. numpy and tokenizers only.
+The same windows classify long records (:func:`pooled_window_logits`: the windows'
+logits pooled per text) when a bundle's ``bundle.json`` has ``"windows"``.
 
 This module is copied into every bundle beside ``inference.py`` and is also used in
 training and evaluation, so windows and decoding are the same everywhere. A text is
@@ -15,11 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 try:  # inside Workbench
-    from workbench.core.deploy.bundle_config import Cancelled
+    from workbench.core.deploy.bundle_config import BundleError, Cancelled
 except ImportError:  # standalone bundle: bundle_config.py lies beside this file
-    from bundle_config import Cancelled  # type: ignore[no-redef]
+    from bundle_config import BundleError, Cancelled  # type: ignore[no-redef]
 
-__all__ = ["Window", "decode_spans", "encode_windows", "predict_spans", "window_stride"]
+__all__ = ["POOLINGS", "Window", "decode_spans", "encode_windows", "pool_logits",
+           "pooled_window_logits", "predict_spans", "window_settings", "window_stride"]
+
+#: How the windows' logits of one long record are combined.
+POOLINGS = ("mean", "max")
 
 
 @dataclass
@@ -197,3 +203,71 @@ def predict_spans(predictor: Any, texts: Sequence[str], *, batch_size: int = 32,
             item["uncertainty"] = uncertainty
         out.append(item)
     return out
+
+
+# ---------------------------------------------------------------------- long records
+def window_settings(config: dict[str, Any], max_length: int) -> tuple[int, str]:
+    """(stride, pooling) of a classification bundle's ``"windows"`` entry, checked (a
+    bundle may come from anywhere: one line naming the problem)."""
+    windows = config.get("windows")
+    stride = windows.get("stride") if isinstance(windows, dict) else None
+    pooling = windows.get("pooling") if isinstance(windows, dict) else None
+    if (not isinstance(stride, int) or isinstance(stride, bool) or not 0 <= stride < max_length // 2
+            or pooling not in POOLINGS):
+        raise BundleError(
+            f"'windows' in bundle.json must be {{\"stride\": 0 to {max(0, max_length // 2 - 1)} "
+            f"tokens, \"pooling\": one of {', '.join(POOLINGS)}}}, not {windows!r}.")
+    return stride, pooling
+
+
+def pool_logits(window_logits: Any, text_index: Sequence[int], pooling: str) -> Any:
+    """One row per text from the logits of its windows (``text_index``: each window's
+    text, ascending, every text present), by their mean or element-wise maximum."""
+    import numpy as np
+
+    logits = np.asarray(window_logits, dtype=np.float32)
+    index = np.asarray(text_index)
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]]) if len(index) else index
+    if pooling == "max":
+        return np.maximum.reduceat(logits, starts, axis=0)
+    counts = np.diff(np.r_[starts, len(index)]).astype(np.float32)
+    return np.add.reduceat(logits, starts, axis=0) / counts[:, None]
+
+
+def pooled_window_logits(predictor: Any, texts: Sequence[str], *, batch_size: int = 32,
+                         progress: Callable[[int, int], None] | None = None,
+                         should_stop: Callable[[], bool] | None = None) -> Any:
+    """Logits (texts x labels) of a classification bundle that reads long records in
+    overlapping windows (:func:`encode_windows`, as in training) and pools them."""
+    import numpy as np
+
+    stride, pooling = window_settings(predictor.config, predictor.max_length)
+    texts = ["" if t is None else str(t) for t in texts]
+    if not texts:
+        return np.zeros((0, len(predictor.labels)), dtype=np.float32)
+    windows = encode_windows(predictor.tokenizer, texts, predictor.max_length, stride)
+    order = sorted(range(len(windows)), key=lambda k: len(windows[k].ids))
+    out = np.zeros((len(windows), len(predictor.labels)), dtype=np.float32)
+    for start in range(0, len(order), max(1, batch_size)):
+        if should_stop is not None and should_stop():
+            raise Cancelled("Prediction cancelled.")
+        idx = order[start : start + batch_size]
+        width = max(len(windows[k].ids) for k in idx)
+        arrays = {name: np.zeros((len(idx), width), dtype=np.int64)
+                  for name in ("input_ids", "attention_mask", "token_type_ids")}
+        arrays["input_ids"][:] = predictor.pad_id
+        for row, k in enumerate(idx):
+            n = len(windows[k].ids)
+            arrays["input_ids"][row, :n] = windows[k].ids
+            arrays["attention_mask"][row, :n] = 1
+            arrays["token_type_ids"][row, :n] = windows[k].type_ids
+        feeds = {name: arrays[name] for name in predictor.input_names}
+        logits = predictor.session.run([predictor.output_name], feeds)[0]
+        if logits.ndim != 2 or logits.shape[1] != len(predictor.labels):
+            raise BundleError(
+                f"The label map lists {len(predictor.labels)} labels but the model outputs "
+                f"{logits.shape[-1]} scores: the bundle's files do not belong together.")
+        out[idx] = logits
+        if progress is not None:  # in texts, counted by the share of windows done
+            progress(len(texts) * min(len(order), start + len(idx)) // len(order), len(texts))
+    return pool_logits(out, [w.text_index for w in windows], pooling)

@@ -22,9 +22,17 @@ __all__ = [
 from workbench.core.deploy import F1_DROP_WARNING, PARITY_TOLERANCE  # noqa: E402
 
 
-def torch_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int = 16) -> np.ndarray:
-    """PyTorch logits for texts, tokenized as in training (transformers tokenizer)."""
+def torch_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int = 16,
+                 windows: dict[str, Any] | None = None) -> np.ndarray:
+    """PyTorch logits for texts, tokenized as in training (transformers tokenizer); with
+    ``windows`` pooled over overlapping windows, as the bundle does."""
     import torch
+
+    if windows:
+        from workbench.core.training.long_records import torch_window_logits
+
+        return torch_window_logits(model, tokenizer, texts, max_length=max_length, windows=windows,
+                                   batch_size=batch_size)
 
     out = []
     model.eval()

@@ -15,6 +15,9 @@ CLASS_WEIGHTING = ("balanced", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: 'lora' (adapters via peft) is planned; until then it is refused as an unknown choice.
 METHODS = ("auto", "finetune", "setfit", "linear")
+#: Records longer than the max length: see core/training/long_records.py.
+LONG_RECORDS = ("auto", "windows", "truncate")
+WINDOW_POOLING = ("mean", "max")
 
 
 @dataclass
@@ -57,11 +60,26 @@ class TrainConfig(Settings):
     )
     max_length: int = setting(
         128,
-        "Longest text in tokens (word pieces; a word is one to three); longer texts are cut. The "
+        "Longest text in tokens (word pieces; a word is one to three); longer texts are cut or "
+        "read in overlapping windows of this length (see 'Long records'). The "
         "actual limit is chosen from the "
         "lengths of your texts, up to this value. 128 is enough for most classification "
         "tasks; longer limits make training slower.",
         min=8, max=8192, unit="tokens", label="Max length (tokens)",
+    )
+    long_records: str = setting(
+        "auto",
+        "Records longer than the max length: 'auto' (read in overlapping windows when more "
+        "than 20% of the training records are longer, otherwise cut), 'windows' (always read "
+        "them in overlapping windows, so words near the end count; slower on long texts) or "
+        "'truncate' (cut at the max length).",
+        advanced=True, choices=LONG_RECORDS, label="Long records",
+    )
+    window_pooling: str = setting(
+        "max",
+        "How the scores of a long record's windows are combined: 'max' (the strongest window "
+        "per label; best when one part of the record decides it) or 'mean' (average).",
+        advanced=True, choices=WINDOW_POOLING, label="Combine windows by",
     )
     warmup_ratio: float = setting(
         0.1,

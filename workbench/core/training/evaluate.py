@@ -121,10 +121,19 @@ def predict_proba(
     batch_size: int = 64,
     should_stop: Callable[[], bool] | None = None,
     autocast_dtype: Any = None,
+    windows: dict[str, Any] | None = None,
 ) -> Any:
-    """Probabilities (n x labels) for ``texts``, batched by length with dynamic padding."""
+    """Probabilities (n x labels) for ``texts``, batched by length with dynamic padding;
+    with ``windows`` long texts are read in pooled overlapping windows (long_records.py)."""
     import numpy as np
     import torch
+
+    if windows:
+        from workbench.core.training.long_records import window_probs
+
+        return window_probs(model, tokenizer, texts, multi_label=multi_label, max_length=max_length,
+                            windows=windows, device=device, batch_size=batch_size,
+                            should_stop=should_stop, autocast_dtype=autocast_dtype)
 
     if not texts:
         return np.zeros((0, model.config.num_labels), dtype=np.float32)
@@ -288,7 +297,7 @@ def evaluate_run(
     index = {n: i for i, n in enumerate(labels)}
     probs = predict_proba(
         model, tokenizer, texts, max_length=int(info.get("max_length", 256)),
-        multi_label=multi, batch_size=batch_size,
+        multi_label=multi, batch_size=batch_size, windows=info.get("windows"),
     )
     pred = probs_to_predictions(probs, multi_label=multi, thresholds=info.get("thresholds"))
     if multi:

@@ -40,6 +40,7 @@ def finish_run_output(job: Any, model: Any, tokenizer: Any, best_state: Any, sta
     metrics["split"] = "test" if data.test else "validation"
     metrics["validation"] = brief(val_metrics)
     metrics["thresholds"] = job.thresholds
+    metrics["long_records"] = getattr(job, "long_records", None)  # windows or cut (long_records.py)
     probs = calibrate_job(job, _p, test, probs, metrics)  # temperature scaling (calibration.py)
     job.timings["final_eval_s"] = time.perf_counter() - t
 
@@ -82,6 +83,7 @@ def save_model(job: Any, model: Any, tokenizer: Any) -> Path:
         "max_length": job.max_length,
         "base_model": job.config.base_model,
         "temperature": getattr(job, "temperature", 1.0),
+        "windows": getattr(job, "windows", None),  # long records (long_records.py)
     }
     (job.tmp_dir / "workbench_run.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     if final.exists():  # left over from a project file that was replaced

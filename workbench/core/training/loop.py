@@ -244,6 +244,9 @@ class _Job:
             if self.max_length == cap
             else tokenizer(train_texts, truncation=True, max_length=self.max_length)["input_ids"]
         )
+        from workbench.core.training.long_records import plan_windows
+
+        plan_windows(self, tokenizer, train_texts, cap)  # long records: windows or cut (long_records.py)
         self.timings["tokenize_s"] = time.perf_counter() - t
 
     def _targets(self, examples: list[Any]) -> Any:
@@ -320,6 +323,7 @@ class _Job:
             model, tokenizer, [ex.text for ex in examples], max_length=self.max_length,
             multi_label=data.multi_label, device=self.device,
             batch_size=max(32, self.config.batch_size * 2), autocast_dtype=self.amp_dtype,
+            windows=getattr(self, "windows", None),
         )
         thresholds = self.thresholds
         if data.multi_label and tune and len(examples):
@@ -333,11 +337,11 @@ class _Job:
         from workbench.core.training.batching import (
             auto_epochs,
             auto_learning_rate,
-            collate,
             length_grouped_batches,
         )
         from workbench.core.training.cached_finetune import layer_cache_for
         from workbench.core.training.device import autocast_dtype
+        from workbench.core.training.long_records import collate_records
         from workbench.core.training.models import load_classifier, load_tokenizer
 
         cfg, data, dist = self.config, self.data, self.dist
@@ -349,8 +353,10 @@ class _Job:
         frozen = self._freeze(model)
         self.amp_dtype = autocast_dtype(self.device)
         # Frozen lower layers computed once per record (core/training/cached_finetune.py).
-        cached = layer_cache_for(model, self.train_ids, frozen, enabled=cfg.cache_frozen_layers, device=self.device,
-                                 distributed=dist.distributed, amp=self.amp_dtype)
+        # (kept per record, so not with long records read in windows)
+        windowed = getattr(self, "train_windows", None) is not None
+        cached = layer_cache_for(model, self.train_ids, frozen, enabled=cfg.cache_frozen_layers and not windowed,
+                                 device=self.device, distributed=dist.distributed, amp=self.amp_dtype)
         scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.thresholds: list[float] | None = [0.5] * len(data.labels) if data.multi_label else None
         train_model = model
@@ -407,11 +413,11 @@ class _Job:
                 if self._agree(self.should_stop()):
                     cancelled = True
                     break
-                ids, mask = collate(self.train_ids, idx, pad, multiple_of=multiple)
+                ids, mask, pool = collate_records(self, idx, pad, multiple)  # long records: pooled windows
                 y = targets[idx].to(self.device)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                    logits = (cached.logits(train_model, idx, ids, mask) if cached is not None else
-                              train_model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits)
+                    logits = pool(cached.logits(train_model, idx, ids, mask) if cached is not None else
+                                  train_model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits)
                 loss = loss_fn(logits.float(), y)
                 if scaler is not None:
                     scaler.scale(loss).backward()
