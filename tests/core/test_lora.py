@@ -78,7 +78,7 @@ def _in_worker(fn, *args, **kwargs):
 
 
 def _config(base: Path, **kw) -> TrainConfig:
-    return TrainConfig(base_model=str(base), method="lora", threads=1, epochs=4, batch_size=8, **kw)
+    return TrainConfig(base_model=str(base), method="lora", threads=1, epochs=2, batch_size=8, **kw)
 
 
 @pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
@@ -147,6 +147,14 @@ def test_cancel_keeps_the_best_adapters_and_a_changed_base_is_refused(tmp_path, 
     assert lora_folder.is_lora_folder(result.model_path)
     assert list_runs(Project.open(path))[0]["status"] == "cancelled"
     assert evaluate_run(path, result.run_id)["n"] > 0
+    # The saved adapters load back unmerged and trainable (to train on from them).
+    from safetensors.torch import load_file
+
+    wrapped, _tok = lora_folder.load_wrapped(result.model_path, inference=False)
+    saved = load_file(str(result.model_path / "model.safetensors"))
+    again = lora.adapter_state(wrapped)
+    assert set(again) == set(saved) and all(bool((again[k] == saved[k]).all()) for k in saved)
+    assert 0 < lora.trainable_counts(wrapped)[0]
     # Adapters applied to other base weights would be garbage: refused in one message.
     cfg_file = result.model_path / "config.json"
     cfg = json.loads(cfg_file.read_text())

@@ -184,6 +184,8 @@ def prepare(job: Any, model: Any) -> tuple[Any, int]:
     cfg = job.config
     first = auto_freeze_layers(cfg.freeze_layers, job.info.num_layers, job.device.type)
     first = min(first, max(0, job.info.num_layers - 1))  # at least one layer adapts
+    if job.info.model_type == "albert":  # one layer shared by all depths: adapt it everywhere
+        first = 0
     settings = lora_settings(model, rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                              targets=cfg.lora_targets, first_layer=first)
     wrapped = wrap(model, settings).to(job.device)

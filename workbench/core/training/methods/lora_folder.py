@@ -16,7 +16,7 @@ from typing import Any
 
 from workbench.core.errors import ModelError
 
-__all__ = ["LORA_TYPE", "save_adapter_folder", "is_lora_folder", "load_merged", "base_fingerprint"]
+__all__ = ["LORA_TYPE", "save_adapter_folder", "is_lora_folder", "load_wrapped", "load_merged", "base_fingerprint"]
 
 LORA_TYPE = "workbench-lora"
 _EDGE = 1 << 20  # bytes read from each end of a weight file for the fingerprint
@@ -90,13 +90,16 @@ def _base_folder(cfg: dict[str, Any], folder: Path) -> Path:
                      f"unchanged ({'; '.join(tried) or 'none recorded'}).")
 
 
-def load_merged(folder: Path) -> tuple[Any, Any]:
-    """(merged classifier in eval mode with eager attention, tokenizer) of a LoRA folder."""
+def load_wrapped(folder: Path, *, inference: bool = True) -> tuple[Any, Any]:
+    """(classifier with the folder's adapters, not merged; tokenizer) of a LoRA folder:
+    the base model rebuilt from its own folder (checked against the recorded
+    fingerprint), wrapped with the saved settings and the saved adapter + head tensors
+    put in. ``inference=False`` leaves the adapters trainable (to train on from them)."""
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    from workbench.core.training.methods.lora import load_adapter_state, merge, wrap
+    from workbench.core.training.methods.lora import load_adapter_state, wrap
     from workbench.core.training.methods.modules import load_custom_tokenizer
     from workbench.core.training.models import check_model_folder
 
@@ -113,9 +116,8 @@ def load_merged(folder: Path) -> tuple[Any, Any]:
         model = AutoModelForSequenceClassification.from_pretrained(
             str(base), config=config, trust_remote_code=False, use_safetensors=(base / "model.safetensors").is_file(),
             ignore_mismatched_sizes=True, attn_implementation="eager")
-        wrapped = wrap(model, dict(cfg["lora"]), inference=True)
+        wrapped = wrap(model, dict(cfg["lora"]), inference=inference)
         load_adapter_state(wrapped, load_file(str(folder / "model.safetensors")))
-        merged = merge(wrapped)
     except ModelError:
         raise
     except Exception as exc:
@@ -123,5 +125,15 @@ def load_merged(folder: Path) -> tuple[Any, Any]:
         raise ModelError(f"Cannot load the LoRA model in {folder}: {first}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
+    return wrapped, load_custom_tokenizer(folder)
+
+
+def load_merged(folder: Path) -> tuple[Any, Any]:
+    """(merged classifier in eval mode with eager attention, tokenizer) of a LoRA folder:
+    a plain transformers model, as evaluation and export need."""
+    from workbench.core.training.methods.lora import merge
+
+    wrapped, tokenizer = load_wrapped(folder)
+    merged = merge(wrapped)
     merged.eval()
-    return merged, load_custom_tokenizer(folder)
+    return merged, tokenizer
