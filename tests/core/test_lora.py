@@ -134,14 +134,15 @@ def test_lora_trains_saves_adapters_only_and_the_bundle_matches_the_merged_model
 
 def test_cancel_keeps_the_best_adapters_and_a_changed_base_is_refused(tmp_path, tiny_base_model):
     path = make_project(tmp_path / "c.wbproj", 12)
-    calls = {"n": 0}
+    evaluated: list = []
 
-    def stop() -> bool:  # 25 training records / batch 8: the first evaluation after 4 steps
-        calls["n"] += 1
-        return calls["n"] > 6
+    def seen(event) -> None:
+        if event.phase == "evaluate" and event.val_metrics:
+            evaluated.append(event)
 
-    with pytest.raises(Cancelled) as err:
-        _in_worker(train_job, path, _config(tiny_base_model), should_stop=stop)
+    with pytest.raises(Cancelled) as err:  # cancelled in epoch 2, after the first evaluation
+        _in_worker(train_job, path, _config(tiny_base_model, early_stopping_patience=0),
+                   progress=seen, should_stop=lambda: bool(evaluated))
     result = err.value.result
     assert result.status == "cancelled" and result.metrics["best_epoch"] == 1
     assert lora_folder.is_lora_folder(result.model_path)
