@@ -113,7 +113,8 @@ class TrainConfig(Settings):
         -1,
         "Lower layers kept fixed (not trained): -1 = automatic, 0 = train every layer, N = "
         "freeze the embeddings and the first N encoder layers. Freezing half the layers "
-        "trains about 1.5x faster on a CPU with the same accuracy on small data sets.",
+        "trains about 1.5x faster on a CPU with the same accuracy on small data sets. "
+        "With LoRA: the lower layers get no adapters.",
         advanced=True, min=-1, max=48, special={-1: "Automatic"}, label="Frozen lower layers",
     )
     max_steps: int = setting(

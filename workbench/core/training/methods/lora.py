@@ -116,12 +116,12 @@ def wrap(model: Any, settings: dict[str, Any], *, inference: bool = False) -> An
 
 
 def is_wrapped(model: Any) -> bool:
-    """True for a model made by :func:`wrap` (a peft model)."""
-    try:
-        import peft
-    except ImportError:
-        return False
-    return isinstance(model, peft.PeftModel)
+    """True for a model made by :func:`wrap` (a peft model). Never imports peft (seconds):
+    a model can only be a peft model once peft is loaded."""
+    import sys
+
+    peft = sys.modules.get("peft")
+    return peft is not None and isinstance(model, peft.PeftModel)
 
 
 def adapter_state(model: Any) -> dict[str, Any]:
