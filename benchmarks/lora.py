@@ -20,9 +20,15 @@ weight file and whole folder size, test macro-F1, and for LoRA the seconds to re
 merged model from base + adapters (what export and evaluation do). Ratios are against
 ``finetune, all layers``.
 
+``--base-sized`` measures memory and speed where LoRA is meant to be used: a randomly
+initialised model of BERT-base's shape (12 layers, hidden 768, 110 M parameters; no
+quality figures, the weights are random), full fine-tuning against LoRA, all layers,
+``--max-steps`` steps each.
+
 Usage::
 
     nice -n 10 python benchmarks/lora.py [--n 400] [--epochs 1] [--seed 0]
+    nice -n 10 python benchmarks/lora.py --base-sized --n 120 --max-steps 4
 """
 from __future__ import annotations
 
@@ -73,8 +79,8 @@ def child(project: str, settings: dict, epochs: int) -> None:
 
     lora.require_peft()
     before = _rss_mb()
-    cfg = TrainConfig(base_model="bundled", epochs=epochs, batch_size=16, threads=1,
-                      early_stopping_patience=0, **settings)
+    cfg = TrainConfig(**{"base_model": "bundled", "epochs": epochs, "batch_size": 16, "threads": 1,
+                         "early_stopping_patience": 0, **settings})
     t = time.perf_counter()
     result = train_project(project, cfg)
     wall = time.perf_counter() - t
@@ -109,11 +115,29 @@ def child(project: str, settings: dict, epochs: int) -> None:
     print("RESULT " + json.dumps(out), flush=True)
 
 
+def _base_sized_model(folder: Path, tokenizer) -> Path:
+    """A randomly initialised BERT with BERT-base's shape and the bundled tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=768, num_hidden_layers=12,
+                        num_attention_heads=12, intermediate_size=3072)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=400, help="number of generated texts")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--base-sized", action="store_true",
+                        help="instead: a randomly initialised BERT-base-sized model (hidden 768, 12 layers, "
+                             "the bundled tokenizer), full fine-tuning vs LoRA on all layers, --max-steps steps "
+                             "each: memory and speed only (no quality: random weights)")
+    parser.add_argument("--max-steps", type=int, default=4, help="steps per way with --base-sized")
     parser.add_argument("--child", nargs=3, metavar=("PROJECT", "SETTINGS", "EPOCHS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -129,12 +153,20 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.core.training.models import bundled_model_path
 
     tok = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    ways = WAYS
+    base_tmp = tempfile.TemporaryDirectory()
+    if args.base_sized:
+        base = _base_sized_model(Path(base_tmp.name) / "base", tok)
+        extra = {"base_model": str(base), "max_steps": args.max_steps}
+        ways = [(name.replace("all layers", "base-sized"), {**st, **extra}) for name, st in WAYS if "all" in name]
     rows = generate_tickets(args.n, args.seed, tok)
     lengths = sorted(len(tok(text)["input_ids"]) for text, _ in rows)
     print(f"data: {len(rows)} generated tickets, tokens median {lengths[len(lengths) // 2]} "
           f"(max length 128), labels {dict((lab, sum(1 for _, x in rows if x == lab)) for lab in SHARES)}")
-    print(f"base model: bundled MiniLM (6 layers, hidden 384); {args.epochs} epochs, batch 16, 1 torch thread, "
-          f"early stopping off; each way in a fresh process, one after another")
+    what = (f"random BERT-base-sized model (12 layers, hidden 768), {args.max_steps} steps" if args.base_sized
+            else f"bundled MiniLM (6 layers, hidden 384), {args.epochs} epoch(s)")
+    print(f"base model: {what}, batch 16, 1 torch thread, early stopping off; each way in a fresh process, "
+          f"one after another")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.wbproj"
@@ -143,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                         text_col="text", label_col="label", source="benchmark")
             examples = [(rid, tuple(lab), s) for rid, _t, lab, s in project.labelled_examples()]
             project.set_splits(assign_splits(examples, validation_fraction=0.15, test_fraction=0.15, seed=42))
-        for name, settings in WAYS:
+        for name, settings in ways:
             t = time.perf_counter()
             proc = subprocess.run([sys.executable, __file__, "--child", str(path), json.dumps(settings),
                                    str(args.epochs)], capture_output=True, text=True, timeout=900)
@@ -154,13 +186,14 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = json.loads(line[7:])
             print(f"  {name}: done in {time.perf_counter() - t:.0f} s (load average {results[name]['load_avg']:.1f})",
                   flush=True)
-    ref = results[WAYS[0][0]]
+    base_tmp.cleanup()
+    ref = results[ways[0][0]]
     head = (f"{'way':<22}|{'samples/s':>10} |{'x':>6} |{'trainable':>11} |{'grad+Adam MB':>13} |"
             f"{'peak RSS MB':>12} |{'+ over start':>13} |{'weights MB':>11} |{'folder MB':>10} |{'test F1':>8} |{'merge s':>8}")
     print()
     print(head)
     print("-" * len(head))
-    for name, _s in WAYS:
+    for name, _s in ways:
         r = results[name]
         merge = f"{r['merge_s']:8.2f}" if "merge_s" in r else f"{'-':>8}"
         print(f"{name:<22}|{r['samples_per_s']:10.2f} |{r['samples_per_s'] / ref['samples_per_s']:6.2f} |"
@@ -168,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['peak_rss_mb'] - r['rss_before_mb']:13.0f} |{r['weights_bytes'] / 1e6:11.2f} |"
               f"{r['folder_bytes'] / 1e6:10.2f} |{r['macro_f1']:8.3f} |{merge}")
     print()
-    for name in (WAYS[2][0], WAYS[3][0]):
+    for name in [n for n, st in ways if st["method"] == "lora"]:
         r = results[name]
-        print(f"{name} vs finetune, all layers: samples/s x{r['samples_per_s'] / ref['samples_per_s']:.2f}, "
+        print(f"{name} vs {ways[0][0]}: samples/s x{r['samples_per_s'] / ref['samples_per_s']:.2f}, "
               f"peak RSS x{r['peak_rss_mb'] / ref['peak_rss_mb']:.2f} "
               f"(increase over start x{(r['peak_rss_mb'] - r['rss_before_mb']) / (ref['peak_rss_mb'] - ref['rss_before_mb']):.2f}), "
               f"checkpoint weights x{r['weights_bytes'] / ref['weights_bytes']:.3f}")
