@@ -87,6 +87,7 @@ def test_lora_trains_saves_adapters_only_and_the_bundle_matches_the_merged_model
     events = []
     result = _in_worker(train_job, path, _config(tiny_base_model), progress=events.append)
     assert result.status == "completed" and result.metrics["method"]["chosen"] == "lora"
+    assert result.metrics["method"]["sentence"].startswith("Method: LoRA (rank-8 adapters on query, value")
     assert any("LoRA: training" in (e.message or "") for e in events)
     assert any(e.phase == "evaluate" and e.val_metrics for e in events)  # validation per epoch
     folder = result.model_path

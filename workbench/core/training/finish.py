@@ -28,9 +28,9 @@ def finish_run_output(job: Any, model: Any, tokenizer: Any, best_state: Any, sta
                        timings=job.timings, config=config)
         job.emit(TrainEvent("done", message=f"Run {job.run_id} {status} before a model could be saved."))
         return TrainResult(job.run_id, status, {}, None)
-    from workbench.core.training.methods.lora import restore_state
+    from workbench.core.training.methods import lora
 
-    restore_state(model, best_state)  # LoRA: adapters and head only
+    lora.restore_state(model, best_state)  # LoRA: adapters and head only
     job.thresholds = getattr(job, "best_thresholds", job.thresholds)
     t = time.perf_counter()
     job.emit(TrainEvent("evaluate", message="Evaluating the best model on the test split"))
@@ -40,6 +40,8 @@ def finish_run_output(job: Any, model: Any, tokenizer: Any, best_state: Any, sta
     metrics.update(extra)
     metrics["method"] = getattr(job, "method_info", None) or {
         "requested": job.config.method, "chosen": "lora" if job.config.method == "lora" else "finetune"}
+    if lora.is_wrapped(model):  # the Train tab's and the model card's sentence
+        metrics["method"].setdefault("sentence", lora.summary(job))
     metrics["split"] = "test" if data.test else "validation"
     metrics["validation"] = brief(val_metrics)
     metrics["thresholds"] = job.thresholds
