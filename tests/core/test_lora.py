@@ -214,6 +214,7 @@ def test_missing_peft_is_one_message_and_nothing_is_written(tmp_path, tiny_base_
     with pytest.raises(WorkbenchError, match=r'pip install "workbench\[lora\]"'):
         train_project(path, _config(tiny_base_model))
     assert list_runs(Project.open(path)) == []
+    assert not lora.peft_available()  # auto then fine-tunes a base-sized model in full
 
 
 def test_auto_trains_lora_for_a_base_sized_model(tmp_path):

@@ -24,7 +24,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.training.config import LORA_TARGETS
 
 __all__ = [
-    "PEFT_MISSING", "TARGET_CHOICES", "require_peft", "target_modules", "head_modules",
+    "PEFT_MISSING", "TARGET_CHOICES", "require_peft", "peft_available", "target_modules", "head_modules",
     "lora_settings", "wrap", "is_wrapped", "adapter_state", "load_adapter_state", "merge",
     "trainable_counts", "wanted", "prepare", "snapshot_state", "restore_state",
     "auto_learning_rate", "prefer_lora", "summary", "LORA_SIZE_CLASSES",
@@ -62,6 +62,15 @@ def require_peft() -> Any:
     except ImportError:
         raise WorkbenchError(PEFT_MISSING) from None
     return peft
+
+
+def peft_available() -> bool:
+    """Whether peft can be imported (imports it: seconds, once)."""
+    try:
+        require_peft()
+    except WorkbenchError:
+        return False
+    return True
 
 
 def target_modules(model_type: str, targets: str = "query-value") -> list[str]:

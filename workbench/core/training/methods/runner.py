@@ -80,9 +80,12 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
     plan = choose.plan_methods(profile, method)
     job.method_info = {"requested": method, "profile": profile.to_dict(), "reason": plan.reason}
     if plan.finetune:
-        from workbench.core.training.methods.lora import prefer_lora
+        from workbench.core.training.methods.lora import peft_available, prefer_lora
 
         big = prefer_lora(job.info.size_class)  # base/large models: LoRA (see lora.prefer_lora)
+        if big and not peft_available():
+            big = False
+            job.method_info["reason"] = plan.reason + "; full fine-tuning because peft (LoRA) is not installed"
         if big:
             job.method_info["reason"] = plan.reason + f"; LoRA for a {job.info.size_class}-sized model"
         job.method_info.update(chosen="lora" if big else "finetune", evaluation="the validation split")
