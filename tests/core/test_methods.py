@@ -292,7 +292,7 @@ def test_unknown_method_is_refused_before_anything_is_written(tmp_path, tiny_bas
 
     path = make_project(tmp_path / "r.wbproj", 8, ["billing", "delivery"])
     with pytest.raises(WorkbenchError, match="method must be one of"):
-        train_project(path, TrainConfig(base_model=str(tiny_base_model), method="lora"))
+        train_project(path, TrainConfig(base_model=str(tiny_base_model), method="adapters"))
     assert list_runs(Project.open(path)) == []
 
 

@@ -46,6 +46,10 @@ def load_classifier(model_dir: Path) -> tuple[Any, Any]:
     try:
         if is_custom_folder(model_dir):  # linear / SetFit models (training/methods)
             return load_custom(model_dir), load_custom_tokenizer(model_dir)
+        from workbench.core.training.methods import lora_folder
+
+        if lora_folder.is_lora_folder(model_dir):  # LoRA: adapters merged into the base
+            return lora_folder.load_merged(model_dir)
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
         if is_head_pruned(model_dir):  # attention heads pruned (core/compress)
             model = load_pruned_classifier(model_dir)

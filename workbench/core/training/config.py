@@ -13,8 +13,9 @@ __all__ = ["TrainConfig", "TrainEvent", "TrainResult", "DataSummary", "PHASES"]
 PHASES = ("prepare", "train", "evaluate", "save", "done")
 CLASS_WEIGHTING = ("balanced", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-#: 'lora' (adapters via peft) is planned; until then it is refused as an unknown choice.
-METHODS = ("auto", "finetune", "setfit", "linear")
+METHODS = ("auto", "finetune", "setfit", "linear", "lora")
+#: Where LoRA adapters go (see core/training/methods/lora.py).
+LORA_TARGETS = ("query-value", "attention", "all-linear")
 #: Records longer than the max length: see core/training/long_records.py.
 LONG_RECORDS = ("auto", "windows", "truncate")
 WINDOW_POOLING = ("mean", "max")
@@ -39,8 +40,10 @@ class TrainConfig(Settings):
         "How to train: 'auto' (chosen from your data: with tens of labels per class the "
         "methods below beat fine-tuning, compared on held-out data), 'finetune' (train the "
         "whole model), 'setfit' (few-shot: tune the sentence encoder on pairs, then a "
-        "classifier) or 'linear' (logistic regression on TF-IDF or on the frozen encoder's "
-        "embeddings; fastest).",
+        "classifier), 'linear' (logistic regression on TF-IDF or on the frozen encoder's "
+        "embeddings; fastest) or 'lora' (train small adapters instead of the whole model: "
+        "less memory and much smaller saved models, for base- and large-sized models; "
+        "needs the peft package).",
         choices=METHODS,
     )
     epochs: int = setting(
@@ -128,7 +131,8 @@ class TrainConfig(Settings):
         -1,
         "Lower layers kept fixed (not trained): -1 = automatic, 0 = train every layer, N = "
         "freeze the embeddings and the first N encoder layers. Freezing half the layers "
-        "trains about 1.5x faster on a CPU with the same accuracy on small data sets.",
+        "trains about 1.5x faster on a CPU with the same accuracy on small data sets. "
+        "With LoRA: the lower layers get no adapters.",
         advanced=True, min=-1, max=48, special={-1: "Automatic"}, label="Frozen lower layers",
     )
     cache_frozen_layers: bool = setting(
@@ -168,6 +172,26 @@ class TrainConfig(Settings):
     test_fraction: float = setting(
         0.15, "Share of labelled records held out to measure the final model.", advanced=True,
         min=0.0, max=0.5, min_exclusive=True, max_exclusive=True,
+    )
+    # LoRA (method 'lora', or 'auto' with a base/large model): core/training/methods/lora.py
+    lora_rank: int = setting(
+        8, "LoRA: rank of the adapters (their size). Larger adapts more, uses more memory.",
+        advanced=True, min=1, max=256, label="LoRA rank",
+    )
+    lora_alpha: int = setting(
+        16, "LoRA: scaling of the adapters (their effect is alpha / rank).",
+        advanced=True, min=1, max=1024, label="LoRA alpha",
+    )
+    lora_dropout: float = setting(
+        0.1, "LoRA: dropout on the adapters' input during training.",
+        advanced=True, min=0.0, max=0.9, label="LoRA dropout",
+    )
+    lora_targets: str = setting(
+        "query-value",
+        "LoRA: where adapters go: 'query-value' (the attention's query and value), "
+        "'attention' (all attention weights) or 'all-linear' (also the feed-forward layers; "
+        "more adaptable, slower).",
+        advanced=True, choices=LORA_TARGETS, label="LoRA targets",
     )
 
 

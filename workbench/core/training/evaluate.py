@@ -189,6 +189,10 @@ def load_run_model(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
 
     if custom.is_custom_folder(model_dir):  # linear / SetFit models
         return custom.load_custom(model_dir), custom.load_custom_tokenizer(model_dir), info
+    from workbench.core.training.methods import lora_folder
+
+    if lora_folder.is_lora_folder(model_dir):  # LoRA: base model + adapters, merged
+        return (*lora_folder.load_merged(model_dir), info)
     tokenizer = load_tokenizer(model_dir)
     try:
         if is_head_pruned(model_dir):  # attention heads pruned (core/compress)

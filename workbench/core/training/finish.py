@@ -28,7 +28,9 @@ def finish_run_output(job: Any, model: Any, tokenizer: Any, best_state: Any, sta
                        timings=job.timings, config=config)
         job.emit(TrainEvent("done", message=f"Run {job.run_id} {status} before a model could be saved."))
         return TrainResult(job.run_id, status, {}, None)
-    model.load_state_dict(best_state)
+    from workbench.core.training.methods import lora
+
+    lora.restore_state(model, best_state)  # LoRA: adapters and head only
     job.thresholds = getattr(job, "best_thresholds", job.thresholds)
     t = time.perf_counter()
     job.emit(TrainEvent("evaluate", message="Evaluating the best model on the test split"))
@@ -36,7 +38,10 @@ def finish_run_output(job: Any, model: Any, tokenizer: Any, best_state: Any, sta
     test = data.test or data.validation
     metrics, probs, _t = job.evaluate(model, tokenizer, test, tune=False)
     metrics.update(extra)
-    metrics["method"] = getattr(job, "method_info", None) or {"requested": job.config.method, "chosen": "finetune"}
+    metrics["method"] = getattr(job, "method_info", None) or {
+        "requested": job.config.method, "chosen": "lora" if job.config.method == "lora" else "finetune"}
+    if lora.is_wrapped(model):  # the Train tab's and the model card's sentence
+        metrics["method"].setdefault("sentence", lora.summary(job))
     metrics["split"] = "test" if data.test else "validation"
     metrics["validation"] = brief(val_metrics)
     metrics["thresholds"] = job.thresholds
@@ -72,7 +77,13 @@ def save_model(job: Any, model: Any, tokenizer: Any) -> Path:
     model.config.problem_type = (
         "multi_label_classification" if job.data.multi_label else "single_label_classification"
     )
-    model.save_pretrained(job.tmp_dir, safe_serialization=True)
+    from workbench.core.training.methods import lora, lora_folder
+
+    if lora.is_wrapped(model):  # LoRA: adapters and head only, merged when loaded
+        lora_folder.save_adapter_folder(model, job.tmp_dir, base_model=job.config.base_model,
+                                        base_path=job.info.path, settings=job.lora_info["settings"])
+    else:
+        model.save_pretrained(job.tmp_dir, safe_serialization=True)
     tokenizer.model_max_length = job.max_length
     tokenizer.save_pretrained(job.tmp_dir)
     info = {
@@ -85,6 +96,8 @@ def save_model(job: Any, model: Any, tokenizer: Any) -> Path:
         "temperature": getattr(job, "temperature", 1.0),
         "windows": getattr(job, "windows", None),  # long records (long_records.py)
     }
+    if lora.is_wrapped(model):
+        info.update(method="lora", method_summary=lora.summary(job))
     (job.tmp_dir / "workbench_run.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     if final.exists():  # left over from a project file that was replaced
         shutil.rmtree(final)

@@ -50,6 +50,10 @@ def train_project(
 
     config = config or TrainConfig()
     config.validate()
+    if config.method == "lora":  # peft is optional: one message before anything is written
+        from workbench.core.training.methods.lora import require_peft
+
+        require_peft()
     from workbench.core.spans.span_training import is_span_project, train_spans
 
     if is_span_project(project_path):  # entities: token classification (core/spans)
@@ -350,7 +354,10 @@ class _Job:
         self._encode(tokenizer)
         torch.manual_seed(cfg.seed)
         model = load_classifier(self.info, data.labels, multi_label=data.multi_label).to(self.device)
-        frozen = self._freeze(model)
+        from workbench.core.training.methods import lora  # LoRA: adapters instead of all weights
+
+        use_lora = lora.wanted(self)
+        model, frozen = lora.prepare(self, model) if use_lora else (model, self._freeze(model))
         self.amp_dtype = autocast_dtype(self.device)
         # Frozen lower layers computed once per record (core/training/cached_finetune.py).
         # (kept per record, so not with long records read in windows)
@@ -369,7 +376,7 @@ class _Job:
         targets = self._targets(data.train)
         loss_fn = self._loss_fn(targets)
         lengths = [len(x) for x in self.train_ids]
-        lr = cfg.learning_rate or auto_learning_rate(self.info.size_class)
+        lr = cfg.learning_rate or (lora.auto_learning_rate if use_lora else auto_learning_rate)(self.info.size_class)
         epochs = cfg.epochs or auto_epochs(len(data.train), cfg.batch_size * dist.world_size)
         steps_per_epoch = len(
             length_grouped_batches(lengths, cfg.batch_size, cfg.seed, world_size=dist.world_size, rank=dist.rank)
@@ -391,6 +398,8 @@ class _Job:
                           "total_steps": total, "threads": torch.get_num_threads(),
                           "freeze_layers": frozen, "cached_layers": cached is not None,
                           "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else None}
+        if use_lora:
+            self.effective["lora"] = self.lora_info
         self.emit(TrainEvent(
             "train", 0, total, epoch=0.0, learning_rate=lr,
             message=f"Training on {len(data.train)} records ({len(val)} validation) for up to "
@@ -455,7 +464,7 @@ class _Job:
                 history.append({"epoch": epoch + 1, "step": step, "macro_f1": f1, "accuracy": metrics.get("accuracy")})
                 if f1 > best_f1 + 1e-6:
                     best_f1, best_epoch, bad = f1, epoch + 1, 0
-                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                    best_state = lora.snapshot_state(model)  # adapters only for LoRA
                     if data.multi_label:
                         self.best_thresholds = thresholds
                 else:

@@ -48,9 +48,10 @@ CANDIDATE_NAMES = {
     "embeddings": "frozen encoder embeddings + logistic regression",
     "setfit": "SetFit (contrastive encoder tuning + logistic regression)",
     "finetune": "full fine-tuning",
+    "lora": "LoRA (adapters trained, merged into the base model)",
 }
 #: Cheapest first: the order in which ties are broken.
-COST_ORDER = ("tfidf", "embeddings", "setfit", "finetune")
+COST_ORDER = ("tfidf", "embeddings", "setfit", "lora", "finetune")
 
 
 @dataclass

@@ -65,7 +65,7 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
 
     cfg, data = job.config, job.data
     method = getattr(cfg, "method", "finetune")
-    if method == "finetune":
+    if method in ("finetune", "lora"):  # the training loop (lora: adapters, methods/lora.py)
         return None
     tokenizer = load_tokenizer(job.info.path)
     # Augmented rows (negative ids, training only) serve fine-tuning alone: these methods
@@ -80,7 +80,15 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
     plan = choose.plan_methods(profile, method)
     job.method_info = {"requested": method, "profile": profile.to_dict(), "reason": plan.reason}
     if plan.finetune:
-        job.method_info.update(chosen="finetune", evaluation="the validation split")
+        from workbench.core.training.methods.lora import peft_available, prefer_lora
+
+        big = prefer_lora(job.info.size_class)  # base/large models: LoRA (see lora.prefer_lora)
+        if big and not peft_available():
+            big = False
+            job.method_info["reason"] = plan.reason + "; full fine-tuning because peft (LoRA) is not installed"
+        if big:
+            job.method_info["reason"] = plan.reason + f"; LoRA for a {job.info.size_class}-sized model"
+        job.method_info.update(chosen="lora" if big else "finetune", evaluation="the validation split")
         return None
     emit = _Emitter(job)
     small = len(everything) < crossval.CV_MAX_RECORDS
@@ -344,12 +352,13 @@ def after_finetune(job: Any, result: TrainResult) -> TrainResult:
     model, probs = ws.fit_predict("tfidf", tr, va)
     tfidf_val = crossval.fold_macro_f1(ws.y[va], probs, data.multi_label)
     ft_val = float((result.metrics.get("validation") or {}).get("macro_f1", 0.0))
-    info.update(scores={"finetune": ft_val, "tfidf": tfidf_val},
-                chosen="finetune" if ft_val >= tfidf_val else "tfidf")
+    tuned = info.get("chosen") or "finetune"  # finetune or lora
+    info.update(scores={tuned: ft_val, "tfidf": tfidf_val},
+                chosen=tuned if ft_val >= tfidf_val else "tfidf")
     info["sentence"] = method_sentence(info)
     metrics = dict(result.metrics)
     metrics["method"] = dict(info)
-    if info["chosen"] == "finetune":
+    if info["chosen"] == tuned:
         from workbench.core.store.project import Project
         from workbench.core.training.runs import finish_run, get_run
 
