@@ -26,8 +26,11 @@ __all__ = ["quantize_int4", "int4_available", "BLOCK_SIZE"]
 
 log = logging.getLogger(__name__)
 
-#: Weights per 4-bit block (one float scale each): 32 keeps the rounding error small.
-BLOCK_SIZE = 32
+#: Weights per 4-bit block (one float scale and a 4-bit zero point each). Measured on a
+#: fine-tuned, vocabulary-trimmed MiniLM with its 12 feed-forward matrices at 4 bits (500
+#: project texts): blocks of 32 gave 9.50 MB and 99.0% of the int8 predictions, 64 gave
+#: 9.01 MB and 98.8%, 128 gave 8.76 MB and 98.2%.
+BLOCK_SIZE = 64
 #: Zero points per block (asymmetric) changed fewer predictions than symmetric blocks
 #: (8 against 14 of 600 texts for a MiniLM with every matrix at 4 bits).
 SYMMETRIC = False
@@ -38,8 +41,8 @@ ACCURACY_LEVEL = 4
 #: 33 of its 36 matrices each changed at least one prediction when stored at 4 bits alone,
 #: while dynamic int8 itself keeps ~98% of fp32's predictions.
 MIN_AGREEMENT = 0.98
-#: Matrices smaller than this stay int8 (a scale per block leaves little to gain).
-MIN_WEIGHTS = 64 * 64
+#: Matrices smaller than this stay int8 (output heads, tiny projections).
+MIN_WEIGHTS = 32 * 32
 
 
 def int4_available() -> str | None:
