@@ -116,7 +116,7 @@ def main() -> int:
     labelled, unlabelled = build_data(args.labelled, args.unlabelled)
     path = make_project(work, labelled, unlabelled)
     step(f"project: {len(labelled)} labelled + {len(unlabelled)} unlabelled records", t0)
-    teacher = train_project(path, TrainConfig(epochs=args.epochs, batch_size=32, threads=1,
+    teacher = train_project(path, TrainConfig(epochs=args.epochs, batch_size=32, threads=1, method="finetune",
                                               learning_rate=1e-4, early_stopping_patience=0))
     T = teacher.run_id
     step(f"teacher run {T}: test macro-F1 {teacher.metrics['macro_f1']:.3f}", t0)
