@@ -12,7 +12,8 @@ train/validation/test (70/15/15).
 Steps: fine-tune the bundled MiniLM (the teacher), distil it into a 3-layer student and a
 3-layer, 192-wide student (labelled + unlabelled records), prune a copy (25% of heads,
 50% of feed-forward neurons, one recovery epoch), trim the vocabulary of the teacher and
-of the student, export each variant with the variant exporter (static int8 tried against
+of the student (the trimmed teacher also as ``trimmed-int4``: its largest matrices at 4 bits,
+the rest int8, see ``workbench/core/compress/int4.py``), export each variant with the variant exporter (static int8 tried against
 dynamic, the winner kept), then measure every engine interleaved on the test records:
 size of the model file, batch-1 median latency (tokenization included), batch-32
 throughput (length-sorted batches), macro-F1 on the test records and agreement with the
@@ -115,7 +116,7 @@ def main() -> int:
     labelled, unlabelled = build_data(args.labelled, args.unlabelled)
     path = make_project(work, labelled, unlabelled)
     step(f"project: {len(labelled)} labelled + {len(unlabelled)} unlabelled records", t0)
-    teacher = train_project(path, TrainConfig(epochs=args.epochs, batch_size=32, threads=1,
+    teacher = train_project(path, TrainConfig(epochs=args.epochs, batch_size=32, threads=1, method="finetune",
                                               learning_rate=1e-4, early_stopping_patience=0))
     T = teacher.run_id
     step(f"teacher run {T}: test macro-F1 {teacher.metrics['macro_f1']:.3f}", t0)
@@ -132,7 +133,7 @@ def main() -> int:
          f"{trimmed.details['vocab_after']} pieces, logits max diff {trimmed.details['logit_max_abs_diff']:.1e}", t0)
 
     wanted = ["fp32", "int8", "student-int8", f"student-r{small.run_id}-int8", "pruned-int8", "trimmed-int8",
-              "student-trimmed-int8"]
+              "trimmed-int4", "student-trimmed-int8"]
     figures = {}
     for name in wanted:
         figures[name] = export_variant(path, T, name)
@@ -227,6 +228,15 @@ def main() -> int:
     same = float(np.mean(np.argmax(engines[tr].predict_proba(texts), 1) == np.argmax(engines['int8'].predict_proba(texts), 1)))
     print(f"  trimmed int8 (teacher) < 10 MB: {size[tr]:.2f} MB  {ok(size[tr] < 10)}; predictions equal to the "
           f"untrimmed int8 on {100 * same:.1f}% of test texts  {ok(same == 1.0)}")
+    t4 = "trimmed-int4"
+    same4 = float(np.mean(np.argmax(engines[t4].predict_proba(texts), 1) == np.argmax(engines['int8'].predict_proba(texts), 1)))
+    i4 = figures[t4].get("int4") or {}
+    print(f"  trimmed int4 (teacher) < 10 MB: {size[t4]:.2f} MB  {ok(size[t4] < 10)}; predictions equal to the "
+          f"untrimmed int8 on {100 * same4:.1f}% of test texts  {ok(same4 == 1.0)}; {i4.get('matrices_4bit')} of "
+          f"{i4.get('matrices')} matrices at 4 bits, {100 * (i4.get('agreement_with_int8') or 0):.1f}% of "
+          f"{i4.get('check_texts')} check texts (test + project sample) keep the int8 prediction, "
+          f"{i4.get('trials')} trials; b1 {p50[t4]:.2f} ms vs trimmed int8 {p50[tr]:.2f} ms, "
+          f"b32 {b32[t4]:.0f} vs {b32[tr]:.0f} texts/s")
     st = "student-trimmed-int8"
     same_s = float(np.mean(np.argmax(engines[st].predict_proba(texts), 1) == np.argmax(engines["student-int8"].predict_proba(texts), 1)))
     print(f"  trimmed student int8: {size[st]:.2f} MB  {ok(size[st] < 10)}; predictions equal to the untrimmed student "

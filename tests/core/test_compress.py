@@ -176,6 +176,17 @@ def test_pruned_model_is_smaller_dense_and_runs_from_the_bundle(project, tmp_pat
     got = _run_bundle_without_torch(report.bundle_dir, tmp_path, texts)
     assert [r["label"] for r in got] == [r["label"] for r in Predictor.load(report.bundle_dir).predict(texts)]
 
+    # The pruned run as the base of a further training run: its narrowed attention is kept.
+    from workbench.core.training import TrainConfig, train_project
+
+    again = train_project(project, TrainConfig(base_model=str(result.model_path), method="finetune", epochs=1,
+                                               batch_size=4, threads=1, max_length=32))
+    assert again.status == "completed"
+    model, _tok, _info = load_run_model(again.model_path)
+    assert tuple(model.base_model.encoder.layer[0].attention.self.query.weight.shape) == (16, 32)
+    retrained = model.base_model.encoder.layer[0].intermediate.dense.weight
+    assert tuple(retrained.shape) == (32, 32)
+
 
 def test_prune_refuses_nothing_to_prune(project):
     from workbench.core.compress.prune import PruneConfig, prune_job

@@ -40,7 +40,9 @@ def _exports(path):
 def test_variants_are_listed_with_parents(family, capsys):
     assert main(["variants", str(family), "--run", "1", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert list(rows) == ["fp32", "int8", "student", "student-int8", "student-trimmed", "student-trimmed-int8"]
+    assert list(rows) == ["fp32", "int8", "int4", "student", "student-int8", "student-int4", "student-trimmed",
+                          "student-trimmed-int8", "student-trimmed-int4"]
+    assert rows["student-int4"]["bits"] == 4 and rows["student-int8"]["bits"] == 8
     assert rows["student-int8"]["run_id"] == 2 and rows["student-int8"]["parent_run"] == 1
     assert rows["student-trimmed"]["run_id"] == 3 and rows["student-trimmed"]["parent_run"] == 2
     assert rows["student-trimmed"]["method"] == "trim" and rows["fp32"]["method"] is None
@@ -95,3 +97,29 @@ def test_cancelled_variant_export_leaves_nothing(family, tmp_path):
         export_variant(family, 1, "int8", target, should_stop=stop)
     assert not target.exists()
     assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_int4_variant_stores_matrices_at_4_bits_and_reports_agreement(family, tmp_path):
+    import onnx
+
+    from workbench.core.deploy.inference import Predictor
+
+    int8 = export_variant(family, 1, "int8", tmp_path / "int8")
+    figures = export_variant(family, 1, "int4", tmp_path / "int4", int4_min_agreement=0.5)
+    info = figures["int4"]
+    assert 0 < info["matrices_4bit"] <= info["matrices"] and info["trials"] >= 1
+    assert info["agreement_with_int8"] >= 0.5 and info["check_texts"] > 0
+    assert info["position_rows_removed"] > 0, "the position table is cut to the bundle's max length"
+    model = onnx.load(str(tmp_path / "int4" / "model.onnx"))
+    ops = {n.op_type for n in model.graph.node}
+    assert "MatMulNBits" in ops, ops
+    assert figures["size_mb"] < int8["size_mb"]
+    config = json.loads((tmp_path / "int4" / "bundle.json").read_text())
+    assert config["variant"]["bits"] == 4 and config["variant"]["int4"]["matrices_4bit"] == info["matrices_4bit"]
+    assert config["fp32_model_file"] is None and not (tmp_path / "int4" / "model.fp32.onnx").exists()
+    probs = Predictor.load(tmp_path / "int4").predict_proba(["an example text", "another one"])
+    assert probs.shape[0] == 2
+    # Identical decisions only: a stricter floor never keeps more matrices.
+    strict = export_variant(family, 1, "int4", tmp_path / "strict", int4_min_agreement=1.0)
+    assert strict["int4"]["agreement_with_int8"] == 1.0
+    assert strict["int4"]["matrices_4bit"] <= info["matrices_4bit"]

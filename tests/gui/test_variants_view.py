@@ -32,8 +32,9 @@ def _names(view) -> list[str]:
 def test_make_a_trimmed_variant_then_export_it_measured(panel, project, qtbot):
     view = panel.variants
     panel.set_project(project)
-    assert _names(view) == ["fp32", "int8"]
+    assert _names(view) == ["fp32", "int8", "int4"]
     assert view.table.item(1, COLUMNS.index("Size MB")).text() == "–"  # not measured yet
+    assert view.table.horizontalHeaderItem(COLUMNS.index("Macro-F1")).text() == "Macro-F1"  # a classifier
     assert not view.export_button.isEnabled()  # nothing selected
 
     view.method_combo.setCurrentIndex(2)  # Trim the vocabulary
@@ -42,10 +43,10 @@ def test_make_a_trimmed_variant_then_export_it_measured(panel, project, qtbot):
         view.make_button.click()
         assert view.cancel_button.isEnabled() and not view.make_button.isEnabled()
     assert "Run 2 made (trim of run 1)" in view.message.text()
-    assert _names(view) == ["fp32", "int8", "trimmed", "trimmed-int8"]
-    assert view.table.item(3, COLUMNS.index("From run")).text() == "1"
+    assert _names(view) == ["fp32", "int8", "int4", "trimmed", "trimmed-int8", "trimmed-int4"]
+    assert view.table.item(4, COLUMNS.index("From run")).text() == "1"
 
-    view.table.selectRow(3)
+    view.table.selectRow(4)
     assert view.selected_variant() == "trimmed-int8" and view.export_button.isEnabled()
     with qtbot.waitSignal(view.changed, timeout=120_000):
         view.export_button.click()

@@ -72,6 +72,10 @@ def _run_job(job: Any, config_cls: Any, args: argparse.Namespace) -> int:
             agree = result.details.get("agreement_with_teacher")
             print(f"  test macro-F1 {100 * m['macro_f1']:.1f}"
                   + (f", agreement with run {result.parent_run} {100 * agree:.1f}%" if agree is not None else ""))
+        if m.get("entity_f1") is not None:
+            agree = result.details.get("agreement_with_teacher")
+            print(f"  test entity F1 {100 * m['entity_f1']:.1f}"
+                  + (f", span agreement with run {result.parent_run} {100 * agree:.1f}%" if agree is not None else ""))
         if "vocab_after" in result.details:
             d = result.details
             print(f"  vocabulary {d['vocab_before']} -> {d['vocab_after']} pieces; logits identical "
@@ -103,9 +107,10 @@ def _cell(value: Any, fmt: str) -> str:
 
 def print_variant_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'variant':<24} {'run':>4} {'size MB':>8} {'b1 p50 ms':>10} {'b32 texts/s':>12} "
-          f"{'macro-F1':>9} {'agreement':>10}  int8")
+          f"{'entity F1' if any(r.get('f1_kind') for r in rows) else 'macro-F1':>9} {'agreement':>10}  int8")
     for r in rows:
-        f1 = None if r["macro_f1"] is None else 100 * r["macro_f1"]
+        f1 = r["macro_f1"] if r["macro_f1"] is not None else r.get("entity_f1")
+        f1 = None if f1 is None else 100 * f1
         agree = None if r["agreement"] is None else 100 * r["agreement"]
         print(f"{r['name']:<24} {r['run_id']:>4} {_cell(r['size_mb'], '8.2f')} {_cell(r['b1_p50_ms'], '10.2f')} "
               f"{_cell(r['b32_texts_per_s'], '12.1f')} {_cell(f1, '9.1f')} {_cell(agree, '10.1f')}  "

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,11 +133,13 @@ def publish_run(
     metrics: dict[str, Any],
     predictions: list[tuple[int, dict[str, float], str, float]] | None = None,
     snapshot_hash: str = "",
+    after: Callable[[Any, int], None] | None = None,
 ) -> tuple[int, Path]:
     """Create the run of a finished model in one transaction; returns (run id, folder).
 
     The run row, the renamed model folder (``run-<id>``), its test predictions and its
-    metrics appear together or not at all.
+    metrics appear together or not at all (``after(project, run_id)`` writes more inside
+    the same transaction, e.g. a span run's predictions).
     """
     from workbench.core.store.project import Project, now_iso
     from workbench.core.training.runs import store_predictions
@@ -167,6 +170,8 @@ def publish_run(
                 project.db.execute("UPDATE main.runs SET model_path = ? WHERE id = ?", [str(rel), run_id])
                 if predictions:
                     store_predictions(project, run_id, predictions)
+                if after is not None:
+                    after(project, run_id)
         except BaseException:
             if final is not None and final.exists():
                 shutil.rmtree(final, ignore_errors=True)

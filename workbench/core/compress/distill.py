@@ -132,6 +132,10 @@ def distill_job(project_path: str | Path, config: DistillConfig, *, progress: Ca
     t0 = time.perf_counter()
     emit(CompressEvent("prepare", 0, 0, "Loading the teacher"))
     parent = load_parent(project_path, config.run)
+    if parent.info.get("task") == "spans":
+        from workbench.core.compress.span_distill import distill_spans
+
+        return distill_spans(project_path, config, parent, progress=emit, should_stop=should_stop)
     teacher, tokenizer = convert.load_classifier(parent.model_dir)
     check_method_supported(teacher)
     plan = parse_student_spec(config.student, teacher.config)

@@ -74,18 +74,21 @@ def describe_student(plan: dict[str, Any]) -> str:
 
 
 def build_student(teacher: Any, plan: dict[str, Any]) -> Any:
-    """A new classifier shaped by ``plan`` with weights taken from ``teacher``."""
+    """A new classifier (sequence or token, like ``teacher``) shaped by ``plan`` with
+    weights taken from ``teacher``."""
     import copy
 
     import torch
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(plan["layers"])
     config.hidden_size = plan["hidden"]
     config.num_attention_heads = plan["heads"]
     config.intermediate_size = plan["ffn"]
-    student = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
+    token = "TokenClassification" in type(teacher).__name__  # an entity (span) model
+    auto = AutoModelForTokenClassification if token else AutoModelForSequenceClassification
+    student = auto.from_config(config, attn_implementation="eager")
     source = teacher.state_dict()
     state = {}
     for key, target in student.state_dict().items():

@@ -44,6 +44,10 @@ class ExportVariantConfig(Settings):
     run: str | int = setting("latest", "The run whose variant to export: its number or the newest run with a model.")
     variant: str = setting("int8", "The variant's name (see `workbench variants`).", not_blank=True)
     out_dir: str | None = setting(None, "Folder for the bundle (default: beside the project).")
+    int4_min_agreement: float = setting(
+        0.98, "4-bit variants: the share of the project's check texts that must keep the int8 model's "
+        "prediction (1.0: all of them).", min=0.5, max=1.0, decimals=3, advanced=True,
+        label="4-bit: agreement with int8")
 
 
 @dataclass
@@ -133,6 +137,19 @@ def measure_bundle(bundle_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _int4(staging: Path, data: dict[str, Any], min_agreement: float, progress: Callable | None,
+          should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+    """Turn the staged dynamic int8 model into the mixed 4-bit/int8 one (see ``int4``)."""
+    from workbench.core.compress.int4 import quantize_int4
+
+    check = list(dict.fromkeys(list(data["texts"]) + list(data["calibration"])))
+    say = (lambda m: progress(CompressEvent("quantize", 0, 0, m))) if progress is not None else None
+    if say is not None:
+        say("Choosing the matrices to store at 4 bits")
+    info = quantize_int4(staging, check, min_agreement=min_agreement, should_stop=should_stop, progress=say)
+    return {"int8_method": "int4+dynamic", "int8_why": info["why"], "int4": info}
+
+
 def _card_section(variant: Any, figures: dict[str, Any]) -> str:
     lines = ["", "## Variant", "",
              f"- Variant: {variant.name} (run {variant.run_id}"
@@ -149,7 +166,8 @@ def _card_section(variant: Any, figures: dict[str, Any]) -> str:
 
 
 def export_variant(project_path: str | Path, run: str | int, name: str, out_dir: str | Path | None = None, *,
-                   progress: Callable | None = None, should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+                   progress: Callable | None = None, should_stop: Callable[[], bool] | None = None,
+                   int4_min_agreement: float = 0.98) -> dict[str, Any]:
     """Export variant ``name`` of ``run`` as a measured bundle; returns its figures."""
     from workbench.core.compress.static_quant import pick_int8
     from workbench.core.deploy.onnx_export import export_model
@@ -160,13 +178,21 @@ def export_variant(project_path: str | Path, run: str | int, name: str, out_dir:
         variant = find_variant(project, run, name)
         model_dir = resolve_run(project, variant.run_id)["model_path"]
         teacher_dir = resolve_run(project, variant.root_run)["model_path"]
-        data = _test_data(project, variant.root_run)
+        spans = bool(getattr(project, "is_spans", False))
+        data = {"spans": True} if spans else _test_data(project, variant.root_run)
         path = project.path
-    _teacher_labels(teacher_dir, data)
+    if not spans:
+        _teacher_labels(teacher_dir, data)
     target = Path(out_dir) if out_dir else default_export_dir(path, variant.root_run).with_name(
         f"run-{variant.root_run}-{variant.name}")
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
+    if data.get("spans"):  # an entity model: the span exporter, entity F1 (see span_variant)
+        from workbench.core.compress.span_variant import export_span_variant
+
+        figures = export_span_variant(path, variant, target, progress=progress, should_stop=should_stop)
+        write_measurement(path, variant.root_run, variant.name, figures)
+        return {"name": variant.name, **figures}
     staging = target.parent / f".{target.name}.variant-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -177,7 +203,11 @@ def export_variant(project_path: str | Path, run: str | int, name: str, out_dir:
             raise Cancelled("Export cancelled.")
         figures: dict[str, Any] = {}
         config = json.loads((staging / "bundle.json").read_text(encoding="utf-8"))
-        if variant.quantized:
+        if variant.bits == 4:
+            figures.update(_int4(staging, data, int4_min_agreement, progress, should_stop))
+            (staging / "model.fp32.onnx").unlink(missing_ok=True)
+            config["fp32_model_file"] = None
+        elif variant.quantized:
             if progress is not None:
                 progress(CompressEvent("quantize", 0, 0, "Trying static int8 against dynamic"))
             choice = pick_int8(staging, data["calibration"], data["texts"][:64])
@@ -193,7 +223,8 @@ def export_variant(project_path: str | Path, run: str | int, name: str, out_dir:
                        method=variant.method, measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         config["variant"] = {"name": variant.name, "run_id": variant.run_id, "parent_run": variant.parent_run,
                              "teacher_run": variant.root_run, "method": variant.method,
-                             "int8_method": figures.get("int8_method"),
+                             "int8_method": figures.get("int8_method"), "bits": variant.bits,
+                             "int4": figures.get("int4"),
                              "measured": {k: figures.get(k) for k in ("size_mb", "b1_p50_ms", "b32_texts_per_s",
                                                                        "macro_f1", "agreement", "test_texts")}}
         (staging / "bundle.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -218,7 +249,7 @@ def export_variant_job(project_path: str | Path, config: ExportVariantConfig, *,
                        should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """The variant export job (see :mod:`workbench.core.jobs`)."""
     return export_variant(project_path, config.run, config.variant, config.out_dir,
-                          progress=progress, should_stop=should_stop)
+                          progress=progress, should_stop=should_stop, int4_min_agreement=config.int4_min_agreement)
 
 
 def measure_variants_job(project_path: str | Path, config: MeasureVariantsConfig, *,

@@ -1,9 +1,10 @@
 """The variants of a run: the run itself and every model derived from it, each as fp32
 and int8 ONNX, with the figures measured when each was exported.
 
-Names: ``fp32`` and ``int8`` for the run itself; for a derived run its method chain
-(``student``, ``pruned``, ``trimmed``, ``student-trimmed`` ...) and that name plus
-``-int8``; a second derived run of the same chain gets ``-r<run id>`` appended.
+Names: ``fp32``, ``int8`` and ``int4`` for the run itself (``int4``: the largest matrices
+at 4 bits, the rest int8, see :mod:`workbench.core.compress.int4`); for a derived run its
+method chain (``student``, ``pruned``, ``trimmed``, ``student-trimmed`` ...) and that name
+plus ``-int8`` or ``-int4``; a second derived run of the same chain gets ``-r<run id>`` appended.
 Measurements are kept in ``<project>.models/variants/run-<id>.json`` (written whole,
 atomically, after each variant is measured).
 """
@@ -36,6 +37,7 @@ class Variant:
     method: str | None  # how run_id was derived from its parent (None: the run itself)
     quantized: bool
     measured: dict[str, Any] = field(default_factory=dict)
+    bits: int = 32  # 32: fp32; 8: int8; 4: the largest matrices at 4 bits, the rest int8
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +62,7 @@ def list_variants(project: Any, run: str | int) -> list[Variant]:
             method = compression_of(r.get("config") or {}) or "derived"
             chain[r["id"]] = chain[parent] + [METHOD_NAMES.get(method, method)]
     measured = read_measurements(project.path, root)
+    spans = bool(getattr(project, "is_spans", False))
     out: list[Variant] = []
     used: set[str] = set()
     by_id = {r["id"]: r for r in runs}
@@ -71,9 +74,9 @@ def list_variants(project: Any, run: str | int) -> list[Variant]:
         row = by_id.get(run_id) or {}
         parent = parent_of(row.get("config") or {}) if run_id != root else None
         method = compression_of(row.get("config") or {}) if run_id != root else None
-        for quantized in (False, True):
-            name = (f"{base}-int8" if base else "int8") if quantized else (base or "fp32")
-            out.append(Variant(name, run_id, root, parent, method, quantized, measured.get(name, {})))
+        for bits in ((32, 8) if spans else (32, 8, 4)):  # 4-bit forms: classifiers only
+            name = (f"{base}-int{bits}" if base else f"int{bits}") if bits < 32 else (base or "fp32")
+            out.append(Variant(name, run_id, root, parent, method, bits < 32, measured.get(name, {}), bits))
     return out
 
 
@@ -112,7 +115,9 @@ def write_measurement(project_path: Path, root: int, name: str, figures: dict[st
 
 
 def variant_rows(variants: list[Variant]) -> list[dict[str, Any]]:
-    """Flat rows for a table: name, run, method, and the measured figures (None if not yet)."""
-    keys = ("size_mb", "b1_p50_ms", "b32_texts_per_s", "macro_f1", "agreement", "int8_method", "bundle_dir")
+    """Flat rows for a table: name, run, method, and the measured figures (None if not yet;
+    span runs have ``entity_f1`` and ``f1_kind`` "entity F1" where classifiers have ``macro_f1``)."""
+    keys = ("size_mb", "b1_p50_ms", "b32_texts_per_s", "macro_f1", "entity_f1", "f1_kind", "agreement",
+            "int8_method", "bundle_dir")
     return [{"name": v.name, "run_id": v.run_id, "parent_run": v.parent_run, "method": v.method,
-             "quantized": v.quantized, **{k: v.measured.get(k) for k in keys}} for v in variants]
+             "quantized": v.quantized, "bits": v.bits, **{k: v.measured.get(k) for k in keys}} for v in variants]

@@ -410,6 +410,10 @@ def load_classifier(
     info: BaseModelInfo, labels: list[str], *, multi_label: bool
 ) -> Any:
     """A sequence-classification model with a fresh head for ``labels``."""
+    from workbench.core.compress.pruned_layout import is_head_pruned, load_pruned_base
+
+    if is_head_pruned(info.path):  # a pruned run as the base: its narrowed attention kept
+        return load_pruned_base(info.path, labels, multi_label=multi_label)
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 

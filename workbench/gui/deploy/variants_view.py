@@ -50,6 +50,11 @@ METHODS = [
 ]
 
 
+def _f1(row: dict[str, Any]) -> float | None:
+    """Macro-F1 of a classifier variant, entity F1 of a span (entity) variant."""
+    return row["macro_f1"] if row.get("macro_f1") is not None else row.get("entity_f1")
+
+
 def _jobs() -> dict[str, Any]:
     from workbench.core.compress.distill import distill_job
     from workbench.core.compress.prune import prune_job
@@ -148,10 +153,13 @@ class VariantsView(QWidget):
             except WorkbenchError as exc:
                 self.message.setText(str(exc))
         self.table.setRowCount(len(self.rows))
+        spans = bool(self.project is not None and getattr(self.project, "is_spans", False))
+        self.table.setHorizontalHeaderItem(COLUMNS.index("Macro-F1"),
+                                           QTableWidgetItem("Entity F1" if spans else "Macro-F1"))
         for i, r in enumerate(self.rows):
             cells = [r["name"], str(r["run_id"]), "" if r["parent_run"] is None else str(r["parent_run"]),
                      _fmt(r["size_mb"], "f2"), _fmt(r["b1_p50_ms"], "f2"), _fmt(r["b32_texts_per_s"], "f0"),
-                     _fmt(r["macro_f1"], "pct"), _fmt(r["agreement"], "pct"), r["int8_method"] or ""]
+                     _fmt(_f1(r), "pct"), _fmt(r["agreement"], "pct"), r["int8_method"] or ""]
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j:

@@ -50,8 +50,13 @@ class Workspace:
         hf_logging.set_verbosity_error()
         try:
             torch.manual_seed(self.seed)
-            enc = AutoModel.from_pretrained(str(self.base_path), trust_remote_code=False,
-                                            attn_implementation="eager", use_safetensors=True)
+            from workbench.core.compress.pruned_layout import is_head_pruned, load_pruned_base
+
+            if is_head_pruned(self.base_path):  # a pruned run as the base: narrowed attention kept
+                enc = load_pruned_base(self.base_path, ["a", "b"], multi_label=False).base_model
+            else:
+                enc = AutoModel.from_pretrained(str(self.base_path), trust_remote_code=False,
+                                                attn_implementation="eager", use_safetensors=True)
         finally:
             hf_logging.set_verbosity(verbosity)
         return EncoderHead(enc, self.k)
