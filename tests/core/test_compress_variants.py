@@ -62,6 +62,11 @@ def test_export_variant_records_it_and_runs_without_torch(family, capsys, tmp_pa
     assert (config["variant"]["run_id"], config["variant"]["parent_run"], config["variant"]["teacher_run"]) == (3, 2, 1)
     assert config["fp32_model_file"] is None and not (bundle / "model.fp32.onnx").exists()
     assert not (bundle / "model.static.onnx").exists()
+    # size is a variant's purpose: no explainer graph, and the bundle figure counts every file
+    assert config["explainer_file"] is None and not (bundle / "explainer.onnx").exists()
+    total = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()) / 1e6
+    assert figures["size_mb"] < figures["bundle_mb"] <= total
+    assert total - figures["bundle_mb"] < 0.01  # (bundle.json / model card completed after measuring)
     assert "Variant: student-trimmed-int8 (run 3, derived from run 2 by trim" in (bundle / "model_card.md").read_text()
     assert not [p.name for p in bundle.parent.iterdir() if p.name.startswith(".")]
 
@@ -70,10 +75,17 @@ def test_export_variant_records_it_and_runs_without_torch(family, capsys, tmp_pa
                           "where is my order"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["label"]
+    out = subprocess.run([sys.executable, "-I", "-c", BLOCKED_RUNNER, str(bundle / "predict.py"), "--json",
+                          "--explain", "where is my order"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    words = [("where is my order")[e["start"]:e["end"]] for e in json.loads(out.stdout)[0]["explanation"]]
+    assert words == ["where", "is", "my", "order"]  # by occlusion (the thorough method)
 
     assert main(["variants", str(family), "--run", "1", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["student-trimmed-int8"]["size_mb"] == figures["size_mb"]
+    assert rows["student-trimmed-int8"]["bundle_mb"] == figures["bundle_mb"]
     assert rows["fp32"]["size_mb"] is None  # not measured yet
 
 

@@ -106,13 +106,13 @@ def _cell(value: Any, fmt: str) -> str:
 
 
 def print_variant_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'variant':<24} {'run':>4} {'size MB':>8} {'b1 p50 ms':>10} {'b32 texts/s':>12} "
+    print(f"{'variant':<24} {'run':>4} {'size MB':>8} {'bundle MB':>9} {'b1 p50 ms':>10} {'b32 texts/s':>12} "
           f"{'entity F1' if any(r.get('f1_kind') for r in rows) else 'macro-F1':>9} {'agreement':>10}  int8")
     for r in rows:
         f1 = r["macro_f1"] if r["macro_f1"] is not None else r.get("entity_f1")
         f1 = None if f1 is None else 100 * f1
         agree = None if r["agreement"] is None else 100 * r["agreement"]
-        print(f"{r['name']:<24} {r['run_id']:>4} {_cell(r['size_mb'], '8.2f')} {_cell(r['b1_p50_ms'], '10.2f')} "
+        print(f"{r['name']:<24} {r['run_id']:>4} {_cell(r['size_mb'], '8.2f')} {_cell(r.get('bundle_mb'), '9.2f')} {_cell(r['b1_p50_ms'], '10.2f')} "
               f"{_cell(r['b32_texts_per_s'], '12.1f')} {_cell(f1, '9.1f')} {_cell(agree, '10.1f')}  "
               f"{r['int8_method'] or ''}")
 
@@ -145,7 +145,8 @@ def run_variant_export(args: argparse.Namespace) -> int:
     with StopOnInterrupt() as stop:
         figures = export_variant(args.project, getattr(args, "run", None) or "latest", args.variant,
                                  getattr(args, "out", None),
-                                 progress=None if args.json else ProgressLines(), should_stop=stop)
+                                 progress=None if args.json else ProgressLines(), should_stop=stop,
+                                 explainer=getattr(args, "explainer", None) is True)  # off unless --explainer
     if args.json:
         print(json.dumps(figures, indent=2, default=str))
     else:

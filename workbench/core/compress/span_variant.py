@@ -40,7 +40,7 @@ def measure_span_bundle(bundle_dir: Path, texts: list[str], gold: list[Any], typ
         best = min(best, time.perf_counter() - t0)
     return {
         "size_mb": round((bundle_dir / "model.onnx").stat().st_size / 1e6, 3),
-        "bundle_mb": round(sum(p.stat().st_size for p in bundle_dir.iterdir() if p.is_file()) / 1e6, 3),
+        "bundle_mb": round(sum(p.stat().st_size for p in bundle_dir.rglob("*") if p.is_file()) / 1e6, 3),
         "b1_p50_ms": span_latency_ms(pred, sample, repeats=60)["p50"],
         "b32_texts_per_s": round(len(many) / best, 1),
         "test_texts": len(texts), "macro_f1": None, "f1_kind": "entity F1",

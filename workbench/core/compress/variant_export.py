@@ -48,6 +48,10 @@ class ExportVariantConfig(Settings):
         0.98, "4-bit variants: the share of the project's check texts that must keep the int8 model's "
         "prediction (1.0: all of them).", min=0.5, max=1.0, decimals=3, advanced=True,
         label="4-bit: agreement with int8")
+    explainer: bool = setting(
+        False, "Also write explainer.onnx for one-pass explanations. Off by default: it is about as large "
+        "as the model, and a variant's purpose is size; without it the bundle explains by masking one "
+        "word at a time (slower).", advanced=True, label="Fast explanations (explainer graph)")
 
 
 @dataclass
@@ -107,7 +111,7 @@ def measure_bundle(bundle_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
     dec = verify.decisions(pred.predict_proba(texts), multi, pred.config.get("thresholds"))
     out: dict[str, Any] = {
         "size_mb": round((bundle_dir / "model.onnx").stat().st_size / 1e6, 3),
-        "bundle_mb": round(sum(p.stat().st_size for p in bundle_dir.iterdir() if p.is_file()) / 1e6, 3),
+        "bundle_mb": round(sum(p.stat().st_size for p in bundle_dir.rglob("*") if p.is_file()) / 1e6, 3),
         "b1_p50_ms": verify.batch1_latency_ms(pred, texts, repeats=60)["p50"],
         "test_texts": len(data["texts"]),
         "macro_f1": verify.macro_f1(data["gold"], dec, labels, multi) if data["gold"] else None,
@@ -167,7 +171,7 @@ def _card_section(variant: Any, figures: dict[str, Any]) -> str:
 
 def export_variant(project_path: str | Path, run: str | int, name: str, out_dir: str | Path | None = None, *,
                    progress: Callable | None = None, should_stop: Callable[[], bool] | None = None,
-                   int4_min_agreement: float = 0.98) -> dict[str, Any]:
+                   int4_min_agreement: float = 0.98, explainer: bool = False) -> dict[str, Any]:
     """Export variant ``name`` of ``run`` as a measured bundle; returns its figures."""
     from workbench.core.compress.static_quant import pick_int8
     from workbench.core.deploy.onnx_export import export_model
@@ -198,7 +202,8 @@ def export_variant(project_path: str | Path, run: str | int, name: str, out_dir:
     try:
         export_model(model_dir, staging, parity_texts=data["parity"], test_texts=data["texts"],
                      test_labels=data["gold"], quantize=variant.quantized, training=data["training"],
-                     project_name=data["project"], run_id=variant.run_id, progress=progress, should_stop=should_stop)
+                     project_name=data["project"], run_id=variant.run_id, progress=progress, should_stop=should_stop,
+                     explainer=explainer)
         if should_stop is not None and should_stop():
             raise Cancelled("Export cancelled.")
         figures: dict[str, Any] = {}
@@ -225,7 +230,7 @@ def export_variant(project_path: str | Path, run: str | int, name: str, out_dir:
                              "teacher_run": variant.root_run, "method": variant.method,
                              "int8_method": figures.get("int8_method"), "bits": variant.bits,
                              "int4": figures.get("int4"),
-                             "measured": {k: figures.get(k) for k in ("size_mb", "b1_p50_ms", "b32_texts_per_s",
+                             "measured": {k: figures.get(k) for k in ("size_mb", "bundle_mb", "b1_p50_ms", "b32_texts_per_s",
                                                                        "macro_f1", "agreement", "test_texts")}}
         (staging / "bundle.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
         with (staging / "model_card.md").open("a", encoding="utf-8") as card:
@@ -249,7 +254,8 @@ def export_variant_job(project_path: str | Path, config: ExportVariantConfig, *,
                        should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """The variant export job (see :mod:`workbench.core.jobs`)."""
     return export_variant(project_path, config.run, config.variant, config.out_dir,
-                          progress=progress, should_stop=should_stop, int4_min_agreement=config.int4_min_agreement)
+                          progress=progress, should_stop=should_stop, int4_min_agreement=config.int4_min_agreement,
+                          explainer=config.explainer)
 
 
 def measure_variants_job(project_path: str | Path, config: MeasureVariantsConfig, *,

@@ -117,7 +117,7 @@ def write_measurement(project_path: Path, root: int, name: str, figures: dict[st
 def variant_rows(variants: list[Variant]) -> list[dict[str, Any]]:
     """Flat rows for a table: name, run, method, and the measured figures (None if not yet;
     span runs have ``entity_f1`` and ``f1_kind`` "entity F1" where classifiers have ``macro_f1``)."""
-    keys = ("size_mb", "b1_p50_ms", "b32_texts_per_s", "macro_f1", "entity_f1", "f1_kind", "agreement",
+    keys = ("size_mb", "bundle_mb", "b1_p50_ms", "b32_texts_per_s", "macro_f1", "entity_f1", "f1_kind", "agreement",
             "int8_method", "bundle_dir")
     return [{"name": v.name, "run_id": v.run_id, "parent_run": v.parent_run, "method": v.method,
              "quantized": v.quantized, "bits": v.bits, **{k: v.measured.get(k) for k in keys}} for v in variants]

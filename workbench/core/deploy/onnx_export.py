@@ -79,6 +79,12 @@ class ExportOptions(Settings):
     zip_bundle: bool = setting(
         False, "Also write a .zip of the bundle.", cli="--zip", label="Also write a .zip",
     )
+    explainer: bool = setting(
+        True,
+        "Also write explainer.onnx for one-pass explanations (about as large as the model; "
+        "without it a bundle explains by masking one word at a time, slower).",
+        label="Fast explanations (explainer graph)",
+    )
 
 #: Texts used when neither a project nor validation texts are available.
 FALLBACK_TEXTS = [
@@ -225,6 +231,7 @@ def export_model(
     quantize: bool = True,
     optimize: bool | None = None,
     zip_bundle: bool = False,
+    explainer: bool = True,
     training: dict[str, Any] | None = None,
     project_name: str | None = None,
     run_id: int | None = None,
@@ -332,7 +339,7 @@ def export_model(
             cand.unlink(missing_ok=True)
         config["explainer_file"] = write_explainer(  # one-pass explanations (explain.py)
             model, tokenizer, staging, input_names, texts=texts, max_length=max_length,
-            quantize=quantize, tolerance=PARITY_TOLERANCE)
+            quantize=quantize, tolerance=PARITY_TOLERANCE) if explainer else None
         del model
 
         report = ExportReport(
@@ -398,6 +405,7 @@ def export_run(
     quantize: bool = True,
     optimize: bool | None = None,
     zip_bundle: bool = False,
+    explainer: bool = True,
     progress: Callable[[ExportEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> ExportReport:
@@ -429,7 +437,7 @@ def export_run(
         report = export_model(
             row["model_path"], target,
             parity_texts=parity, test_texts=test_texts, test_labels=test_gold,
-            quantize=quantize, optimize=optimize, zip_bundle=zip_bundle,
+            quantize=quantize, optimize=optimize, zip_bundle=zip_bundle, explainer=explainer,
             training=training, project_name=name, run_id=row["run_id"], progress=progress, should_stop=should_stop,
         )
     return report
@@ -455,6 +463,6 @@ def export_job(
     """The export job (see :mod:`workbench.core.jobs`): :func:`export_run` with ``config``."""
     return export_run(
         project_path, run=config.run, out_dir=config.out_dir, quantize=config.quantize,
-        optimize=config.optimize, zip_bundle=config.zip_bundle,
+        optimize=config.optimize, zip_bundle=config.zip_bundle, explainer=config.explainer,
         progress=progress, should_stop=should_stop,
     )

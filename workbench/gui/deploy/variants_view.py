@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["VariantsView", "COLUMNS"]
 
-COLUMNS = ["Variant", "Run", "From run", "Size MB", "Batch-1 p50 ms", "Batch-32 texts/s", "Macro-F1",
-           "Agreement", "int8"]
+COLUMNS = ["Variant", "Run", "From run", "Size MB", "Bundle MB", "Batch-1 p50 ms", "Batch-32 texts/s",
+           "Macro-F1", "Agreement", "int8"]
 #: (title, config class, job) of the ways to make a smaller model.
 METHODS = [
     ("Distil a student", DistillConfig, "distill"),
@@ -90,6 +90,10 @@ class VariantsView(QWidget):
                                 "project's test records when exported"))
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for title, tip in (("Size MB", "The model file (model.onnx) alone."),
+                           ("Bundle MB", "The whole bundle folder: model, tokenizer, explainer graph if any, "
+                                         "runtime files - what you ship.")):
+            self.table.horizontalHeaderItem(COLUMNS.index(title)).setToolTip(tip)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -158,7 +162,7 @@ class VariantsView(QWidget):
                                            QTableWidgetItem("Entity F1" if spans else "Macro-F1"))
         for i, r in enumerate(self.rows):
             cells = [r["name"], str(r["run_id"]), "" if r["parent_run"] is None else str(r["parent_run"]),
-                     _fmt(r["size_mb"], "f2"), _fmt(r["b1_p50_ms"], "f2"), _fmt(r["b32_texts_per_s"], "f0"),
+                     _fmt(r["size_mb"], "f2"), _fmt(r.get("bundle_mb"), "f2"), _fmt(r["b1_p50_ms"], "f2"), _fmt(r["b32_texts_per_s"], "f0"),
                      _fmt(_f1(r), "pct"), _fmt(r["agreement"], "pct"), r["int8_method"] or ""]
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
