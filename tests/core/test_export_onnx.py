@@ -52,7 +52,7 @@ def test_bundle_has_every_file_and_config(exported):
         "model.onnx", "model.fp32.onnx", "tokenizer.json", "bundle.json",
         "model_card.md", "predict.py", "inference.py", "predict_cli.py", "bundle_config.py",
         "explain.py", "explainer.onnx",
-        "span_runtime.py",
+        "span_runtime.py", "span_explain.py",
     }
     config = json.loads((bundle / "bundle.json").read_text())
     assert config["labels"] == LABELS
@@ -63,7 +63,7 @@ def test_bundle_has_every_file_and_config(exported):
     # The bundle's inference.py is the library module itself, not a second copy to maintain.
     source = Path(__file__).resolve().parents[2] / "workbench" / "core" / "deploy" / "inference.py"
     assert (bundle / "inference.py").read_text() == source.read_text()
-    for name in ("bundle_config.py", "predict_cli.py", "span_runtime.py"):
+    for name in ("bundle_config.py", "predict_cli.py", "span_runtime.py", "span_explain.py"):
         assert (bundle / name).read_text() == source.with_name(name).read_text()
     assert report.zip_path is not None and report.zip_path.is_file()
     with zipfile.ZipFile(report.zip_path) as zf:

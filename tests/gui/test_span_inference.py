@@ -158,3 +158,35 @@ def test_review_tab_lists_likely_span_errors(qtbot, span_bundle):
     finally:
         panel.set_project(None)
         project.close()
+
+
+def test_words_behind_each_entity_bundle_equals_app(panel, span_bundle, qtbot, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from deploy_fixtures import BLOCKED_RUNNER
+
+    _path, bundle = span_bundle
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-I", "-c", BLOCKED_RUNNER, str(bundle / "predict.py"), "--json",
+                          "--explain", TEXT], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    spans = json.loads(out.stdout)[0]["spans"]
+    assert spans, "the tiny model should tag something in this text"
+    for span in spans:  # one weight per word of the text, offsets slicing it into its words
+        words = [TEXT[e["start"]:e["end"]] for e in span["explanation"]]
+        assert "".join(words) == "".join(TEXT.split())
+        assert all(w and w == w.strip() for w in words)
+        assert any(e["weight"] != 0 for e in span["explanation"])
+    assert panel.open_bundle(bundle)
+    with qtbot.waitSignal(panel.predicted, timeout=5000):
+        panel.text_edit.setPlainText(TEXT)
+    view = panel.span_results
+    qtbot.waitUntil(lambda: bool(all(view.explanations) and view.why.text()), timeout=60_000)
+    assert view.explanations == [s["explanation"] for s in spans]  # the app's = the bundle's
+    assert view.table.currentRow() == 0 and view.why.text().startswith(f"<i>Why {spans[0]['label']}")
+    if len(spans) > 1:
+        view.table.setCurrentCell(1, 0)
+        assert view.why.text().startswith(f"<i>Why {spans[1]['label']}")

@@ -14,6 +14,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "bundle_template"
 #: Modules copied into every bundle (standalone: they import only each other).
 RUNTIME_MODULES = (
     "inference.py", "predict_cli.py", "bundle_config.py", "explain.py", "span_runtime.py",
+    "span_explain.py",
 )
 _HERE = Path(__file__).resolve().parent
 

@@ -24,6 +24,7 @@ try:  # inside Workbench
         read_texts,
         write_predictions,
     )
+    from workbench.core.deploy.span_explain import explain_spans
 except ImportError:  # standalone bundle: inference.py and explain.py lie beside this file
     from explain import METHODS, explain  # type: ignore[no-redef]
     from inference import (  # type: ignore[no-redef]
@@ -35,6 +36,7 @@ except ImportError:  # standalone bundle: inference.py and explain.py lie beside
         read_texts,
         write_predictions,
     )
+    from span_explain import explain_spans  # type: ignore[no-redef]
 
 __all__ = ["add_predict_arguments", "main", "run_predict"]
 
@@ -118,6 +120,11 @@ def run_predict(bundle_dir: str | Path, args: argparse.Namespace, out: TextIO | 
         results = predictor.predict(texts, batch_size=args.batch_size)
     if args.explain:
         for text, res in zip(texts, results, strict=True):
+            if "spans" in res:  # entities: the words behind each one (span_explain.py)
+                why = {(s["start"], s["end"], s["label"]): s["explanation"] for s in explain_spans(predictor, text)}
+                for span in res["spans"]:
+                    span["explanation"] = why.get((span["start"], span["end"], span["label"]), [])
+                continue
             label = res["label"] if "label" in res else None
             res["explanation"] = explain(predictor, text, label, method=args.explain_method)[1]
     if args.review_below is not None:

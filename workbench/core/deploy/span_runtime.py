@@ -22,7 +22,8 @@ except ImportError:  # standalone bundle: bundle_config.py lies beside this file
     from bundle_config import BundleError, Cancelled  # type: ignore[no-redef]
 
 __all__ = ["POOLINGS", "Window", "decode_spans", "encode_windows", "pool_logits",
-           "pooled_window_logits", "predict_spans", "window_settings", "window_stride"]
+           "pooled_window_logits", "predict_spans", "unit_probabilities", "window_settings",
+           "window_stride"]
 
 #: How the windows' logits of one long record are combined.
 POOLINGS = ("mean", "max")
@@ -97,17 +98,14 @@ def _entities(tags: Sequence[str]) -> list[tuple[int, int, str]]:
     return out  # type: ignore[return-value]
 
 
-def decode_spans(texts: Sequence[str], windows: Sequence[Window], probs: Sequence[Any],
-                 tags: Sequence[str], alignment: str = "first"
-                 ) -> list[tuple[list[dict[str, Any]], float]]:
-    """Per text: (spans ``{"start", "end", "label", "text", "score"}``, uncertainty), from
-    each window's tag probabilities (``probs[k]``: tokens x tags). With ``alignment``
-    "first" words are tagged (by their first sub-token), with "all" every sub-token. The
-    uncertainty is one minus the probability of the least confident unit's tag (0 for a
-    text without words)."""
+def unit_probabilities(n_texts: int, windows: Sequence[Window], probs: Sequence[Any],
+                       alignment: str = "first") -> list[list[list[Any]]]:
+    """Per text, its units in text order as ``[start, end, mean tag probabilities]``: words
+    (scored by their first sub-token) with ``alignment`` "first", every sub-token with
+    "all"; a unit seen by several windows gets the mean of their probabilities."""
     import numpy as np
 
-    words: list[dict[Any, list[Any]]] = [{} for _ in texts]
+    words: list[dict[Any, list[Any]]] = [{} for _ in range(n_texts)]
     for window, p in zip(windows, probs, strict=True):
         table = words[window.text_index]
         seen: set[Any] = set()
@@ -128,14 +126,27 @@ def decode_spans(texts: Sequence[str], windows: Sequence[Window], probs: Sequenc
             row = np.asarray(p[j], dtype=np.float64)
             entry[2] = row if entry[2] is None else entry[2] + row
             entry[3] += 1
+    return [[[e[0], e[1], e[2] / e[3]] for e in sorted(table.values(), key=lambda e: e[0])
+             if e[2] is not None] for table in words]
+
+
+def decode_spans(texts: Sequence[str], windows: Sequence[Window], probs: Sequence[Any],
+                 tags: Sequence[str], alignment: str = "first"
+                 ) -> list[tuple[list[dict[str, Any]], float]]:
+    """Per text: (spans ``{"start", "end", "label", "text", "score"}``, uncertainty), from
+    each window's tag probabilities (``probs[k]``: tokens x tags). With ``alignment``
+    "first" words are tagged (by their first sub-token), with "all" every sub-token. The
+    uncertainty is one minus the probability of the least confident unit's tag (0 for a
+    text without words)."""
+    import numpy as np
+
     results: list[tuple[list[dict[str, Any]], float]] = []
-    for text, table in zip(texts, words, strict=True):
-        ordered = [table[w] for w in sorted(table, key=lambda w: table[w][0])
-                   if table[w][2] is not None]
+    for text, ordered in zip(texts, unit_probabilities(len(texts), windows, probs, alignment),
+                             strict=True):
         if not ordered:
             results.append(([], 0.0))
             continue
-        mean = np.stack([e[2] / e[3] for e in ordered])
+        mean = np.stack([e[2] for e in ordered])
         best = mean.argmax(axis=1)
         conf = mean[np.arange(len(best)), best]
         spans = []

@@ -385,6 +385,11 @@ class InferencePanel(InputFileChoice, ChangesListener, QWidget):
             return
         self.last_latency_ms = (time.perf_counter() - start) * 1000.0
         self.span_results.show_result(self.text_edit, result)
+        if result.get("spans") and len(text.split()) <= 150:  # the words behind each entity
+            from workbench.core.deploy.span_explain import explain_spans_job
+
+            self._explain_job = run_in_thread(self, explain_spans_job, self.predictor, text, name="explain",
+                                              on_done=lambda a: self.span_results.show_explanations(*a))
         n = len(result.get("spans") or [])
         self.result_label.setText(f"Found <b>{n}</b> entit{'y' if n == 1 else 'ies'}")
         self.latency_label.setText(f"{self.last_latency_ms:.1f} ms")
