@@ -10,7 +10,9 @@ pytest.importorskip("captum")
 TEXT = "I was charged twice for my subscription, please refund it."
 
 
-def test_weights_cover_the_words_and_add_up_to_the_probability_change(tmp_path, tiny_base_model):
+def test_weights_cover_the_words_and_add_up_to_the_probability_change(tmp_path, tiny_base_model, capsys):
+    import json
+
     import torch
 
     from workbench.core.deploy.project_data import resolve_run
@@ -30,3 +32,7 @@ def test_weights_cover_the_words_and_add_up_to_the_probability_change(tmp_path, 
     other = integrated_gradients(model_dir, TEXT, label=next(
         lab for lab in LABELS if lab != out["label"]), steps=8)
     assert other["label"] != out["label"]
+    from workbench.cli import main
+
+    assert main(["explain", str(path), TEXT, "--run", "1", "--steps", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["explanation"] == out["explanation"]

@@ -1,4 +1,5 @@
-"""Deploy commands: ``predict`` (run an exported bundle) and the model side of ``export``.
+"""Deploy commands: ``predict`` (run an exported bundle), ``explain`` (integrated gradients on a
+run's PyTorch model) and the model side of ``export``.
 
 ``workbench export PROJECT --out DIR`` is parsed by :mod:`workbench.cli.data`, which hands
 over to :func:`run_model_export`. Heavy modules are imported inside the handlers.
@@ -10,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "run_model_export", "cmd_predict"]
+__all__ = ["register", "run_model_export", "cmd_predict", "cmd_explain"]
 
 
 def _percent(x: float | None) -> str:
@@ -95,6 +96,24 @@ class _IntermixedParser(argparse.ArgumentParser):
             self._parsing = False
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``workbench explain PROJECT TEXT [--run ID] [--label L] [--steps N] [--json]``."""
+    from workbench.core.deploy.project_data import resolve_run
+    from workbench.core.store.project import Project
+    from workbench.core.training.integrated_gradients import integrated_gradients
+
+    with Project.open(args.project) as project:
+        model_dir = resolve_run(project, args.run)["model_path"]
+    out = integrated_gradients(model_dir, args.text, args.label, steps=args.steps)
+    if args.json:
+        print(json.dumps({"text": args.text, **out}, ensure_ascii=False))
+        return 0
+    print(f"{out['label']} ({out['probability']:.0%}); words by integrated gradients, strongest first:")
+    for e in sorted(out["explanation"], key=lambda e: -abs(e["weight"])):
+        print(f"  {e['weight']:+.4f}  {args.text[e['start']:e['end']]}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` command (the model export is an option of ``export``)."""
     from workbench.core.deploy.predict_cli import add_predict_arguments
@@ -110,3 +129,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", metavar="BUNDLE", help="the bundle folder")
     add_predict_arguments(p)
     p.set_defaults(handler=cmd_predict)
+
+    p = subparsers.add_parser(
+        "explain", help="which words drove a run's prediction (integrated gradients; needs captum)",
+        description="Explain one text with a run's PyTorch model by integrated gradients (captum, "
+        "pip install 'workbench[explain]'): a signed weight per word towards the label. Bundles "
+        "explain without torch: predict.py --explain.")
+    p.add_argument("project", metavar="PROJECT", help="the project file")
+    p.add_argument("text", metavar="TEXT", help="the text to explain")
+    p.add_argument("--run", default="latest", help="run id, or 'latest' (default)")
+    p.add_argument("--label", default=None, help="the label to explain (default: the predicted one)")
+    p.add_argument("--steps", type=int, default=32, help="steps along the path (default 32)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_explain)
