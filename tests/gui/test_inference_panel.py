@@ -193,3 +193,27 @@ def test_guess_text_column_rule():
     assert guess_text_column(["id", "a", "b"], rows) == "b"
     assert guess_text_column(["ID", "Message"], rows) == "Message"
     assert guess_text_column([], []) is None
+
+
+def test_integrated_gradients_of_the_bundles_run(panel, exported, qtbot):
+    """With the bundle's project open, the run's PyTorch model explains the typed text
+    (captum); a bundle opened without its project offers nothing to follow."""
+    project_path, report = exported
+    assert panel.open_bundle(report.bundle_dir)
+    assert panel.gradients.isHidden() and panel.gradients.model_dir is None
+    with Project.open(project_path) as project:
+        panel.set_project(project)
+        assert not panel.gradients.isHidden() and panel.gradients.model_dir is not None
+        text = "please help me with my invoice"
+        panel.text_edit.setPlainText(text)
+        panel.gradients.button.click()
+        qtbot.waitUntil(lambda: panel.gradients.job is None, timeout=60_000)
+        out = panel.gradients.last
+        assert out["label"] in LABELS
+        words = {text[s["start"]:s["end"]] for s in out["explanation"]}
+        assert words <= set(text.split()) and "invoice" in words
+        assert "Integrated gradients, why" in panel.gradients.label.text()
+        panel.text_edit.setPlainText(text + " now")
+        assert panel.gradients.label.text() == ""  # an answer for another text is not kept
+        panel.set_project(None)
+    assert panel.gradients.isHidden()

@@ -40,6 +40,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.jobs import ProgressEvent
 from workbench.core.project_operations import PREDICTIONS_STORED
 from workbench.core.store.changes import Changes
+from workbench.gui.deploy.gradients_view import GradientsView
 from workbench.gui.deploy.inference_files import InputFileChoice
 from workbench.gui.deploy.inference_widgets import LabelBars
 from workbench.gui.deploy.span_view import SpanResults, is_span_bundle
@@ -130,6 +131,9 @@ class InferencePanel(InputFileChoice, ChangesListener, QWidget):
         self.explain_label.setTextFormat(Qt.TextFormat.RichText)
         self.explain_label.setToolTip(EXPLAIN_HELP)
         try_layout.addWidget(self.explain_label)
+        self.gradients = GradientsView()  # a second opinion from the run's PyTorch model
+        self.text_edit.textChanged.connect(lambda: self.gradients.set_text(self.text_edit.toPlainText()))
+        try_layout.addWidget(self.gradients)
         self.bars = LabelBars()
         try_layout.addWidget(self.bars)
         #: Spans bundles: colour key and table of the entities found.
@@ -208,6 +212,7 @@ class InferencePanel(InputFileChoice, ChangesListener, QWidget):
         """Use this project for "Latest export" and for storing predictions."""
         self.project = project
         self._update_buttons()
+        self._show_kind()
 
     def _refresh_now(self, changes: Changes) -> None:
         self._update_buttons()
@@ -241,6 +246,7 @@ class InferencePanel(InputFileChoice, ChangesListener, QWidget):
             if job is not None:
                 job.cancel()
                 job.wait(10_000)
+        self.gradients.shutdown()
 
     def _latest_export(self) -> Path | None:
         if self.project is None:
@@ -368,6 +374,8 @@ class InferencePanel(InputFileChoice, ChangesListener, QWidget):
 
     def _show_kind(self) -> None:
         spans = self.span_mode
+        config = self.predictor.config if self.predictor is not None else {}
+        self.gradients.set_run(self.project, config.get("run_id"), config.get("labels"), classification=not spans)
         self.bars.setVisible(not spans)
         self.span_results.setVisible(spans)
         if spans and self.predictor is not None:
