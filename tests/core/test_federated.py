@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -59,13 +60,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_site(path: Path, address: str, name: str) -> subprocess.Popen:
+@pytest.fixture(scope="module")
+def launcher():
+    """One process that imports torch once and forks the sites of each federation."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "workbench", "federate", "join", str(path), "--address", address,
-         "--name", name, "--connect-s", "120"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "federated_sites.py")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    yield proc
+    proc.kill()  # nothing to clean up: its sites have all ended
+    proc.wait(timeout=60)
+
+
+def start_sites(launcher: subprocess.Popen, address: str, out: Path, sites: list[tuple[Path, str]]) -> None:
+    """The sites as separate processes (forked by tests/federated_sites.py)."""
+    out.mkdir(exist_ok=True)
+    if not getattr(launcher, "ready", False):
+        assert launcher.stdout.readline().strip() == "ready"
+        launcher.ready = True
+    launcher.stdin.write(" ".join([address, str(out), *(f"{p}:{n}" for p, n in sites)]) + "\n")
+    launcher.stdin.flush()
+    assert launcher.stdout.readline().strip() == "started"
+
+
+def site_results(launcher: subprocess.Popen, out: Path, names: list[str]) -> dict[str, dict]:
+    assert launcher.stdout.readline().strip() == "done"
+    return {n: json.loads((out / f"{n}.json").read_text()) for n in names if (out / f"{n}.json").exists()}
 
 
 class Coordinator:
@@ -98,11 +117,6 @@ def serve_config(tiny: Path, port: int, **fed: object) -> ServeConfig:
     )
 
 
-def finish(proc: subprocess.Popen, timeout: float = 120.0) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, err
-
-
 def test_schema_difference_names_the_labels():
     fed = FederationSchema(("a", "b", "c"), "single_label")
     assert schema_difference(fed, FederationSchema(("c", "b", "a"), "single_label")) is None
@@ -110,7 +124,7 @@ def test_schema_difference_names_the_labels():
     assert "'c'" in diff and "'d'" in diff and "multi-label" in diff
 
 
-def test_two_sites_train_two_rounds_and_a_mismatched_site_is_refused(tmp_path, tiny_base_model):
+def test_two_sites_train_two_rounds_and_a_mismatched_site_is_refused(launcher, tmp_path, tiny_base_model):
     coord = make_site(tmp_path / "coord.wbproj", {}, seed=0)
     a = make_site(tmp_path / "a.wbproj", {"billing": 16, "delivery": 8, "account": 4}, seed=1, marker="zqalpha")
     b = make_site(tmp_path / "b.wbproj", {"billing": 4, "delivery": 8, "account": 16}, seed=2, marker="zqbeta")
@@ -121,21 +135,20 @@ def test_two_sites_train_two_rounds_and_a_mismatched_site_is_refused(tmp_path, t
     port = free_port()
     traffic = tmp_path / "traffic.jsonl"
     address = f"127.0.0.1:{port}"
-    sites = [start_site(a, address, "north"), start_site(b, address, "south"),
-             start_site(bad, address, "odd")]
+    start_sites(launcher, address, tmp_path / "out", [(a, "north"), (b, "south"), (bad, "odd")])
     coordinator = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2,
                                                   traffic_log=str(traffic)))
-    results = [finish(p) for p in sites]
+    results = site_results(launcher, tmp_path / "out", ["north", "south", "odd"])
     coordinator.join()
     assert coordinator.error is None, coordinator.error
     # The mismatched site is refused with the difference named, at the site...
-    code, _out, err = results[2]
-    assert code == 1 and "'refunds'" in err and "'account'" in err, err
+    odd = results["odd"]
+    assert odd["code"] == 1 and "'refunds'" in odd["error"] and "'account'" in odd["error"], odd
     # ...and at the coordinator.
     assert any("refused" in e.message and "'refunds'" in e.message for e in coordinator.events)
-    for code, out, err in results[:2]:
-        assert code == 0, err
-        assert "Took part in 2 round(s)" in out
+    for name in ("north", "south"):
+        assert results[name]["code"] == 0, results[name]
+        assert results[name]["rounds"] == 2 and results[name]["run_id"] == 1
     result = coordinator.result
     assert result.rounds == 2
     assert [sorted(h["sites"]) for h in result.history] == [["north", "south"]] * 2
@@ -179,26 +192,27 @@ def test_two_sites_train_two_rounds_and_a_mismatched_site_is_refused(tmp_path, t
     assert not any(text in raw for text in site_texts)
 
 
-def test_multi_label_federation_goes_on_when_a_site_is_killed(tmp_path, tiny_base_model):
+def test_multi_label_federation_goes_on_when_a_site_is_killed(launcher, tmp_path, tiny_base_model):
     counts = {"billing": 10, "delivery": 10, "account": 10}
     coord = make_site(tmp_path / "coord.wbproj", {}, seed=0, multi=True)
     paths = [make_site(tmp_path / f"s{i}.wbproj", counts, seed=10 * i, multi=True) for i in range(3)]
     port = free_port()
     address = f"127.0.0.1:{port}"
-    procs = [start_site(p, address, f"site{i}") for i, p in enumerate(paths)]
+    out = tmp_path / "out"
+    start_sites(launcher, address, out, [(p, f"site{i}") for i, p in enumerate(paths)])
     coordinator = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2))
     deadline = time.monotonic() + 120
     # Kill the third site as soon as a round starts with all three (it is training).
     while not any(e.phase == "train" and "3 site(s) training" in e.message for e in coordinator.events):
         assert time.monotonic() < deadline and coordinator.thread.is_alive(), coordinator.error
         time.sleep(0.02)
-    procs[2].kill()
-    results = [finish(p) for p in procs[:2]]
-    procs[2].wait()
+    os.kill(json.loads((out / "pids.json").read_text())["site2"], signal.SIGKILL)
+    results = site_results(launcher, out, ["site0", "site1", "site2"])
     coordinator.join()
     assert coordinator.error is None, coordinator.error
-    for code, _out, err in results:
-        assert code == 0, err
+    assert "site2" not in results
+    for name in ("site0", "site1"):
+        assert results[name]["code"] == 0 and results[name]["rounds"] == 2, results[name]
     result = coordinator.result
     assert result.rounds == 2
     assert "site2" not in result.history[-1]["sites"]
@@ -220,3 +234,13 @@ def test_coordinator_cancel_while_waiting_leaves_no_run(tmp_path, tiny_base_mode
     assert isinstance(coordinator.error, Cancelled)
     with Project.open(coord) as p:
         assert list_runs(p) == []
+
+
+def test_join_command_says_when_the_coordinator_cannot_be_reached(tmp_path, capsys):
+    from workbench.cli import main
+
+    site = make_site(tmp_path / "s.wbproj", {"billing": 6, "delivery": 6}, seed=0)
+    code = main(["federate", "join", str(site), "--address", f"127.0.0.1:{free_port()}",
+                 "--connect-s", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Could not reach the coordinator" in err and len(err.splitlines()) == 2
