@@ -244,3 +244,34 @@ def test_join_command_says_when_the_coordinator_cannot_be_reached(tmp_path, caps
                  "--connect-s", "1"])
     err = capsys.readouterr().err
     assert code == 1 and "Could not reach the coordinator" in err and len(err.splitlines()) == 2
+
+
+def test_exchanges_send_every_weight_or_only_the_adapters(tiny_base_model):
+    """Full mode sends every weight; a LoRA-wrapped model through StateFunctions sends
+    only adapter and head tensors, and they load back into another site's model."""
+    peft = pytest.importorskip("peft")
+    import numpy as np
+
+    from workbench.core.federated.exchange import FullWeights, StateFunctions, nbytes
+    from workbench.core.training.models import load_classifier, validate_base_model
+
+    info = validate_base_model(str(tiny_base_model))
+    model = load_classifier(info, ["a", "b", "c"], multi_label=False)
+    full = FullWeights().get(model)
+    assert len(full) == len(FullWeights().names(model)) == sum(
+        1 for t in model.state_dict().values() if t.is_floating_point())
+
+    def wrapped():
+        m = load_classifier(info, ["a", "b", "c"], multi_label=False)
+        return peft.get_peft_model(m, peft.LoraConfig(task_type=peft.TaskType.SEQ_CLS, r=2,
+                                                      target_modules=["query", "value"]))
+
+    lora = StateFunctions("lora", peft.get_peft_model_state_dict, peft.set_peft_model_state_dict)
+    one, two = wrapped(), wrapped()
+    names = lora.names(one)
+    assert names and all("lora_" in n or "classifier" in n for n in names)
+    assert not any("word_embeddings" in n or "attention.output.dense" in n for n in names)
+    sent = [a + 1.0 for a in lora.get(one)]
+    lora.set(two, sent)
+    assert all(np.allclose(a, b) for a, b in zip(lora.get(two), sent, strict=True))
+    assert nbytes(sent) < nbytes(full) / 2

@@ -196,6 +196,8 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
                      "bytes_received": book.get("bytes_received", 0),
                      "failures": book.get("failures", 0),
                      "seconds": time.perf_counter() - t_round}
+            if local.test:  # the coordinator's own labelled test records, if it has any
+                entry["coordinator"] = _central_figures(local, exchange, fitted[0])
             history.append(entry)
             state["round"] = r
             emit("round", _round_words(entry), metrics=weighted, per_site=entry["per_site"])
@@ -235,6 +237,18 @@ def _wait_for_sites(manager: Any, n: int, wait_s: float, should_stop: Callable[[
             said = len(manager.clients)
             emit("wait", f"Waiting for sites: {said} of {n} joined")
         time.sleep(_POLL_S)
+
+
+def _central_figures(local: Any, exchange: Any, parameters: Any) -> dict[str, Any]:
+    """Headline figures of the global weights on the coordinator's own test records."""
+    from flwr.common import parameters_to_ndarrays
+
+    from workbench.core.federated.result import evaluate_local
+    from workbench.core.training.finish import brief
+
+    exchange.set(local.model, parameters_to_ndarrays(parameters))
+    metrics, _probs = evaluate_local(local)
+    return brief(metrics)
 
 
 def _round_words(entry: dict[str, Any]) -> str:
