@@ -275,3 +275,38 @@ def test_exchanges_send_every_weight_or_only_the_adapters(tiny_base_model):
     lora.set(two, sent)
     assert all(np.allclose(a, b) for a, b in zip(lora.get(two), sent, strict=True))
     assert nbytes(sent) < nbytes(full) / 2
+
+
+def test_a_restarted_coordinator_resumes_from_the_last_completed_round(launcher, tmp_path, tiny_base_model):
+    from workbench.core.federated.checkpoint import checkpoint_dir
+
+    coord = make_site(tmp_path / "coord.wbproj", {}, seed=0)
+    sites = [(make_site(tmp_path / f"s{i}.wbproj", {"billing": 8, "delivery": 8}, seed=i), f"s{i}")
+             for i in range(2)]
+    port = free_port()
+    start_sites(launcher, f"127.0.0.1:{port}", tmp_path / "one", sites)
+    first = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2))
+    deadline = time.monotonic() + 120
+    while not any(e.phase == "round" for e in first.events):
+        assert time.monotonic() < deadline and first.thread.is_alive(), first.error
+        time.sleep(0.02)
+    first.stop = True  # the coordinator goes down during round 2
+    first.join()
+    assert isinstance(first.error, Cancelled)
+    with Project.open(coord) as p:
+        assert list_runs(p) == []
+        models_dir = p.models_dir
+    assert (checkpoint_dir(models_dir) / "state.json").is_file()
+
+    # It restarts; the sites, still trying to reach it, join again and round 2 runs.
+    second = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2, resume=True))
+    results = site_results(launcher, tmp_path / "one", ["s0", "s1"])
+    second.join()
+    assert second.error is None, second.error
+    assert any("Resuming after round 1" in e.message for e in second.events)
+    assert [h["round"] for h in second.result.history] == [1, 2]
+    assert sum(1 for e in second.events if e.phase == "train") == 1  # only round 2 ran
+    for r in results.values():
+        assert r["code"] == 0 and r["rounds"] == 2, r
+        assert any("trying to join again" in m for m in r["messages"])
+    assert not checkpoint_dir(models_dir).exists()

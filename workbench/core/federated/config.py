@@ -73,6 +73,10 @@ class FederationConfig(Settings):
         3, "Rounds repeated in a row (too few sites answered) before the federation stops.",
         advanced=True, min=0, max=1000,
     )
+    resume: bool = setting(
+        False, "Continue an interrupted federation of this project from its last completed "
+        "round (same labels and settings); sites join again.", label="Resume",
+    )
     traffic_log: str = setting(
         "", "File (JSON lines) recording what every site sent: tensor shapes and sizes and "
         "metric names and values, for an audit of what left the sites.",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import Cancelled, WorkbenchError
+from workbench.core.federated.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from workbench.core.federated.config import FederationEvent, FederationResult, ServeConfig
 from workbench.core.federated.exchange import exchange_for
 from workbench.core.federated.flower import require_flower
@@ -136,6 +137,7 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     path = Path(project_path)
     with Project.open(path) as project:
         schema = FederationSchema.from_project(project)
+        models_dir = project.models_dir
     state = {"round": 0}
     manager = AdmittingClientManager()
 
@@ -148,9 +150,20 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
 
     emit("prepare", "Loading the base model")
     local = LocalModel(path, schema, train, should_stop=should_stop, need_data=False)
-    initial = ndarrays_to_parameters(exchange.get(local.model))
     fit_config = {"schema": schema.to_json(), "training": json.dumps(train.to_dict()),
                   "exchange": fed.exchange, "rounds": fed.rounds, "local_epochs": fed.local_epochs}
+    fixed = {"schema": fit_config["schema"], "training": fit_config["training"],
+             "exchange": fed.exchange, "local_epochs": fed.local_epochs}
+    history: list[dict[str, Any]] = []
+    resumed = load_checkpoint(models_dir, fixed) if fed.resume else None
+    if resumed is not None:
+        arrays, saved = resumed
+        history = list(saved["history"])
+        state["round"] = int(saved["round"])
+        emit("prepare", f"Resuming after round {state['round']} of the interrupted federation")
+    else:
+        arrays = exchange.get(local.model)
+    initial = ndarrays_to_parameters(arrays)
     strategy = FederationStrategy(min_sites=fed.min_sites, proximal_mu=fed.proximal_mu,
                                   fit_config=fit_config, initial=initial, client_manager=manager,
                                   traffic_log=fed.traffic_log)
@@ -163,7 +176,6 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     server.parameters = initial
     admitter = _Admitter(manager, {k: fit_config[k] for k in ("schema", "training", "exchange", "rounds")}, emit)
     admitter.start()
-    history: list[dict[str, Any]] = []
     timeout = fed.round_timeout_s or None
     t_start = time.perf_counter()
     try:
@@ -200,13 +212,17 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
                 entry["coordinator"] = _central_figures(local, exchange, fitted[0])
             history.append(entry)
             state["round"] = r
+            save_checkpoint(models_dir, parameters_to_ndarrays(server.parameters),
+                            {**fixed, "round": r, "history": history})
             emit("round", _round_words(entry), metrics=weighted, per_site=entry["per_site"])
         arrays = parameters_to_ndarrays(server.parameters)
     finally:
         admitter.close()
         _release(list(manager.clients.values()), ReconnectIns)
         grpc_server.stop(grace=1)
-    return _finish(path, local, exchange, arrays, config, history, t_start, emit)
+    result = _finish(path, local, exchange, arrays, config, history, t_start, emit)
+    remove_checkpoint(models_dir)
+    return result
 
 
 def _release(proxies: list[Any], reconnect_ins: Any) -> None:

@@ -140,11 +140,18 @@ def join_job(project_path: str | Path, config: JoinConfig, *, progress: Callable
                              max_wait_time=config.site.connect_s)
                 return
             except BaseException as exc:  # handed to the job's thread
-                unreachable = "UNAVAILABLE" in str(exc) and state.local is None
-                if not unreachable or time.monotonic() > deadline or should_stop():
+                if state.final is not None:  # the federation is over: nothing lost
+                    return
+                lost = "UNAVAILABLE" in str(exc)
+                if lost and state.rounds and state.error is None:
+                    # The coordinator went away mid-federation: it may restart and resume.
+                    state.emit("connect", "Lost the coordinator; trying to join again")
+                    deadline = time.monotonic() + config.site.connect_s
+                    state.error = exc
+                if not lost or time.monotonic() > deadline or should_stop():
                     state.error = exc
                     return
-                time.sleep(0.5)  # the coordinator is not listening yet: try again
+                time.sleep(0.5)  # the coordinator is not listening (yet): try again
 
     state.emit("connect", f"Connecting to the coordinator at {address}")
     thread = threading.Thread(target=run, name="federated-site", daemon=True)
