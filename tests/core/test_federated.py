@@ -165,6 +165,7 @@ def test_two_sites_train_two_rounds_and_a_mismatched_site_is_refused(launcher, t
     model_dir = coord.parent / runs[0]["model_path"]
     info = json.loads((model_dir / "workbench_run.json").read_text())
     assert info["labels"] == list(KEYWORDS)
+    assert "federated learning" in info["method_summary"] and "north, south" in info["method_summary"]
     from workbench.core.training.evaluate import load_run_model
 
     model, _tok, _info = load_run_model(model_dir)

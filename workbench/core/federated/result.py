@@ -13,7 +13,7 @@ from typing import Any
 
 from workbench.core.training.config import TrainConfig
 
-__all__ = ["save_global_run", "evaluate_local"]
+__all__ = ["save_global_run", "evaluate_local", "method_summary"]
 
 
 def evaluate_local(local: Any) -> tuple[dict[str, Any], Any]:
@@ -30,6 +30,30 @@ def evaluate_local(local: Any) -> tuple[dict[str, Any], Any]:
     y = local.targets(local.test).numpy()
     pred = probs_to_predictions(probs, multi_label=multi)
     return compute_metrics(y, pred, local.labels, multi_label=multi), probs
+
+
+def method_summary(federation: dict[str, Any]) -> str:
+    """The model card's sentence on how a federated model was trained."""
+    settings = federation.get("settings") or {}
+    how = "FedProx" if float(settings.get("proximal_mu") or 0) > 0 else "FedAvg"
+    sites = federation.get("sites")
+    who = (f"{len(sites)} sites ({', '.join(sites)})" if sites else "several sites")
+    if federation.get("role") == "site":
+        who = "several sites, this one included"
+    return (f"Trained by federated learning (Flower, {how}) across {who} in "
+            f"{federation.get('rounds', 0)} round(s): each site fine-tuned on its own records, "
+            "which never left it; only weights and metric numbers travelled. The training "
+            "data above is this project's own, not the sites'.")
+
+
+def _add_method_summary(folder: Path, federation: dict[str, Any]) -> None:
+    import json
+
+    info_file = folder / "workbench_run.json"
+    info = json.loads(info_file.read_text(encoding="utf-8"))
+    info["method_summary"] = method_summary(federation)
+    info["federation"] = {k: federation[k] for k in ("role", "sites", "rounds") if k in federation}
+    info_file.write_text(json.dumps(info, indent=2), encoding="utf-8")
 
 
 def save_global_run(project_path: str | Path, local: Any, train: TrainConfig, *,
@@ -64,6 +88,7 @@ def save_global_run(project_path: str | Path, local: Any, train: TrainConfig, *,
         data=SimpleNamespace(labels=local.labels, multi_label=multi),
     )
     final = save_model(job, local.model, local.tokenizer)
+    _add_method_summary(final, federation)
     with Project.open(project_path) as project:
         if rows:
             store_predictions(project, run_id, rows)
