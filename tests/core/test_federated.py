@@ -311,3 +311,15 @@ def test_a_restarted_coordinator_resumes_from_the_last_completed_round(launcher,
         assert r["code"] == 0 and r["rounds"] == 2, r
         assert any("trying to join again" in m for m in r["messages"])
     assert not checkpoint_dir(models_dir).exists()
+
+
+def test_one_clear_message_without_flower_or_with_an_old_python(monkeypatch):
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.federated import flower
+
+    monkeypatch.setitem(sys.modules, "flwr", None)  # import flwr now fails
+    with pytest.raises(WorkbenchError, match=r"pip install 'workbench\[federated\]'"):
+        flower.require_flower()
+    monkeypatch.setattr(flower, "MIN_PYTHON", (sys.version_info.major, sys.version_info.minor + 1))
+    with pytest.raises(WorkbenchError, match="needs Python 3.1"):
+        flower.require_flower()
