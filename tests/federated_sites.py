@@ -1,7 +1,7 @@
 """Start several federation sites as separate processes, paying torch's import once.
 
 Run as ``python federated_sites.py``: this process imports the site job's libraries once,
-says ``ready``, then for each line ``ADDRESS OUT_DIR PROJECT:NAME ...`` on stdin forks one
+says ``ready``, then for each line ``ADDRESS OUT_DIR PROJECT:NAME[@CA_CERT] ...`` on stdin forks one
 process per site (this process never opens a gRPC connection, so forking is safe), says
 ``started`` and, once all have ended, ``done``. Each site runs ``join_job`` and writes
 ``OUT_DIR/NAME.json`` with its exit code, messages and result; ``OUT_DIR/pids.json`` maps
@@ -16,14 +16,15 @@ import time
 from pathlib import Path
 
 
-def _site(address: str, out: Path, project: str, name: str) -> int:
+def _site(address: str, out: Path, project: str, name: str, ca_cert: str = "") -> int:
     from workbench.core.errors import WorkbenchError
     from workbench.core.federated import JoinConfig, SiteConfig, join_job
 
     messages: list[str] = []
     record: dict = {"code": 0}
     try:
-        result = join_job(project, JoinConfig(SiteConfig(address=address, name=name, connect_s=120.0)),
+        result = join_job(project, JoinConfig(SiteConfig(address=address, name=name, connect_s=120.0,
+                                                      ca_cert=ca_cert)),
                           progress=lambda e: messages.append(f"{time.time():.1f} {e.message}"), should_stop=lambda: False)
         record.update(rounds=result.rounds, run_id=result.run_id, metrics=result.last_metrics)
     except WorkbenchError as exc:
@@ -50,12 +51,13 @@ def main() -> int:
         out = Path(out_dir)
         pids = {}
         for spec in specs:
+            spec, _at, ca_cert = spec.partition("@")
             project, name = spec.rsplit(":", 1)
             pid = os.fork()
             if pid == 0:
                 code = 1
                 try:
-                    code = _site(address, out, project, name)
+                    code = _site(address, out, project, name, ca_cert)
                 finally:
                     os._exit(code)
             pids[name] = pid

@@ -323,3 +323,54 @@ def test_one_clear_message_without_flower_or_with_an_old_python(monkeypatch):
     monkeypatch.setattr(flower, "MIN_PYTHON", (sys.version_info.major, sys.version_info.minor + 1))
     with pytest.raises(WorkbenchError, match="needs Python 3.1"):
         flower.require_flower()
+
+
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A certificate authority and a coordinator certificate for 127.0.0.1 (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    span = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=1))
+
+    def cert(subject: str, key, issuer: str, signer, *, ca: bool):
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(span[0]).not_valid_after(span[1])
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(cert("test ca", ca_key, "test ca", ca_key, ca=True).public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert("127.0.0.1", key, "test ca", ca_key, ca=False).public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def test_sites_connect_over_tls_when_certificates_are_given(launcher, tmp_path, tiny_base_model):
+    ca, cert, key = make_certificates(tmp_path)
+    coord = make_site(tmp_path / "coord.wbproj", {}, seed=0)
+    site = make_site(tmp_path / "s.wbproj", {"billing": 8, "delivery": 8}, seed=5)
+    port = free_port()
+    start_sites(launcher, f"127.0.0.1:{port}", tmp_path / "out", [(site, f"tls@{ca}")])
+    coordinator = Coordinator(coord, serve_config(tiny_base_model, port, rounds=1, min_sites=1,
+                                                  ca_cert=str(ca), server_cert=str(cert),
+                                                  server_key=str(key)))
+    results = site_results(launcher, tmp_path / "out", ["tls"])
+    coordinator.join()
+    assert coordinator.error is None, coordinator.error
+    assert results["tls"]["code"] == 0 and results["tls"]["rounds"] == 1, results["tls"]
+    assert coordinator.result.history[0]["sites"] == ["tls"]

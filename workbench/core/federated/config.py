@@ -73,6 +73,19 @@ class FederationConfig(Settings):
         3, "Rounds repeated in a row (too few sites answered) before the federation stops.",
         advanced=True, min=0, max=1000,
     )
+    ca_cert: str = setting(
+        "", "TLS: certificate of the authority that signed the coordinator's certificate "
+        "(PEM file). With the two below, sites connect over TLS.", advanced=True, metavar="FILE",
+        label="CA certificate",
+    )
+    server_cert: str = setting(
+        "", "TLS: the coordinator's certificate (PEM file).", advanced=True, metavar="FILE",
+        label="Coordinator certificate",
+    )
+    server_key: str = setting(
+        "", "TLS: the coordinator's private key (PEM file).", advanced=True, metavar="FILE",
+        label="Coordinator key",
+    )
     resume: bool = setting(
         False, "Continue an interrupted federation of this project from its last completed "
         "round (same labels and settings); sites join again.", label="Resume",
@@ -106,6 +119,11 @@ class SiteConfig(Settings):
         "", "Base model this site loads (default: the coordinator's). Only its architecture "
         "and tokenizer are used: the weights come from the coordinator.",
         advanced=True, metavar="NAME|PATH",
+    )
+    ca_cert: str = setting(
+        "", "TLS: certificate of the authority that signed the coordinator's certificate "
+        "(PEM file); without it the connection is not encrypted.", advanced=True,
+        metavar="FILE", label="CA certificate",
     )
     connect_s: float = setting(
         60.0, "How long to keep trying to reach the coordinator (seconds).",

@@ -105,6 +105,20 @@ def _polled(fn: Callable[[], Any], should_stop: Callable[[], bool], what: str) -
     return box.get("value")
 
 
+def _certificates(fed: Any) -> tuple[bytes, bytes, bytes] | None:
+    """(CA, certificate, key) bytes for TLS, None without; a partial set is refused."""
+    files = (fed.ca_cert, fed.server_cert, fed.server_key)
+    if not any(files):
+        return None
+    if not all(files):
+        raise WorkbenchError("TLS needs all three files: --ca-cert, --server-cert and --server-key.")
+    try:
+        ca, cert, key = (Path(f).read_bytes() for f in files)
+    except OSError as exc:
+        raise WorkbenchError(f"Cannot read a TLS file: {exc}") from None
+    return ca, cert, key
+
+
 def _bind_error(address: str, exc: BaseException) -> WorkbenchError:
     return WorkbenchError(f"Cannot listen on {address} ({exc}): is another federation using "
                           "this port? Choose another with --address HOST:PORT.")
@@ -167,9 +181,11 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     strategy = FederationStrategy(min_sites=fed.min_sites, proximal_mu=fed.proximal_mu,
                                   fit_config=fit_config, initial=initial, client_manager=manager,
                                   traffic_log=fed.traffic_log)
+    certificates = _certificates(fed)
     try:
         grpc_server = start_grpc_server(client_manager=manager, server_address=fed.address,
-                                        max_message_length=GRPC_MAX_MESSAGE_LENGTH)
+                                        max_message_length=GRPC_MAX_MESSAGE_LENGTH,
+                                        certificates=certificates)
     except (RuntimeError, OSError) as exc:
         raise _bind_error(fed.address, exc) from None
     server = Server(client_manager=manager, strategy=strategy)

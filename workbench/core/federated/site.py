@@ -132,12 +132,19 @@ def join_job(project_path: str | Path, config: JoinConfig, *, progress: Callable
     client = _make_client(state, own)
     address = config.site.address
 
+    root = None
+    if config.site.ca_cert:
+        try:
+            root = Path(config.site.ca_cert).read_bytes()
+        except OSError as exc:
+            raise WorkbenchError(f"Cannot read the CA certificate: {exc}") from None
+
     def run() -> None:
         deadline = time.monotonic() + config.site.connect_s
         while True:
             try:
-                start_client(server_address=address, client=client, insecure=True,
-                             max_wait_time=config.site.connect_s)
+                start_client(server_address=address, client=client, insecure=root is None,
+                             root_certificates=root, max_wait_time=config.site.connect_s)
                 return
             except BaseException as exc:  # handed to the job's thread
                 if state.final is not None:  # the federation is over: nothing lost
