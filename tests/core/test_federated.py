@@ -374,3 +374,16 @@ def test_sites_connect_over_tls_when_certificates_are_given(launcher, tmp_path, 
     assert coordinator.error is None, coordinator.error
     assert results["tls"]["code"] == 0 and results["tls"]["rounds"] == 1, results["tls"]
     assert coordinator.result.history[0]["sites"] == ["tls"]
+
+
+def test_a_taken_port_is_one_clear_message(tmp_path, tiny_base_model):
+    from workbench.core.errors import WorkbenchError
+
+    coord = make_site(tmp_path / "coord.wbproj", {}, seed=0)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(WorkbenchError, match=f"Cannot listen on 127.0.0.1:{port}.*--address"):
+            serve_job(coord, serve_config(tiny_base_model, port, rounds=1, min_sites=1),
+                      progress=lambda e: None, should_stop=lambda: False)

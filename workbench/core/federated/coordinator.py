@@ -186,7 +186,7 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
         grpc_server = start_grpc_server(client_manager=manager, server_address=fed.address,
                                         max_message_length=GRPC_MAX_MESSAGE_LENGTH,
                                         certificates=certificates)
-    except (RuntimeError, OSError) as exc:
+    except (RuntimeError, OSError, SystemExit) as exc:  # Flower exits when the port is taken
         raise _bind_error(fed.address, exc) from None
     server = Server(client_manager=manager, strategy=strategy)
     server.parameters = initial
