@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=3, help="epochs of the alone/centralised runs")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--skip-baselines", action="store_true", help="only the federated part")
     args = ap.parse_args(argv)
 
     texts, labels = make_dataset(n=args.test + 6 * args.per_site, seed=args.seed)
@@ -132,16 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_dir)
         paths = [make_project(tmp / f"site{k}.wbproj", names, s) for k, s in enumerate(sites)]
         out: dict[str, float] = {}
-        for k, path in enumerate(paths):
+        for k, path in enumerate([] if args.skip_baselines else paths):
             t = time.perf_counter()
             res = train_project(path, train)
             out[f"site {k} alone"] = score(res.model_path, test, names)
             print(f"site {k} alone: macro-F1 {out[f'site {k} alone']:.3f} ({time.perf_counter() - t:.0f} s)", flush=True)
-        central = make_project(tmp / "central.wbproj", names, [r for s in sites for r in s])
-        t = time.perf_counter()
-        res = train_project(central, train)
-        out["centralised"] = score(res.model_path, test, names)
-        print(f"centralised: macro-F1 {out['centralised']:.3f} ({time.perf_counter() - t:.0f} s)", flush=True)
+        if not args.skip_baselines:
+            central = make_project(tmp / "central.wbproj", names, [r for s in sites for r in s])
+            t = time.perf_counter()
+            res = train_project(central, train)
+            out["centralised"] = score(res.model_path, test, names)
+            print(f"centralised: macro-F1 {out['centralised']:.3f} ({time.perf_counter() - t:.0f} s)", flush=True)
 
         coord = make_project(tmp / "coord.wbproj", names, test, split="test")
         address = f"127.0.0.1:{free_port()}"
@@ -162,10 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     for h in fed.history:
         if h["round"] in (1, 3, 5) or h["round"] == len(fed.history):
             print(f"{'federated, round ' + str(h['round']):<22} {h['coordinator']['macro_f1']:8.3f}")
-    best_alone = max(v for k, v in out.items() if k.endswith("alone"))
     final = fed.history[-1]["coordinator"]["macro_f1"]
-    print(f"\nfederated after {len(fed.history)} rounds vs centralised: {100 * (final - out['centralised']):+.1f} points; "
-          f"vs best site alone: {100 * (final - best_alone):+.1f} points")
+    if out:
+        best_alone = max(v for k, v in out.items() if k.endswith("alone"))
+        print(f"\nfederated after {len(fed.history)} rounds vs centralised: "
+              f"{100 * (final - out['centralised']):+.1f} points; vs best site alone: "
+              f"{100 * (final - best_alone):+.1f} points")
     print("\nper round: bytes sent (coordinator to sites + sites to coordinator), seconds")
     for h in fed.history:
         print(f"  round {h['round']}: {(h['bytes_sent'] + h['bytes_received']) / 1e6:7.1f} MB, {h['seconds']:6.1f} s")
