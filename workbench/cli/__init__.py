@@ -14,13 +14,13 @@ import sys
 from collections.abc import Sequence
 
 from workbench import __version__
-from workbench.cli import assist, compress, data, deploy, prep, team, train
+from workbench.cli import assist, compress, data, deploy, federate, prep, team, train
 from workbench.cli.common import CliError
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES", "CliError"]
 
 #: Modules that register subcommands, in help order.
-COMMAND_MODULES = [data, prep, train, deploy, assist, team, compress]
+COMMAND_MODULES = [data, prep, train, deploy, assist, team, compress, federate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,7 @@ from workbench.core.jobs import JobCrashed
 from workbench.core.store.changes import Changes
 from workbench.core.training.loop import train_job
 from workbench.core.training.tracking import run_curve
+from workbench.gui.train.federation_page import FederationPage
 from workbench.gui.train.label_words_view import LabelWordsView
 from workbench.gui.train.learning_curve_view import LearningCurveView
 from workbench.gui.train.run_summary import finished_message
@@ -184,7 +185,15 @@ class TrainPanel(ChangesListener, QWidget):
         self.tabs.setTabVisible(2, False)
         self.learning = LearningCurveView()  # macro-F1 against labels, from the run history
         self.tabs.addTab(self.learning, "Learning curve")
+        self.federation = FederationPage()  # federated training (core/federated)
+        self.federation.training_source = self.config
+        self.federation.run_added.connect(self._federation_run_added)
+        self.tabs.addTab(self.federation, "Federation")
         return self.tabs
+
+    def _federation_run_added(self) -> None:
+        self._reload_runs()
+        self.changed.emit(Changes(runs=True, predictions=True))
 
     # ================================================================ public API
     def set_project(self, project: Project | None) -> None:
@@ -192,6 +201,7 @@ class TrainPanel(ChangesListener, QWidget):
         self._project = project
         self._pending_changes = None
         self.tabs.setTabVisible(2, project is not None and project.is_spans)
+        self.federation.set_project(str(project.path) if project is not None else None)
         self._update_data_summary()
         self._load_runs()
         self._set_running(self.is_running())

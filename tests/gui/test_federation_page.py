@@ -1,0 +1,40 @@
+"""The Federation page of the Train tab: the form builds the jobs' settings and the rounds
+fill the table as events arrive (the jobs themselves: tests/core/test_federated.py)."""
+from __future__ import annotations
+
+from workbench.core.federated import FederationEvent, ServeConfig
+from workbench.core.federated.config import JoinConfig
+from workbench.core.training import TrainConfig
+from workbench.gui.train.federation_page import FederationPage
+
+
+def test_the_form_builds_each_role_and_rounds_show_up(qtbot, tmp_path):
+    page = FederationPage()
+    qtbot.addWidget(page)
+    assert not page.start_button.isEnabled()  # no project yet
+    page.set_project(str(tmp_path / "p.wbproj"))
+    assert page.start_button.isEnabled()
+    page.training_source = lambda: TrainConfig(method="setfit", epochs=2)
+    page.address.setText("127.0.0.1:9555")
+    page.rounds.setValue(3)
+    page.min_sites.setValue(4)
+    job, config = page.job_and_config()
+    assert job.__name__ == "serve_job" and isinstance(config, ServeConfig)
+    assert (config.federation.address, config.federation.rounds, config.federation.min_sites) == (
+        "127.0.0.1:9555", 3, 4)
+    assert config.training.method == "finetune" and config.training.epochs == 2
+    page.role.setCurrentIndex(1)
+    assert not page.rounds.isEnabled()
+    job, config = page.job_and_config()
+    assert job.__name__ == "join_job" and isinstance(config, JoinConfig)
+    assert config.site.address == "127.0.0.1:9555"
+
+    page.on_event(FederationEvent("join", message="Site north joined", sites=["north"]))
+    page.on_event(FederationEvent("round", 1, 3, "Round 1 done", round=1, sites=["north", "south"],
+                                  metrics={"macro_f1": 0.5, "accuracy": 0.75}))
+    assert page.table.rowCount() == 1
+    assert page.table.item(0, 2).text() == "0.500" and page.table.item(0, 1).text() == "2"
+    assert "north, south" in page.sites.text()
+    assert "Site north joined" in page.log.toPlainText()
+    page.resize(700, 600)
+    page.grab().save("/tmp/federation_page.png")
