@@ -201,7 +201,7 @@ def test_multi_label_federation_goes_on_when_a_site_is_killed(launcher, tmp_path
     address = f"127.0.0.1:{port}"
     out = tmp_path / "out"
     start_sites(launcher, address, out, [(p, f"site{i}") for i, p in enumerate(paths)])
-    coordinator = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2))
+    coordinator = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2, start_sites=3))
     deadline = time.monotonic() + 120
     # Kill the third site as soon as a round starts with all three (it is training).
     while not any(e.phase == "train" and "3 site(s) training" in e.message for e in coordinator.events):

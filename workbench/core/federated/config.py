@@ -45,6 +45,11 @@ class FederationConfig(Settings):
         2, "Sites needed before a round starts; a round that ends with fewer results is "
         "repeated.", min=1, max=1000, label="Minimum sites",
     )
+    start_sites: int = setting(
+        0, "Sites to wait for before the first round (0 = the minimum sites); later rounds "
+        "start with whoever is connected, as long as the minimum holds.", min=0, max=1000,
+        advanced=True, special={0: "Minimum sites"}, label="Sites to start with",
+    )
     local_epochs: int = setting(
         1, "Passes over its own training records each site makes per round.", min=1, max=100,
     )

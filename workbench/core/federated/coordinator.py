@@ -197,7 +197,9 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     try:
         retries = 0
         while state["round"] < fed.rounds:
-            _wait_for_sites(manager, fed.min_sites, fed.wait_s, should_stop, emit, admitter)
+            first = state["round"] == 0 and retries == 0
+            _wait_for_sites(manager, max(fed.min_sites, fed.start_sites) if first else fed.min_sites,
+                            fed.wait_s, should_stop, emit, admitter)
             r = state["round"] + 1
             t_round = time.perf_counter()
             emit("train", f"Round {r} of {fed.rounds}: {len(manager.clients)} site(s) training")
