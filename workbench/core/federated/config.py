@@ -62,7 +62,7 @@ class FederationConfig(Settings):
     exchange: str = setting(
         "full",
         "What travels each round: 'full' (every weight) or 'lora' (only the adapters and the "
-        "classification head; needs the LoRA training method).",
+        "classification head, with the lora_* training settings; needs peft).",
         choices=EXCHANGE_MODES,
     )
     wait_s: float = setting(

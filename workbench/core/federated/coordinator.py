@@ -144,9 +144,12 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     fed, train = config.federation, config.training
     fed.validate()
     train.validate()
-    if train.method not in ("auto", "finetune"):
+    if train.method not in ("auto", "finetune", "lora"):
         raise WorkbenchError(f"Federated training fine-tunes the model; the {train.method!r} "
                              "method does not exchange weights. Use --method finetune.")
+    if train.method == "lora" and fed.exchange != "lora":
+        raise WorkbenchError("A federation trains LoRA adapters with --exchange lora; "
+                             "use it with --method lora.")
     exchange = exchange_for(fed.exchange)
     path = Path(project_path)
     with Project.open(path) as project:
@@ -163,7 +166,8 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
             log.exception("progress callback failed")
 
     emit("prepare", "Loading the base model")
-    local = LocalModel(path, schema, train, should_stop=should_stop, need_data=False)
+    local = LocalModel(path, schema, train, should_stop=should_stop, need_data=False,
+                       exchange=fed.exchange)
     fit_config = {"schema": schema.to_json(), "training": json.dumps(train.to_dict()),
                   "exchange": fed.exchange, "rounds": fed.rounds, "local_epochs": fed.local_epochs}
     fixed = {"schema": fit_config["schema"], "training": fit_config["training"],

@@ -9,7 +9,8 @@ round, in a fixed order (the same on every site, since all load the same archite
 - :class:`StateFunctions` sends the state a training method names itself. LoRA plugs in
   here: its method wraps the model with adapters and gives the adapter and head tensors
   (``adapter_state`` / ``load_adapter_state``), so a round sends a few percent of the
-  bytes. The frozen base weights never travel: every site loads them from the same base
+  bytes (``exchange_for("lora")``; every site and the coordinator wrap the base model with
+  the same ``lora_*`` settings, see ``local.LocalModel``). The frozen base weights never travel: every site loads them from the same base
   model.
 """
 from __future__ import annotations
@@ -125,15 +126,22 @@ class StateFunctions:
 
 
 def exchange_for(mode: str) -> ParameterExchange:
-    """The exchange of an ``exchange`` setting. 'lora' waits for the LoRA training method
-    (its adapter state plugs in through :class:`StateFunctions`)."""
+    """The exchange of an ``exchange`` setting: every weight ('full'), or only the LoRA
+    adapters and the head ('lora'; needs peft, named in one line when it is missing).
+
+    With 'lora' the coordinator averages each adapter matrix on its own (FedAvg over A and
+    over B separately, weighted by the sites' training examples), the common practice in
+    federated LoRA. Note that the mean of the products is not the product of the means:
+    ``mean(B_i) @ mean(A_i) != mean(B_i @ A_i)`` in general, so the global update differs
+    from averaging the sites' merged weight updates; the difference shrinks as the sites'
+    adapters stay close (few local epochs, similar data)."""
     if mode == "full":
         return FullWeights()
     if mode == "lora":
-        raise WorkbenchError(
-            "LoRA exchange needs the LoRA training method, which this version does not "
-            "have yet: use --exchange full."
-        )
+        from workbench.core.training.methods import lora
+
+        lora.require_peft()
+        return StateFunctions("lora", lora.adapter_state, lora.load_adapter_state)
     raise WorkbenchError(f"Unknown exchange mode {mode!r} (use 'full' or 'lora').")
 
 

@@ -33,7 +33,7 @@ class LocalModel:
 
     def __init__(self, project_path: str | Path, schema: FederationSchema, config: TrainConfig,
                  *, base_model: str = "", should_stop: Callable[[], bool],
-                 need_data: bool = True) -> None:
+                 need_data: bool = True, exchange: str = "full") -> None:
         import torch
 
         from workbench.core.store.project import Project
@@ -69,13 +69,35 @@ class LocalModel:
         torch.set_num_threads(config.threads or default_threads())
         torch.manual_seed(config.seed)
         self.model = load_classifier(self.info, self.labels, multi_label=schema.multi_label)
-        freeze_lower_layers(self.model, auto_freeze_layers(config.freeze_layers, self.info.num_layers, "cpu"))
+        first = auto_freeze_layers(config.freeze_layers, self.info.num_layers, "cpu")
+        self.lora_info: dict[str, Any] | None = None
+        if exchange == "lora":  # same settings on every site: the adapters' shapes match
+            self.model = self._wrap_lora(first)
+        else:
+            freeze_lower_layers(self.model, first)
         self.max_length = min(config.max_length, self.info.max_positions)
         texts = [ex.text for ex in self.data.train] if self.data is not None else []
         self.train_ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"] if texts else []
         self.test = (self.data.test or self.data.validation) if self.data is not None else []
 
     # ------------------------------------------------------------------ helpers
+    def _wrap_lora(self, first: int) -> Any:
+        """The classifier with LoRA adapters from the training settings (``lora_*``); the
+        lower ``first`` layers get none, as in a LoRA training run."""
+        from workbench.core.training.methods import lora
+
+        first = min(first, max(0, self.info.num_layers - 1))
+        if self.info.model_type == "albert":  # one shared layer: adapted everywhere
+            first = 0
+        cfg = self.config
+        settings = lora.lora_settings(self.model, rank=cfg.lora_rank, alpha=cfg.lora_alpha,
+                                      dropout=cfg.lora_dropout, targets=cfg.lora_targets,
+                                      first_layer=first)
+        wrapped = lora.wrap(self.model, settings)
+        trainable, total = lora.trainable_counts(wrapped)
+        self.lora_info = {"settings": settings, "trainable_params": trainable, "all_params": total}
+        return wrapped
+
     def targets(self, examples: list[Any]) -> Any:
         import torch
 

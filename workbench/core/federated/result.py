@@ -42,7 +42,12 @@ def method_summary(federation: dict[str, Any]) -> str:
         who = "several sites, this one included"
     return (f"Trained by federated learning (Flower, {how}) across {who} in "
             f"{federation.get('rounds', 0)} round(s): each site fine-tuned on its own records, "
-            "which never left it; only weights and metric numbers travelled. The training "
+            "which never left it"
+            + ("; only LoRA adapters, the head and metric numbers travelled, and the adapters "
+               "are merged into the base model's weights for export. "
+               if settings.get("exchange") == "lora" else
+               "; only weights and metric numbers travelled. ")
+            + "The training "
             "data above is this project's own, not the sites'.")
 
 
@@ -73,9 +78,11 @@ def save_global_run(project_path: str | Path, local: Any, train: TrainConfig, *,
         own, probs = evaluate_local(local)
         metrics = {**own, **{k: v for k, v in metrics.items() if k not in own}}
         rows = prediction_rows(local.test, probs, local.labels, multi, thresholds)
+    lora_info = getattr(local, "lora_info", None)
+    method = "lora" if lora_info else "finetune"
     metrics = {**metrics, "thresholds": thresholds,
-               "method": {"requested": "federated", "chosen": "finetune"}}
-    config = {**train.to_dict(), "method": "finetune", "federation": federation,
+               "method": {"requested": "federated", "chosen": method}}
+    config = {**train.to_dict(), "method": method, "federation": federation,
               "effective": {"max_length": local.max_length}}
     snapshot = getattr(local.data, "snapshot_hash", "") if local.data is not None else ""
     with Project.open(project_path) as project:
@@ -84,7 +91,8 @@ def save_global_run(project_path: str | Path, local: Any, train: TrainConfig, *,
                             snapshot_hash=f"federated:{snapshot}", device="cpu")
     job = SimpleNamespace(
         models_dir=models_dir, run_id=run_id, tmp_dir=None, max_length=local.max_length,
-        thresholds=thresholds, temperature=1.0, config=train,
+        thresholds=thresholds, temperature=1.0, config=train, info=local.info,
+        lora_info=lora_info, method_info=None,
         data=SimpleNamespace(labels=local.labels, multi_label=multi),
     )
     final = save_model(job, local.model, local.tokenizer)

@@ -74,7 +74,8 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
                     state.emit("join", "Reading this site's labelled records and the base model")
                     state.local = LocalModel(state.path, schema, state.train_config,
                                              base_model=state.config.site.base_model,
-                                             should_stop=state.should_stop)
+                                             should_stop=state.should_stop,
+                                             exchange=state.exchange.mode)
                 except WorkbenchError as exc:
                     difference = f"This site cannot take part: {exc}"
             if difference is not None:
@@ -209,7 +210,8 @@ def _keep_global_model(state: _SiteState) -> int:
     t = time.perf_counter()
     run_id, _path = save_global_run(
         state.path, local, state.train_config,
-        federation={"role": "site", "rounds": final["round"], "address": state.config.site.address},
+        federation={"role": "site", "rounds": final["round"], "address": state.config.site.address,
+                    "settings": {"exchange": state.exchange.mode}},
         metrics={**final["metrics"], "split": "test" if local.data.test else "validation"},
         timings={"save_s": time.perf_counter() - t},
     )
