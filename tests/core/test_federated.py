@@ -278,6 +278,18 @@ def test_exchanges_send_every_weight_or_only_the_adapters(tiny_base_model):
     assert nbytes(sent) < nbytes(full) / 2
 
 
+def test_lora_method_without_lora_exchange_is_one_clear_message(tmp_path, tiny_base_model):
+    from workbench.core.errors import WorkbenchError
+
+    coord = make_site(tmp_path / "coord.wbproj", {}, seed=0)
+    config = serve_config(tiny_base_model, free_port(), rounds=1, min_sites=1)
+    config.training.method = "lora"
+    with pytest.raises(WorkbenchError, match="--exchange lora"):
+        serve_job(coord, config, progress=lambda _e: None, should_stop=lambda: False)
+    with Project.open(coord) as p:
+        assert list_runs(p) == []
+
+
 def test_lora_federation_sends_only_adapters_and_stores_a_lora_run(launcher, tmp_path, tiny_base_model):
     """exchange='lora': the sites wrap the base model with the coordinator's LoRA settings,
     only adapter and head tensors travel, and the global model is a LoRA run that loads
@@ -334,6 +346,10 @@ def test_lora_federation_sends_only_adapters_and_stores_a_lora_run(launcher, tmp
     model, _tok, _info = load_run_model(model_dir)
     assert type(model).__name__ == "BertForSequenceClassification"
     assert not any("lora_" in k for k in model.state_dict())
+    from workbench.core.deploy.onnx_export import export_run
+
+    report = export_run(coord, run["id"], out_dir=tmp_path / "bundle", quantize=False, explainer=False)
+    assert report.parity_ok  # the merged model exported to ONNX gives the same logits
 
 
 @pytest.mark.skip(reason="flaky: whether the stopped coordinator's sites rejoin the restarted one "
