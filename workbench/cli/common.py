@@ -253,3 +253,40 @@ def config_from_args(
             for name, message in problems.items()
         ))
     return config_cls.from_dict(values)
+
+
+class StopOnCtrlC:
+    """A ``should_stop`` for jobs run from the command line: the first Ctrl-C asks the job to
+    stop (``message`` is printed), a second one aborts. A context manager that puts the
+    previous SIGINT handler back."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.requested = False
+        self.previous: Any = None
+
+    def __enter__(self) -> StopOnCtrlC:
+        import signal
+
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        import sys
+
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(self.message, file=sys.stderr, flush=True)
+
+    def __call__(self) -> bool:
+        return self.requested

@@ -17,36 +17,13 @@ def _progress(event: Any) -> None:
         print(f"{event.phase}: {event.message}", file=sys.stderr, flush=True)
 
 
-class _Stop:
+
+def _stop() -> Any:
     """Ctrl-C asks the job to stop (the coordinator then ends the federation, a site
     leaves it); a second Ctrl-C aborts."""
+    from workbench.cli.common import StopOnCtrlC
 
-    def __init__(self) -> None:
-        self.requested = False
-
-    def __enter__(self) -> _Stop:
-        import signal
-
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import signal
-
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-    def _handle(self, _signum: int, _frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("federate: stopping (Ctrl-C again to abort)", file=sys.stderr, flush=True)
-
-    def __call__(self) -> bool:
-        return self.requested
+    return StopOnCtrlC("federate: stopping (Ctrl-C again to abort)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -57,7 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     federation = config_from_args(FederationConfig, args)
     training = config_from_args(TrainConfig, args, base={"method": "finetune"})
-    with _Stop() as stop:
+    with _stop() as stop:
         result = serve_job(args.project, ServeConfig(federation, training),
                            progress=_progress, should_stop=stop)
     if args.json:
@@ -87,7 +64,7 @@ def cmd_join(args: argparse.Namespace) -> int:
     from workbench.core.federated import JoinConfig, SiteConfig, join_job
 
     site = config_from_args(SiteConfig, args)
-    with _Stop() as stop:
+    with _stop() as stop:
         result = join_job(args.project, JoinConfig(site), progress=_progress, should_stop=stop)
     if args.json:
         print(json.dumps({"rounds": result.rounds, "run_id": result.run_id,

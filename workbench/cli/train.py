@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 from typing import Any
@@ -51,42 +50,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
-class _Interrupt:
-    """First Ctrl-C: stop after the current step and keep the best model; second: abort."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.previous: Any = None
-
-    def __enter__(self) -> _Interrupt:
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-    def _handle(self, _signum: int, _frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("train: stopping after this step (Ctrl-C again to abort)", file=sys.stderr, flush=True)
-
-    def __call__(self) -> bool:
-        return self.requested
-
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Fine-tune a classifier on the project's labelled records."""
-    from workbench.cli.common import config_from_args
+    from workbench.cli.common import StopOnCtrlC, config_from_args
     from workbench.core.training import TrainConfig, train_project
     from workbench.core.training.device import dist_info
 
     config = config_from_args(TrainConfig, args)
-    with _Interrupt() as interrupt:
+    with StopOnCtrlC("train: stopping after this step (Ctrl-C again to abort)") as interrupt:
         result = train_project(args.project, config, progress=_ProgressLines(), should_stop=interrupt)
     if not dist_info().is_main:
         return 0

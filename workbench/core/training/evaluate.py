@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from workbench.core.errors import Cancelled, ModelError, WorkbenchError
+from workbench.core.errors import ModelError, WorkbenchError
 
 __all__ = [
     "compute_metrics",
@@ -137,35 +137,15 @@ def predict_proba(
 
     if not texts:
         return np.zeros((0, model.config.num_labels), dtype=np.float32)
+    from workbench.core.training.batched_logits import batched_logits
+
     device = device or next(model.parameters()).device
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    order = sorted(range(len(enc)), key=lambda i: len(enc[i]))
-    out = np.zeros((len(enc), model.config.num_labels), dtype=np.float32)
-    pad = tokenizer.pad_token_id or 0
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                if should_stop is not None and should_stop():
-                    raise Cancelled("Evaluation cancelled.")
-                idx = order[start : start + batch_size]
-                width = max(len(enc[i]) for i in idx)
-                ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for row, i in enumerate(idx):
-                    ids[row, : len(enc[i])] = torch.tensor(enc[i])
-                    mask[row, : len(enc[i])] = 1
-                with torch.autocast(
-                    device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
-                ):
-                    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-                logits = logits.float()
-                probs = torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
-                out[idx] = probs.cpu().numpy()
-    finally:
-        model.train(was_training)
-    return out
+    logits = torch.from_numpy(batched_logits(
+        model, enc, pad_id=tokenizer.pad_token_id or 0, n_labels=model.config.num_labels, device=device,
+        batch_size=batch_size, should_stop=should_stop, autocast_dtype=autocast_dtype))
+    probs = torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
+    return probs.numpy()
 
 
 def load_run_model(model_dir: Path) -> tuple[Any, Any, dict[str, Any]]:

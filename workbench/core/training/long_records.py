@@ -145,9 +145,8 @@ def torch_window_logits(model: Any, tokenizer: Any, texts: Sequence[str], *, max
     """Pooled logits (texts x labels, numpy float32) of a PyTorch classifier over every
     window of each text, the same windows and pooling as the bundle."""
     import numpy as np
-    import torch
 
-    from workbench.core.errors import Cancelled
+    from workbench.core.training.batched_logits import batched_logits
 
     n_labels = int(model.config.num_labels)
     if not texts:
@@ -156,28 +155,9 @@ def torch_window_logits(model: Any, tokenizer: Any, texts: Sequence[str], *, max
     per_text = record_windows(tokenizer, list(texts), max_length, int(windows["stride"]))
     flat = [w for ws in per_text for w in ws]
     owner = [t for t, ws in enumerate(per_text) for _ in ws]
-    order = sorted(range(len(flat)), key=lambda k: len(flat[k]))
-    out = np.zeros((len(flat), n_labels), dtype=np.float32)
-    pad = getattr(tokenizer, "pad_token_id", None) or 0
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                if should_stop is not None and should_stop():
-                    raise Cancelled("Evaluation cancelled.")
-                idx = order[start : start + batch_size]
-                width = max(len(flat[k]) for k in idx)
-                ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for row, k in enumerate(idx):
-                    ids[row, : len(flat[k])] = torch.tensor(flat[k])
-                    mask[row, : len(flat[k])] = 1
-                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-                out[idx] = logits.float().cpu().numpy()
-    finally:
-        model.train(was_training)
+    out = batched_logits(model, flat, pad_id=getattr(tokenizer, "pad_token_id", None) or 0, n_labels=n_labels,
+                         device=device, batch_size=batch_size, should_stop=should_stop,
+                         autocast_dtype=autocast_dtype)
     return pool_logits(out, owner, str(windows["pooling"]))
 
 
