@@ -23,8 +23,11 @@ def test_the_form_builds_each_role_and_rounds_show_up(qtbot, tmp_path):
     assert (config.federation.address, config.federation.rounds, config.federation.min_sites) == (
         "127.0.0.1:9555", 3, 4)
     assert config.training.method == "finetune" and config.training.epochs == 2
+    assert config.federation.exchange == "full"
+    page.exchange.setCurrentIndex(1)
+    assert page.job_and_config()[1].federation.exchange == "lora"
     page.role.setCurrentIndex(1)
-    assert not page.rounds.isEnabled()
+    assert not page.rounds.isEnabled() and not page.exchange.isEnabled()
     job, config = page.job_and_config()
     assert job.__name__ == "join_job" and isinstance(config, JoinConfig)
     assert config.site.address == "127.0.0.1:9555"

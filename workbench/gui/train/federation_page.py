@@ -55,11 +55,17 @@ class FederationPage(QWidget):
         self.address = QLineEdit(DEFAULT_ADDRESS)
         self.rounds = QSpinBox(minimum=1, maximum=1000, value=5)
         self.min_sites = QSpinBox(minimum=1, maximum=1000, value=2)
+        self.exchange = QComboBox()  # what travels each round
+        self.exchange.addItem("Every weight (full fine-tuning)", "full")
+        self.exchange.addItem("LoRA adapters only (about 1 % of the bytes)", "lora")
+        self.exchange.setToolTip("LoRA: each site trains small adapter matrices and only those "
+                                 "(and the classifier head) are sent; needs the peft package.")
         form = QFormLayout()
         form.addRow("Role", self.role)
         form.addRow("Address", self.address)
         form.addRow("Rounds", self.rounds)
         form.addRow("Minimum sites", self.min_sites)
+        form.addRow("What travels", self.exchange)
         self.start_button = QPushButton("Start")
         self.start_button.setEnabled(False)  # until a project is open
         self.stop_button = QPushButton("Stop")
@@ -94,6 +100,7 @@ class FederationPage(QWidget):
         coordinator = self.role.currentIndex() == 0
         self.rounds.setEnabled(coordinator)
         self.min_sites.setEnabled(coordinator)
+        self.exchange.setEnabled(coordinator)
 
     def set_project(self, project_path: str | None) -> None:
         self.project_path = project_path
@@ -109,7 +116,7 @@ class FederationPage(QWidget):
             base = self.training_source() if self.training_source else TrainConfig()
             training = TrainConfig.from_dict({**base.to_dict(), "method": "finetune"})
             fed = FederationConfig(address=address, rounds=self.rounds.value(),
-                                   min_sites=self.min_sites.value())
+                                   min_sites=self.min_sites.value(), exchange=self.exchange.currentData())
             return serve_job, ServeConfig(fed, training)
         return join_job, JoinConfig(SiteConfig(address=address))
 
