@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench.core.deploy import bundle
 from workbench.core.errors import Cancelled
 
 __all__ = ["export_span_variant", "measure_span_bundle"]
@@ -92,12 +93,7 @@ def export_span_variant(project_path: Path, variant: Any, target: Path, *, progr
                        f"- Span agreement with the teacher: {figures['agreement']}\n")
         if should_stop is not None and should_stop():
             raise Cancelled("Export cancelled.")
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        bundle.publish(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -25,6 +25,7 @@ from workbench.core.compress.variants import (
     variant_rows,
     write_measurement,
 )
+from workbench.core.deploy import bundle
 from workbench.core.errors import Cancelled
 from workbench.core.settings import Settings, setting
 
@@ -237,12 +238,7 @@ def export_variant(project_path: str | Path, run: str | int, name: str, out_dir:
             card.write(_card_section(variant, figures))
         if should_stop is not None and should_stop():
             raise Cancelled("Export cancelled.")
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        bundle.publish(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from workbench.core.deploy import card_words
 
-__all__ = ["RUNTIME_MODULES", "TEMPLATE_DIR", "write_bundle_config", "copy_runtime", "write_model_card", "zip_folder"]
+__all__ = [
+    "RUNTIME_MODULES", "TEMPLATE_DIR", "write_bundle_config", "copy_runtime", "write_model_card", "zip_folder",
+    "publish",
+]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "bundle_template"
 #: Modules copied into every bundle (standalone: they import only each other).
@@ -165,3 +169,17 @@ def write_model_card(folder: Path, report: dict[str, Any], training: dict[str, A
     text = "\n".join(lines)
     (folder / "model_card.md").write_text(text, encoding="utf-8")
     return text
+
+
+def publish(staging: Path, target: Path) -> None:
+    """Replace ``target`` with the finished ``staging`` folder (a bundle's last step): an
+    earlier bundle there is moved aside (hidden ``.<name>.old-<pid>``) and removed only
+    once the new one is in place."""
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -209,17 +209,6 @@ def _remove_stale_staging(out_dir: Path) -> None:
                 shutil.rmtree(folder, ignore_errors=True)
 
 
-def _publish(staging: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` with the finished staging folder."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        shutil.rmtree(old, ignore_errors=True)
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
 
 def export_model(
     model_dir: str | Path,
@@ -387,7 +376,7 @@ def export_model(
         }
         bundle.write_bundle_config(staging, config)
         bundle.copy_runtime(staging)
-        _publish(staging, out_dir)
+        bundle.publish(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -257,12 +257,7 @@ def export_span_run(project_path: str | Path, run: str | int, out_dir: str | Pat
         config["verification"]["f1_kind"] = "entity micro-F1 (strict)"
         bundle.write_bundle_config(staging, config)
         bundle.copy_runtime(staging)
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        bundle.publish(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
