@@ -290,6 +290,62 @@ def test_lora_method_without_lora_exchange_is_one_clear_message(tmp_path, tiny_b
         assert list_runs(p) == []
 
 
+def test_differential_privacy_adds_noise_and_records_the_budget(launcher, tmp_path, tiny_base_model):
+    """Two sites, clipping at the sites: the run records Flower's settings and the
+    accountant's epsilon, and its weights are the same seed's run without DP plus noise
+    (the embeddings, frozen at every site, stay the base model's only without DP)."""
+    import numpy as np
+    from transformers import AutoModel
+
+    from workbench.core.federated.accounting import epsilon, epsilon_words
+    from workbench.core.federated.privacy_config import PrivacyConfig
+    from workbench.core.training.evaluate import load_run_model
+
+    base = AutoModel.from_pretrained(str(tiny_base_model)).embeddings.word_embeddings.weight.detach().numpy()
+    embeddings = {}
+    for dp in (True, False):
+        folder = tmp_path / ("dp" if dp else "plain")
+        folder.mkdir()
+        coord = make_site(folder / "coord.wbproj", {}, seed=0)
+        a = make_site(folder / "a.wbproj", {"billing": 6, "delivery": 4, "account": 2}, seed=1)
+        b = make_site(folder / "b.wbproj", {"billing": 2, "delivery": 4, "account": 6}, seed=2)
+        port = free_port()
+        start_sites(launcher, f"127.0.0.1:{port}", folder / "out", [(a, "north"), (b, "south")])
+        config = serve_config(tiny_base_model, port, rounds=2, min_sites=2)
+        config.training.freeze_layers = 1
+        config.privacy = PrivacyConfig(differential_privacy=dp, noise_multiplier=0.7,
+                                       clipping_norm=0.05, clipping="sites", delta=1e-4)
+        coordinator = Coordinator(coord, config)
+        results = site_results(launcher, folder / "out", ["north", "south"])
+        coordinator.join()
+        assert coordinator.error is None, coordinator.error
+        assert all(results[n]["code"] == 0 and results[n]["rounds"] == 2 for n in results), results
+        assert any("clipped here to norm 0.05" in m for m in results["north"]["messages"]) == dp
+        with Project.open(coord) as p:
+            run = list_runs(p)[0]
+        model, _tok, _info = load_run_model(coord.parent / run["model_path"])
+        embeddings[dp] = model.bert.embeddings.word_embeddings.weight.detach().numpy()
+        fed = run["config"]["federation"]
+        if not dp:
+            assert "privacy" not in fed and "privacy" not in coordinator.result.history[0]
+            continue
+        spent = [epsilon(0.7, r, 1e-4) for r in (1, 2)]
+        assert [h["privacy"]["epsilon"] for h in coordinator.result.history] == pytest.approx(spent)
+        assert fed["privacy"]["epsilon"] == pytest.approx(spent[1])
+        assert (fed["privacy"]["noise_multiplier"], fed["privacy"]["clipping_norm"], fed["privacy"]["delta"],
+                fed["privacy"]["clipping"]) == (0.7, 0.05, 1e-4, "sites")
+        assert any(f"after 2 rounds {epsilon_words(spent[1], 1e-4)}" in e.message for e in coordinator.events)
+        rounds = [e for e in coordinator.events if e.phase == "round"]
+        assert rounds[-1].privacy["epsilon"] == pytest.approx(spent[1]) and "privacy spent" in rounds[-1].message
+        summary = json.loads((coord.parent / run["model_path"] / "workbench_run.json").read_text())["method_summary"]
+        assert "differential privacy" in summary and f"{spent[1]:.3g}" in summary
+    assert np.allclose(embeddings[False], base, atol=1e-6)  # frozen: FedAvg keeps them
+    noise = embeddings[True] - base
+    # Two rounds of noise of stdv z * C / sites each on weights no site changes.
+    assert np.std(noise) == pytest.approx(0.7 * 0.05 / 2 * np.sqrt(2), rel=0.1)
+    assert not np.allclose(embeddings[True], embeddings[False], atol=1e-3)
+
+
 def test_lora_federation_sends_only_adapters_and_stores_a_lora_run(launcher, tmp_path, tiny_base_model):
     """exchange='lora': the sites wrap the base model with the coordinator's LoRA settings,
     only adapter and head tensors travel, and the global model is a LoRA run that loads

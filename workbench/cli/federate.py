@@ -30,12 +30,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run a federation from the project that defines the labels."""
     from workbench.cli.common import config_from_args
     from workbench.core.federated import FederationConfig, ServeConfig, serve_job
+    from workbench.core.federated.privacy_config import PrivacyConfig
     from workbench.core.training.config import TrainConfig
 
     federation = config_from_args(FederationConfig, args)
     training = config_from_args(TrainConfig, args, base={"method": "finetune"})
+    privacy = config_from_args(PrivacyConfig, args)
     with _stop() as stop:
-        result = serve_job(args.project, ServeConfig(federation, training),
+        result = serve_job(args.project, ServeConfig(federation, training, privacy),
                            progress=_progress, should_stop=stop)
     if args.json:
         print(json.dumps({"run_id": result.run_id, "rounds": result.rounds,
@@ -45,12 +47,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Federation finished: {result.rounds} round(s). Global model: run {result.run_id}.")
     if result.model_path:
         print(f"Model: {result.model_path}")
-    print(f"{'round':>5}  {'sites':>5}  {'macro_f1':>8}  {'accuracy':>8}  {'MB':>7}  {'seconds':>7}")
+    dp = privacy.differential_privacy
+    print(f"{'round':>5}  {'sites':>5}  {'macro_f1':>8}  {'accuracy':>8}  {'MB':>7}  {'seconds':>7}"
+          + (f"  {'epsilon':>8}" if dp else ""))
     for h in result.history:
         w = h["weighted"]
         mb = (h["bytes_sent"] + h["bytes_received"]) / 1e6
+        eps = (h.get("privacy") or {}).get("epsilon")
         print(f"{h['round']:>5}  {len(h['sites']):>5}  {w.get('macro_f1', 0):8.3f}  "
-              f"{w.get('accuracy', 0):8.3f}  {mb:7.2f}  {h['seconds']:7.1f}")
+              f"{w.get('accuracy', 0):8.3f}  {mb:7.2f}  {h['seconds']:7.1f}"
+              + (f"  {eps:8.3f}" if dp and eps is not None else "  no bound" if dp else ""))
+    if dp:
+        print(f"Differential privacy: noise multiplier {privacy.noise_multiplier:g}, clipping norm "
+              f"{privacy.clipping_norm:g} (at the {privacy.clipping}), delta {privacy.delta:g}.")
     per_site = result.history[-1]["per_site"] if result.history else {}
     for site, m in sorted(per_site.items()):
         print(f"  {site}: macro-F1 {m.get('macro_f1', 0):.3f}, accuracy {m.get('accuracy', 0):.3f} "
@@ -84,6 +93,7 @@ def register(subparsers: Any) -> None:
     """Add ``federate serve`` and ``federate join`` to the ``workbench`` command."""
     from workbench.cli.common import add_config_arguments
     from workbench.core.federated.config import FederationConfig, SiteConfig
+    from workbench.core.federated.privacy_config import PrivacyConfig
     from workbench.core.training.config import TrainConfig
 
     group = subparsers.add_parser(
@@ -96,10 +106,13 @@ def register(subparsers: Any) -> None:
         "serve", help="coordinate a federation from the project that defines the labels",
         description="Start a federation: wait for --min-sites sites, run --rounds rounds of "
         "local training and averaging (FedAvg; FedProx with --proximal-mu), and store the "
-        "global model as a run of PROJECT. Training settings are sent to the sites.",
+        "global model as a run of PROJECT. Training settings are sent to the sites. "
+        "--differential-privacy clips each site's update and adds noise to the average; the "
+        "privacy spent (epsilon) is shown each round.",
     )
     p.add_argument("project", help="project file (.wbproj) that defines the labels")
     add_config_arguments(p, FederationConfig)
+    add_config_arguments(p, PrivacyConfig)
     add_config_arguments(p, TrainConfig)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(handler=cmd_serve)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from workbench.core.federated.privacy_config import PrivacyConfig
 from workbench.core.jobs import ProgressEvent
 from workbench.core.settings import Settings, setting
 from workbench.core.training.config import TrainConfig
@@ -142,6 +143,7 @@ class ServeConfig:
 
     federation: FederationConfig = field(default_factory=FederationConfig)
     training: TrainConfig = field(default_factory=lambda: TrainConfig(method="finetune"))
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
 
 @dataclass
@@ -159,6 +161,8 @@ class FederationEvent(ProgressEvent):
     sites: list[str] = field(default_factory=list, kw_only=True)
     metrics: dict[str, Any] | None = field(default=None, kw_only=True)
     per_site: dict[str, dict[str, float]] | None = field(default=None, kw_only=True)
+    #: With differential privacy: the round's epsilon (and noise); see federated/privacy.py.
+    privacy: dict[str, Any] | None = field(default=None, kw_only=True)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import Cancelled, WorkbenchError
+from workbench.core.federated.accounting import planned_words, privacy_record, privacy_words
 from workbench.core.federated.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from workbench.core.federated.config import FederationEvent, FederationResult, ServeConfig
 from workbench.core.federated.exchange import exchange_for
@@ -138,12 +139,14 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     from flwr.server.superlink.fleet.grpc_bidi.grpc_server import start_grpc_server
 
     from workbench.core.federated.local import LocalModel
+    from workbench.core.federated.privacy import private_strategy
     from workbench.core.federated.strategy import AdmittingClientManager, FederationStrategy
     from workbench.core.store.project import Project
 
     fed, train = config.federation, config.training
     fed.validate()
     train.validate()
+    config.privacy.validate()
     if train.method not in ("auto", "finetune", "lora"):
         raise WorkbenchError(f"Federated training fine-tunes the model; the {train.method!r} "
                              "method does not exchange weights. Use --method finetune.")
@@ -185,6 +188,8 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     strategy = FederationStrategy(min_sites=fed.min_sites, proximal_mu=fed.proximal_mu,
                                   fit_config=fit_config, initial=initial, client_manager=manager,
                                   traffic_log=fed.traffic_log)
+    if config.privacy.differential_privacy:
+        emit("prepare", planned_words(config.privacy, fed.rounds))
     certificates = _certificates(fed)
     try:
         grpc_server = start_grpc_server(client_manager=manager, server_address=fed.address,
@@ -192,7 +197,7 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
                                         certificates=certificates)
     except (RuntimeError, OSError, SystemExit) as exc:  # Flower exits when the port is taken
         raise _bind_error(fed.address, exc) from None
-    server = Server(client_manager=manager, strategy=strategy)
+    server = Server(client_manager=manager, strategy=private_strategy(strategy, config.privacy))
     server.parameters = initial
     admitter = _Admitter(manager, {k: fit_config[k] for k in ("schema", "training", "exchange", "rounds")}, emit)
     admitter.start()
@@ -230,13 +235,16 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
                      "bytes_received": book.get("bytes_received", 0),
                      "failures": book.get("failures", 0),
                      "seconds": time.perf_counter() - t_round}
+            if "privacy" in book:  # differential privacy: this round's epsilon
+                entry["privacy"] = book["privacy"]
             if local.test:  # the coordinator's own labelled test records, if it has any
                 entry["coordinator"] = _central_figures(local, exchange, fitted[0])
             history.append(entry)
             state["round"] = r
             save_checkpoint(models_dir, parameters_to_ndarrays(server.parameters),
                             {**fixed, "round": r, "history": history})
-            emit("round", _round_words(entry), metrics=weighted, per_site=entry["per_site"])
+            emit("round", _round_words(entry), metrics=weighted, per_site=entry["per_site"],
+                 privacy=entry.get("privacy"))
         arrays = parameters_to_ndarrays(server.parameters)
     finally:
         admitter.close()
@@ -294,7 +302,7 @@ def _round_words(entry: dict[str, Any]) -> str:
     figures = f"macro-F1 {w['macro_f1']:.3f}" if "macro_f1" in w else "no evaluation"
     return (f"Round {entry['round']} done on {len(entry['sites'])} site(s): weighted {figures}, "
             f"{(entry['bytes_sent'] + entry['bytes_received']) / 1e6:.1f} MB exchanged, "
-            f"{entry['seconds']:.1f} s")
+            f"{entry['seconds']:.1f} s" + privacy_words(entry))
 
 
 def _finish(path: Path, local: Any, exchange: Any, arrays: list[Any], config: ServeConfig,
@@ -309,6 +317,8 @@ def _finish(path: Path, local: Any, exchange: Any, arrays: list[Any], config: Se
         "role": "coordinator", "sites": sites, "rounds": len(history),
         "settings": config.federation.to_dict(), "history": history,
     }
+    if config.privacy.differential_privacy:  # settings and final epsilon
+        federation["privacy"] = privacy_record(config.privacy, len(history))
     metrics = {**last["weighted"], "split": "federated", "federated": last["weighted"],
                "per_site": last["per_site"], "labels": list(local.labels),
                "multi_label": local.schema.multi_label}

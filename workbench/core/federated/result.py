@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from workbench.core.federated.accounting import privacy_sentence
 from workbench.core.training.config import TrainConfig
 
 __all__ = ["save_global_run", "evaluate_local", "method_summary"]
@@ -47,6 +48,7 @@ def method_summary(federation: dict[str, Any]) -> str:
                "are merged into the base model's weights for export. "
                if settings.get("exchange") == "lora" else
                "; only weights and metric numbers travelled. ")
+            + privacy_sentence(federation.get("privacy"))
             + "The training "
             "data above is this project's own, not the sites'.")
 
@@ -57,7 +59,7 @@ def _add_method_summary(folder: Path, federation: dict[str, Any]) -> None:
     info_file = folder / "workbench_run.json"
     info = json.loads(info_file.read_text(encoding="utf-8"))
     info["method_summary"] = method_summary(federation)
-    info["federation"] = {k: federation[k] for k in ("role", "sites", "rounds") if k in federation}
+    info["federation"] = {k: federation[k] for k in ("role", "sites", "rounds", "privacy") if k in federation}
     info_file.write_text(json.dumps(info, indent=2), encoding="utf-8")
 
 

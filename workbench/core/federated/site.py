@@ -61,6 +61,7 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
     from flwr.client import NumPyClient
 
     from workbench.core.federated.local import LocalModel
+    from workbench.core.federated.privacy import clip_site_update
 
     class SiteClient(NumPyClient):
         def get_properties(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +96,9 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
                 state.exchange, parameters, epochs=int(config.get("local_epochs", 1)),
                 proximal_mu=float(config.get("proximal_mu", 0.0)), round_no=r,
             )
+            if clip_site_update(arrays, parameters, config):  # differential privacy
+                state.emit("train", f"Round {r}: update clipped here to norm "
+                                    f"{float(config['clipping_norm']):g} before sending", r)
             state.sent_bytes += nbytes(arrays)
             return arrays, n, metrics
 
