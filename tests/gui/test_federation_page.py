@@ -41,3 +41,33 @@ def test_the_form_builds_each_role_and_rounds_show_up(qtbot, tmp_path):
     assert "Site north joined" in page.log.toPlainText()
     page.resize(700, 600)
     page.grab().save("/tmp/federation_page.png")
+
+
+def test_privacy_settings_and_the_budget_show_on_the_page(qtbot, tmp_path):
+    import pytest
+
+    pytest.importorskip("dp_accounting")
+    from workbench.core.federated.accounting import epsilon
+
+    page = FederationPage()
+    qtbot.addWidget(page)
+    page.set_project(str(tmp_path / "p.wbproj"))
+    assert page.job_and_config()[1].privacy.differential_privacy is False
+    assert page.budget.text() == ""
+    page.rounds.setValue(4)
+    page.privacy.set_values({"differential_privacy": True, "noise_multiplier": 1.5,
+                             "clipping_norm": 0.2, "clipping": "sites"})
+    privacy = page.job_and_config()[1].privacy
+    assert (privacy.differential_privacy, privacy.noise_multiplier, privacy.clipping_norm,
+            privacy.clipping, privacy.delta) == (True, 1.5, 0.2, "sites", 1e-5)
+    assert f"ε = {epsilon(1.5, 4, 1e-5):.3g}" in page.budget.text()
+    page.rounds.setValue(8)  # the budget follows the rounds
+    assert f"ε = {epsilon(1.5, 8, 1e-5):.3g}" in page.budget.text()
+    page.on_event(FederationEvent("round", 1, 8, "Round 1 done", round=1, sites=["north", "south"],
+                                  metrics={"macro_f1": 0.5, "accuracy": 0.75},
+                                  privacy={"epsilon": 1.234, "delta": 1e-5}))
+    assert page.table.item(0, 4).text() == "1.23"
+    page.role.setCurrentIndex(1)  # a site does not choose the privacy settings
+    assert not page.privacy.inputs["noise_multiplier"].isEnabled() and page.budget.text() == ""
+    page.role.setCurrentIndex(0)
+    assert page.privacy.inputs["noise_multiplier"].isEnabled() and "ε = " in page.budget.text()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.core.errors import WorkbenchError
 from workbench.core.federated.config import (
     DEFAULT_ADDRESS,
     FederationConfig,
@@ -31,7 +32,9 @@ from workbench.core.federated.config import (
     ServeConfig,
     SiteConfig,
 )
+from workbench.core.federated.privacy_config import PrivacyConfig
 from workbench.core.training.config import TrainConfig
+from workbench.gui.widgets.config_form import ConfigForm
 
 __all__ = ["FederationPage"]
 
@@ -66,6 +69,14 @@ class FederationPage(QWidget):
         form.addRow("Rounds", self.rounds)
         form.addRow("Minimum sites", self.min_sites)
         form.addRow("What travels", self.exchange)
+        # Differential privacy (the coordinator's choice): form from PrivacyConfig's settings.
+        self.privacy = ConfigForm(PrivacyConfig, advanced_title="More privacy settings")
+        self.privacy.value_changed.connect(self._show_budget)
+        self.rounds.valueChanged.connect(self._show_budget)
+        self.budget = QLabel()
+        self.budget.setWordWrap(True)
+        form.addRow("Privacy", self.privacy)
+        form.addRow("", self.budget)
         self.start_button = QPushButton("Start")
         self.start_button.setEnabled(False)  # until a project is open
         self.stop_button = QPushButton("Stop")
@@ -77,8 +88,9 @@ class FederationPage(QWidget):
         buttons.addWidget(self.stop_button)
         buttons.addStretch(1)
         self.sites = QLabel("Sites: none yet")
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Round", "Sites", "Macro-F1", "Accuracy"])
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Round", "Sites", "Macro-F1", "Accuracy",
+                                              "Privacy spent (ε)"])
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
         self.log = QPlainTextEdit(readOnly=True)
@@ -95,12 +107,32 @@ class FederationPage(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.log, 1)
         self.role.currentIndexChanged.connect(self._role_changed)
+        self._show_budget()
 
     def _role_changed(self) -> None:
         coordinator = self.role.currentIndex() == 0
         self.rounds.setEnabled(coordinator)
         self.min_sites.setEnabled(coordinator)
         self.exchange.setEnabled(coordinator)
+        self.privacy.set_editable(coordinator)
+        self._show_budget()
+
+    def _show_budget(self, *_args: Any) -> None:
+        """The privacy budget the chosen settings spend over the chosen rounds."""
+        from workbench.core.federated.accounting import epsilon, epsilon_words
+
+        values = self.privacy.values()
+        if self.role.currentIndex() != 0 or not values["differential_privacy"]:
+            self.budget.setText("")
+            return
+        try:
+            spent = epsilon(values["noise_multiplier"], self.rounds.value(), values["delta"])
+        except WorkbenchError as exc:
+            self.budget.setText(str(exc))
+            return
+        self.budget.setText(f"Privacy spent after {self.rounds.value()} rounds: "
+                            f"{epsilon_words(spent, values['delta'])}, per site. Smaller is "
+                            "more private; more noise or fewer rounds make it smaller.")
 
     def set_project(self, project_path: str | None) -> None:
         self.project_path = project_path
@@ -117,7 +149,7 @@ class FederationPage(QWidget):
             training = TrainConfig.from_dict({**base.to_dict(), "method": "finetune"})
             fed = FederationConfig(address=address, rounds=self.rounds.value(),
                                    min_sites=self.min_sites.value(), exchange=self.exchange.currentData())
-            return serve_job, ServeConfig(fed, training)
+            return serve_job, ServeConfig(fed, training, self.privacy.config())
         return join_job, JoinConfig(SiteConfig(address=address))
 
     def start(self) -> None:
@@ -151,8 +183,11 @@ class FederationPage(QWidget):
         if event.phase in ("round", "evaluate") and metrics:
             row = self.table.rowCount()
             self.table.insertRow(row)
+            privacy = getattr(event, "privacy", None) or {}
+            spent = privacy.get("epsilon")
             values = [str(event.round), str(len(sites)) if sites else "this site",
-                      f"{metrics.get('macro_f1', 0):.3f}", f"{metrics.get('accuracy', 0):.3f}"]
+                      f"{metrics.get('macro_f1', 0):.3f}", f"{metrics.get('accuracy', 0):.3f}",
+                      f"{spent:.3g}" if spent is not None else ("no bound" if privacy else "")]
             for col, text in enumerate(values):
                 self.table.setItem(row, col, QTableWidgetItem(text))
 
