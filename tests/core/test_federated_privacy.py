@@ -37,6 +37,10 @@ def test_site_side_clipping_bounds_the_update_norm():
     assert clip_site_update(kept, received, {"clipping_norm": 0.5})
     assert all(np.array_equal(a, b) for a, b in zip(kept, small, strict=True))
     assert not clip_site_update(sent, received, {"round": 1})
+    # An unchanged model (a zero update) is sent as it is (Flower's clipping divides by the norm).
+    same = [r.copy() for r in received]
+    assert clip_site_update(same, received, {"clipping_norm": 0.5})
+    assert all(np.array_equal(a, b) for a, b in zip(same, received, strict=True))
 
 
 class _Site:
@@ -77,6 +81,7 @@ def test_coordinator_clips_averages_sites_equally_and_adds_noise():
     assert all(np.allclose(a, (clipped + 1e-3) / 2, rtol=1e-4) for a in parameters_to_ndarrays(params))
     assert inner.rounds[1]["privacy"]["epsilon"] is None  # no noise: no guarantee
 
+    # Sites that send the global weights back unchanged (zero updates) are averaged too.
     wrapped, inner = strategy(0.8)
     np.random.seed(0)
     params, _m = wrapped.aggregate_fit(1, [(_Site("a"), result(0.0, 1000)), (_Site("b"), result(0.0, 10))], [])
