@@ -326,12 +326,16 @@ def test_differential_privacy_adds_noise_and_records_the_budget(launcher, tmp_pa
         model, _tok, _info = load_run_model(coord.parent / run["model_path"])
         embeddings[dp] = model.bert.embeddings.word_embeddings.weight.detach().numpy()
         fed = run["config"]["federation"]
+        with Project.open(a) as p:  # the site's own copy of the global model
+            kept = list_runs(p)[0]["config"]["federation"]
         if not dp:
-            assert "privacy" not in fed and "privacy" not in coordinator.result.history[0]
+            assert "privacy" not in fed and "privacy" not in kept
+            assert "privacy" not in coordinator.result.history[0]
             continue
         spent = [epsilon(0.7, r, 1e-4) for r in (1, 2)]
         assert [h["privacy"]["epsilon"] for h in coordinator.result.history] == pytest.approx(spent)
         assert fed["privacy"]["epsilon"] == pytest.approx(spent[1])
+        assert kept["privacy"]["epsilon"] == pytest.approx(spent[1]) and kept["privacy"]["clipping"] == "sites"
         assert (fed["privacy"]["noise_multiplier"], fed["privacy"]["clipping_norm"], fed["privacy"]["delta"],
                 fed["privacy"]["clipping"]) == (0.7, 0.05, 1e-4, "sites")
         assert any(f"after 2 rounds {epsilon_words(spent[1], 1e-4)}" in e.message for e in coordinator.events)

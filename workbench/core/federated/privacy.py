@@ -26,7 +26,7 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 from workbench.core.federated.accounting import epsilon
 from workbench.core.federated.flower import require_flower
-from workbench.core.federated.privacy_config import PrivacyConfig
+from workbench.core.federated.privacy_config import PrivacyConfig, to_instructions
 
 require_flower()
 
@@ -50,10 +50,18 @@ class _Accounted:
     clipping_norm: float
     num_sampled_clients: int
     delta: float
+    privacy: PrivacyConfig
 
     def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> list:
         pairs = super().configure_fit(server_round, parameters, client_manager)  # type: ignore[misc]
+        return self.sampled(pairs)
+
+    def sampled(self, pairs: list) -> list:
+        """Calibrate the noise to the sites sampled this round and tell them the settings
+        (for their own records of the global model)."""
         self.num_sampled_clients = max(1, len(pairs))
+        for _proxy, fit_ins in pairs:
+            fit_ins.config.update(to_instructions(self.privacy))
         return pairs
 
     def aggregate_fit(self, server_round: int, results: list, failures: list) -> tuple[Any, dict]:
@@ -84,9 +92,7 @@ class _CoordinatorClips(_Accounted, DifferentialPrivacyClientSideFixedClipping):
 
     def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> list:
         self.current = parameters_to_ndarrays(parameters)
-        pairs = self.strategy.configure_fit(server_round, parameters, client_manager)
-        self.num_sampled_clients = max(1, len(pairs))
-        return pairs
+        return self.sampled(self.strategy.configure_fit(server_round, parameters, client_manager))
 
     def aggregate_fit(self, server_round: int, results: list, failures: list) -> tuple[Any, dict]:
         for _proxy, res in results if not failures else []:
@@ -113,6 +119,7 @@ def private_strategy(strategy: Any, config: PrivacyConfig) -> Any:
     except ValueError as exc:  # Flower's own checks (the settings' bounds come first)
         raise WorkbenchError(f"Invalid privacy setting: {exc}") from None
     wrapped.delta = config.delta
+    wrapped.privacy = config
     return wrapped
 
 

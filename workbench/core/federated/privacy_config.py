@@ -8,11 +8,11 @@ spent (epsilon, for the chosen delta) is computed by :mod:`workbench.core.federa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from workbench.core.settings import Settings, setting
 
-__all__ = ["PrivacyConfig", "CLIPPING_PLACES"]
+__all__ = ["PrivacyConfig", "CLIPPING_PLACES", "to_instructions", "from_instructions"]
 
 #: Where each site's update is clipped to the clipping norm.
 CLIPPING_PLACES = ("coordinator", "sites")
@@ -50,3 +50,22 @@ class PrivacyConfig(Settings):
         "Choose well below 1 / the number of sites.", min=0.0, min_exclusive=True, max=0.1,
         decimals=8, step=1e-5, advanced=True, label="Delta",
     )
+
+
+#: The privacy settings travel to the sites with each round's instructions under these
+#: keys, so a site's own copy of the global model records them too.
+_PREFIX = "privacy_"
+_SENT = ("noise_multiplier", "clipping_norm", "clipping", "delta")
+
+
+def to_instructions(config: PrivacyConfig) -> dict[str, Any]:
+    """The settings as entries of a round's instructions (numbers and text only)."""
+    return {_PREFIX + name: getattr(config, name) for name in _SENT}
+
+
+def from_instructions(instructions: dict[str, Any]) -> PrivacyConfig | None:
+    """The coordinator's privacy settings from a round's instructions (None without)."""
+    if _PREFIX + _SENT[0] not in instructions:
+        return None
+    values = {name: instructions[_PREFIX + name] for name in _SENT if _PREFIX + name in instructions}
+    return PrivacyConfig(differential_privacy=True, **values)

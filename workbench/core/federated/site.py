@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import Cancelled, WorkbenchError
+from workbench.core.federated.accounting import privacy_record
 from workbench.core.federated.config import FederationEvent, JoinConfig, SiteResult
 from workbench.core.federated.exchange import exchange_for, nbytes
 from workbench.core.federated.flower import require_flower
+from workbench.core.federated.privacy_config import from_instructions
 from workbench.core.federated.schema import FederationSchema, SchemaMismatch, schema_difference
 from workbench.core.training.config import TrainConfig
 
@@ -48,6 +50,7 @@ class _SiteState:
         self.final: dict[str, Any] | None = None
         self.sent_bytes = 0
         self.train_config: TrainConfig | None = None
+        self.privacy: Any = None  # the coordinator's differential privacy settings, if on
 
     def emit(self, phase: str, message: str, round_no: int = 0, **details: Any) -> None:
         try:
@@ -96,6 +99,7 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
                 state.exchange, parameters, epochs=int(config.get("local_epochs", 1)),
                 proximal_mu=float(config.get("proximal_mu", 0.0)), round_no=r,
             )
+            state.privacy = from_instructions(config) or state.privacy  # for the kept run
             if clip_site_update(arrays, parameters, config):  # differential privacy
                 state.emit("train", f"Round {r}: update clipped here to norm "
                                     f"{float(config['clipping_norm']):g} before sending", r)
@@ -215,7 +219,8 @@ def _keep_global_model(state: _SiteState) -> int:
     run_id, _path = save_global_run(
         state.path, local, state.train_config,
         federation={"role": "site", "rounds": final["round"], "address": state.config.site.address,
-                    "settings": {"exchange": state.exchange.mode}},
+                    "settings": {"exchange": state.exchange.mode},
+                    **({"privacy": privacy_record(state.privacy, final["round"])} if state.privacy else {})},
         metrics={**final["metrics"], "split": "test" if local.data.test else "validation"},
         timings={"save_s": time.perf_counter() - t},
     )
