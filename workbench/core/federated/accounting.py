@@ -84,9 +84,10 @@ def privacy_sentence(record: dict[str, Any] | None) -> str:
     """The model card's sentence on differential privacy ('' without it)."""
     if not record:
         return ""
-    where = "each site" if record.get("clipping") == "sites" else "the coordinator"
-    return (f"With differential privacy: {where} clipped every site's update to norm "
-            f"{record['clipping_norm']:g} and Gaussian noise (multiplier "
+    who = ("each site clipped its update" if record.get("clipping") == "sites" else
+           "the coordinator clipped every site's update")
+    return (f"With differential privacy: {who} to norm {record['clipping_norm']:g}, the "
+            "sites counted equally in the average and Gaussian noise (multiplier "
             f"{record['noise_multiplier']:g}) was added to each round's average; privacy "
             f"spent over {record['rounds']} round(s): "
             f"{epsilon_words(record.get('epsilon'), record['delta'])}, per site. ")
