@@ -13,12 +13,13 @@ from workbench.core.assist.options import QueueOptions, ReviewOptions
 from workbench.core.deploy.onnx_export import ExportOptions
 from workbench.core.errors import WorkbenchError
 from workbench.core.federated import FederationConfig, SiteConfig
+from workbench.core.federated.privacy_config import PrivacyConfig
 from workbench.core.settings import Settings, check_value, setting, setting_info, setting_infos
 from workbench.core.team.settings import TeamSettings
 from workbench.core.training import TrainConfig
 
 ALL_CONFIGS = [TrainConfig, ExportOptions, QueueOptions, ReviewOptions, TeamSettings,
-               FederationConfig, SiteConfig]
+               FederationConfig, SiteConfig, PrivacyConfig]
 
 
 @dataclass
