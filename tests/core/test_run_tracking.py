@@ -3,6 +3,8 @@ TensorBoard event files when turned on, and the learning curve of the run histor
 from __future__ import annotations
 
 import importlib.util
+import sys
+from pathlib import Path
 
 import pytest
 from test_training import make_project
@@ -12,11 +14,24 @@ from workbench.core.training import TrainConfig, get_run, list_runs, train_proje
 from workbench.core.training.runs import create_run, finish_run
 from workbench.core.training.tracking import (
     MAX_POINTS,
+    TENSORBOARD_MISSING,
     learning_curve,
     run_curve,
     store_run_extras,
     thin,
+    write_mlflow_run,
+    write_tensorboard,
 )
+
+
+def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar series of the TensorBoard event files in ``folder``, read back with
+    TensorBoard's own reader: {tag: [(step, value)]}."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 @pytest.fixture(autouse=True)
@@ -66,10 +81,84 @@ def test_curve_counts_and_exports_are_stored_with_the_run(tmp_path, tiny_base_mo
     assert (run_dir / "tags" / "mlflow.runName").read_text() == f"run-{result.run_id}"
 
     where = metrics["tracking"]["tensorboard"]
-    if importlib.util.find_spec("tensorboard") is None:
-        assert where.startswith("not written") and "tensorboard" in where
-    else:
-        assert any(p.name.startswith("events.out.tfevents") for p in (models / "tensorboard").rglob("*"))
+    if importlib.util.find_spec("tensorboard") is None:  # the extra workbench[tracking] is missing
+        assert where == TENSORBOARD_MISSING
+        return
+    # TensorBoard's reader finds the loss at every optimizer step and validation macro-F1
+    # at every evaluation, as the run reported them, and the final figures.
+    assert where == str(models / "tensorboard" / f"run-{result.run_id}")
+    scalars = _scalars(Path(where))
+    loss = scalars["train/loss"]
+    assert [step for step, _v in loss] == [e.done for e in live_loss]
+    assert [v for _s, v in loss] == pytest.approx([e.loss for e in live_loss], rel=1e-6)
+    evaluated = [e for e in seen if e.phase == "evaluate" and e.val_metrics]
+    assert len(evaluated) == len(curve["validation"]) >= 2  # two epochs
+    assert scalars["validation/macro_f1"] == [(e.done, pytest.approx(e.val_metrics["macro_f1"], rel=1e-6))
+                                              for e in evaluated]
+    assert scalars["final/macro_f1"] == [(0, pytest.approx(metrics["macro_f1"], rel=1e-6))]
+    assert scalars["final/accuracy"] == [(0, pytest.approx(metrics["accuracy"], rel=1e-6))]
+
+
+def test_missing_tensorboard_is_one_line_and_the_run_goes_on(tmp_path, tiny_base_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
+    path = make_project(tmp_path / "notb.wbproj", {"billing": 12, "delivery": 12, "account": 12})
+    seen = []
+    config = TrainConfig(method="linear", base_model=str(tiny_base_model), threads=1, tensorboard=True)
+    result = train_project(path, config, progress=seen.append)
+    assert result.status == "completed"
+    notes = [e.message for e in seen if TENSORBOARD_MISSING in (e.message or "")]
+    assert notes == [f"Note: {TENSORBOARD_MISSING}"] and seen[0].message == notes[0]  # once, first
+    assert "\n" not in TENSORBOARD_MISSING and 'pip install "workbench[tracking]"' in TENSORBOARD_MISSING
+    assert result.metrics["tracking"] == {"tensorboard": TENSORBOARD_MISSING}
+    with Project.open(path) as project:
+        assert not (project.models_dir / "tensorboard").exists()
+
+
+def test_span_runs_are_tracked_too(tmp_path, tiny_base_model):
+    pytest.importorskip("tensorboard")
+    from workbench.core.spans.span_demo import SpanDemoConfig, create_span_demo_job
+
+    path = tmp_path / "spans.wbproj"
+    create_span_demo_job(path, SpanDemoConfig(prelabelled=16))
+    seen = []
+    config = TrainConfig(base_model=str(tiny_base_model), threads=1, epochs=2, max_length=32, batch_size=8,
+                         tensorboard=True, mlflow=True)
+    result = train_project(path, config, progress=seen.append)
+    assert result.status == "completed"
+    with Project.open(path) as project:
+        run = get_run(project, result.run_id)
+    curve = run_curve(run)
+    live_loss = [e for e in seen if e.phase == "train" and e.loss is not None]
+    assert len(curve["loss"]) == len(live_loss) > 0 and len(curve["validation"]) == 2
+    assert run["metrics"]["n_labelled"] == 16
+    scalars = _scalars(Path(run["metrics"]["tracking"]["tensorboard"]))
+    assert [step for step, _v in scalars["train/loss"]] == [e.done for e in live_loss]
+    assert [step for step, _v in scalars["validation/macro_f1"]] == [int(s) for s, _v in curve["validation"]]
+    assert scalars["final/entity_f1"] == [(0, pytest.approx(result.metrics["entity_f1"], rel=1e-6))]
+    mlflow = Path(run["metrics"]["tracking"]["mlflow"])
+    assert (mlflow / "params" / "method").read_text() == "auto"
+    assert len((mlflow / "metrics" / "train_loss").read_text().splitlines()) == len(curve["loss"])
+
+
+def test_a_run_folder_written_again_is_replaced_whole(tmp_path):
+    """A project file replaced by another restarts run numbers: run 1's tracking output
+    from before must not mix with the new run 1's."""
+    pytest.importorskip("tensorboard")
+    folder = tmp_path / "tensorboard" / "run-1"
+    write_tensorboard(folder, {"loss": [[1, 0.9], [2, 0.8], [3, 0.7]], "validation": [[3, 0.4]]},
+                      {"macro_f1": 0.4})
+    write_tensorboard(folder, {"loss": [[1, 0.5]], "validation": []}, {"accuracy": 0.9})
+    scalars = _scalars(folder)
+    assert scalars == {"train/loss": [(1, 0.5)], "final/accuracy": [(0, pytest.approx(0.9))]}
+
+    old = {"id": 1, "status": "completed", "config": {"epochs": 3, "method": "finetune"},
+           "metrics": {"macro_f1": 0.4, "curve": {"loss": [[1, 0.9]]}}}
+    first = write_mlflow_run(tmp_path / "mlruns", "p", old)
+    second = write_mlflow_run(tmp_path / "mlruns", "p", {"id": 1, "status": "failed", "config": {"method": "linear"},
+                                                          "metrics": {}})
+    assert first == second
+    assert sorted(p.name for p in (second / "params").iterdir()) == ["method"]
+    assert not any((second / "metrics").iterdir()) and "status: 4" in (second / "meta.yaml").read_text()
 
 
 def test_exports_are_off_unless_turned_on(tmp_path, tiny_base_model):

@@ -32,7 +32,8 @@ def span_run_dir(project: Project, run: str | int) -> tuple[int, Path]:
 
 
 def load_span_model(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
-    """(model, tokenizer, workbench_run.json) of a saved span run."""
+    """(model, tokenizer, workbench_run.json) of a saved span run; a LoRA run comes back
+    merged (a plain token classifier)."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     info_path = folder / "workbench_run.json"
@@ -42,6 +43,11 @@ def load_span_model(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
         raise ModelError(f"{info_path} is missing or damaged.") from None
     if info.get("task") != "spans":
         raise ModelError(f"Run {info.get('run_id')} is a classifier, not an entity model.")
+    from workbench.core.training.methods import lora_folder
+
+    if lora_folder.is_lora_folder(folder):  # LoRA: base model + adapters, merged
+        model, tokenizer = lora_folder.load_merged(folder)
+        return model, tokenizer, info
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
         model = AutoModelForTokenClassification.from_pretrained(

@@ -12,6 +12,15 @@ overlapping windows (a quarter of the window shared), so nothing past the limit 
 ``balanced`` weighting raises the loss weight of rare entity types (up to 5x the most
 frequent type; ``O`` keeps weight 1); the best model is the one with the best validation
 entity micro-F1 (strict, seqeval), and early stopping watches that figure.
+
+Methods (:mod:`.span_methods`): ``finetune`` trains every weight; ``lora`` trains peft
+adapters and the full token-classification head with the classification LoRA helpers
+(:mod:`workbench.core.training.methods.lora`), keeps and saves only those tensors
+(:mod:`~workbench.core.training.methods.lora_folder`) and is merged into a plain token
+classifier when loaded for evaluation or export; ``auto`` fine-tunes, with LoRA for base-
+and large-sized models. Runs are tracked like classification runs
+(:class:`~workbench.core.training.tracking.RunTracker`: the stored curves, TensorBoard and
+MLflow when turned on).
 """
 from __future__ import annotations
 
@@ -27,6 +36,11 @@ from typing import Any
 from workbench.core.errors import Cancelled
 from workbench.core.jobs import never_stop, no_progress
 from workbench.core.spans.span_data import SpanData, prepare_span_data
+from workbench.core.spans.span_methods import (
+    check_span_method,
+    choose_span_method,
+    span_method_sentence,
+)
 from workbench.core.spans.span_metrics import entity_metrics, span_errors
 from workbench.core.spans.token_align import non_overlapping, tag_names, window_targets
 from workbench.core.store.project import Project
@@ -84,11 +98,15 @@ def train_spans(project_path: str | Path, config: TrainConfig | None = None,
                 alignment: str | None = None) -> TrainResult:
     """Train an entity model on the span project's labelled records; returns the run's
     result (status "cancelled" keeps the best model so far when there was one)."""
+    from workbench.core.training.tracking import RunTracker
+
     config = config or TrainConfig()
     config.validate()
-    job = _SpanJob(Path(project_path), config, progress or no_progress,
+    check_span_method(config.method)  # one line before anything is written
+    tracker = RunTracker(progress or no_progress, config)
+    job = _SpanJob(Path(project_path), config, tracker,
                    should_stop or never_stop, alignment or DEFAULT_ALIGNMENT)
-    return job.run()
+    return tracker.finish(job, job.run())
 
 
 class _SpanJob:
@@ -132,6 +150,7 @@ class _SpanJob:
             self.models_dir = project.models_dir
         self.emit(TrainEvent("prepare", message="Checking the base model"))
         self.info = validate_base_model(self.config.base_model)
+        self.method_info = choose_span_method(self.config.method, self.info.size_class)
         self.device = pick_device(self.config.device)
         old_threads = torch.get_num_threads()
         if self.device.type == "cpu":
@@ -234,6 +253,7 @@ class _SpanJob:
         from workbench.core.training.batching import auto_learning_rate, length_grouped_batches
         from workbench.core.training.device import autocast_dtype
         from workbench.core.training.freezing import auto_freeze_layers, freeze_lower_layers
+        from workbench.core.training.methods import lora
         from workbench.core.training.models import load_tokenizer
 
         cfg, data = self.config, self.data
@@ -244,12 +264,17 @@ class _SpanJob:
         self.timings["tokenize_s"] = time.perf_counter() - t
         torch.manual_seed(cfg.seed)
         model = load_token_classifier(self.info, self.tags).to(self.device)
-        frozen = freeze_lower_layers(model, auto_freeze_layers(
-            cfg.freeze_layers, self.info.num_layers, self.device.type))
+        use_lora = lora.wanted(self)  # adapters + the full head instead of every weight
+        if use_lora:
+            model, frozen = lora.prepare(self, model)
+        else:
+            frozen = freeze_lower_layers(model, auto_freeze_layers(
+                cfg.freeze_layers, self.info.num_layers, self.device.type))
         self.amp_dtype = autocast_dtype(self.device)
         loss_fn = self.loss_fn()
         lengths = [len(w.ids) for w in self.windows]
-        lr = cfg.learning_rate or auto_learning_rate(self.info.size_class)
+        lr = cfg.learning_rate or (lora.auto_learning_rate if use_lora else auto_learning_rate)(
+            self.info.size_class)
         epochs = cfg.epochs or span_auto_epochs(len(self.windows))
         per_epoch = len(length_grouped_batches(lengths, cfg.batch_size, cfg.seed))
         total = per_epoch * epochs
@@ -273,7 +298,10 @@ class _SpanJob:
         self.effective = {"learning_rate": lr, "epochs": epochs, "max_length": self.max_length,
                           "stride": self.stride, "windows": len(self.windows),
                           "alignment": self.alignment, "total_steps": total,
-                          "threads": torch.get_num_threads(), "freeze_layers": frozen}
+                          "threads": torch.get_num_threads(), "freeze_layers": frozen,
+                          "method": self.method_info["chosen"]}
+        if use_lora:
+            self.effective["lora"] = self.lora_info
         self.emit(TrainEvent(
             "train", 0, total, epoch=0.0, learning_rate=lr,
             message=f"Training on {len(data.train)} records ({len(self.windows)} windows of "
@@ -335,8 +363,7 @@ class _SpanJob:
                             "macro_f1": metrics["entity_macro_f1"]})
             if f1 > best_f1 + 1e-6:
                 best_f1, best_epoch, bad = f1, epoch + 1, 0
-                best_state = {k: v.detach().to("cpu", copy=True)
-                              for k, v in model.state_dict().items()}
+                best_state = lora.snapshot_state(model)  # adapters + head for LoRA
             else:
                 bad += 1
             patience = cfg.early_stopping_patience
@@ -361,6 +388,7 @@ class _SpanJob:
     def finish(self, model: Any, tokenizer: Any, best_state: Any, status: str, t0: float,
                extra: dict[str, Any]) -> TrainResult:
         from workbench.core.assist.span_suggestions import store_span_predictions
+        from workbench.core.training.methods import lora
         from workbench.core.training.runs import finish_run
 
         config = {**self.config.to_dict(), "effective": self.effective, "task": "spans"}
@@ -373,7 +401,7 @@ class _SpanJob:
             self.emit(TrainEvent("done", message=f"Run {self.run_id} {status} before a "
                                  "model could be saved."))
             return TrainResult(self.run_id, status, {}, None)
-        model.load_state_dict(best_state)
+        lora.restore_state(model, best_state)
         t = time.perf_counter()
         self.emit(TrainEvent("evaluate", message="Evaluating the best model on the test split"))
         val_metrics, _ = self.evaluate(model, tokenizer, self.data.validation)
@@ -387,6 +415,8 @@ class _SpanJob:
         metrics["validation"] = {k: val_metrics[k] for k in
                                  ("n", "entity_f1", "entity_macro_f1", "micro_f1", "macro_f1")}
         metrics["alignment"] = self.alignment
+        metrics["method"] = {**self.method_info, "sentence": (
+            lora.summary(self) if lora.is_wrapped(model) else span_method_sentence(self.method_info))}
         self.timings["final_eval_s"] = time.perf_counter() - t
         self.emit(TrainEvent("save", message="Saving the model"))
         final = self.save(model, tokenizer)
@@ -406,17 +436,25 @@ class _SpanJob:
         return TrainResult(self.run_id, status, metrics, final)
 
     def save(self, model: Any, tokenizer: Any) -> Path:
+        from workbench.core.training.methods import lora, lora_folder
+
         self.models_dir.mkdir(parents=True, exist_ok=True)
         final = self.models_dir / f"run-{self.run_id}"
         self.tmp_dir = self.models_dir / f".run-{self.run_id}.partial"
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
-        model.save_pretrained(self.tmp_dir, safe_serialization=True)
+        if lora.is_wrapped(model):  # adapters and head only, merged when loaded
+            lora_folder.save_adapter_folder(model, self.tmp_dir, base_model=self.config.base_model,
+                                            base_path=self.info.path, settings=self.lora_info["settings"])
+        else:
+            model.save_pretrained(self.tmp_dir, safe_serialization=True)
         tokenizer.model_max_length = self.max_length
         tokenizer.save_pretrained(self.tmp_dir)
         info = {"run_id": self.run_id, "task": "spans", "labels": list(self.data.types),
                 "tags": list(self.tags), "multi_label": False, "thresholds": None,
                 "max_length": self.max_length, "stride": self.stride,
                 "alignment": self.alignment, "base_model": self.config.base_model}
+        if lora.is_wrapped(model):
+            info.update(method="lora", method_summary=lora.summary(self))
         (self.tmp_dir / "workbench_run.json").write_text(json.dumps(info, indent=2),
                                                          encoding="utf-8")
         if final.exists():

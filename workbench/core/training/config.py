@@ -43,7 +43,7 @@ class TrainConfig(Settings):
         "classifier), 'linear' (logistic regression on TF-IDF or on the frozen encoder's "
         "embeddings; fastest) or 'lora' (train small adapters instead of the whole model: "
         "less memory and much smaller saved models, for base- and large-sized models; "
-        "needs the peft package).",
+        "needs the peft package). Entity (span) projects: 'auto', 'finetune' or 'lora'.",
         choices=METHODS,
     )
     epochs: int = setting(
@@ -156,7 +156,8 @@ class TrainConfig(Settings):
     tensorboard: bool = setting(
         False,
         "Also write TensorBoard event files of the run's curves beside the project "
-        "(<project>.models/tensorboard/); needs the 'tensorboard' package.",
+        "(<project>.models/tensorboard/); needs the 'tensorboard' package "
+        "(pip install \"workbench[tracking]\").",
         advanced=True, label="Write TensorBoard event files",
     )
     mlflow: bool = setting(

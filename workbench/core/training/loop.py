@@ -61,7 +61,7 @@ def train_project(
     # Run tracking (tracking.py): the curve is stored with the run; TensorBoard / MLflow.
     from workbench.core.training.tracking import RunTracker
 
-    tracker = RunTracker(progress or no_progress)
+    tracker = RunTracker(progress or no_progress, config)
     job = _Job(Path(project_path), config, tracker, should_stop or never_stop, dist_info())
     return tracker.finish(job, job.run())
 

@@ -16,17 +16,24 @@ Both exports are off unless the run's settings turn them on (``TrainConfig.tenso
 ``TrainConfig.mlflow``); they are written beside the project
 (``<project>.models/tensorboard/run-N/`` and ``<project>.models/mlruns/``).
 
-* TensorBoard event files need the ``tensorboard`` package (``torch.utils.tensorboard``);
-  without it the run says so in one line and goes on.
+* TensorBoard event files need the ``tensorboard`` package (``torch.utils.tensorboard``;
+  the optional extra ``workbench[tracking]``); without it the run says so in one line
+  (:data:`TENSORBOARD_MISSING`, as a note when the run starts and in ``tracking``) and
+  goes on. Scalars: ``train/loss`` and ``validation/macro_f1`` by optimizer step, and the
+  final figures under ``final/`` at step 0.
 * The MLflow run folder is written in MLflow's documented file-store layout
   (``mlruns/<experiment>/<run>/meta.yaml, params/, metrics/, tags/, artifacts/``) with
   plain file writes, so no MLflow installation is needed; ``mlflow ui
   --backend-store-uri <project>.models/mlruns`` shows the runs.
+
+A run's TensorBoard folder and MLflow run folder are replaced whole when written, so
+what a replaced project file's run of the same number left there never mixes in.
 """
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -39,7 +46,7 @@ if TYPE_CHECKING:
     from workbench.core.training.config import TrainConfig, TrainEvent, TrainResult
 
 __all__ = [
-    "MAX_POINTS", "RunTracker", "run_curve", "LearningPoint", "learning_curve",
+    "MAX_POINTS", "TENSORBOARD_MISSING", "FINAL_KEYS", "RunTracker", "tensorboard_missing", "run_curve", "LearningPoint", "learning_curve",
     "store_run_extras", "write_mlflow_run", "write_tensorboard", "thin",
 ]
 
@@ -47,6 +54,11 @@ log = logging.getLogger(__name__)
 
 #: Loss points kept per run (a long run is thinned evenly; the last point is kept).
 MAX_POINTS = 500
+#: The one line a run shows when TensorBoard output is asked for and cannot be written.
+TENSORBOARD_MISSING = ("TensorBoard event files were not written: the tensorboard package is not installed "
+                       '(pip install "workbench[tracking]" or pip install tensorboard).')
+#: Final figures written as ``final/<key>`` (classification, then entity runs).
+FINAL_KEYS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "entity_f1", "entity_macro_f1")
 #: MLflow's RunStatus numbers in ``meta.yaml``.
 _MLFLOW_STATUS = {"completed": 3, "failed": 4, "cancelled": 5}
 
@@ -59,21 +71,46 @@ def thin(points: list[list[float]], limit: int = MAX_POINTS) -> list[list[float]
     return [points[round(i * step)] for i in range(limit)]
 
 
-class RunTracker:
-    """Progress callback wrapper that records a run's curves (see the module docstring)."""
+def tensorboard_missing() -> str | None:
+    """:data:`TENSORBOARD_MISSING` when TensorBoard event files cannot be written here,
+    else ``None`` (imports ``torch.utils.tensorboard``: about a second, once)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError:
+        return TENSORBOARD_MISSING
+    return None
 
-    def __init__(self, progress: Callable[[TrainEvent], None]) -> None:
+
+class RunTracker:
+    """Progress callback wrapper that records a run's curves (see the module docstring).
+    Given the run's ``config``, the first event is preceded by a note when TensorBoard
+    output is turned on and cannot be written."""
+
+    def __init__(self, progress: Callable[[TrainEvent], None], config: TrainConfig | None = None) -> None:
         self.progress = progress
+        self.config = config
         self.loss: list[list[float]] = []
         self.validation: list[list[float]] = []
         self.messages: list[str] = []
+        self.started = False
 
     def __call__(self, event: TrainEvent) -> None:
+        if not self.started:
+            self.started = True
+            self._note_missing(event)
         if event.phase == "train" and event.loss is not None:
             self.loss.append([float(event.done), float(event.loss)])
         elif event.phase == "evaluate" and event.val_metrics and event.val_metrics.get("macro_f1") is not None:
             self.validation.append([float(event.done), float(event.val_metrics["macro_f1"])])
         self.progress(event)
+
+    def _note_missing(self, first: TrainEvent) -> None:
+        if not getattr(self.config, "tensorboard", False):
+            return
+        missing = tensorboard_missing()
+        if missing:
+            self.messages.append(missing)
+            self.progress(type(first)("prepare", message=f"Note: {missing}"))
 
     def curve(self) -> dict[str, list[list[float]]]:
         return {"loss": thin(self.loss), "validation": thin(self.validation)}
@@ -161,20 +198,22 @@ def learning_curve(runs: list[dict[str, Any]]) -> list[LearningPoint]:
 
 # --------------------------------------------------------------------------- exports
 def write_tensorboard(folder: Path, curve: dict[str, list[list[float]]], metrics: dict[str, Any]) -> str:
-    """TensorBoard event files of the curve and the final figures; the folder, or a
-    one-line reason when the ``tensorboard`` package is missing."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return "not written: TensorBoard event files need the 'tensorboard' package (pip install tensorboard)"
+    """TensorBoard event files of the curve and the final figures (``folder`` replaced
+    whole); the folder, or :data:`TENSORBOARD_MISSING` when the ``tensorboard`` package
+    is missing."""
+    if tensorboard_missing():
+        return TENSORBOARD_MISSING
+    from torch.utils.tensorboard import SummaryWriter
+
+    shutil.rmtree(folder, ignore_errors=True)
     writer = SummaryWriter(log_dir=str(folder))
     try:
         for step, loss in curve["loss"]:
             writer.add_scalar("train/loss", loss, int(step))
         for step, f1 in curve["validation"]:
             writer.add_scalar("validation/macro_f1", f1, int(step))
-        for key in ("accuracy", "macro_f1", "micro_f1", "weighted_f1"):
-            if isinstance(metrics.get(key), (int, float)):
+        for key in FINAL_KEYS:
+            if isinstance(metrics.get(key), (int, float)) and not isinstance(metrics.get(key), bool):
                 writer.add_scalar(f"final/{key}", float(metrics[key]), 0)
     finally:
         writer.close()
@@ -223,6 +262,7 @@ def write_mlflow_run(root: Path, experiment_name: str, run: dict[str, Any]) -> P
         })
     run_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"{root.resolve()}#{run['id']}").hex
     folder = experiment / run_uuid
+    shutil.rmtree(folder, ignore_errors=True)  # a replaced project's run of the same number
     for sub in ("params", "metrics", "tags", "artifacts"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     start, end = _ms(run.get("created_at")), _ms(run.get("finished_at"))

@@ -7,8 +7,12 @@ the head need gradients and optimizer state, and only they are saved per run
 (:mod:`.lora_folder`). Before export the adapters are merged into the base weights
 (:func:`merge`), so the exported model is a plain transformers classifier.
 
+The same helpers serve token classifiers (entity models, :mod:`workbench.core.spans`):
+:func:`wrap` picks peft's task from the model's head (:func:`head_kind`), and the
+token-classification head is trained in full like the sequence classifier's.
+
 Public functions (also for code that exchanges only adapter tensors, e.g. between
-machines): :func:`wrap`, :func:`is_wrapped`, :func:`adapter_state`,
+machines): :func:`wrap`, :func:`head_kind`, :func:`is_wrapped`, :func:`adapter_state`,
 :func:`load_adapter_state`, :func:`merge`, :func:`trainable_counts`, :func:`lora_settings`;
 the training loop's hooks: :func:`wanted`, :func:`prepare`, :func:`snapshot_state`,
 :func:`restore_state`; ``auto``'s rule: :func:`prefer_lora`.
@@ -25,7 +29,7 @@ from workbench.core.training.config import LORA_TARGETS
 
 __all__ = [
     "PEFT_MISSING", "TARGET_CHOICES", "require_peft", "peft_available", "target_modules", "head_modules",
-    "lora_settings", "wrap", "is_wrapped", "adapter_state", "load_adapter_state", "merge",
+    "lora_settings", "head_kind", "wrap", "is_wrapped", "adapter_state", "load_adapter_state", "merge",
     "trainable_counts", "wanted", "prepare", "snapshot_state", "restore_state",
     "auto_learning_rate", "prefer_lora", "summary", "LORA_SIZE_CLASSES",
 ]
@@ -112,13 +116,21 @@ def lora_settings(model: Any, *, rank: int = 8, alpha: int = 16, dropout: float 
     return settings
 
 
+def head_kind(model: Any) -> str:
+    """``"token"`` for a token classifier (``...ForTokenClassification``: one prediction
+    per token), ``"sequence"`` for a sequence classifier (one per text)."""
+    base = model.get_base_model() if is_wrapped(model) else model
+    return "token" if type(base).__name__.endswith("ForTokenClassification") else "sequence"
+
+
 def wrap(model: Any, settings: dict[str, Any], *, inference: bool = False) -> Any:
-    """``model`` (a transformers sequence classifier) with LoRA adapters: a peft model
-    whose only trainable parameters are the adapters and the head."""
+    """``model`` (a transformers sequence or token classifier) with LoRA adapters: a peft
+    model whose only trainable parameters are the adapters and the head."""
     import warnings
 
     peft = require_peft()
-    config = peft.LoraConfig(task_type=peft.TaskType.SEQ_CLS, inference_mode=inference, **settings)
+    task = peft.TaskType.TOKEN_CLS if head_kind(model) == "token" else peft.TaskType.SEQ_CLS
+    config = peft.LoraConfig(task_type=task, inference_mode=inference, **settings)
     with warnings.catch_warnings():  # peft asks transformers a deprecated question; not ours
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
         return peft.get_peft_model(model, config)
@@ -159,7 +171,7 @@ def load_adapter_state(model: Any, state: dict[str, Any]) -> None:
 
 
 def merge(model: Any) -> Any:
-    """The plain transformers classifier with the adapters added into its weights (and
+    """The plain transformers classifier (sequence or token) with the adapters added into its weights (and
     the trained head in place); exports and predicts like a fine-tuned model."""
     return model.merge_and_unload()
 

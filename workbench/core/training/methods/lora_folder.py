@@ -2,7 +2,8 @@
 
 ``config.json`` has ``model_type`` ``workbench-lora`` (transformers' Auto classes refuse
 it instead of loading a random model) and names the base model, a fingerprint of its
-weight files, the classifier's own config and the adapter settings; ``model.safetensors``
+weight files, the classifier's own config, its head (``"sequence"``, or ``"token"`` for
+an entity model; folders without the key are sequence classifiers) and the adapter settings; ``model.safetensors``
 holds only the tensors of :func:`.lora.adapter_state`. :func:`load_merged` rebuilds the
 classifier from the base model, puts the adapters in and merges them, so evaluation,
 export and everything after see a plain transformers classifier.
@@ -46,7 +47,7 @@ def save_adapter_folder(model: Any, folder: Path, *, base_model: str, base_path:
     model into ``folder`` (the caller adds the tokenizer and the run file)."""
     from safetensors.torch import save_file
 
-    from workbench.core.training.methods.lora import adapter_state
+    from workbench.core.training.methods.lora import adapter_state, head_kind
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -55,6 +56,7 @@ def save_adapter_folder(model: Any, folder: Path, *, base_model: str, base_path:
     cfg = {
         "model_type": LORA_TYPE, "base_model": base_model, "base_path": str(base_path),
         "base_fingerprint": base_fingerprint(base_path), "classifier": classifier, "lora": settings,
+        "head": head_kind(model),
         "num_labels": int(classifier.get("num_labels") or len(classifier.get("id2label") or {})),
         "id2label": classifier.get("id2label"),
         "max_position_embeddings": int(classifier.get("max_position_embeddings", 512)),
@@ -96,7 +98,11 @@ def load_wrapped(folder: Path, *, inference: bool = True) -> tuple[Any, Any]:
     fingerprint), wrapped with the saved settings and the saved adapter + head tensors
     put in. ``inference=False`` leaves the adapters trainable (to train on from them)."""
     from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+    )
     from transformers.utils import logging as hf_logging
 
     from workbench.core.training.methods.lora import load_adapter_state, wrap
@@ -113,7 +119,8 @@ def load_wrapped(folder: Path, *, inference: bool = True) -> tuple[Any, Any]:
     try:
         config = AutoConfig.for_model(kind, **inner)
         config._attn_implementation = "eager"
-        model = AutoModelForSequenceClassification.from_pretrained(
+        auto = AutoModelForTokenClassification if cfg.get("head") == "token" else AutoModelForSequenceClassification
+        model = auto.from_pretrained(
             str(base), config=config, trust_remote_code=False, use_safetensors=(base / "model.safetensors").is_file(),
             ignore_mismatched_sizes=True, attn_implementation="eager")
         wrapped = wrap(model, dict(cfg["lora"]), inference=inference)
@@ -130,7 +137,8 @@ def load_wrapped(folder: Path, *, inference: bool = True) -> tuple[Any, Any]:
 
 def load_merged(folder: Path) -> tuple[Any, Any]:
     """(merged classifier in eval mode with eager attention, tokenizer) of a LoRA folder:
-    a plain transformers model, as evaluation and export need."""
+    a plain transformers model (sequence or token classifier, as trained), as evaluation
+    and export need."""
     from workbench.core.training.methods.lora import merge
 
     wrapped, tokenizer = load_wrapped(folder)
