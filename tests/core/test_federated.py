@@ -142,6 +142,27 @@ def test_rounds_follow_one_learning_rate_schedule_not_one_per_round():
     assert federation_lr_factor(0, round_no=7, rounds=5, steps_per_round=10, warmup_ratio=0.1) == 1.0
 
 
+def test_a_site_does_not_train_the_labels_it_has_no_records_of(tmp_path, tiny_base_model):
+    """Restricted softmax: a single-label site without 'account' records leaves the head's
+    'account' bias as it came (its weight row only gets the optimizer's weight decay)."""
+    from workbench.core.federated.exchange import FullWeights
+    from workbench.core.federated.local import LocalModel
+
+    site = make_site(tmp_path / "s.wbproj", {"billing": 10, "delivery": 10}, seed=3)
+    config = TrainConfig(base_model=str(tiny_base_model), method="finetune", batch_size=8, threads=1, seed=1)
+    local = LocalModel(site, FederationSchema(tuple(KEYWORDS), "single_label"), config,
+                       should_stop=lambda: False)
+    exchange = FullWeights()
+    before = {k: v.clone() for k, v in local.model.classifier.state_dict().items()}
+    local.fit(exchange, exchange.get(local.model), epochs=2, proximal_mu=0.0, round_no=1, rounds=1)
+    after = local.model.classifier.state_dict()
+    account = list(KEYWORDS).index("account")
+    moved = (after["bias"] - before["bias"]).abs()
+    assert moved[account] == 0 and all(moved[i] > 0 for i in range(3) if i != account)
+    row = (after["weight"] - before["weight"]).abs().sum(dim=1)
+    assert row[account] < 1e-3 * min(row[i] for i in range(3) if i != account)
+
+
 def test_two_sites_train_two_rounds_and_a_mismatched_site_is_refused(launcher, tmp_path, tiny_base_model):
     coord = make_site(tmp_path / "coord.wbproj", {}, seed=0)
     a = make_site(tmp_path / "a.wbproj", {"billing": 16, "delivery": 8, "account": 4}, seed=1, marker="zqalpha")
