@@ -11,6 +11,8 @@ uses over its epochs (warm-up over the first ``warmup_ratio`` of the steps, then
 decay to zero): round ``r`` trains on its slice of it (:func:`federation_lr_factor`), so
 the rounds do not each warm up and decay again and the last round ends at a small step,
 as centralised training does. LoRA adapters get LoRA's larger automatic learning rate.
+A single-label site's softmax leaves out the labels it has no training records of
+(:meth:`LocalModel._absent_labels`).
 """
 from __future__ import annotations
 
