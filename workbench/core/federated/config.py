@@ -52,7 +52,9 @@ class FederationConfig(Settings):
         advanced=True, special={0: "Minimum sites"}, label="Sites to start with",
     )
     local_epochs: int = setting(
-        1, "Passes over its own training records each site makes per round.", min=1, max=100,
+        3, "Passes over its own training records each site makes per round. With one, a "
+        "site with few records takes only a few steps per round and the average moves "
+        "little; the learning rate follows one schedule across all rounds.", min=1, max=100,
     )
     proximal_mu: float = setting(
         0.0,

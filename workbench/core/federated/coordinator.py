@@ -6,7 +6,10 @@ itself: each round every admitted site trains from the global weights, Flower's 
 (or FedProx) combines the results weighted by the sites' training examples, and every site
 reports figures on its own test split. A round that ends with fewer than the minimum of
 sites (a site dropped out) is repeated with whoever is there; a site may rejoin at any
-time. At the end the global model becomes a normal run of the coordinator's project.
+time. After each round the global weights are checkpointed; a coordinator stopped early tells its
+sites to disconnect (or they find its connection closed) and they keep trying to join
+again, so a restart with ``resume`` continues from the last completed round with the same
+sites. At the end the global model becomes a normal run of the coordinator's project.
 """
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ log = logging.getLogger(__name__)
 #: How long a joining site may take to read its records and load the base model.
 HANDSHAKE_TIMEOUT_S = 600.0
 _POLL_S = 0.1
+#: A restarted coordinator retries its port this long (its previous instance may still be
+#: closing).
+REBIND_S = 5.0
 
 
 class _Admitter:
@@ -174,7 +180,8 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     fit_config = {"schema": schema.to_json(), "training": json.dumps(train.to_dict()),
                   "exchange": fed.exchange, "rounds": fed.rounds, "local_epochs": fed.local_epochs}
     fixed = {"schema": fit_config["schema"], "training": fit_config["training"],
-             "exchange": fed.exchange, "local_epochs": fed.local_epochs}
+             "exchange": fed.exchange, "local_epochs": fed.local_epochs,
+             "privacy": config.privacy.to_dict()}  # epsilon so far assumes the same settings
     history: list[dict[str, Any]] = []
     resumed = load_checkpoint(models_dir, fixed) if fed.resume else None
     if resumed is not None:
@@ -191,12 +198,17 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     if config.privacy.differential_privacy:
         emit("prepare", planned_words(config.privacy, fed.rounds))
     certificates = _certificates(fed)
-    try:
-        grpc_server = start_grpc_server(client_manager=manager, server_address=fed.address,
-                                        max_message_length=GRPC_MAX_MESSAGE_LENGTH,
-                                        certificates=certificates)
-    except (RuntimeError, OSError, SystemExit) as exc:  # Flower exits when the port is taken
-        raise _bind_error(fed.address, exc) from None
+    rebind_until = time.monotonic() + (REBIND_S if fed.resume else 0.0)
+    while True:
+        try:
+            grpc_server = start_grpc_server(client_manager=manager, server_address=fed.address,
+                                            max_message_length=GRPC_MAX_MESSAGE_LENGTH,
+                                            certificates=certificates)
+            break
+        except (RuntimeError, OSError, SystemExit) as exc:  # Flower exits when the port is taken
+            if time.monotonic() > rebind_until or should_stop():
+                raise _bind_error(fed.address, exc) from None
+            time.sleep(0.25)
     server = Server(client_manager=manager, strategy=private_strategy(strategy, config.privacy))
     server.parameters = initial
     admitter = _Admitter(manager, {k: fit_config[k] for k in ("schema", "training", "exchange", "rounds")}, emit)
@@ -248,15 +260,17 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
         arrays = parameters_to_ndarrays(server.parameters)
     finally:
         admitter.close()
+        # Sites that have not seen the last round keep trying to join again (a restart
+        # with --resume continues); a site busy training learns it from the closed stream.
         _release(list(manager.clients.values()), ReconnectIns)
-        grpc_server.stop(grace=1)
+        grpc_server.stop(grace=1).wait(10)  # the port is free when this returns
     result = _finish(path, local, exchange, arrays, config, history, t_start, emit)
     remove_checkpoint(models_dir)
     return result
 
 
 def _release(proxies: list[Any], reconnect_ins: Any) -> None:
-    """Tell every site the federation is over (all at once; one gone site delays none)."""
+    """Tell every site to disconnect (all at once; one gone site delays none)."""
 
     def one(proxy: Any) -> None:
         try:

@@ -5,6 +5,14 @@ training run would), builds the classifier with the federation's labels in the
 federation's order, and then, each round, loads the weights it receives, trains for the
 configured local epochs (FedProx adds its proximal term when asked) and evaluates on its
 own test split. Only the travelling tensors and a few metric numbers leave this module.
+
+The learning rate follows one schedule over the whole federation, the one a training run
+uses over its epochs (warm-up over the first ``warmup_ratio`` of the steps, then a linear
+decay to zero): round ``r`` trains on its slice of it (:func:`federation_lr_factor`), so
+the rounds do not each warm up and decay again and the last round ends at a small step,
+as centralised training does. LoRA adapters get LoRA's larger automatic learning rate.
+A single-label site's softmax leaves out the labels it has no training records of
+(:meth:`LocalModel._absent_labels`).
 """
 from __future__ import annotations
 
@@ -19,13 +27,30 @@ from workbench.core.federated.exchange import ParameterExchange
 from workbench.core.federated.schema import FederationSchema
 from workbench.core.training.config import TrainConfig
 
-__all__ = ["LocalModel", "SENT_METRICS"]
+__all__ = ["LocalModel", "SENT_METRICS", "federation_lr_factor"]
 
 log = logging.getLogger(__name__)
 
 #: The only metric names a site sends (numbers; nothing about single records).
 SENT_METRICS = ("n", "loss", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "train_loss",
                 "n_train", "seconds")
+
+
+def federation_lr_factor(step: int, *, round_no: int, rounds: int, steps_per_round: int,
+                         warmup_ratio: float) -> float:
+    """Learning-rate factor of local step ``step`` (0-based) of round ``round_no`` (1-based):
+    the position on one warm-up + linear-decay schedule spanning ``rounds`` rounds of
+    ``steps_per_round`` steps (the training run's schedule, see ``training/loop.py``).
+    Without a known number of rounds (0) each round is its own schedule."""
+    rounds = max(1, rounds)
+    if round_no > rounds:  # a site that joins a longer federation than announced
+        rounds, round_no = 1, 1
+    total = max(1, rounds * steps_per_round)
+    warmup = int(total * warmup_ratio)
+    s = (max(1, round_no) - 1) * steps_per_round + step
+    if s < warmup:
+        return (s + 1) / max(1, warmup)
+    return max(0.0, (total - s) / max(1, total - warmup))
 
 
 class LocalModel:
@@ -120,10 +145,29 @@ class LocalModel:
             weight = (targets.numel() / (len(self.labels) * counts)).clamp(0.1, 10.0)
         return torch.nn.CrossEntropyLoss(weight=weight)
 
+    def _absent_labels(self, targets: Any) -> Any:
+        """Single-label: a mask of the labels without training records here, or None.
+
+        A softmax over every label teaches a site to push the labels it never sees down for
+        all its records; averaged across sites whose label mixes differ, each site then
+        pulls the shared head away from the others' labels. Leaving those labels out of
+        the site's softmax (restricted softmax, as in FedRS, Li & Zhan 2021) keeps what a
+        site teaches to the labels it has; the others are taught by the sites that have
+        them. Multi-label training keeps every label (each is its own yes/no)."""
+        if self.schema.multi_label or not len(targets):
+            return None
+        import torch
+
+        absent = torch.bincount(targets, minlength=len(self.labels)) == 0
+        return absent if bool(absent.any()) else None
+
     # ------------------------------------------------------------------ a round
     def fit(self, exchange: ParameterExchange, arrays: list[Any], *, epochs: int,
-            proximal_mu: float, round_no: int) -> tuple[list[Any], int, dict[str, float]]:
-        """Train from the received weights; (new weights, training examples, metrics)."""
+            proximal_mu: float, round_no: int, rounds: int = 0
+            ) -> tuple[list[Any], int, dict[str, float]]:
+        """Train from the received weights; (new weights, training examples, metrics).
+        ``rounds``: the federation's rounds, for the learning-rate schedule (0 = unknown:
+        this round is a whole schedule)."""
         import time
 
         import torch
@@ -139,15 +183,30 @@ class LocalModel:
         cfg = self.config
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         anchor = [p.detach().clone() for p in trainable] if proximal_mu > 0 else None
-        lr = cfg.learning_rate or auto_learning_rate(self.info.size_class)
+        if cfg.learning_rate:
+            lr = cfg.learning_rate
+        elif self.lora_info is not None:  # adapters start at zero: LoRA's larger step
+            from workbench.core.training.methods import lora
+
+            lr = lora.auto_learning_rate(self.info.size_class)
+        else:
+            lr = auto_learning_rate(self.info.size_class)
         decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim >= 2 and "norm" not in n.lower()]
         rest = [p for n, p in self.model.named_parameters() if p.requires_grad and not (p.ndim >= 2 and "norm" not in n.lower())]
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                        {"params": rest, "weight_decay": 0.0}], lr=lr)
         targets = self.targets(self.data.train)
         loss_fn = self._loss_fn(targets)
+        absent = self._absent_labels(targets)
         lengths = [len(x) for x in self.train_ids]
         pad = self.tokenizer.pad_token_id or 0
+        per_epoch = len(length_grouped_batches(lengths, cfg.batch_size, cfg.seed))
+        steps_per_round = per_epoch * epochs
+        if cfg.max_steps:
+            steps_per_round = min(steps_per_round, cfg.max_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: federation_lr_factor(
+            s, round_no=round_no, rounds=rounds, steps_per_round=steps_per_round,
+            warmup_ratio=cfg.warmup_ratio))
         self.model.train()
         total, steps = 0.0, 0
         for epoch in range(epochs):
@@ -156,19 +215,24 @@ class LocalModel:
                 if self.should_stop():
                     raise Cancelled("The site stopped during a round; nothing was sent.")
                 ids, mask = collate(self.train_ids, idx, pad)
-                logits = self.model(input_ids=ids, attention_mask=mask).logits
-                loss = loss_fn(logits.float(), targets[idx])
+                logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+                if absent is not None:  # restricted softmax: see _absent_labels
+                    logits = logits.masked_fill(absent, -1e4)
+                loss = loss_fn(logits, targets[idx])
                 if anchor is not None:
                     prox = sum(((p - a) ** 2).sum() for p, a in zip(trainable, anchor, strict=True))
                     loss = loss + proximal_mu / 2 * prox
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
+                scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 total += float(loss.detach())
                 steps += 1
-                if cfg.max_steps and steps >= cfg.max_steps:
+                if steps >= steps_per_round:
                     break
+            if steps >= steps_per_round:
+                break
         metrics = {"train_loss": total / max(1, steps), "n_train": float(len(self.data.train)),
                    "seconds": time.perf_counter() - t0}
         return exchange.get(self.model), len(self.data.train), metrics

@@ -51,6 +51,8 @@ class _SiteState:
         self.sent_bytes = 0
         self.train_config: TrainConfig | None = None
         self.privacy: Any = None  # the coordinator's differential privacy settings, if on
+        self.joined_with: tuple[str, str, str] | None = None  # (schema, training, exchange)
+        self.last_contact = 0.0  # monotonic time of the coordinator's last message
 
     def emit(self, phase: str, message: str, round_no: int = 0, **details: Any) -> None:
         try:
@@ -68,8 +70,15 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
 
     class SiteClient(NumPyClient):
         def get_properties(self, config: dict[str, Any]) -> dict[str, Any]:
+            state.last_contact = time.monotonic()
             schema = FederationSchema.from_json(str(config["schema"]))
             difference = schema_difference(schema, own)
+            joining = (str(config["schema"]), str(config["training"]), str(config.get("exchange", "full")))
+            if difference is None and state.local is not None and joining == state.joined_with:
+                # Joining again (the coordinator restarted): the same federation, the model
+                # and records already loaded here are kept.
+                state.emit("join", "Joined again")
+                return {"accepted": True, "site": state.config.site.name or state.path.stem}
             if difference is None:
                 try:
                     state.train_config = TrainConfig.from_dict(json.loads(str(config["training"])))
@@ -85,6 +94,7 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
             if difference is not None:
                 state.refused = difference
                 return {"accepted": False, "reason": difference}
+            state.joined_with = joining
             state.emit("join", f"Joined: {len(state.local.data.train)} training and "
                                f"{len(state.local.test)} test records stay here")
             return {"accepted": True, "site": state.config.site.name or state.path.stem}
@@ -94,10 +104,12 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
 
         def fit(self, parameters: list[Any], config: dict[str, Any]) -> tuple[list[Any], int, dict[str, Any]]:
             r = int(config.get("round", 0))
+            state.last_contact = time.monotonic()
             state.emit("train", f"Round {r}: training on this site's records", r)
             arrays, n, metrics = state.local.fit(
                 state.exchange, parameters, epochs=int(config.get("local_epochs", 1)),
                 proximal_mu=float(config.get("proximal_mu", 0.0)), round_no=r,
+                rounds=int(config.get("rounds", 0)),
             )
             state.privacy = from_instructions(config) or state.privacy  # for the kept run
             if clip_site_update(arrays, parameters, config):  # differential privacy
@@ -108,6 +120,7 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
 
         def evaluate(self, parameters: list[Any], config: dict[str, Any]) -> tuple[float, int, dict[str, Any]]:
             r = int(config.get("round", 0))
+            state.last_contact = time.monotonic()
             loss, n, sent, full = state.local.evaluate(state.exchange, parameters)
             state.rounds = max(state.rounds, r)
             state.last_metrics = sent
@@ -149,27 +162,37 @@ def join_job(project_path: str | Path, config: JoinConfig, *, progress: Callable
             raise WorkbenchError(f"Cannot read the CA certificate: {exc}") from None
 
     def run() -> None:
-        deadline = time.monotonic() + config.site.connect_s
+        # Before the first contact, a connection error means the coordinator is not
+        # listening (yet). After it, a closed connection (an error, or the coordinator's
+        # goodbye before the last round) means it stopped, crashed or is restarting: the
+        # site keeps trying to join again for connect_s after the last contact, since a
+        # restarted coordinator resumes from its last completed round (``--resume``).
+        said_lost = 0.0
         while True:
             try:
                 start_client(server_address=address, client=client, insecure=root is None,
                              root_certificates=root, max_wait_time=config.site.connect_s)
+                exc: BaseException | None = None
+            except BaseException as error:  # handed to the job's thread
+                exc = error
+            if state.final is not None or state.refused or should_stop():
+                state.error = None
+                return  # finished, refused or leaving: nothing lost
+            if exc is None and not state.last_contact:
+                return  # sent away before any contact
+            if exc is not None and not _connection_lost(exc):
+                state.error = exc
                 return
-            except BaseException as exc:  # handed to the job's thread
-                if state.final is not None:  # the federation is over: nothing lost
-                    return
-                lost = "UNAVAILABLE" in str(exc)
-                if lost and state.rounds and state.error is None:
-                    # The coordinator went away mid-federation: it may restart and resume.
-                    state.emit("connect", "Lost the coordinator; trying to join again")
-                    deadline = time.monotonic() + config.site.connect_s
-                    state.error = exc
-                if not lost or time.monotonic() > deadline or should_stop():
-                    state.error = exc
-                    return
-                time.sleep(0.5)  # the coordinator is not listening (yet): try again
+            state.error = exc or ConnectionError("the coordinator stopped before the last round")
+            if state.last_contact and said_lost < state.last_contact:
+                said_lost = time.monotonic()
+                state.emit("connect", "Lost the coordinator; trying to join again")
+            if time.monotonic() > (state.last_contact or started) + config.site.connect_s:
+                return
+            time.sleep(0.5)
 
     state.emit("connect", f"Connecting to the coordinator at {address}")
+    started = time.monotonic()
     thread = threading.Thread(target=run, name="federated-site", daemon=True)
     thread.start()
     while thread.is_alive():
@@ -183,7 +206,7 @@ def join_job(project_path: str | Path, config: JoinConfig, *, progress: Callable
         raise state.error
     finished = state.final is not None
     if state.error is not None and not finished:
-        if state.rounds:
+        if state.last_contact:
             raise WorkbenchError(f"Lost the coordinator after round {state.rounds}: {_short(state.error)}")
         raise WorkbenchError(f"Could not reach the coordinator at {address} within "
                              f"{config.site.connect_s:g} s: {_short(state.error)}")
@@ -192,10 +215,22 @@ def join_job(project_path: str | Path, config: JoinConfig, *, progress: Callable
     run_id = None
     if config.site.keep_model and state.final is not None:
         run_id = _keep_global_model(state)
-    state.emit("done", f"Federation finished after {state.rounds} round(s)"
+    ended = ("Federation finished" if finished else
+             f"The coordinator ended the federation (of {state.total_rounds} rounds)")
+    state.emit("done", f"{ended} after {state.rounds} round(s)"
                        + (f"; the global model is run {run_id} here" if run_id else ""))
     return SiteResult(rounds=state.rounds, last_metrics=state.last_metrics, run_id=run_id,
                       sent_bytes=state.sent_bytes)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the coordinator cannot be reached (gRPC's errors; Flower's
+    client queue left full by a closed stream), not an error of this site."""
+    import queue
+
+    import grpc
+
+    return isinstance(exc, (grpc.RpcError, queue.Full, ConnectionError)) or "UNAVAILABLE" in str(exc)
 
 
 def _short(exc: BaseException) -> str:
