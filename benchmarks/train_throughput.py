@@ -29,7 +29,7 @@ training, per-epoch validation, the final test evaluation and saving) and test m
 Usage::
 
     python benchmarks/train_throughput.py [--n 640] [--rounds 2] [--skip-defaults] [--seed 0]
-    nice -n 10 python benchmarks/train_throughput.py --cached-layers --n 300 --epochs 4 --threads 1
+    nice -n 10 python benchmarks/train_throughput.py --cached-layers --n 240 --epochs 5 --repeats 2
 """
 from __future__ import annotations
 
@@ -350,25 +350,34 @@ def _hf_trainer_whole_run(train, test, labels, model_dir, *, epochs: int, freeze
 def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
     """Whole runs side by side: cached frozen layers, today's loop, the plain Trainer."""
     from workbench.core.training.cached_finetune import cache_budget, estimate_cache_bytes
+    from workbench.core.training.device import default_threads
     from workbench.core.training.freezing import auto_freeze_layers
     from workbench.core.training.models import validate_base_model
 
     info = validate_base_model("bundled")
     freeze = auto_freeze_layers(args.freeze, info.num_layers, "cpu")
+    threads = args.threads or default_threads()
+    print(f"today's loop = the app's fine-tuning as a user gets it without the cache: TrainConfig(method="
+          f"'finetune') defaults (frozen lower layers {'automatic: ' if args.freeze < 0 else ''}{freeze} of "
+          f"{info.num_layers} on a CPU, threads {'automatic: ' if not args.threads else ''}{threads}, automatic "
+          f"learning rate and max length, batch 16, dynamic padding, length-grouped batches, per-epoch "
+          f"validation) with cache_frozen_layers=False; the cached loop differs only in that setting (True, "
+          f"its default). All three runs: {args.epochs} epochs, early stopping off, so whole runs compare.",
+          flush=True)
     rows: dict[str, list[tuple[float, float, float, float]]] = {}
     eff: dict = {}
     order = ["cached", "today", "trainer"] + (["cached_more"] if args.also_freeze else [])
     # Untimed warm-up (imports, files in the page cache), so the first timed run pays nothing extra.
     from workbench.core.training import TrainConfig, train_project
 
-    train_project(path, TrainConfig(method="finetune", epochs=1, max_steps=1, threads=args.threads, device="cpu"))
+    train_project(path, TrainConfig(method="finetune", epochs=1, max_steps=1, threads=threads, device="cpu"))
     for r in range(args.repeats):
         for name in order if r % 2 == 0 else list(reversed(order)):
             load = os.getloadavg()[0]
             if name == "trainer":
                 max_length = eff.get("max_length") or args.max_length or 128
                 out = _hf_trainer_whole_run(train, test, list(SHARES), model_dir, epochs=args.epochs,
-                                            freeze=freeze, threads=args.threads, max_length=max_length)
+                                            freeze=freeze, threads=threads, max_length=max_length)
             else:
                 sps, train_s, whole, f1, got = _ours_whole_run(
                     path, cache=name != "today", epochs=args.epochs, threads=args.threads,
@@ -381,10 +390,12 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
                   f"{out[2]:6.0f}s, test macro-F1 {out[3]:.3f} (load average at start {load:.1f})", flush=True)
     need = estimate_cache_bytes([min(n, eff["max_length"]) for n in args.lengths_train], info.hidden_size)
     print(f"whole runs: {len(train)} training records x {args.epochs} epochs, {freeze} of {info.num_layers} "
-          f"layers frozen (embeddings too), {args.threads} thread(s), batch 16, max length "
+          f"layers frozen (embeddings too), {threads} thread(s), batch 16, max length "
           f"{eff['max_length']} (Trainer: padded to it), early stopping off, {args.repeats} repeat(s); "
           f"cache {need / 1e6:.0f} MB of states (budget {cache_budget() / 1e6:.0f} MB), kept "
-          f"{(eff.get('layer_cache') or {}).get('kept')} records")
+          f"{(eff.get('layer_cache') or {}).get('kept')} records; last layer for the first token only: "
+          f"{(eff.get('layer_cache') or {}).get('first_token_last_layer')}; validation records' lower layers "
+          f"kept: {(eff.get('layer_cache') or {}).get('evaluation_kept')}")
 
     def mean(name, k):
         return sum(x[k] for x in rows[name]) / len(rows[name])
@@ -405,7 +416,7 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
         print(f"with {args.also_freeze} layers frozen and cached vs today's loop with {freeze}: samples/s "
               f"{mean('cached_more', 0) / mean('today', 0):.2f}x, whole run {mean('today', 2) / mean('cached_more', 2):.2f}x "
               f"faster, test macro-F1 {mean('cached_more', 3):.3f} vs {mean('today', 3):.3f}")
-    print(f"test macro-F1 cached {mean('cached', 3):.3f} vs today {mean('today', 3):.3f} "
+    print(f"test macro-F1 on {len(test)} test records: cached {mean('cached', 3):.3f} vs today {mean('today', 3):.3f} "
           f"(difference {mean('cached', 3) - mean('today', 3):+.3f}); target >= 1.8x samples/s at equal macro-F1: "
           f"{'met' if sps_ratio >= 1.8 and mean('cached', 3) >= mean('today', 3) - 0.01 else 'not met'}",
           flush=True)
@@ -446,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cached-layers", action="store_true",
                         help="only the whole-run comparison: cached frozen layers / today's loop / Trainer")
     parser.add_argument("--epochs", type=int, default=4, help="epochs of each whole run (--cached-layers)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of each whole run (--cached-layers)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads of each whole run (--cached-layers; 0 = the app's automatic choice)")
     parser.add_argument("--freeze", type=int, default=-1,
                         help="frozen lower layers (--cached-layers; -1 = automatic: half on a CPU)")
     parser.add_argument("--also-freeze", type=int, default=0,

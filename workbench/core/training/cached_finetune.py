@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from workbench.core.training.first_token_layer import first_token_layer
 from workbench.core.training.freezing import encoder_parts
 from workbench.core.training.methods.cached_layers import LayerCache
 
@@ -106,14 +107,24 @@ class CachedLowerLayers:
     def __init__(self, model: Any, train_ids: Sequence[Sequence[int]], n_frozen: int,
                  budget_bytes: int | None = None) -> None:
         self.model = model
+        self.n_frozen = n_frozen
         self.base = getattr(model, "base_model", None)
         self.container = _layer_container(self.base)
         self.cache = LayerCache(self.base, train_ids, n_frozen, lazy=True, budget_bytes=budget_bytes)
         self.usable = self.container is not None and self.cache.usable
+        self.first_token_only = False
+        self.eval_caches: dict[str, LayerCache] = {}
+        self._eval_ids: dict[str, list[list[int]]] = {}
         if self.usable:
-            self._upper = torch.nn.ModuleList(self.cache.upper)
             self._replay = _Replay()
-            self.usable = self._check(train_ids)
+            # The last layer for the first token only where the head reads just that (checked).
+            last = first_token_layer(self.cache.upper[-1])
+            if last is not None:
+                self._upper = torch.nn.ModuleList([*self.cache.upper[:-1], last])
+                self.first_token_only = self._check(train_ids)
+            if not self.first_token_only:
+                self._upper = torch.nn.ModuleList(self.cache.upper)
+                self.usable = self._check(train_ids)
 
     @contextmanager
     def _upper_only(self, hidden: torch.Tensor) -> Iterator[None]:
@@ -129,12 +140,53 @@ class CachedLowerLayers:
             self._replay.hidden = None
 
     def logits(self, model: Any, idx: Sequence[int], input_ids: torch.Tensor,
-               attention_mask: torch.Tensor) -> torch.Tensor:
+               attention_mask: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
         """The batch's logits (``input_ids``/``attention_mask`` as collated for ``idx``),
         through the upper layers only; gradients flow as in the whole model."""
-        hidden, _mask = self.cache.padded(idx, width=int(input_ids.shape[1]))
+        hidden, _mask = (cache or self.cache).padded(idx, width=int(input_ids.shape[1]))
         with self._upper_only(hidden):
             return model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def eval_logits(self, model: Any, name: str, ids: Sequence[Sequence[int]], batch_size: int = 64) -> Any:
+        """float32 numpy logits (records x labels) of the token-id sequences ``ids`` in eval
+        mode, their lower layers kept under ``name`` (e.g. the validation records, evaluated
+        after every epoch: the lower layers run for them once per run). The cache keeps
+        what fits in the budget the training records left."""
+        import numpy as np
+
+        from workbench.core.training.batching import collate
+
+        cache = self.eval_caches.get(name)
+        if cache is None or cache.ids is not ids:
+            left = None if self.cache.budget_bytes is None else max(0, self.cache.budget_bytes - self.cache.nbytes)
+            cache = LayerCache(self.base, ids, self.n_frozen, lazy=True, budget_bytes=left, check=False)
+            self.eval_caches[name] = cache
+        out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda k: len(ids[k]))
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(order), batch_size):
+                    idx = order[start:start + batch_size]
+                    t, m = collate(ids, idx, 0)
+                    out[idx] = self.logits(model, idx, t, m, cache).float().numpy()
+        finally:
+            model.train(was)
+        return out
+
+    def eval_probs(self, model: Any, name: str, tokenizer: Any, texts: Sequence[str], *, max_length: int,
+                   multi_label: bool, batch_size: int = 64) -> Any:
+        """Probabilities (records x labels) of ``texts`` as ``evaluate.predict_proba`` gives
+        them (same tokenization and cut), the lower layers computed once per run under
+        ``name``."""
+        ids = self._eval_ids.get(name)
+        if ids is None or len(ids) != len(texts):
+            ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"] if texts else []
+            self._eval_ids[name] = ids
+        logits = torch.from_numpy(self.eval_logits(model, name, ids, batch_size))
+        probs = torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
+        return probs.numpy()
 
     def _check(self, train_ids: Sequence[Sequence[int]]) -> bool:
         from workbench.core.training.batching import collate
@@ -162,7 +214,9 @@ class CachedLowerLayers:
     def describe(self) -> dict[str, Any]:
         """What the cache holds now (for the run's record)."""
         return {"records": len(self.cache.states), "kept": self.cache.cached,
-                "bytes": self.cache.nbytes, "budget_bytes": self.cache.budget_bytes}
+                "bytes": self.cache.nbytes, "budget_bytes": self.cache.budget_bytes,
+                "first_token_last_layer": self.first_token_only,
+                "evaluation_kept": {k: c.cached for k, c in self.eval_caches.items()}}
 
 
 def _layer_container(base: Any) -> Any:

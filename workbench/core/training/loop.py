@@ -312,8 +312,10 @@ class _Job:
         except (RuntimeError, TypeError, ValueError):
             return torch.optim.AdamW(groups, lr=lr)
 
-    def evaluate(self, model: Any, tokenizer: Any, examples: list[Any], *, tune: bool) -> tuple[dict, Any, Any]:
-        """(metrics, probabilities, thresholds) of ``model`` on ``examples``."""
+    def evaluate(self, model: Any, tokenizer: Any, examples: list[Any], *, tune: bool,
+                 cached: Any = None) -> tuple[dict, Any, Any]:
+        """(metrics, probabilities, thresholds) of ``model`` on ``examples`` (with ``cached``,
+        the frozen-layer cache, their lower layers run once per run: per-epoch validation)."""
         from workbench.core.training.evaluate import (
             compute_metrics,
             predict_proba,
@@ -328,7 +330,9 @@ class _Job:
             multi_label=data.multi_label, device=self.device,
             batch_size=max(32, self.config.batch_size * 2), autocast_dtype=self.amp_dtype,
             windows=getattr(self, "windows", None),
-        )
+        ) if cached is None else cached.eval_probs(
+            model, "validation", tokenizer, [ex.text for ex in examples], max_length=self.max_length,
+            multi_label=data.multi_label, batch_size=max(32, self.config.batch_size * 2))
         thresholds = self.thresholds
         if data.multi_label and tune and len(examples):
             thresholds = tune_thresholds(probs, y)
@@ -459,7 +463,7 @@ class _Job:
             stop = False
             if dist.is_main:
                 self.emit(TrainEvent("evaluate", step, total, epoch=epoch + 1.0, message="Evaluating on validation"))
-                metrics, _probs, thresholds = self.evaluate(model, tokenizer, val, tune=True)
+                metrics, _probs, thresholds = self.evaluate(model, tokenizer, val, tune=True, cached=cached)
                 f1 = metrics.get("macro_f1", 0.0)
                 history.append({"epoch": epoch + 1, "step": step, "macro_f1": f1, "accuracy": metrics.get("accuracy")})
                 if f1 > best_f1 + 1e-6:
