@@ -422,6 +422,79 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
           flush=True)
 
 
+def _step_breakdown(train, args, rounds: int = 5) -> None:
+    """Seconds per training step of each part, interleaved rounds on one real batch: where a
+    cached step's time goes and the whole-run ratio these parts allow (the ceiling)."""
+    import torch
+
+    from workbench.core.training.batching import collate, length_grouped_batches
+    from workbench.core.training.cached_finetune import CachedLowerLayers
+    from workbench.core.training.device import default_threads
+    from workbench.core.training.freezing import auto_freeze_layers, freeze_lower_layers
+    from workbench.core.training.methods.cached_layers import LayerCache
+    from workbench.core.training.models import load_classifier, load_tokenizer, validate_base_model
+
+    info = validate_base_model("bundled")
+    freeze = auto_freeze_layers(args.freeze, info.num_layers, "cpu")
+    old = torch.get_num_threads()
+    torch.set_num_threads(args.threads or default_threads())
+    try:
+        tok = load_tokenizer(info.path)
+        ids = tok([t for t, _ in train], truncation=True, max_length=args.max_length or 128)["input_ids"]
+        batches = [b for b in length_grouped_batches([len(x) for x in ids], 16, 0) if len(b) == 16] or [list(range(len(ids)))]
+        idx = batches[len(batches) // 2]
+        t, m = collate(ids, idx, tok.pad_token_id or 0)
+        y = torch.arange(len(idx)) % len(SHARES)
+        torch.manual_seed(0)
+        model = load_classifier(info, list(SHARES), multi_label=False)
+        freeze_lower_layers(model, freeze)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
+        first = CachedLowerLayers(model, ids, freeze)
+        every = CachedLowerLayers(model, ids, freeze, first_token=False)
+        first.cache.states_for(idx)
+        every.cache.states_for(idx)
+        base = model.base_model
+
+        def step(logits):
+            model.train()
+            torch.nn.functional.cross_entropy(logits(), y).backward()
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        def fill():  # the cached loop's first epoch: lower layers once, eval mode
+            LayerCache(base, ids, freeze, lazy=True, check=False).states_for(idx)
+
+        parts = {
+            "today": lambda: step(lambda: model(input_ids=t, attention_mask=m).logits),
+            "cached, whole last layer": lambda: step(lambda: every.logits(model, idx, t, m)),
+            "cached, last layer first token": lambda: step(lambda: first.logits(model, idx, t, m)),
+            "fill (lower layers, eval)": fill,
+        }
+        times: dict[str, list[float]] = {k: [] for k in parts}
+        for f in parts.values():
+            f()
+        for r in range(rounds):
+            for name in parts if r % 2 == 0 else list(reversed(list(parts))):
+                start = time.perf_counter()
+                parts[name]()
+                times[name].append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(old)
+    # The fastest of the interleaved rounds: the least disturbed by other work on the machine.
+    sec = {k: min(v) for k, v in times.items()}
+    print(f"step breakdown (one batch of {len(idx)} x {t.shape[1]} tokens, {args.threads or default_threads()} "
+          f"thread(s), {rounds} interleaved rounds, seconds: fastest / median):")
+    for k, v in times.items():
+        print(f"  {k:34s} {min(v):6.2f} / {sorted(v)[len(v) // 2]:6.2f}")
+    today, cached, fill_s = sec["today"], sec["cached, last layer first token"], sec["fill (lower layers, eval)"]
+    print(f"  per step: cached/today {today / cached:.2f}x (whole last layer: {today / sec['cached, whole last layer']:.2f}x); "
+          f"frozen part (as filled) / today's step {fill_s / today:.0%}")
+    for e in (args.epochs, 10, 20):
+        print(f"  training time ratio these parts allow over {e} epochs (first epoch fills the cache): "
+              f"{e * today / (e * cached + fill_s):.2f}x")
+
+
 def _tfidf(train, val, test) -> tuple[float, float]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -463,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="frozen lower layers (--cached-layers; -1 = automatic: half on a CPU)")
     parser.add_argument("--also-freeze", type=int, default=0,
                         help="(--cached-layers) one more cached run with this many layers frozen")
+    parser.add_argument("--breakdown-only", action="store_true",
+                        help="(--cached-layers) only the per-step breakdown, no whole runs")
     parser.add_argument("--repeats", type=int, default=1,
                         help="whole runs of each loop (--cached-layers; alternating order)")
     args = parser.parse_args(argv)
@@ -513,7 +588,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.cached_layers:
             args.lengths_train = [len(tok(t)["input_ids"]) for t, _ in train]
-            _cached_layers_comparison(path, train, test, model_dir, args)
+            if not args.breakdown_only:
+                _cached_layers_comparison(path, train, test, model_dir, args)
+            _step_breakdown(train, args)
             print(f"load average at end: {os.getloadavg()[0]:.1f}")
             return 0
 

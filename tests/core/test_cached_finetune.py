@@ -82,6 +82,25 @@ def test_cached_loop_gives_the_plain_loops_losses_without_dropout(tmp_path, mode
         [h["macro_f1"] for h in plain.metrics["history"]], abs=1e-6)
 
 
+def test_long_records_in_windows_train_from_kept_windows(tmp_path, models):
+    from test_long_records import make_long_project
+
+    path = make_long_project(tmp_path / "long.wbproj", per_label=12)
+    kw = {"long_records": "windows", "max_length": 32, "epochs": 2}
+    plain, plain_run, plain_losses = _run(path, models["no_dropout"], cache=False, **kw)
+    cached, cached_run, cached_losses = _run(path, models["no_dropout"], cache=True, **kw)
+    eff = cached_run["config"]["effective"]
+    assert eff["cached_layers"] is True and plain_run["config"]["effective"]["cached_layers"] is False
+    assert cached.metrics["long_records"]["windows"] is True
+    n_windows = eff["layer_cache"]["records"]  # one cache entry per window: more than records
+    assert n_windows > cached.metrics["long_records"]["records"]
+    assert eff["layer_cache"]["kept"] == n_windows
+    assert cached_losses == pytest.approx(plain_losses, abs=2e-4) and len(cached_losses) >= 4
+    assert [h["macro_f1"] for h in cached.metrics["history"]] == pytest.approx(
+        [h["macro_f1"] for h in plain.metrics["history"]], abs=1e-6)
+    assert cached.metrics["macro_f1"] == pytest.approx(plain.metrics["macro_f1"], abs=1e-6)
+
+
 def test_cache_is_used_by_default_when_layers_are_frozen_and_trains_only_the_upper_layers(tmp_path, models):
     from test_training import make_project
     from transformers import AutoModelForSequenceClassification, BertModel

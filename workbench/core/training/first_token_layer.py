@@ -12,7 +12,8 @@ work (its query projection, attention output projection and feed-forward block r
 token instead of all), forward and backward: with MiniLM's 3 trained layers, a quarter of
 a cached training step.
 
-Used by the frozen-layer cache (``cached_finetune.py``), whose start-up check compares the
+Only layers built like BERT's are wrapped (DistilBERT's and others run whole). Used by the
+frozen-layer cache (``cached_finetune.py``), whose start-up check compares the
 logits with the whole model's, so a model whose head reads other positions (mean pooling,
 last token) is caught there and runs with the whole last layer.
 """

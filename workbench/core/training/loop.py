@@ -332,7 +332,8 @@ class _Job:
             windows=getattr(self, "windows", None),
         ) if cached is None else cached.eval_probs(
             model, "validation", tokenizer, [ex.text for ex in examples], max_length=self.max_length,
-            multi_label=data.multi_label, batch_size=max(32, self.config.batch_size * 2))
+            multi_label=data.multi_label, batch_size=max(32, self.config.batch_size * 2),
+            windows=getattr(self, "windows", None))
         thresholds = self.thresholds
         if data.multi_label and tune and len(examples):
             thresholds = tune_thresholds(probs, y)
@@ -364,10 +365,10 @@ class _Job:
         model, frozen = lora.prepare(self, model) if use_lora else (model, self._freeze(model))
         self.amp_dtype = autocast_dtype(self.device)
         # Frozen lower layers computed once per record (core/training/cached_finetune.py).
-        # (kept per record, so not with long records read in windows)
-        windowed = getattr(self, "train_windows", None) is not None
-        cached = layer_cache_for(model, self.train_ids, frozen, enabled=cfg.cache_frozen_layers and not windowed,
-                                 device=self.device, distributed=dist.distributed, amp=self.amp_dtype)
+        # (long records read in windows: kept per window)
+        cached = layer_cache_for(model, self.train_ids, frozen, enabled=cfg.cache_frozen_layers, device=self.device,
+                                 distributed=dist.distributed, amp=self.amp_dtype,
+                                 windows=getattr(self, "train_windows", None))
         scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.thresholds: list[float] | None = [0.5] * len(data.labels) if data.multi_label else None
         train_model = model
