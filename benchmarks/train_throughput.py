@@ -274,14 +274,15 @@ def _ours_run(path: Path, max_steps: int = 0, progress=None, max_length: int = 0
             r.metrics["validation"]["macro_f1"], run["config"]["effective"])
 
 
-def _ours_whole_run(path: Path, *, cache: bool, epochs: int, freeze: int, threads: int, max_length: int):
+def _ours_whole_run(path: Path, *, cache: bool, epochs: int, freeze: int, threads: int, max_length: int,
+                    seed: int = 42):
     """(samples/s, training s, whole-run s, test macro-F1, effective settings) of one whole
     run of our loop, with or without the frozen-layer cache."""
     from workbench.core.store.project import Project
     from workbench.core.training import TrainConfig, list_runs, train_project
 
     extra = {"max_length": max_length} if max_length else {}
-    cfg = TrainConfig(method="finetune", epochs=epochs, early_stopping_patience=0, freeze_layers=freeze,
+    cfg = TrainConfig(method="finetune", epochs=epochs, early_stopping_patience=0, freeze_layers=freeze, seed=seed,
                       threads=threads, device="cpu", cache_frozen_layers=cache, **extra)
     t = time.perf_counter()
     r = train_project(path, cfg)
@@ -366,7 +367,7 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
           flush=True)
     rows: dict[str, list[tuple[float, float, float, float]]] = {}
     eff: dict = {}
-    order = ["cached", "today", "trainer"] + (["cached_more"] if args.also_freeze else [])
+    order = ["cached", "today"] + ([] if args.skip_trainer else ["trainer"]) + (["cached_more"] if args.also_freeze else [])
     # Untimed warm-up (imports, files in the page cache), so the first timed run pays nothing extra.
     from workbench.core.training import TrainConfig, train_project
 
@@ -381,7 +382,8 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
             else:
                 sps, train_s, whole, f1, got = _ours_whole_run(
                     path, cache=name != "today", epochs=args.epochs, threads=args.threads,
-                    freeze=args.also_freeze if name == "cached_more" else freeze, max_length=args.max_length)
+                    freeze=args.also_freeze if name == "cached_more" else freeze, max_length=args.max_length,
+                    seed=args.train_seed)
                 assert got["cached_layers"] is (name != "today"), got
                 eff = got if name == "cached" else eff
                 out = (sps, train_s, whole, f1)
@@ -393,7 +395,8 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
           f"layers frozen (embeddings too), {threads} thread(s), batch 16, max length "
           f"{eff['max_length']} (Trainer: padded to it), early stopping off, {args.repeats} repeat(s); "
           f"cache {need / 1e6:.0f} MB of states (budget {cache_budget() / 1e6:.0f} MB), kept "
-          f"{(eff.get('layer_cache') or {}).get('kept')} records; last layer for the first token only: "
+          f"{(eff.get('layer_cache') or {}).get('kept')} sequences (records or their windows); training seed "
+          f"{args.train_seed}; last layer for the first token only: "
           f"{(eff.get('layer_cache') or {}).get('first_token_last_layer')}; validation records' lower layers "
           f"kept: {(eff.get('layer_cache') or {}).get('evaluation_kept')}")
 
@@ -410,8 +413,8 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
     sps_ratio = mean("cached", 0) / mean("today", 0)
     whole_ratio = mean("today", 2) / mean("cached", 2)
     print(f"ratio cached/today: samples/s {sps_ratio:.2f}x, whole run {whole_ratio:.2f}x faster; "
-          f"cached/Trainer: samples/s {mean('cached', 0) / mean('trainer', 0):.2f}x, whole run "
-          f"{mean('trainer', 2) / mean('cached', 2):.2f}x faster")
+          + (f"cached/Trainer: samples/s {mean('cached', 0) / mean('trainer', 0):.2f}x, whole run "
+             f"{mean('trainer', 2) / mean('cached', 2):.2f}x faster" if "trainer" in rows else "(no Trainer run)"))
     if args.also_freeze:
         print(f"with {args.also_freeze} layers frozen and cached vs today's loop with {freeze}: samples/s "
               f"{mean('cached_more', 0) / mean('today', 0):.2f}x, whole run {mean('today', 2) / mean('cached_more', 2):.2f}x "
@@ -536,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="frozen lower layers (--cached-layers; -1 = automatic: half on a CPU)")
     parser.add_argument("--also-freeze", type=int, default=0,
                         help="(--cached-layers) one more cached run with this many layers frozen")
+    parser.add_argument("--train-seed", type=int, default=42,
+                        help="(--cached-layers) training seed of our runs (shuffling, head, dropout; the split stays)")
+    parser.add_argument("--skip-trainer", action="store_true", help="(--cached-layers) no Trainer run")
     parser.add_argument("--breakdown-only", action="store_true",
                         help="(--cached-layers) only the per-step breakdown, no whole runs")
     parser.add_argument("--repeats", type=int, default=1,
