@@ -29,7 +29,7 @@ training, per-epoch validation, the final test evaluation and saving) and test m
 Usage::
 
     python benchmarks/train_throughput.py [--n 640] [--rounds 2] [--skip-defaults] [--seed 0]
-    nice -n 10 python benchmarks/train_throughput.py --cached-layers --n 300 --epochs 4 --threads 1
+    nice -n 10 python benchmarks/train_throughput.py --cached-layers --n 240 --epochs 5 --repeats 2
 """
 from __future__ import annotations
 
@@ -274,14 +274,15 @@ def _ours_run(path: Path, max_steps: int = 0, progress=None, max_length: int = 0
             r.metrics["validation"]["macro_f1"], run["config"]["effective"])
 
 
-def _ours_whole_run(path: Path, *, cache: bool, epochs: int, freeze: int, threads: int, max_length: int):
+def _ours_whole_run(path: Path, *, cache: bool, epochs: int, freeze: int, threads: int, max_length: int,
+                    seed: int = 42):
     """(samples/s, training s, whole-run s, test macro-F1, effective settings) of one whole
     run of our loop, with or without the frozen-layer cache."""
     from workbench.core.store.project import Project
     from workbench.core.training import TrainConfig, list_runs, train_project
 
     extra = {"max_length": max_length} if max_length else {}
-    cfg = TrainConfig(method="finetune", epochs=epochs, early_stopping_patience=0, freeze_layers=freeze,
+    cfg = TrainConfig(method="finetune", epochs=epochs, early_stopping_patience=0, freeze_layers=freeze, seed=seed,
                       threads=threads, device="cpu", cache_frozen_layers=cache, **extra)
     t = time.perf_counter()
     r = train_project(path, cfg)
@@ -350,29 +351,39 @@ def _hf_trainer_whole_run(train, test, labels, model_dir, *, epochs: int, freeze
 def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
     """Whole runs side by side: cached frozen layers, today's loop, the plain Trainer."""
     from workbench.core.training.cached_finetune import cache_budget, estimate_cache_bytes
+    from workbench.core.training.device import default_threads
     from workbench.core.training.freezing import auto_freeze_layers
     from workbench.core.training.models import validate_base_model
 
     info = validate_base_model("bundled")
     freeze = auto_freeze_layers(args.freeze, info.num_layers, "cpu")
+    threads = args.threads or default_threads()
+    print(f"today's loop = the app's fine-tuning as a user gets it without the cache: TrainConfig(method="
+          f"'finetune') defaults (frozen lower layers {'automatic: ' if args.freeze < 0 else ''}{freeze} of "
+          f"{info.num_layers} on a CPU, threads {'automatic: ' if not args.threads else ''}{threads}, automatic "
+          f"learning rate and max length, batch 16, dynamic padding, length-grouped batches, per-epoch "
+          f"validation) with cache_frozen_layers=False; the cached loop differs only in that setting (True, "
+          f"its default). All three runs: {args.epochs} epochs, early stopping off, so whole runs compare.",
+          flush=True)
     rows: dict[str, list[tuple[float, float, float, float]]] = {}
     eff: dict = {}
-    order = ["cached", "today", "trainer"] + (["cached_more"] if args.also_freeze else [])
+    order = ["cached", "today"] + ([] if args.skip_trainer else ["trainer"]) + (["cached_more"] if args.also_freeze else [])
     # Untimed warm-up (imports, files in the page cache), so the first timed run pays nothing extra.
     from workbench.core.training import TrainConfig, train_project
 
-    train_project(path, TrainConfig(method="finetune", epochs=1, max_steps=1, threads=args.threads, device="cpu"))
+    train_project(path, TrainConfig(method="finetune", epochs=1, max_steps=1, threads=threads, device="cpu"))
     for r in range(args.repeats):
         for name in order if r % 2 == 0 else list(reversed(order)):
             load = os.getloadavg()[0]
             if name == "trainer":
                 max_length = eff.get("max_length") or args.max_length or 128
                 out = _hf_trainer_whole_run(train, test, list(SHARES), model_dir, epochs=args.epochs,
-                                            freeze=freeze, threads=args.threads, max_length=max_length)
+                                            freeze=freeze, threads=threads, max_length=max_length)
             else:
                 sps, train_s, whole, f1, got = _ours_whole_run(
                     path, cache=name != "today", epochs=args.epochs, threads=args.threads,
-                    freeze=args.also_freeze if name == "cached_more" else freeze, max_length=args.max_length)
+                    freeze=args.also_freeze if name == "cached_more" else freeze, max_length=args.max_length,
+                    seed=args.train_seed)
                 assert got["cached_layers"] is (name != "today"), got
                 eff = got if name == "cached" else eff
                 out = (sps, train_s, whole, f1)
@@ -381,10 +392,13 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
                   f"{out[2]:6.0f}s, test macro-F1 {out[3]:.3f} (load average at start {load:.1f})", flush=True)
     need = estimate_cache_bytes([min(n, eff["max_length"]) for n in args.lengths_train], info.hidden_size)
     print(f"whole runs: {len(train)} training records x {args.epochs} epochs, {freeze} of {info.num_layers} "
-          f"layers frozen (embeddings too), {args.threads} thread(s), batch 16, max length "
+          f"layers frozen (embeddings too), {threads} thread(s), batch 16, max length "
           f"{eff['max_length']} (Trainer: padded to it), early stopping off, {args.repeats} repeat(s); "
           f"cache {need / 1e6:.0f} MB of states (budget {cache_budget() / 1e6:.0f} MB), kept "
-          f"{(eff.get('layer_cache') or {}).get('kept')} records")
+          f"{(eff.get('layer_cache') or {}).get('kept')} sequences (records or their windows); training seed "
+          f"{args.train_seed}; last layer for the first token only: "
+          f"{(eff.get('layer_cache') or {}).get('first_token_last_layer')}; validation records' lower layers "
+          f"kept: {(eff.get('layer_cache') or {}).get('evaluation_kept')}")
 
     def mean(name, k):
         return sum(x[k] for x in rows[name]) / len(rows[name])
@@ -399,16 +413,89 @@ def _cached_layers_comparison(path, train, test, model_dir, args) -> None:
     sps_ratio = mean("cached", 0) / mean("today", 0)
     whole_ratio = mean("today", 2) / mean("cached", 2)
     print(f"ratio cached/today: samples/s {sps_ratio:.2f}x, whole run {whole_ratio:.2f}x faster; "
-          f"cached/Trainer: samples/s {mean('cached', 0) / mean('trainer', 0):.2f}x, whole run "
-          f"{mean('trainer', 2) / mean('cached', 2):.2f}x faster")
+          + (f"cached/Trainer: samples/s {mean('cached', 0) / mean('trainer', 0):.2f}x, whole run "
+             f"{mean('trainer', 2) / mean('cached', 2):.2f}x faster" if "trainer" in rows else "(no Trainer run)"))
     if args.also_freeze:
         print(f"with {args.also_freeze} layers frozen and cached vs today's loop with {freeze}: samples/s "
               f"{mean('cached_more', 0) / mean('today', 0):.2f}x, whole run {mean('today', 2) / mean('cached_more', 2):.2f}x "
               f"faster, test macro-F1 {mean('cached_more', 3):.3f} vs {mean('today', 3):.3f}")
-    print(f"test macro-F1 cached {mean('cached', 3):.3f} vs today {mean('today', 3):.3f} "
+    print(f"test macro-F1 on {len(test)} test records: cached {mean('cached', 3):.3f} vs today {mean('today', 3):.3f} "
           f"(difference {mean('cached', 3) - mean('today', 3):+.3f}); target >= 1.8x samples/s at equal macro-F1: "
           f"{'met' if sps_ratio >= 1.8 and mean('cached', 3) >= mean('today', 3) - 0.01 else 'not met'}",
           flush=True)
+
+
+def _step_breakdown(train, args, rounds: int = 5) -> None:
+    """Seconds per training step of each part, interleaved rounds on one real batch: where a
+    cached step's time goes and the whole-run ratio these parts allow (the ceiling)."""
+    import torch
+
+    from workbench.core.training.batching import collate, length_grouped_batches
+    from workbench.core.training.cached_finetune import CachedLowerLayers
+    from workbench.core.training.device import default_threads
+    from workbench.core.training.freezing import auto_freeze_layers, freeze_lower_layers
+    from workbench.core.training.methods.cached_layers import LayerCache
+    from workbench.core.training.models import load_classifier, load_tokenizer, validate_base_model
+
+    info = validate_base_model("bundled")
+    freeze = auto_freeze_layers(args.freeze, info.num_layers, "cpu")
+    old = torch.get_num_threads()
+    torch.set_num_threads(args.threads or default_threads())
+    try:
+        tok = load_tokenizer(info.path)
+        ids = tok([t for t, _ in train], truncation=True, max_length=args.max_length or 128)["input_ids"]
+        batches = [b for b in length_grouped_batches([len(x) for x in ids], 16, 0) if len(b) == 16] or [list(range(len(ids)))]
+        idx = batches[len(batches) // 2]
+        t, m = collate(ids, idx, tok.pad_token_id or 0)
+        y = torch.arange(len(idx)) % len(SHARES)
+        torch.manual_seed(0)
+        model = load_classifier(info, list(SHARES), multi_label=False)
+        freeze_lower_layers(model, freeze)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
+        first = CachedLowerLayers(model, ids, freeze)
+        every = CachedLowerLayers(model, ids, freeze, first_token=False)
+        first.cache.states_for(idx)
+        every.cache.states_for(idx)
+        base = model.base_model
+
+        def step(logits):
+            model.train()
+            torch.nn.functional.cross_entropy(logits(), y).backward()
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        def fill():  # the cached loop's first epoch: lower layers once, eval mode
+            LayerCache(base, ids, freeze, lazy=True, check=False).states_for(idx)
+
+        parts = {
+            "today": lambda: step(lambda: model(input_ids=t, attention_mask=m).logits),
+            "cached, whole last layer": lambda: step(lambda: every.logits(model, idx, t, m)),
+            "cached, last layer first token": lambda: step(lambda: first.logits(model, idx, t, m)),
+            "fill (lower layers, eval)": fill,
+        }
+        times: dict[str, list[float]] = {k: [] for k in parts}
+        for f in parts.values():
+            f()
+        for r in range(rounds):
+            for name in parts if r % 2 == 0 else list(reversed(list(parts))):
+                start = time.perf_counter()
+                parts[name]()
+                times[name].append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(old)
+    # The fastest of the interleaved rounds: the least disturbed by other work on the machine.
+    sec = {k: min(v) for k, v in times.items()}
+    print(f"step breakdown (one batch of {len(idx)} x {t.shape[1]} tokens, {args.threads or default_threads()} "
+          f"thread(s), {rounds} interleaved rounds, seconds: fastest / median):")
+    for k, v in times.items():
+        print(f"  {k:34s} {min(v):6.2f} / {sorted(v)[len(v) // 2]:6.2f}")
+    today, cached, fill_s = sec["today"], sec["cached, last layer first token"], sec["fill (lower layers, eval)"]
+    print(f"  per step: cached/today {today / cached:.2f}x (whole last layer: {today / sec['cached, whole last layer']:.2f}x); "
+          f"frozen part (as filled) / today's step {fill_s / today:.0%}")
+    for e in (args.epochs, 10, 20):
+        print(f"  training time ratio these parts allow over {e} epochs (first epoch fills the cache): "
+              f"{e * today / (e * cached + fill_s):.2f}x")
 
 
 def _tfidf(train, val, test) -> tuple[float, float]:
@@ -446,11 +533,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cached-layers", action="store_true",
                         help="only the whole-run comparison: cached frozen layers / today's loop / Trainer")
     parser.add_argument("--epochs", type=int, default=4, help="epochs of each whole run (--cached-layers)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of each whole run (--cached-layers)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads of each whole run (--cached-layers; 0 = the app's automatic choice)")
     parser.add_argument("--freeze", type=int, default=-1,
                         help="frozen lower layers (--cached-layers; -1 = automatic: half on a CPU)")
     parser.add_argument("--also-freeze", type=int, default=0,
                         help="(--cached-layers) one more cached run with this many layers frozen")
+    parser.add_argument("--train-seed", type=int, default=42,
+                        help="(--cached-layers) training seed of our runs (shuffling, head, dropout; the split stays)")
+    parser.add_argument("--skip-trainer", action="store_true", help="(--cached-layers) no Trainer run")
+    parser.add_argument("--breakdown-only", action="store_true",
+                        help="(--cached-layers) only the per-step breakdown, no whole runs")
     parser.add_argument("--repeats", type=int, default=1,
                         help="whole runs of each loop (--cached-layers; alternating order)")
     args = parser.parse_args(argv)
@@ -501,7 +594,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.cached_layers:
             args.lengths_train = [len(tok(t)["input_ids"]) for t, _ in train]
-            _cached_layers_comparison(path, train, test, model_dir, args)
+            if not args.breakdown_only:
+                _cached_layers_comparison(path, train, test, model_dir, args)
+            _step_breakdown(train, args)
             print(f"load average at end: {os.getloadavg()[0]:.1f}")
             return 0
 

@@ -74,6 +74,31 @@ def test_cached_loop_gives_the_plain_loops_losses_without_dropout(tmp_path, mode
     assert plain_losses[0] != pytest.approx(plain_losses[-1], abs=1e-3)  # training did move
     assert cached.metrics["macro_f1"] == pytest.approx(plain.metrics["macro_f1"], abs=1e-6)
     assert set(cached.metrics) == set(plain.metrics)  # same metrics reported
+    # The last layer ran for the first token only; per-epoch validation read the kept
+    # lower layers of the validation records and gave the whole model's figures.
+    assert eff["layer_cache"]["first_token_last_layer"] is True
+    assert eff["layer_cache"]["evaluation_kept"]["validation"] > 0
+    assert [h["macro_f1"] for h in cached.metrics["history"]] == pytest.approx(
+        [h["macro_f1"] for h in plain.metrics["history"]], abs=1e-6)
+
+
+def test_long_records_in_windows_train_from_kept_windows(tmp_path, models):
+    from test_long_records import make_long_project
+
+    path = make_long_project(tmp_path / "long.wbproj", per_label=12)
+    kw = {"long_records": "windows", "max_length": 32, "epochs": 2}
+    plain, plain_run, plain_losses = _run(path, models["no_dropout"], cache=False, **kw)
+    cached, cached_run, cached_losses = _run(path, models["no_dropout"], cache=True, **kw)
+    eff = cached_run["config"]["effective"]
+    assert eff["cached_layers"] is True and plain_run["config"]["effective"]["cached_layers"] is False
+    assert cached.metrics["long_records"]["windows"] is True
+    n_windows = eff["layer_cache"]["records"]  # one cache entry per window: more than records
+    assert n_windows > cached.metrics["long_records"]["records"]
+    assert eff["layer_cache"]["kept"] == n_windows
+    assert cached_losses == pytest.approx(plain_losses, abs=2e-4) and len(cached_losses) >= 4
+    assert [h["macro_f1"] for h in cached.metrics["history"]] == pytest.approx(
+        [h["macro_f1"] for h in plain.metrics["history"]], abs=1e-6)
+    assert cached.metrics["macro_f1"] == pytest.approx(plain.metrics["macro_f1"], abs=1e-6)
 
 
 def test_cache_is_used_by_default_when_layers_are_frozen_and_trains_only_the_upper_layers(tmp_path, models):
@@ -143,6 +168,64 @@ def test_memory_budget_keeps_what_fits_and_recomputes_the_rest(models):
                               atol=1e-5)
     assert cache_budget(available=16 * 1024**3) == MAX_CACHE_BYTES
     assert cache_budget(available=4 * 1024**3) == 1024**3
+
+
+class _MeanPooled(torch.nn.Module):
+    """A classifier built like BERT whose head averages every position (not the first token)."""
+
+    def __init__(self, bert_classifier):
+        super().__init__()
+        self.inner = bert_classifier
+        self.config = bert_classifier.config
+
+    @property
+    def base_model(self):
+        return self.inner.bert
+
+    def forward(self, input_ids, attention_mask):
+        hidden = self.inner.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = (hidden * attention_mask[..., None]).sum(1) / attention_mask.sum(1, keepdim=True)
+        return type("Out", (), {"logits": self.inner.classifier(pooled)})()
+
+
+def test_last_layer_for_the_first_token_only_is_exact_and_checked(tmp_path, models):
+    from workbench.core.training.batching import collate
+    from workbench.core.training.evaluate import predict_proba
+    from workbench.core.training.first_token_layer import first_token_layer
+    from workbench.core.training.models import load_tokenizer
+
+    model = _tiny_classifier(models["dropout"])
+    ids = [[2] + [7 + (i * j) % 40 for j in range(4 + 2 * i)] + [3] for i in range(6)]
+    cached = CachedLowerLayers(model, ids, 1)
+    assert cached.usable and cached.first_token_only
+    idx = list(range(6))
+    t, m = collate(ids, idx, 0)  # padded: the records differ in length
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    model.eval()  # no dropout: the same numbers as the whole model, gradients included
+    grads = []
+    for logits in (lambda: model(input_ids=t, attention_mask=m).logits, lambda: cached.logits(model, idx, t, m)):
+        model.zero_grad()
+        out = logits()
+        torch.nn.functional.cross_entropy(out, y).backward()
+        grads.append((out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (full, g_full), (first, g_first) = grads
+    assert torch.allclose(full, first, atol=1e-5)
+    assert g_full.keys() == g_first.keys() and any("layer.1" in n for n in g_full)
+    for name in g_full:
+        assert torch.allclose(g_full[name], g_first[name], atol=1e-6), name
+    # Evaluation from kept lower layers gives predict_proba's probabilities.
+    tok = load_tokenizer(models["dropout"])
+    texts = ["the parcel never arrived", "refund my card please", "app crashes on start", "ok"]
+    want = predict_proba(model, tok, texts, max_length=16, multi_label=False, device=torch.device("cpu"))
+    got = cached.eval_probs(model, "validation", tok, texts, max_length=16, multi_label=False)
+    again = cached.eval_probs(model, "validation", tok, texts, max_length=16, multi_label=False)
+    assert got == pytest.approx(want, abs=1e-5) and again == pytest.approx(want, abs=1e-5)
+    assert cached.eval_caches["validation"].cached == len(texts)
+    # A head that reads every position: the check catches it, the whole last layer runs.
+    pooled = _MeanPooled(model)
+    other = CachedLowerLayers(pooled, ids, 1)
+    assert other.usable and not other.first_token_only
+    assert first_token_layer(torch.nn.Linear(2, 2)) is None
 
 
 def test_plain_loop_where_the_cache_does_not_apply(models):

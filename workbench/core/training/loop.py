@@ -312,8 +312,10 @@ class _Job:
         except (RuntimeError, TypeError, ValueError):
             return torch.optim.AdamW(groups, lr=lr)
 
-    def evaluate(self, model: Any, tokenizer: Any, examples: list[Any], *, tune: bool) -> tuple[dict, Any, Any]:
-        """(metrics, probabilities, thresholds) of ``model`` on ``examples``."""
+    def evaluate(self, model: Any, tokenizer: Any, examples: list[Any], *, tune: bool,
+                 cached: Any = None) -> tuple[dict, Any, Any]:
+        """(metrics, probabilities, thresholds) of ``model`` on ``examples`` (with ``cached``,
+        the frozen-layer cache, their lower layers run once per run: per-epoch validation)."""
         from workbench.core.training.evaluate import (
             compute_metrics,
             predict_proba,
@@ -328,7 +330,10 @@ class _Job:
             multi_label=data.multi_label, device=self.device,
             batch_size=max(32, self.config.batch_size * 2), autocast_dtype=self.amp_dtype,
             windows=getattr(self, "windows", None),
-        )
+        ) if cached is None else cached.eval_probs(
+            model, "validation", tokenizer, [ex.text for ex in examples], max_length=self.max_length,
+            multi_label=data.multi_label, batch_size=max(32, self.config.batch_size * 2),
+            windows=getattr(self, "windows", None))
         thresholds = self.thresholds
         if data.multi_label and tune and len(examples):
             thresholds = tune_thresholds(probs, y)
@@ -360,10 +365,10 @@ class _Job:
         model, frozen = lora.prepare(self, model) if use_lora else (model, self._freeze(model))
         self.amp_dtype = autocast_dtype(self.device)
         # Frozen lower layers computed once per record (core/training/cached_finetune.py).
-        # (kept per record, so not with long records read in windows)
-        windowed = getattr(self, "train_windows", None) is not None
-        cached = layer_cache_for(model, self.train_ids, frozen, enabled=cfg.cache_frozen_layers and not windowed,
-                                 device=self.device, distributed=dist.distributed, amp=self.amp_dtype)
+        # (long records read in windows: kept per window)
+        cached = layer_cache_for(model, self.train_ids, frozen, enabled=cfg.cache_frozen_layers, device=self.device,
+                                 distributed=dist.distributed, amp=self.amp_dtype,
+                                 windows=getattr(self, "train_windows", None))
         scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.thresholds: list[float] | None = [0.5] * len(data.labels) if data.multi_label else None
         train_model = model
@@ -459,7 +464,7 @@ class _Job:
             stop = False
             if dist.is_main:
                 self.emit(TrainEvent("evaluate", step, total, epoch=epoch + 1.0, message="Evaluating on validation"))
-                metrics, _probs, thresholds = self.evaluate(model, tokenizer, val, tune=True)
+                metrics, _probs, thresholds = self.evaluate(model, tokenizer, val, tune=True, cached=cached)
                 f1 = metrics.get("macro_f1", 0.0)
                 history.append({"epoch": epoch + 1, "step": step, "macro_f1": f1, "accuracy": metrics.get("accuracy")})
                 if f1 > best_f1 + 1e-6:

@@ -46,6 +46,7 @@ class LayerCache:
         *,
         lazy: bool = False,
         budget_bytes: int | None = None,
+        check: bool = True,
     ) -> None:
         """``lazy``: compute a record's states the first time they are asked for (the
         fine-tuning loop's first epoch) instead of all at once; ``budget_bytes``: keep at
@@ -67,7 +68,8 @@ class LayerCache:
                 p.requires_grad_(False)
         if not lazy:
             self.states_for(range(len(ids)))
-        self.usable = self._check(ids[: min(4, len(ids))])
+        if check:  # (skipped for a second cache of the same layers, already checked)
+            self.usable = self._check(ids[: min(4, len(ids))])
 
     @property
     def cached(self) -> int:
