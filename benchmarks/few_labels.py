@@ -80,6 +80,7 @@ METHOD_CONFIG = {
     "linear-tfidf": {"method": "linear"},  # restricted to TF-IDF below
     "linear-emb": {"method": "linear"},  # restricted to embeddings below
     "finetune": {"method": "finetune"},
+    "setfit-lib": None,  # the setfit library itself with its defaults, outside the app
 }
 
 
@@ -93,6 +94,34 @@ def _sample(labels: list[str], pool: list[int], per_class: int, seed: int) -> li
     return out
 
 
+def run_setfit_library(texts: list[str], labels: list[str], chosen: list[int], test: list[int],
+                       seed: int) -> tuple[float, float, str]:
+    """The ``setfit`` library (1.2) with its own defaults on the bundled MiniLM: a reference column.
+
+    Defaults: ``sampling_strategy="oversampling"`` (every unique pair, the minority side
+    repeated), one epoch of contrastive tuning at batch 16 and learning rate 2e-5, then
+    scikit-learn's logistic regression as the head. Only ``report_to``, ``seed`` and the
+    checkpoint folder are set.
+    """
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+    from sklearn.metrics import f1_score
+
+    from workbench.core.training.models import bundled_model_path
+
+    t = time.perf_counter()
+    model = SetFitModel.from_pretrained(str(bundled_model_path()))
+    train = Dataset.from_dict({"text": [texts[i] for i in chosen], "label": [labels[i] for i in chosen]})
+    with tempfile.TemporaryDirectory() as out:  # its checkpoints, not the working folder
+        args = TrainingArguments(output_dir=out, report_to="none", seed=seed, show_progress_bar=False)
+        Trainer(model=model, args=args, train_dataset=train).train()
+    seconds = time.perf_counter() - t
+    pred = list(model.predict([texts[i] for i in test], batch_size=64, as_numpy=True))
+    names = sorted(set(labels))
+    f1 = float(f1_score([labels[i] for i in test], pred, average="macro", labels=names, zero_division=0))
+    return f1, seconds, "setfit-lib"
+
+
 def run_one(method: str, texts: list[str], labels: list[str], chosen: list[int], test: list[int],
             seed: int, folder: Path) -> tuple[float, float, str]:
     from workbench.core.data.importer import add_texts
@@ -101,6 +130,8 @@ def run_one(method: str, texts: list[str], labels: list[str], chosen: list[int],
     from workbench.core.training.evaluate import load_run_model, predict_proba
     from workbench.core.training.methods import choose
 
+    if method == "setfit-lib":
+        return run_setfit_library(texts, labels, chosen, test, seed)
     names = sorted(set(labels))
     path = folder / f"{method}-{seed}-{len(chosen)}.wbproj"
     with Project.create(path, names) as project:
@@ -137,17 +168,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--methods", nargs="+", default=list(METHOD_CONFIG))
     ap.add_argument("--slow-budgets", type=int, nargs="+", default=None,
-                    help="budgets at which setfit, auto and finetune run (default: all)")
-    ap.add_argument("--slow-seeds", type=int, default=None, help="seeds for setfit/auto/finetune")
+                    help="budgets at which setfit, finetune and the setfit library run (default: all)")
+    ap.add_argument("--slow-seeds", type=int, default=None, help="seeds for setfit, finetune and the setfit library")
+    ap.add_argument("--lib-budgets", type=int, nargs="+", default=[8, 16],
+                    help="budgets at which the setfit library's defaults run (its oversampled pairs grow "
+                         "with the square of the labels: 1,920 steps at 32 per class over 6 classes)")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run from this one (to add seeds later)")
     ap.add_argument("--datasets", nargs="+", default=["topic", "sentiment"])
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     data = {"topic": make_topic(2000, seed=7), "sentiment": make_sentiment(2400, seed=11)}
-    slow = {"auto", "setfit", "finetune"}
+    slow = {"setfit", "finetune", "setfit-lib"}
     print(f"methods: {', '.join(args.methods)}; budgets {args.budgets} labels per class; "
-          f"{args.seeds} seed(s) (setfit/auto/finetune: budgets {args.slow_budgets or args.budgets}, "
+          f"{args.seeds} seed(s) (setfit/finetune/setfit-lib: budgets {args.slow_budgets or args.budgets}, "
           f"{args.slow_seeds or args.seeds} seed(s)); test 600 records per data set; 1 torch thread")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets:
@@ -166,17 +201,21 @@ def main(argv: list[str] | None = None) -> int:
             for budget in args.budgets:
                 cells = []
                 for method in args.methods:
-                    if method in slow and args.slow_budgets and budget not in args.slow_budgets:
+                    skip_lib = method == "setfit-lib" and budget not in args.lib_budgets
+                    if skip_lib or (method in slow and args.slow_budgets and budget not in args.slow_budgets):
                         cells.append(f"{'-':>22}")
                         continue
                     n_seeds = args.slow_seeds if (method in slow and args.slow_seeds) else args.seeds
                     f1s, secs, picks = [], [], []
-                    for seed in range(n_seeds):
+                    for seed in range(args.first_seed, args.first_seed + n_seeds):
                         chosen = _sample(labels, pool, budget, seed)
                         f1, s, pick = run_one(method, texts, labels, chosen, test, seed, Path(tmp))
                         f1s.append(f1)
                         secs.append(s)
                         picks.append(pick)
+                    print(f"#   {name} {budget}/class {method}: macro-F1 "
+                          f"{' '.join(f'{v:.3f}' for v in f1s)}, seconds {' '.join(f'{v:.0f}' for v in secs)}"
+                          f"{', picks ' + ' '.join(picks) if method == 'auto' else ''}", flush=True)
                     spread = statistics.pstdev(f1s) if len(f1s) > 1 else 0.0
                     tag = f" {'/'.join(sorted(set(p[:2] for p in picks)))}" if method == "auto" else ""
                     cells.append(f"{np.mean(f1s):.3f}±{spread:.3f} {np.mean(secs):5.0f}s{tag}".rjust(22))

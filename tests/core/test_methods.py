@@ -172,6 +172,21 @@ def test_auto_picks_a_few_label_method_on_5_classes_x_8_labels(tmp_path, tiny_ba
     assert result.metrics["split"] == "cross-validation"
 
 
+def test_candidates_above_the_cross_validation_size_are_compared_on_folds(tmp_path, tiny_base_model):
+    """Above CV_MAX_RECORDS the figures come from the test split, but the choice between
+    candidates is made on k folds of the training + validation records, not one small split."""
+    labels = list(TOPICS)
+    per_label = crossval.CV_MAX_RECORDS // len(labels) + 10
+    path = make_project(tmp_path / "mid.wbproj", per_label, labels)
+    result = train_project(path, TrainConfig(base_model=str(tiny_base_model), threads=1, method="linear"))
+    info = result.metrics["method"]
+    assert set(info["scores"]) == {"tfidf", "embeddings"}
+    assert {c["folds"] for c in info["candidates"]} == {5}
+    assert info["evaluation"].startswith("5-fold cross-validation over the ")
+    assert result.metrics["split"] == "test"  # the reported figures keep the stored split
+    assert 0 < evaluate_run(path, result.run_id)["n"] < per_label * len(labels) * 0.3
+
+
 def test_auto_fine_tunes_a_large_project(tmp_path, tiny_base_model):
     labels = ["billing", "delivery", "account"]
     path = make_project(tmp_path / "large.wbproj", 200, labels)

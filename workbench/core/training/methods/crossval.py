@@ -13,11 +13,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CV_MAX_RECORDS", "MAX_FOLDS", "make_folds", "fold_macro_f1", "summary", "strata"]
+__all__ = ["CV_MAX_RECORDS", "CHOICE_CV_MAX_RECORDS", "MAX_FOLDS", "make_folds", "fold_macro_f1", "summary", "strata"]
 
 #: Cross-validate below this many labelled records ("a few hundred"); above it the
 #: stored train/validation/test split is kept (and k trainings would cost too much).
 CV_MAX_RECORDS = 300
+#: Above CV_MAX_RECORDS the figures come from the stored split, but ``auto`` still compares
+#: its candidates by k-fold over the training and validation records up to this many
+#: (the linear candidates cost seconds per fold; SetFit keeps its time budget).
+CHOICE_CV_MAX_RECORDS = 5000
 #: At most 5 folds (fewer when the rarest label has fewer records).
 MAX_FOLDS = 5
 

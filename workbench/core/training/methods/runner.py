@@ -105,9 +105,18 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
         n_train = len(train)
         folds = [(np.arange(n_train), np.arange(n_train, len(examples)))]
         evaluation = f"the validation split ({len(examples) - n_train} records)"
+    choice_folds = folds
+    if not small and len(examples) <= crossval.CHOICE_CV_MAX_RECORDS and len(plan.candidates) > 1:
+        # One validation split of a few dozen records per label picks the wrong candidate
+        # too often; the linear candidates are cheap enough to compare on k folds of the
+        # training and validation records (the test split stays out; the delivered model
+        # and the reported figures keep the stored split).
+        choice_folds = crossval.make_folds(y, data.multi_label, cfg.seed)
+        evaluation = (f"{len(choice_folds)}-fold cross-validation over the {len(examples)} training and "
+                      f"validation records")
     job.effective = {"method": method, "max_length": max_length, "evaluation": "cv" if small else "split",
                      "candidates": plan.candidates}
-    comparison = _compare(ws, plan.candidates, folds, emit, job, t0)
+    comparison = _compare(ws, plan.candidates, choice_folds, emit, job, t0)
     cancelled = comparison["cancelled"]
     winner = comparison["winner"]
     if comparison["skipped"]:
