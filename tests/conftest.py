@@ -45,6 +45,17 @@ def _collect_garbage_in_the_gui_thread(request):
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (restored after): steady timings on shared cores."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
 def project_path(tmp_path):
     return tmp_path / "test.wbproj"
 

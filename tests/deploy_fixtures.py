@@ -121,3 +121,20 @@ if leaked:
     sys.exit(99)
 sys.exit(code)
 """
+
+
+def run_copied_bundle(bundle_dir: Path, tmp_path: Path, texts: list[str], runner: str = BLOCKED_RUNNER) -> list:
+    """Copy the bundle elsewhere and run its own ``predict.py --json`` in an isolated Python
+    with ``runner``'s imports blocked; returns the parsed rows."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle_dir, copy)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-I", "-c", runner, str(copy / "predict.py"), "--json", *texts],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

@@ -57,13 +57,8 @@ def make_long_project(path: Path, per_label: int = 30, seed: int = 0) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
 
 
 def _config(tiny, **kw) -> TrainConfig:

@@ -4,17 +4,14 @@ matches the merged PyTorch model; cancel keeps the best adapters; auto's rule.""
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from deploy_fixtures import BLOCKED_RUNNER
+from deploy_fixtures import run_copied_bundle
+from worker_threads import in_worker as _in_worker
 
 from workbench.core.data.importer import add_texts
 from workbench.core.deploy.inference import FP32_MODEL_FILE, Predictor
@@ -50,31 +47,10 @@ def make_project(path: Path, per_label: int, *, multi_label: bool = False) -> Pa
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
 
 
-def _in_worker(fn, *args, **kwargs):
-    """Run ``fn`` in a worker thread (as the Train panel does) and return its result."""
-    box: dict = {}
-
-    def work():
-        try:
-            box["result"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed back to the test
-            box["error"] = exc
-
-    t = threading.Thread(target=work)
-    t.start()
-    t.join(timeout=600)
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
 
 
 def _config(base: Path, **kw) -> TrainConfig:
@@ -122,13 +98,7 @@ def test_lora_trains_saves_adapters_only_and_the_bundle_matches_the_merged_model
     if multi:
         return  # the bundle's runtime without torch: once is enough (single-label)
     # The int8 bundle's predict.py runs with torch, transformers and workbench blocked.
-    copy = tmp_path / "copy"
-    shutil.copytree(report.bundle_dir, copy)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, "-I", "-c", BLOCKED_RUNNER, str(copy / "predict.py"), "--json", *TEXTS],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert out.returncode == 0, out.stderr
-    rows = json.loads(out.stdout)
+    rows = run_copied_bundle(report.bundle_dir, tmp_path, TEXTS)
     expected = Predictor.load(report.bundle_dir).predict(TEXTS)
     assert [r["label"] for r in rows] == [e["label"] for e in expected]
 

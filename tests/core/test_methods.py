@@ -9,12 +9,12 @@ import random
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from deploy_fixtures import BLOCKED_RUNNER
+from worker_threads import in_worker as _in_worker
 
 from workbench.core.data.importer import add_texts
 from workbench.core.deploy.inference import Predictor
@@ -55,31 +55,10 @@ def make_project(path: Path, per_label: int, labels: list[str], *, multi_label: 
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
 
 
-def _in_worker(fn, *args, **kwargs):
-    """Run ``fn`` in a worker thread (as the Train panel does) and return its result."""
-    box: dict = {}
-
-    def work():
-        try:
-            box["result"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed back to the test
-            box["error"] = exc
-
-    t = threading.Thread(target=work)
-    t.start()
-    t.join(timeout=600)
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
 
 
 def _predict_without_torch(bundle: Path, tmp_path: Path, texts: list[str]) -> list[dict]:

@@ -28,13 +28,8 @@ LOGIN = ["I cannot sign in to the app", "password reset email never arrives",
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
 
 
 def _labelled(tmp_path, flip=("D3", "L5")):

@@ -35,13 +35,8 @@ def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
 
 
 def test_curve_counts_and_exports_are_stored_with_the_run(tmp_path, tiny_base_model):

@@ -5,15 +5,11 @@ classify whole texts are refused on a span project in one line, nothing written.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import threading
 
 import numpy as np
 import pytest
-from deploy_fixtures import BLOCKED_RUNNER
+from deploy_fixtures import BLOCKED_RUNNER, run_copied_bundle
+from worker_threads import in_worker as _in_worker
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.spans.span_demo import SpanDemoConfig, create_span_demo_job
@@ -30,31 +26,10 @@ RUNNER = BLOCKED_RUNNER.replace("'workbench')", "'workbench', 'peft')")
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
 
 
-def _in_worker(fn, *args, **kwargs):
-    """Run ``fn`` in a worker thread (as the Train panel does) and return its result."""
-    box: dict = {}
-
-    def work():
-        try:
-            box["result"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed back to the test
-            box["error"] = exc
-
-    t = threading.Thread(target=work)
-    t.start()
-    t.join(timeout=600)
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
 
 
 def test_span_lora_stores_adapters_and_the_bundle_matches_the_merged_model(tmp_path, tiny_base_model):
@@ -116,13 +91,7 @@ def test_span_lora_stores_adapters_and_the_bundle_matches_the_merged_model(tmp_p
         [(s.start, s.end, s.label) for s, _p in spans] for spans, _u in torch_pred]
     assert any(r["spans"] for r in bundle_pred), "the seeded tiny model tags words: spans get compared"
     # The int8 bundle's own predict.py with torch, transformers, peft and workbench blocked.
-    copy = tmp_path / "copy"
-    shutil.copytree(report.bundle_dir, copy)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, "-I", "-c", RUNNER, str(copy / "predict.py"), "--json", *TEXTS],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert out.returncode == 0, out.stderr
-    rows = json.loads(out.stdout)
+    rows = run_copied_bundle(report.bundle_dir, tmp_path, TEXTS, RUNNER)
     expected = Predictor.load(report.bundle_dir).predict(TEXTS)
     assert [r["spans"] for r in rows] == [[{**s, "score": pytest.approx(s["score"], abs=1e-5)} for s in e["spans"]]
                                           for e in expected]

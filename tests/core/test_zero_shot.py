@@ -31,13 +31,8 @@ GOLD = ["billing", "delivery", "account", "billing", "delivery", "account"]
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
 
 
 def test_suggestions_before_the_first_label(tmp_path):
