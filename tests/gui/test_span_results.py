@@ -93,6 +93,7 @@ def test_entities_tab_hidden_for_classification_projects(window, small_project):
     assert not window.panels["Train"].tabs.isTabVisible(2)
 
 
+@pytest.mark.timeout(150)  # a real training run in a child process: 25-50 s, more on a busy machine
 def test_training_a_spans_project_in_the_train_tab_fills_its_entities(qtbot, tmp_path,
                                                                       tiny_base_model):
     import json
