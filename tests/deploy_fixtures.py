@@ -131,7 +131,7 @@ def run_copied_bundle(bundle_dir: Path, tmp_path: Path, texts: list[str], runner
     import subprocess
     import sys
 
-    copy = tmp_path / "copy"
+    copy = tmp_path / f"copy-{Path(bundle_dir).name}"
     shutil.copytree(bundle_dir, copy)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run([sys.executable, "-I", "-c", runner, str(copy / "predict.py"), "--json", *texts],

@@ -4,17 +4,13 @@ the automatic choice and the setting that forces it."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from deploy_fixtures import BLOCKED_RUNNER
+from deploy_fixtures import run_copied_bundle
 
 from workbench.core.data.importer import add_texts
 from workbench.core.deploy.inference import Predictor
@@ -109,16 +105,6 @@ def test_automatic_choice_counts_long_training_records(tiny_base_model):
     assert any("read in overlapping windows" in n for n in notes)
 
 
-def _predict_without_torch(bundle: Path, tmp_path: Path, texts: list[str]) -> list[dict]:
-    copy = tmp_path / f"copy-{bundle.name}"
-    shutil.copytree(bundle, copy)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    cmd = [sys.executable, "-I", "-c", BLOCKED_RUNNER, str(copy / "predict.py"), "--json", *texts]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
 def test_label_at_the_end_is_learned_from_windows_and_bundle_agrees(tmp_path, tiny_base_model):
     path = make_long_project(tmp_path / "p.wbproj")
     # auto: every record is long. Mean pooling (the setting): on this tiny random model max
@@ -163,7 +149,7 @@ def test_label_at_the_end_is_learned_from_windows_and_bundle_agrees(tmp_path, ti
     app = Predictor.load(tmp_path / "bundle")  # the app's inference (int8, as deployed)
     app_labels = [r["label"] for r in app.predict(texts)]
     assert sum(a == list(KEYWORDS)[g] for a, g in zip(app_labels, gold, strict=True)) >= 16
-    standalone = _predict_without_torch(tmp_path / "bundle", tmp_path, texts[:4] + texts[-4:])
+    standalone = run_copied_bundle(tmp_path / "bundle", tmp_path, texts[:4] + texts[-4:])
     assert [r["label"] for r in standalone] == app_labels[:4] + app_labels[-4:]
     # A damaged windows entry is one clear message.
     app.config = {**app.config, "windows": {"stride": 999, "pooling": "max"}}

@@ -4,16 +4,12 @@ ONNX bundle that predicts without torch."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from deploy_fixtures import BLOCKED_RUNNER
+from deploy_fixtures import run_copied_bundle
 from worker_threads import in_worker as _in_worker
 
 from workbench.core.data.importer import add_texts
@@ -61,16 +57,6 @@ def _one_thread(one_torch_thread):
 
 
 
-def _predict_without_torch(bundle: Path, tmp_path: Path, texts: list[str]) -> list[dict]:
-    copy = tmp_path / f"copy-{bundle.name}"
-    shutil.copytree(bundle, copy)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    cmd = [sys.executable, "-I", "-c", BLOCKED_RUNNER, str(copy / "predict.py"), "--json", *texts]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
 @pytest.mark.parametrize("method", ["linear", "setfit"])
 @pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
 def test_method_trains_exports_and_bundle_predicts_without_torch(method, multi, tmp_path, tiny_base_model):
@@ -95,7 +81,7 @@ def test_method_trains_exports_and_bundle_predicts_without_torch(method, multi, 
     assert report.parity_ok and report.quantized and report.agreement is not None
     assert "Method:" in (report.bundle_dir / "model_card.md").read_text()
     texts = ["refund my money for the card payment", "my parcel arrived late with the courier"]
-    rows = _predict_without_torch(report.bundle_dir, tmp_path, texts)
+    rows = run_copied_bundle(report.bundle_dir, tmp_path, texts)
     expected = Predictor.load(report.bundle_dir).predict(texts)
     key = "labels" if multi else "label"
     assert key in rows[0] and [r[key] for r in rows] == [e[key] for e in expected]
