@@ -1,0 +1,194 @@
+"""Secure aggregation (SecAgg+, Flower's own protocol code) carried over the federation's
+legacy connections: in-process sites through the real serialisation and Flower's mod,
+then a loopback federation with site processes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flwr", reason="the federated extra (Flower) is not installed")
+
+from flwr.client import NumPyClient  # noqa: E402
+from flwr.common import (  # noqa: E402
+    Code,
+    FitRes,
+    Status,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
+from flwr.server.client_proxy import ClientProxy  # noqa: E402
+
+from workbench.core.federated.secagg import secure_fit_round  # noqa: E402
+from workbench.core.federated.secagg_site import SecureSite, is_secure  # noqa: E402
+from workbench.core.federated.strategy import AdmittingClientManager, FederationStrategy  # noqa: E402
+
+GLOBAL = [np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4), np.full(5, 0.25, dtype=np.float32)]
+
+
+class _Trainer(NumPyClient):
+    """A site whose training adds a known update."""
+
+    def __init__(self, update: list[np.ndarray], n: int) -> None:
+        self.update, self.n = update, n
+
+    def fit(self, parameters, config):
+        return [p + u for p, u in zip(parameters, self.update, strict=True)], self.n, {"n_train": float(self.n)}
+
+
+class _LocalProxy(ClientProxy):
+    """The coordinator's handle on an in-process site: what a legacy gRPC proxy carries
+    (FitIns config in, FitRes metrics out), without the network."""
+
+    def __init__(self, cid: str, site: SecureSite, fail_at: str = "") -> None:
+        super().__init__(cid)
+        self.site, self.fail_at, self.stages = site, fail_at, []
+
+    def fit(self, ins, timeout, group_id):
+        assert is_secure(ins.config) and not ins.parameters.tensors  # no weights in the clear
+        metrics = self.site.answer(dict(ins.config))
+        if self.fail_at and self.stages and self.stages[-1] == self.fail_at:
+            raise ConnectionError("site gone")
+        return FitRes(Status(Code.OK, ""), ndarrays_to_parameters([]), 0, metrics)
+
+    def get_properties(self, ins, timeout, group_id):
+        raise NotImplementedError
+
+    get_parameters = evaluate = reconnect = get_properties
+
+
+def _federation(updates, counts, tmp_path: Path, fail_at: str = ""):
+    manager = AdmittingClientManager()
+    proxies = []
+    for i, (update, n) in enumerate(zip(updates, counts, strict=True)):
+        proxy = _LocalProxy(f"site{i}", None, fail_at if i == len(updates) - 1 else "")  # type: ignore[arg-type]
+        proxy.site = SecureSite(_Trainer(update, n).to_client(), lambda s, r, p=proxy: p.stages.append(s))
+        proxy.properties = {"n_train": n}
+        manager.admit(proxy, f"site{i}")
+        proxies.append(proxy)
+    initial = ndarrays_to_parameters(GLOBAL)
+    strategy = FederationStrategy(min_sites=2, proximal_mu=0.0, fit_config={}, initial=initial,
+                                  client_manager=manager, traffic_log=str(tmp_path / "traffic.jsonl"))
+    params, _m, _r = secure_fit_round(strategy, strategy, manager, initial, 1, 30.0, {},
+                                      traffic_log=str(tmp_path / "traffic.jsonl"))
+    log = [json.loads(line) for line in (tmp_path / "traffic.jsonl").read_text().splitlines()]
+    return params, proxies, log, strategy
+
+
+def test_secure_aggregate_is_fedavg_and_the_coordinator_sees_only_masked_vectors(tmp_path):
+    rng = np.random.default_rng(0)
+    updates = [[rng.normal(0, 0.05, a.shape).astype(np.float32) for a in GLOBAL] for _ in range(3)]
+    counts = [30, 10, 20]
+    params, proxies, log, strategy = _federation(updates, counts, tmp_path)
+    assert params is not None
+    got = parameters_to_ndarrays(params)
+    want = [g + sum(n * u[k] for u, n in zip(updates, counts, strict=True)) / sum(counts) for k, g in enumerate(GLOBAL)]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    assert not np.allclose(got[0], GLOBAL[0] + updates[0][0], atol=1e-3)  # not one site's weights
+    # Each site went through Flower's four stages; its plain update stayed with it.
+    for proxy, update in zip(proxies, updates, strict=True):
+        assert proxy.stages == ["setup", "share_keys", "collect_masked_vectors", "unmask"]
+        np.testing.assert_allclose(proxy.site.last_update[0], update[0], atol=1e-6)
+    # What reached the coordinator in the fit stage: masked integer vectors spread over
+    # the whole modulus, unlike the site's quantised update (small integers).
+    masked = [e for e in log if e["stage"] == "collect_masked_vectors"]
+    assert sorted(e["site"] for e in masked) == ["site0", "site1", "site2"]
+    for e in masked:
+        assert e["arrays"] == {} or all(v == 0 for v in e["arrays"].values())  # no weights
+        head = np.array(e["masked"][1]["head"], dtype=np.float64)  # the first tensor after the weight
+        plain = (updates[int(e["site"][-1])][0].reshape(-1)[:16] + 8.0) / 16.0 * 2**22
+        assert not np.allclose(head, plain, rtol=0.01)
+        assert head.max() > 2**28  # quantised updates weighted by < 1 stay below 2**22
+    assert strategy.rounds[1]["bytes_received"] > 0
+    assert sorted(strategy.rounds[1]["fit_sites"]) == ["site0", "site1", "site2"]
+
+
+def test_a_site_that_drops_out_after_sending_keys_is_unmasked_by_the_others(tmp_path):
+    rng = np.random.default_rng(1)
+    updates = [[rng.normal(0, 0.05, a.shape).astype(np.float32) for a in GLOBAL] for _ in range(3)]
+    counts = [30, 10, 20]
+    params, proxies, _log, strategy = _federation(updates, counts, tmp_path, fail_at="collect_masked_vectors")
+    assert params is not None
+    got = parameters_to_ndarrays(params)
+    want = [g + sum(n * u[k] for u, n in zip(updates[:2], counts[:2], strict=True)) / sum(counts[:2])
+            for k, g in enumerate(GLOBAL)]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    assert sorted(strategy.rounds[1]["fit_sites"]) == ["site0", "site1"]
+
+
+def test_loopback_federation_with_secure_aggregation_matches_plain_fedavg(tmp_path, tiny_base_model):
+    """Two site processes, two rounds, the same seed with and without SecAgg+: the global
+    models agree within the protocol's quantisation, and the coordinator's traffic log
+    shows only masked vectors from each site in the fit stage."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.core.test_federated import (
+        ROOT,
+        Coordinator,
+        free_port,
+        make_site,
+        serve_config,
+        site_results,
+        start_sites,
+    )
+    from workbench.core.federated.privacy_config import PrivacyConfig
+    from workbench.core.store.project import Project
+    from workbench.core.training import list_runs
+    from workbench.core.training.evaluate import load_run_model
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    launcher = subprocess.Popen([sys.executable, str(ROOT / "tests" / "federated_sites.py")],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    weights, logs = {}, {}
+    try:
+        for secure in (True, False):
+            folder = tmp_path / ("secure" if secure else "plain")
+            folder.mkdir()
+            coord = make_site(folder / "coord.wbproj", {}, seed=0)
+            a = make_site(folder / "a.wbproj", {"billing": 8, "delivery": 4, "account": 2}, seed=1, marker="zqalpha")
+            b = make_site(folder / "b.wbproj", {"billing": 2, "delivery": 4, "account": 8}, seed=2)
+            port = free_port()
+            start_sites(launcher, f"127.0.0.1:{port}", folder / "out", [(a, "north"), (b, "south")])
+            traffic = folder / "traffic.jsonl"
+            config = serve_config(tiny_base_model, port, rounds=2, min_sites=2, traffic_log=str(traffic))
+            config.privacy = PrivacyConfig(secure_aggregation=secure)
+            coordinator = Coordinator(coord, config)
+            results = site_results(launcher, folder / "out", ["north", "south"])
+            coordinator.join()
+            assert coordinator.error is None, coordinator.error
+            assert all(results[n]["code"] == 0 and results[n]["rounds"] == 2 for n in ("north", "south")), results
+            assert any("sending the update masked" in m for m in results["north"]["messages"]) == secure
+            assert [sorted(h["sites"]) for h in coordinator.result.history] == [["north", "south"]] * 2
+            with Project.open(coord) as p:
+                run = list_runs(p)[0]
+            fed = run["config"]["federation"]
+            assert ("secure_aggregation" in fed) == secure
+            info = json.loads((coord.parent / run["model_path"] / "workbench_run.json").read_text())
+            assert ("secure aggregation" in info["method_summary"]) == secure
+            model, _tok, _info = load_run_model(coord.parent / run["model_path"])
+            weights[secure] = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()
+                               if v.is_floating_point()}
+            logs[secure] = [json.loads(line) for line in traffic.read_text().splitlines()]
+    finally:
+        launcher.kill()
+        launcher.wait(timeout=60)
+    # The same model as plain FedAvg, up to SecAgg+'s quantisation.
+    worst = max(float(np.abs(weights[True][k] - weights[False][k]).max()) for k in weights[False])
+    assert worst < 2e-3, worst
+    # What the coordinator received in the fit stage: no weights, masked integer vectors.
+    assert not [e for e in logs[True] if e["kind"] == "fit"]
+    masked = [e for e in logs[True] if e.get("stage") == "collect_masked_vectors"]
+    assert sorted((e["round"], e["site"]) for e in masked) == [(1, "north"), (1, "south"), (2, "north"), (2, "south")]
+    plain_shapes = sorted(tuple(t["shape"]) for t in next(e for e in logs[False] if e["kind"] == "fit")["tensors"])
+    for e in masked:
+        assert sorted(tuple(v["shape"]) for v in e["masked"][1:]) == plain_shapes
+        assert all(v == 0 for v in e["arrays"].values())
+        head = np.array([x for v in e["masked"][1:] for x in v["head"]], dtype=np.float64)
+        assert head.max() > 2**28 and np.mean(head) > 2**29  # spread over the modulus (2**32)
+    assert "zqalpha" not in json.dumps(logs[True])
