@@ -4,6 +4,9 @@ then a loopback federation with site processes."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +24,21 @@ from flwr.common import (  # noqa: E402
 )
 from flwr.server.client_proxy import ClientProxy  # noqa: E402
 
+from tests.core.test_federated import (  # noqa: E402
+    Coordinator,
+    free_port,
+    launcher,  # noqa: F401  (the site processes' launcher fixture)
+    make_site,
+    serve_config,
+    site_results,
+    start_sites,
+)
+from workbench.core.federated.privacy_config import PrivacyConfig  # noqa: E402
 from workbench.core.federated.secagg import secure_fit_round  # noqa: E402
 from workbench.core.federated.secagg_site import SecureSite, is_secure  # noqa: E402
 from workbench.core.federated.strategy import AdmittingClientManager, FederationStrategy  # noqa: E402
+from workbench.core.store.project import Project  # noqa: E402
+from workbench.core.training import list_runs  # noqa: E402
 
 GLOBAL = [np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4), np.full(5, 0.25, dtype=np.float32)]
 
@@ -120,67 +135,43 @@ def test_a_site_that_drops_out_after_sending_keys_is_unmasked_by_the_others(tmp_
     assert sorted(strategy.rounds[1]["fit_sites"]) == ["site0", "site1"]
 
 
-def test_loopback_federation_with_secure_aggregation_matches_plain_fedavg(tmp_path, tiny_base_model):
+def test_loopback_federation_with_secure_aggregation_matches_plain_fedavg(launcher, tmp_path, tiny_base_model):  # noqa: F811
     """Two site processes, two rounds, the same seed with and without SecAgg+: the global
     models agree within the protocol's quantisation, and the coordinator's traffic log
     shows only masked vectors from each site in the fit stage."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.core.test_federated import (
-        ROOT,
-        Coordinator,
-        free_port,
-        make_site,
-        serve_config,
-        site_results,
-        start_sites,
-    )
-    from workbench.core.federated.privacy_config import PrivacyConfig
-    from workbench.core.store.project import Project
-    from workbench.core.training import list_runs
     from workbench.core.training.evaluate import load_run_model
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    launcher = subprocess.Popen([sys.executable, str(ROOT / "tests" / "federated_sites.py")],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     weights, logs = {}, {}
-    try:
-        for secure in (True, False):
-            folder = tmp_path / ("secure" if secure else "plain")
-            folder.mkdir()
-            coord = make_site(folder / "coord.wbproj", {}, seed=0)
-            a = make_site(folder / "a.wbproj", {"billing": 8, "delivery": 4, "account": 2}, seed=1, marker="zqalpha")
-            b = make_site(folder / "b.wbproj", {"billing": 2, "delivery": 4, "account": 8}, seed=2)
-            port = free_port()
-            start_sites(launcher, f"127.0.0.1:{port}", folder / "out", [(a, "north"), (b, "south")])
-            traffic = folder / "traffic.jsonl"
-            config = serve_config(tiny_base_model, port, rounds=2, min_sites=2, traffic_log=str(traffic))
-            config.privacy = PrivacyConfig(secure_aggregation=secure)
-            coordinator = Coordinator(coord, config)
-            results = site_results(launcher, folder / "out", ["north", "south"])
-            coordinator.join()
-            assert coordinator.error is None, coordinator.error
-            assert all(results[n]["code"] == 0 and results[n]["rounds"] == 2 for n in ("north", "south")), results
-            assert any("sending the update masked" in m for m in results["north"]["messages"]) == secure
-            assert [sorted(h["sites"]) for h in coordinator.result.history] == [["north", "south"]] * 2
-            with Project.open(coord) as p:
-                run = list_runs(p)[0]
-            fed = run["config"]["federation"]
-            assert ("secure_aggregation" in fed) == secure
-            info = json.loads((coord.parent / run["model_path"] / "workbench_run.json").read_text())
-            assert ("secure aggregation" in info["method_summary"]) == secure
-            model, _tok, _info = load_run_model(coord.parent / run["model_path"])
-            weights[secure] = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()
-                               if v.is_floating_point()}
-            logs[secure] = [json.loads(line) for line in traffic.read_text().splitlines()]
-    finally:
-        launcher.kill()
-        launcher.wait(timeout=60)
+    for secure in (True, False):
+        folder = tmp_path / ("secure" if secure else "plain")
+        folder.mkdir()
+        coord = make_site(folder / "coord.wbproj", {}, seed=0)
+        a = make_site(folder / "a.wbproj", {"billing": 8, "delivery": 4, "account": 2}, seed=1, marker="zqalpha")
+        b = make_site(folder / "b.wbproj", {"billing": 2, "delivery": 4, "account": 8}, seed=2)
+        port = free_port()
+        start_sites(launcher, f"127.0.0.1:{port}", folder / "out", [(a, "north"), (b, "south")])
+        traffic = folder / "traffic.jsonl"
+        config = serve_config(tiny_base_model, port, rounds=2, min_sites=2, traffic_log=str(traffic))
+        config.privacy = PrivacyConfig(secure_aggregation=secure)
+        coordinator = Coordinator(coord, config)
+        results = site_results(launcher, folder / "out", ["north", "south"])
+        coordinator.join()
+        assert coordinator.error is None, coordinator.error
+        assert all(results[n]["code"] == 0 and results[n]["rounds"] == 2 for n in ("north", "south")), results
+        assert any("sending the update masked" in m for m in results["north"]["messages"]) == secure
+        assert [sorted(h["sites"]) for h in coordinator.result.history] == [["north", "south"]] * 2
+        with Project.open(coord) as p:
+            run = list_runs(p)[0]
+        assert ("secure_aggregation" in run["config"]["federation"]) == secure
+        info = json.loads((coord.parent / run["model_path"] / "workbench_run.json").read_text())
+        assert ("secure aggregation" in info["method_summary"]) == secure
+        model, _tok, _info = load_run_model(coord.parent / run["model_path"])
+        weights[secure] = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()
+                           if v.is_floating_point()}
+        logs[secure] = [json.loads(line) for line in traffic.read_text().splitlines()]
     # The same model as plain FedAvg, up to SecAgg+'s quantisation.
     worst = max(float(np.abs(weights[True][k] - weights[False][k]).max()) for k in weights[False])
-    assert worst < 2e-3, worst
+    assert worst < 5e-4, worst  # 4e-5 seen
     # What the coordinator received in the fit stage: no weights, masked integer vectors.
     assert not [e for e in logs[True] if e["kind"] == "fit"]
     masked = [e for e in logs[True] if e.get("stage") == "collect_masked_vectors"]
@@ -192,3 +183,48 @@ def test_loopback_federation_with_secure_aggregation_matches_plain_fedavg(tmp_pa
         head = np.array([x for v in e["masked"][1:] for x in v["head"]], dtype=np.float64)
         assert head.max() > 2**28 and np.mean(head) > 2**29  # spread over the modulus (2**32)
     assert "zqalpha" not in json.dumps(logs[True])
+
+
+def test_secure_lora_round_completes_when_a_site_process_is_killed_while_training(launcher, tmp_path, tiny_base_model):  # noqa: F811
+    """LoRA exchange, three sites: one is killed once the keys are shared (it is training);
+    the other two finish the round (its masks removed with their shares), no round is
+    repeated, and only adapter and head tensors were masked and summed."""
+    pytest.importorskip("peft")
+    counts = {"billing": 6, "delivery": 6, "account": 6}
+    coord = make_site(tmp_path / "coord.wbproj", {}, seed=0)
+    paths = [make_site(tmp_path / f"s{i}.wbproj", counts, seed=10 * i) for i in range(3)]
+    port = free_port()
+    out = tmp_path / "out"
+    traffic = tmp_path / "traffic.jsonl"
+    start_sites(launcher, f"127.0.0.1:{port}", out, [(p, f"site{i}") for i, p in enumerate(paths)])
+    config = serve_config(tiny_base_model, port, rounds=2, min_sites=2, start_sites=3, exchange="lora",
+                          traffic_log=str(traffic))
+    config.training.method, config.training.lora_rank = "lora", 4
+    config.privacy = PrivacyConfig(secure_aggregation=True)
+    coordinator = Coordinator(coord, config)
+    deadline = time.monotonic() + 120
+
+    def shared() -> int:
+        if not traffic.exists():
+            return 0
+        return sum('"stage": "share_keys"' in line for line in traffic.read_text().splitlines())
+
+    while shared() < 3:
+        assert time.monotonic() < deadline and coordinator.thread.is_alive(), coordinator.error
+        time.sleep(0.01)
+    os.kill(json.loads((out / "pids.json").read_text())["site2"], signal.SIGKILL)
+    results = site_results(launcher, out, ["site0", "site1", "site2"])
+    coordinator.join()
+    assert coordinator.error is None, coordinator.error
+    for name in ("site0", "site1"):
+        assert results[name]["code"] == 0 and results[name]["rounds"] == 2, results[name]
+    history = coordinator.result.history
+    assert len(history) == 2 and "site2" not in history[1]["sites"]
+    assert any("3 site(s) training" in e.message for e in coordinator.events)
+    assert not any("repeating" in e.message for e in coordinator.events)
+    with Project.open(coord) as p:
+        run = list_runs(p)[0]
+    assert run["status"] == "completed" and run["config"]["federation"]["secure_aggregation"]
+    masked = [json.loads(line) for line in traffic.read_text().splitlines() if '"collect_masked_vectors"' in line]
+    sizes = sum(np.prod(v["shape"]) for v in masked[0]["masked"][1:])
+    assert 0 < sizes < 5_000  # adapters and head only: 2179 values; the tiny model has 28451

@@ -157,7 +157,7 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     if config.privacy.secure_aggregation:
         from workbench.core.federated.secagg import check_secure_settings
 
-        check_secure_settings(config.privacy)
+        check_secure_settings(config.privacy, fed.min_sites)
     if train.method not in ("auto", "finetune", "lora"):
         raise WorkbenchError(f"Federated training fine-tunes the model; the {train.method!r} "
                              "method does not exchange weights. Use --method finetune.")

@@ -95,9 +95,13 @@ def decode_records(data: bytes) -> RecordDict:
     return recorddict_from_proto(ProtoRecordDict.FromString(data))
 
 
-def check_secure_settings(privacy: Any) -> None:
+def check_secure_settings(privacy: Any, min_sites: int) -> None:
     """With secure aggregation the coordinator never sees one site's update, so it cannot
-    clip it for differential privacy: the sites must."""
+    clip it for differential privacy: the sites must. A sum of one update is that update:
+    the protocol needs two sites or more."""
+    if privacy.secure_aggregation and min_sites < 2:
+        raise WorkbenchError("Secure aggregation needs at least 2 sites per round: use "
+                             "--min-sites 2 or more.")
     if privacy.secure_aggregation and privacy.differential_privacy and privacy.clipping != "sites":
         raise WorkbenchError("With secure aggregation the coordinator sees only the sum of the "
                              "updates: differential privacy must clip at the sites "
