@@ -135,6 +135,37 @@ def test_a_site_that_drops_out_after_sending_keys_is_unmasked_by_the_others(tmp_
     assert sorted(strategy.rounds[1]["fit_sites"]) == ["site0", "site1"]
 
 
+def test_with_differential_privacy_sites_count_once_and_the_coordinator_cannot_clip(tmp_path):
+    """SecAgg+ with differential privacy (clipping at the sites): Flower's noise wrapper
+    sees the unmasked average, each site weighted once; clipping at the coordinator, or a
+    minimum of one site, is refused with one message."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.federated.privacy import private_strategy
+    from workbench.core.federated.secagg import check_secure_settings
+
+    rng = np.random.default_rng(2)
+    updates = [[rng.normal(0, 0.05, a.shape).astype(np.float32) for a in GLOBAL] for _ in range(3)]
+    manager = AdmittingClientManager()
+    for i, update in enumerate(updates):
+        proxy = _LocalProxy(f"site{i}", SecureSite(_Trainer(update, 10 * (i + 1)).to_client()))
+        proxy.properties = {"n_train": 10 * (i + 1)}
+        manager.admit(proxy, f"site{i}")
+    initial = ndarrays_to_parameters(GLOBAL)
+    book = FederationStrategy(min_sites=2, proximal_mu=0.0, fit_config={}, initial=initial, client_manager=manager)
+    privacy = PrivacyConfig(secure_aggregation=True, differential_privacy=True, noise_multiplier=0.0,
+                            clipping_norm=10.0, clipping="sites")
+    check_secure_settings(privacy, 2)
+    params, _m, _r = secure_fit_round(private_strategy(book, privacy), book, manager, initial, 1, 30.0, {})
+    want = [g + sum(u[k] for u in updates) / 3 for k, g in enumerate(GLOBAL)]  # equal weights
+    for a, b in zip(parameters_to_ndarrays(params), want, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    assert book.rounds[1]["privacy"]["sites"] == 3
+    with pytest.raises(WorkbenchError, match="--clipping sites"):
+        check_secure_settings(PrivacyConfig(secure_aggregation=True, differential_privacy=True), 2)
+    with pytest.raises(WorkbenchError, match="at least 2 sites"):
+        check_secure_settings(PrivacyConfig(secure_aggregation=True), 1)
+
+
 def test_loopback_federation_with_secure_aggregation_matches_plain_fedavg(launcher, tmp_path, tiny_base_model):  # noqa: F811
     """Two site processes, two rounds, the same seed with and without SecAgg+: the global
     models agree within the protocol's quantisation, and the coordinator's traffic log
