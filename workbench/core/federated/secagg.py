@@ -54,7 +54,7 @@ from flwr.server.workflow.constant import Key as WorkflowKey  # noqa: E402
 from flwr.serverapp.grid import Grid  # noqa: E402
 
 __all__ = ["TunnelGrid", "DeltaStrategy", "secure_fit_round", "encode_records", "decode_records",
-           "check_secure_settings", "task_identity", "secure_record", "TUNNEL_KEY", "REPLY_KEY", "ERROR_KEY",
+           "check_secure_settings", "task_identity", "quantization_range", "secure_record", "TUNNEL_KEY", "REPLY_KEY", "ERROR_KEY",
            "NODE_KEY", "CLIPPING_RANGE"]
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,10 @@ TUNNEL_KEY = "secagg_message"
 NODE_KEY = "secagg_node"
 REPLY_KEY = "secagg_reply"
 ERROR_KEY = "secagg_error"
-#: Each weighted update value is clipped to +-this before Flower quantises it (2**22 steps).
+#: Each weighted update value is clipped to +-this before Flower quantises it.
 CLIPPING_RANGE = 8.0
+#: Masks and sums are taken modulo this (Flower's largest).
+MODULUS = 2**32
 #: Each site's private key is split among all the round's sites; this fraction of the
 #: shares recovers it (what lets the round finish without a site that dropped out).
 SHARES = 1.0
@@ -112,6 +114,13 @@ def secure_record() -> dict[str, Any]:
     """What the run record keeps about the protocol."""
     return {"protocol": "SecAgg+ (Flower)", "shares": SHARES, "threshold": THRESHOLD,
             "clipping_range": CLIPPING_RANGE}
+
+
+def quantization_range(sites: int) -> int:
+    """The finest quantisation whose sum over the sites (and as many again who may join
+    before the round samples them) cannot overflow the modulus: 2**29 for 2 or 3 sites,
+    2**28 for 4 to 7 (Flower's default, 2**22, is safe for 1024 sites)."""
+    return MODULUS >> (2 * max(2, sites)).bit_length()
 
 
 class TunnelGrid(Grid):
@@ -303,7 +312,8 @@ def secure_fit_round(strategy: Any, book: Any, manager: Any, parameters: Paramet
                       traffic_log=Path(traffic_log) if traffic_log else None)
     workflow = SecAggPlusWorkflow(num_shares=SHARES, reconstruction_threshold=THRESHOLD,
                                   max_weight=max_weight, clipping_range=CLIPPING_RANGE,
-                                  timeout=timeout)
+                                  quantization_range=quantization_range(len(proxies)),
+                                  modulus_range=MODULUS, timeout=timeout)
     t = time.perf_counter()
     try:
         workflow(grid, context)

@@ -80,7 +80,8 @@ class SecureSite:
         received = parameters_to_ndarrays(fit_ins.parameters)
         res = self.client.fit(fit_ins)
         new = parameters_to_ndarrays(res.parameters)
-        update = [(n - r).astype(n.dtype) for n, r in zip(new, received, strict=True)]
+        # In float64: Flower quantises the update finely (up to 2**30 steps), beyond float32.
+        update = [n.astype("float64") - r for n, r in zip(new, received, strict=True)]
         self.last_update = update
         res.parameters = ndarrays_to_parameters(update)
         if from_instructions(fit_ins.config) is not None:
