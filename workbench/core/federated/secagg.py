@@ -137,7 +137,7 @@ class TunnelGrid(Grid):
         self.bytes_sent = 0
         self.bytes_received = 0
         self.lock = threading.Lock()
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(proxies)),
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=32,
                                                           thread_name_prefix="secagg")
         self.pending: dict[str, tuple[Message, concurrent.futures.Future]] = {}
         self._run: Any = None
@@ -264,11 +264,13 @@ class DeltaStrategy:
 
 
 class _NumberedSites:
-    """The client manager as the workflow sees it: every sampled site has a node id."""
+    """The client manager as the workflow sees it: every sampled site has a node id, under
+    which the grid reaches it (a site admitted just before sampling included)."""
 
-    def __init__(self, manager: Any, ids: dict[str, int]) -> None:
+    def __init__(self, manager: Any, ids: dict[str, int], grid: TunnelGrid) -> None:
         self.manager = manager
         self.ids = ids
+        self.grid = grid
 
     def num_available(self) -> int:
         return self.manager.num_available()
@@ -277,6 +279,8 @@ class _NumberedSites:
         chosen = self.manager.sample(num_clients, min_num_clients, criterion)
         for proxy in chosen:
             proxy.node_id = self.ids.setdefault(proxy.cid, len(self.ids) + 1)
+            self.grid.proxies[proxy.node_id] = proxy
+            self.grid.names[proxy.node_id] = self.manager.names.get(proxy.cid, proxy.cid)
         return chosen
 
 
@@ -286,7 +290,10 @@ def secure_fit_round(strategy: Any, book: Any, manager: Any, parameters: Paramet
     """One round's fit stage with SecAgg+; the result is shaped like ``Server.fit_round``'s
     (new parameters or None when too few sites finished, metrics, (results, failures))."""
     task_identity(SUPERLINK_NODE_ID)
-    sites = _NumberedSites(manager, ids)
+    connected = len(manager.clients)
+    grid = TunnelGrid({}, {}, group=server_round, timeout=timeout,
+                      traffic_log=Path(traffic_log) if traffic_log else None)
+    sites = _NumberedSites(manager, ids, grid)
     global_arrays = parameters_to_ndarrays(parameters)
     weights = [float(p.properties.get("n_train", 0) or 0) for p in manager.clients.values()]
     # Flower multiplies each update by weight / max_weight before quantising it: the
@@ -306,13 +313,9 @@ def secure_fit_round(strategy: Any, book: Any, manager: Any, parameters: Paramet
     context.state.config_records[MAIN_CONFIGS_RECORD] = ConfigRecord({WorkflowKey.CURRENT_ROUND: server_round})
     before = parameters_to_arrayrecord(parameters, keep_input=True)
     context.state.array_records[MAIN_PARAMS_RECORD] = before
-    proxies = {ids.setdefault(p.cid, len(ids) + 1): p for p in manager.clients.values()}
-    grid = TunnelGrid(proxies, {n: manager.names.get(p.cid, p.cid) for n, p in proxies.items()},
-                      group=server_round, timeout=timeout,
-                      traffic_log=Path(traffic_log) if traffic_log else None)
     workflow = SecAggPlusWorkflow(num_shares=SHARES, reconstruction_threshold=THRESHOLD,
                                   max_weight=max_weight, clipping_range=CLIPPING_RANGE,
-                                  quantization_range=quantization_range(len(proxies)),
+                                  quantization_range=quantization_range(connected),
                                   modulus_range=MODULUS, timeout=timeout)
     t = time.perf_counter()
     try:
