@@ -109,7 +109,9 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
             r = int(config.get("round", 0))
             state.last_contact = time.monotonic()
             if is_secure(config):  # a secure aggregation message (its fit stage trains here)
-                return [], 0, secure.answer(config)
+                reply = secure.answer(config)
+                state.sent_bytes += sum(len(v) for v in reply.values() if isinstance(v, bytes))
+                return [], 0, reply
             state.emit("train", f"Round {r}: training on this site's records", r)
             arrays, n, metrics = state.local.fit(
                 state.exchange, parameters, epochs=int(config.get("local_epochs", 1)),
