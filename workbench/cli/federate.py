@@ -60,6 +60,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if dp:
         print(f"Differential privacy: noise multiplier {privacy.noise_multiplier:g}, clipping norm "
               f"{privacy.clipping_norm:g} (at the {privacy.clipping}), delta {privacy.delta:g}.")
+    if privacy.secure_aggregation:
+        print("Secure aggregation (SecAgg+): the coordinator saw only the sum of the sites' "
+              "masked updates.")
     per_site = result.history[-1]["per_site"] if result.history else {}
     for site, m in sorted(per_site.items()):
         print(f"  {site}: macro-F1 {m.get('macro_f1', 0):.3f}, accuracy {m.get('accuracy', 0):.3f} "

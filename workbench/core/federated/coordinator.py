@@ -71,6 +71,7 @@ class _Admitter:
             return
         props = dict(res.properties)
         if props.get("accepted"):
+            proxy.properties = props  # its number of training records (secure aggregation)
             self.manager.admit(proxy, str(props.get("site") or "site"))
             self.emit("join", f"Site {self.manager.names[proxy.cid]} joined "
                               f"({len(self.manager.clients)} taking part)")
@@ -153,6 +154,10 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     fed.validate()
     train.validate()
     config.privacy.validate()
+    if config.privacy.secure_aggregation:
+        from workbench.core.federated.secagg import check_secure_settings
+
+        check_secure_settings(config.privacy, fed.min_sites)
     if train.method not in ("auto", "finetune", "lora"):
         raise WorkbenchError(f"Federated training fine-tunes the model; the {train.method!r} "
                              "method does not exchange weights. Use --method finetune.")
@@ -211,6 +216,10 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
             time.sleep(0.25)
     server = Server(client_manager=manager, strategy=private_strategy(strategy, config.privacy))
     server.parameters = initial
+    fit_round = _fit_stage(server, strategy, manager, config, timeout=fed.round_timeout_s or None)
+    if config.privacy.secure_aggregation:
+        emit("prepare", "Secure aggregation (SecAgg+): the coordinator sees only the sum of the "
+                        "sites' masked updates")
     admitter = _Admitter(manager, {k: fit_config[k] for k in ("schema", "training", "exchange", "rounds")}, emit)
     admitter.start()
     timeout = fed.round_timeout_s or None
@@ -224,7 +233,7 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
             r = state["round"] + 1
             t_round = time.perf_counter()
             emit("train", f"Round {r} of {fed.rounds}: {len(manager.clients)} site(s) training")
-            fitted = _polled(lambda r=r: server.fit_round(server_round=r, timeout=timeout),
+            fitted = _polled(lambda r=r: fit_round(r),
                              should_stop, f"round {r}")
             if fitted is None or fitted[0] is None:
                 retries += 1
@@ -267,6 +276,18 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     result = _finish(path, local, exchange, arrays, config, history, t_start, emit)
     remove_checkpoint(models_dir)
     return result
+
+
+def _fit_stage(server: Any, strategy: Any, manager: Any, config: ServeConfig,
+               timeout: float | None) -> Callable[[int], Any]:
+    """A round's fit stage: Flower's own, or SecAgg+ over the same connections."""
+    if not config.privacy.secure_aggregation:
+        return lambda r: server.fit_round(server_round=r, timeout=timeout)
+    from workbench.core.federated.secagg import secure_fit_round
+
+    ids: dict[str, int] = {}  # each site's node id in the protocol
+    return lambda r: secure_fit_round(server.strategy, strategy, manager, server.parameters, r,
+                                      timeout, ids, config.federation.traffic_log)
 
 
 def _release(proxies: list[Any], reconnect_ins: Any) -> None:
@@ -333,6 +354,10 @@ def _finish(path: Path, local: Any, exchange: Any, arrays: list[Any], config: Se
     }
     if config.privacy.differential_privacy:  # settings and final epsilon
         federation["privacy"] = privacy_record(config.privacy, len(history))
+    if config.privacy.secure_aggregation:
+        from workbench.core.federated.secagg import secure_record
+
+        federation["secure_aggregation"] = secure_record()
     metrics = {**last["weighted"], "split": "federated", "federated": last["weighted"],
                "per_site": last["per_site"], "labels": list(local.labels),
                "multi_label": local.schema.multi_label}

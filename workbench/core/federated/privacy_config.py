@@ -24,6 +24,12 @@ class PrivacyConfig(Settings):
 
     SETTINGS_NAME: ClassVar[str] = "privacy"
 
+    secure_aggregation: bool = setting(
+        False, "Secure aggregation (Flower's SecAgg+): each site masks its update so the "
+        "coordinator learns only the sum of all sites' updates, never one site's. Needs at "
+        "least 2 sites per round (3 or more to finish a round a site drops out of); with "
+        "differential privacy, clip at the sites.", label="Secure aggregation",
+    )
     differential_privacy: bool = setting(
         False, "Differential privacy: each site's update is clipped and the coordinator adds "
         "random noise to the average, so the global model reveals little about any one "

@@ -49,6 +49,9 @@ def method_summary(federation: dict[str, Any]) -> str:
                if settings.get("exchange") == "lora" else
                "; only weights and metric numbers travelled. ")
             + privacy_sentence(federation.get("privacy"))
+            + ("With secure aggregation (Flower's SecAgg+), the coordinator saw only the sum of "
+               "the sites' masked updates, never one site's. "
+               if federation.get("secure_aggregation") else "")
             + "The training "
             "data above is this project's own, not the sites'.")
 
@@ -59,7 +62,7 @@ def _add_method_summary(folder: Path, federation: dict[str, Any]) -> None:
     info_file = folder / "workbench_run.json"
     info = json.loads(info_file.read_text(encoding="utf-8"))
     info["method_summary"] = method_summary(federation)
-    info["federation"] = {k: federation[k] for k in ("role", "sites", "rounds", "privacy") if k in federation}
+    info["federation"] = {k: federation[k] for k in ("role", "sites", "rounds", "privacy", "secure_aggregation") if k in federation}
     info_file.write_text(json.dumps(info, indent=2), encoding="utf-8")
 
 

@@ -67,6 +67,7 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
 
     from workbench.core.federated.local import LocalModel
     from workbench.core.federated.privacy import clip_site_update
+    from workbench.core.federated.secagg_site import SecureSite, is_secure
 
     class SiteClient(NumPyClient):
         def get_properties(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +79,8 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
                 # Joining again (the coordinator restarted): the same federation, the model
                 # and records already loaded here are kept.
                 state.emit("join", "Joined again")
-                return {"accepted": True, "site": state.config.site.name or state.path.stem}
+                return {"accepted": True, "site": state.config.site.name or state.path.stem,
+                        "n_train": len(state.local.data.train)}
             if difference is None:
                 try:
                     state.train_config = TrainConfig.from_dict(json.loads(str(config["training"])))
@@ -97,7 +99,8 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
             state.joined_with = joining
             state.emit("join", f"Joined: {len(state.local.data.train)} training and "
                                f"{len(state.local.test)} test records stay here")
-            return {"accepted": True, "site": state.config.site.name or state.path.stem}
+            return {"accepted": True, "site": state.config.site.name or state.path.stem,
+                    "n_train": len(state.local.data.train)}
 
         def get_parameters(self, config: dict[str, Any]) -> list[Any]:
             return state.exchange.get(state.local.model)
@@ -105,6 +108,10 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
         def fit(self, parameters: list[Any], config: dict[str, Any]) -> tuple[list[Any], int, dict[str, Any]]:
             r = int(config.get("round", 0))
             state.last_contact = time.monotonic()
+            if is_secure(config):  # a secure aggregation message (its fit stage trains here)
+                reply = secure.answer(config)
+                state.sent_bytes += sum(len(v) for v in reply.values() if isinstance(v, bytes))
+                return [], 0, reply
             state.emit("train", f"Round {r}: training on this site's records", r)
             arrays, n, metrics = state.local.fit(
                 state.exchange, parameters, epochs=int(config.get("local_epochs", 1)),
@@ -130,7 +137,18 @@ def _make_client(state: _SiteState, own: FederationSchema) -> Any:
                                    f"({int(sent['n'])} test records)", r, metrics=sent)
             return loss, n, sent
 
-    return SiteClient().to_client()
+    client = SiteClient().to_client()
+    secure = SecureSite(client, lambda stage, r: state.emit("train", _SECURE_WORDS.get(stage, stage), r))
+    return client
+
+
+#: What a site says at each stage of secure aggregation.
+_SECURE_WORDS = {
+    "setup": "Secure aggregation: keys made for this round",
+    "share_keys": "Secure aggregation: key shares exchanged with the other sites",
+    "collect_masked_vectors": "Secure aggregation: training, then sending the update masked",
+    "unmask": "Secure aggregation: shares sent to remove the masks of the sum",
+}
 
 
 def join_job(project_path: str | Path, config: JoinConfig, *, progress: Callable[[Any], None],
