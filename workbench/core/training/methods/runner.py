@@ -364,11 +364,11 @@ def after_finetune(job: Any, result: TrainResult) -> TrainResult:
     tr, va = np.arange(len(train)), np.arange(len(train), len(examples))
     tuned = info.get("chosen") or "finetune"  # finetune or lora
     scores = {tuned: float((result.metrics.get("validation") or {}).get("macro_f1", 0.0))}
-    models: dict[str, Any] = {}
+    val_probs: dict[str, np.ndarray] = {}
     for name in getattr(job, "compare_with", None) or ["tfidf"]:
         _Emitter(job)("evaluate", message=f"Comparing with {choose.CANDIDATE_NAMES[name]} on validation")
-        models[name], probs = ws.fit_predict(name, tr, va)
-        scores[name] = crossval.fold_macro_f1(ws.y[va], probs, data.multi_label)
+        _model, val_probs[name] = ws.fit_predict(name, tr, va)
+        scores[name] = crossval.fold_macro_f1(ws.y[va], val_probs[name], data.multi_label)
     winner = choose.pick_winner(scores)
     info.update(scores=scores, chosen=winner)
     info["sentence"] = method_sentence(info)
@@ -383,7 +383,9 @@ def after_finetune(job: Any, result: TrainResult) -> TrainResult:
             finish_run(project, job.run_id, status=result.status, metrics=metrics, model_path=row["model_path"],
                        timings=row["timings"], config=row["config"])
         return TrainResult(result.run_id, result.status, metrics, result.model_path)
-    model, _extra = ws.final_model(winner, tr)
+    # The linear model is delivered trained on the training and validation records (it has
+    # no epochs to stop early); its temperature comes from its validation predictions above.
+    model, _extra = ws.final_model(winner, np.arange(len(examples)))
     test = data.test or data.validation
     probs = _probs_on(ws, winner, model, [ex.text for ex in test])
     thresholds = [0.5] * len(data.labels) if data.multi_label else None
@@ -392,7 +394,9 @@ def after_finetune(job: Any, result: TrainResult) -> TrainResult:
     new = compute_metrics(test_y, pred, data.labels, multi_label=data.multi_label)
     new.update(split="test" if data.test else "validation", validation={"macro_f1": scores[winner]},
                thresholds=thresholds, method=metrics["method"])
-    probs = _calibrate(job, ws, winner, model, va, probs, test_y, new)
+    from workbench.core.training.calibration import calibrate_delivered
+
+    probs = calibrate_delivered(job, val_probs[winner], ws.y[va], probs, test_y, new, "validation")
     final = _save(job, model, ws.tokenizer, winner)
     _close(job, result.status, new, final, prediction_rows(test, probs, data.labels, data.multi_label, thresholds),
            time.perf_counter() - float(job.timings.get("total_s", 0.0)))
