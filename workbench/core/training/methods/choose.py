@@ -41,7 +41,8 @@ FINETUNE_MIN_PER_LABEL = 30
 FINETUNE_MIN_PER_LABEL_GPU = 20
 FINETUNE_MIN_RECORDS = 150
 SETFIT_MAX_RECORDS = 2000
-#: Seconds ``auto`` may spend comparing candidates before it stops adding SetFit folds.
+#: Seconds ``auto`` may spend comparing candidates, the delivered SetFit model included
+#: (SetFit is tried, and given more folds, only while a fold and the final model still fit).
 #: Counted as the process's CPU seconds per torch thread (``candidates.work_seconds``),
 #: so a machine busy with other work does not change which candidates are tried.
 TIME_BUDGET_S = 90.0

@@ -156,8 +156,12 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
                 cancelled = True
                 break
             if name == "setfit" and f > 0:
+                # One more fold, and still the delivered model (more pairs) within the budget.
+                from workbench.core.training.methods.setfit_method import plan_pairs
+
                 per_fold_s = (work_seconds() - w) / f
-                if work_seconds() - w0 + per_fold_s > choose.TIME_BUDGET_S:
+                final_s = per_fold_s * plan_pairs(len(ws.texts)) / plan_pairs(len(tr))
+                if work_seconds() - w0 + per_fold_s + final_s > choose.TIME_BUDGET_S:
                     break  # compared on the folds done so far
             emit("evaluate", f, len(folds), f"Trying {choose.CANDIDATE_NAMES[name]}: fold {f + 1} of {len(folds)}")
             try:
