@@ -181,6 +181,8 @@ def test_plan_thresholds():
     assert choose.plan_methods(prof, "auto").finetune  # a GPU 20
     prof.n_records = 120
     assert not choose.plan_methods(prof, "auto").finetune  # and 150 records in all
+    # SetFit's time budget: a minute for the smallest projects, growing to two.
+    assert [choose.time_budget_s(n) for n in (24, 48, 96, 2000)] == [60.0, 60.0, 90.0, 120.0]
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005, "setfit": 0.95}) == "setfit"
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005}) == "tfidf"  # tie: cheaper
 

@@ -33,7 +33,7 @@ from typing import Any
 
 __all__ = [
     "FINETUNE_MIN_PER_LABEL", "FINETUNE_MIN_PER_LABEL_GPU", "FINETUNE_MIN_RECORDS",
-    "SETFIT_MAX_RECORDS", "TIME_BUDGET_S", "DataProfile", "Plan", "profile_data", "plan_methods",
+    "SETFIT_MAX_RECORDS", "TIME_BUDGET_S", "TIME_BUDGET_MAX_S", "time_budget_s", "DataProfile", "Plan", "profile_data", "plan_methods",
     "pick_winner", "CANDIDATE_METHOD", "CANDIDATE_NAMES",
 ]
 
@@ -42,10 +42,21 @@ FINETUNE_MIN_PER_LABEL_GPU = 20
 FINETUNE_MIN_RECORDS = 150
 SETFIT_MAX_RECORDS = 2000
 #: Seconds ``auto`` may spend comparing candidates, the delivered SetFit model included
-#: (SetFit is tried, and given more folds, only while a fold and the final model still fit).
-#: Counted as the process's CPU seconds per torch thread (``candidates.work_seconds``),
-#: so a machine busy with other work does not change which candidates are tried.
-TIME_BUDGET_S = 90.0
+#: (SetFit is tried, and given more folds, only while a fold and the final model still fit):
+#: one minute for the smallest projects, so that 8 labels per class train in under two
+#: minutes in all on a 2-core CPU, growing with the labelled records up to two minutes
+#: (:func:`time_budget_s`). Counted as the process's CPU seconds per torch thread
+#: (``candidates.work_seconds``), so a machine busy with other work does not change which
+#: candidates are tried.
+TIME_BUDGET_S = 60.0
+TIME_BUDGET_MAX_S = 120.0
+
+
+def time_budget_s(n_records: int) -> float:
+    """``auto``'s comparison budget for ``n_records`` labelled records (48 -> 60 s, 96 -> 90 s)."""
+    return float(min(TIME_BUDGET_MAX_S, max(TIME_BUDGET_S, 30.0 + 0.625 * n_records)))
+
+
 #: Candidate -> the method name the user can also choose directly.
 CANDIDATE_METHOD = {"tfidf": "linear", "embeddings": "linear", "setfit": "setfit"}
 CANDIDATE_NAMES = {

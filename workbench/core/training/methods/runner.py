@@ -136,14 +136,15 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
     seconds: dict[str, float] = {}
     cancelled = False
     skipped: dict[str, str] = {}
+    budget = choose.time_budget_s(len(ws.texts))
     for name in candidates:
         if cancelled:
             break
         if name == "setfit" and len(candidates) > 1:
             estimate = _setfit_estimate_s(ws, folds)
-            if estimate is not None and work_seconds() - w0 + estimate > choose.TIME_BUDGET_S:
+            if estimate is not None and work_seconds() - w0 + estimate > budget:
                 skipped[name] = (f"SetFit skipped: about {estimate:.0f} s for one fold and the final model "
-                                 f"would exceed the {choose.TIME_BUDGET_S:.0f} s budget on this machine "
+                                 f"would exceed the {budget:.0f} s budget on this machine "
                                  f"(its processor time, whatever else is running)")
                 emit("evaluate", message=skipped[name])
                 continue
@@ -161,7 +162,7 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
 
                 per_fold_s = (work_seconds() - w) / f
                 final_s = per_fold_s * plan_pairs(len(ws.texts)) / plan_pairs(len(tr))
-                if work_seconds() - w0 + per_fold_s + final_s > choose.TIME_BUDGET_S:
+                if work_seconds() - w0 + per_fold_s + final_s > budget:
                     break  # compared on the folds done so far
             emit("evaluate", f, len(folds), f"Trying {choose.CANDIDATE_NAMES[name]}: fold {f + 1} of {len(folds)}")
             try:
