@@ -84,6 +84,11 @@ METHOD_CONFIG = {
 }
 
 
+#: Processor seconds of each train_project call (all threads): unlike wall-clock seconds they
+#: do not grow when other programs share the machine.
+CPU_SECONDS: list[float] = []
+
+
 def _sample(labels: list[str], pool: list[int], per_class: int, seed: int) -> list[int]:
     rng = random.Random(seed)
     out = []
@@ -145,9 +150,10 @@ def run_one(method: str, texts: list[str], labels: list[str], chosen: list[int],
         only = "tfidf" if method == "linear-tfidf" else "embeddings"
         choose.plan_methods = lambda profile, m, _o=only: choose.Plan([_o], f"{_o} only (benchmark)")
     try:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = train_project(path, cfg)
         seconds = time.perf_counter() - t
+        CPU_SECONDS.append(time.process_time() - c)
     finally:
         if saved is not None:
             choose.plan_methods = saved
@@ -207,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     n_seeds = args.slow_seeds if (method in slow and args.slow_seeds) else args.seeds
                     f1s, secs, picks = [], [], []
+                    CPU_SECONDS.clear()
                     for seed in range(args.first_seed, args.first_seed + n_seeds):
                         chosen = _sample(labels, pool, budget, seed)
                         f1, s, pick = run_one(method, texts, labels, chosen, test, seed, Path(tmp))
@@ -215,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                         picks.append(pick)
                     print(f"#   {name} {budget}/class {method}: macro-F1 "
                           f"{' '.join(f'{v:.3f}' for v in f1s)}, seconds {' '.join(f'{v:.0f}' for v in secs)}"
-                          f"{', picks ' + ' '.join(picks) if method == 'auto' else ''}", flush=True)
+                          f"{', picks ' + ' '.join(picks) if method == 'auto' else ''}"
+                          f"{'; processor seconds ' + ' '.join(f'{v:.0f}' for v in CPU_SECONDS) if CPU_SECONDS else ''}",
+                          flush=True)
                     spread = statistics.pstdev(f1s) if len(f1s) > 1 else 0.0
                     tag = f" {'/'.join(sorted(set(p[:2] for p in picks)))}" if method == "auto" else ""
                     cells.append(f"{np.mean(f1s):.3f}±{spread:.3f} {np.mean(secs):5.0f}s{tag}".rjust(22))

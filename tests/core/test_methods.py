@@ -159,12 +159,12 @@ def test_auto_fine_tunes_a_large_project(tmp_path, tiny_base_model):
     result = train_project(path, cfg)
     info = result.metrics["method"]
     assert info["requested"] == "auto" and "200 per label" in info["reason"]
-    # Fine-tuning was run and compared with TF-IDF on validation; the better one is delivered
-    # (two steps of a tiny random model lose to TF-IDF on keyword texts).
-    assert set(info["scores"]) == {"finetune", "tfidf"}
-    assert info["chosen"] == max(info["scores"], key=info["scores"].get)
+    # Fine-tuning was run and compared with TF-IDF and embeddings on validation; the best
+    # one is delivered (two steps of a tiny random model lose to TF-IDF on keyword texts).
+    assert set(info["scores"]) == {"finetune", "tfidf", "embeddings"}
+    assert info["chosen"] == choose.pick_winner(info["scores"])
     model_type = json.loads((result.model_path / "config.json").read_text())["model_type"]
-    assert model_type == ("bert" if info["chosen"] == "finetune" else "workbench-tfidf")
+    assert model_type == {"finetune": "bert", "tfidf": "workbench-tfidf", "embeddings": "workbench-encoder-head"}[info["chosen"]]
     run = list_runs(Project.open(path))[0]
     assert run["metrics"]["method"]["chosen"] == info["chosen"] and run["status"] == "completed"
     assert evaluate_run(path, result.run_id)["n"] > 0
@@ -173,11 +173,16 @@ def test_auto_fine_tunes_a_large_project(tmp_path, tiny_base_model):
 
 def test_plan_thresholds():
     prof = choose.DataProfile(600, 3, 200, 200, 20, 0.0, False, "cpu")
-    assert choose.plan_methods(prof, "auto").finetune
-    prof.per_label_median = 60
-    assert not choose.plan_methods(prof, "auto").finetune  # CPU needs 100 per label
+    plan = choose.plan_methods(prof, "auto")
+    assert plan.finetune and plan.candidates == ["tfidf", "embeddings"]  # compared on validation
+    prof.per_label_median = 25
+    assert not choose.plan_methods(prof, "auto").finetune  # a CPU needs 30 per label
     prof.device = "cuda"
-    assert choose.plan_methods(prof, "auto").finetune
+    assert choose.plan_methods(prof, "auto").finetune  # a GPU 20
+    prof.n_records = 120
+    assert not choose.plan_methods(prof, "auto").finetune  # and 150 records in all
+    # SetFit's time budget: a minute for the smallest projects, growing to two.
+    assert [choose.time_budget_s(n) for n in (24, 48, 96, 2000)] == [60.0, 60.0, 90.0, 120.0]
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005, "setfit": 0.95}) == "setfit"
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005}) == "tfidf"  # tie: cheaper
 

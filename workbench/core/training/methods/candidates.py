@@ -15,7 +15,16 @@ import numpy as np
 from workbench.core.training.methods import linear
 from workbench.core.training.methods.modules import EncoderHead, TfidfHead
 
-__all__ = ["Workspace"]
+__all__ = ["Workspace", "work_seconds"]
+
+
+def work_seconds() -> float:
+    """The process's CPU seconds per torch thread: about wall-clock seconds on an idle
+    machine, but not stretched when other programs share the cores, so ``auto``'s time
+    budget picks the same candidates on a busy machine as on a quiet one."""
+    import torch
+
+    return time.process_time() / max(1, torch.get_num_threads())
 
 
 class Workspace:
@@ -37,7 +46,7 @@ class Workspace:
         self.emit = emit
         self.ids = linear.token_ids(tokenizer, self.texts, max_length)
         self._embeddings: np.ndarray | None = None
-        self.seconds: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}  # work_seconds of shared steps
         self.samples = 0
 
     # ------------------------------------------------------------------ models
@@ -65,9 +74,9 @@ class Workspace:
         """Frozen-encoder embeddings of every text (computed once)."""
         if self._embeddings is None:
             model = self.new_encoder_head()
-            t = time.perf_counter()  # the pass itself (SetFit's time estimate uses it)
+            t = work_seconds()  # the pass itself (SetFit's time estimate uses it)
             self._embeddings = self.embed_with(model, "Computing sentence embeddings")
-            self.seconds["embeddings"] = time.perf_counter() - t
+            self.seconds["embeddings"] = work_seconds() - t
         return self._embeddings
 
     def embed_with(self, model: EncoderHead, message: str, idx: Sequence[int] | None = None) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 
 from workbench.core.training.config import TrainEvent, TrainResult
 from workbench.core.training.methods import choose, crossval
-from workbench.core.training.methods.candidates import Workspace
+from workbench.core.training.methods.candidates import Workspace, work_seconds
 from workbench.core.training.methods.modules import save_custom
 
 __all__ = ["train_with_method", "method_sentence", "after_finetune"]
@@ -89,6 +89,7 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
         if big:
             job.method_info["reason"] = plan.reason + f"; LoRA for a {job.info.size_class}-sized model"
         job.method_info.update(chosen="lora" if big else "finetune", evaluation="the validation split")
+        job.compare_with = plan.candidates  # after_finetune: the linear rivals on validation
         return None
     emit = _Emitter(job)
     small = len(everything) < crossval.CV_MAX_RECORDS
@@ -116,7 +117,7 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
                       f"validation records")
     job.effective = {"method": method, "max_length": max_length, "evaluation": "cv" if small else "split",
                      "candidates": plan.candidates}
-    comparison = _compare(ws, plan.candidates, choice_folds, emit, job, t0)
+    comparison = _compare(ws, plan.candidates, choice_folds, emit, job, work_seconds())
     cancelled = comparison["cancelled"]
     winner = comparison["winner"]
     if comparison["skipped"]:
@@ -127,34 +128,41 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
 
 
 def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, job: Any,
-             t0: float) -> dict[str, Any]:
-    """Score every candidate on the same folds (SetFit within the time budget)."""
+             w0: float) -> dict[str, Any]:
+    """Score every candidate on the same folds (SetFit within the time budget, counted in
+    :func:`~.candidates.work_seconds` from ``w0``)."""
     per_fold: dict[str, list[float]] = {}
     oof: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     cancelled = False
     skipped: dict[str, str] = {}
+    budget = choose.time_budget_s(len(ws.texts))
     for name in candidates:
         if cancelled:
             break
         if name == "setfit" and len(candidates) > 1:
             estimate = _setfit_estimate_s(ws, folds)
-            if estimate is not None and time.perf_counter() - t0 + estimate > choose.TIME_BUDGET_S:
+            if estimate is not None and work_seconds() - w0 + estimate > budget:
                 skipped[name] = (f"SetFit skipped: about {estimate:.0f} s for one fold and the final model "
-                                 f"would exceed the {choose.TIME_BUDGET_S:.0f} s budget on this machine")
+                                 f"would exceed the {budget:.0f} s budget on this machine "
+                                 f"(its processor time, whatever else is running)")
                 emit("evaluate", message=skipped[name])
                 continue
         per_fold[name] = []
         shape = (len(ws.texts), ws.k)
         oof[name] = np.full(shape, np.nan, dtype=np.float32)
-        t = time.perf_counter()
+        t, w = time.perf_counter(), work_seconds()
         for f, (tr, held) in enumerate(folds):
             if name != "tfidf" and job.should_stop():
                 cancelled = True
                 break
             if name == "setfit" and f > 0:
-                per_fold_s = (time.perf_counter() - t) / f
-                if time.perf_counter() - t0 + per_fold_s > choose.TIME_BUDGET_S:
+                # One more fold, and still the delivered model (more pairs) within the budget.
+                from workbench.core.training.methods.setfit_method import plan_pairs
+
+                per_fold_s = (work_seconds() - w) / f
+                final_s = per_fold_s * plan_pairs(len(ws.texts)) / plan_pairs(len(tr))
+                if work_seconds() - w0 + per_fold_s + final_s > budget:
                     break  # compared on the folds done so far
             emit("evaluate", f, len(folds), f"Trying {choose.CANDIDATE_NAMES[name]}: fold {f + 1} of {len(folds)}")
             try:
@@ -338,9 +346,10 @@ def _close(job: Any, status: str, metrics: dict[str, Any], final: Path, rows: li
 
 
 def after_finetune(job: Any, result: TrainResult) -> TrainResult:
-    """``auto`` chose fine-tuning: compare the fine-tuned model with TF-IDF + logistic
-    regression on the validation split and deliver TF-IDF when it is better (``auto`` is
-    never worse on validation than TF-IDF). Other runs are returned unchanged."""
+    """``auto`` chose fine-tuning: compare the fine-tuned model on the validation split with
+    the linear candidates of the plan (TF-IDF and embeddings + logistic regression, trained
+    on the same training split) and deliver the best, ties going to the cheaper method
+    (``auto`` is never worse on validation than TF-IDF). Other runs are returned unchanged."""
     from workbench.core.training.evaluate import compute_metrics, probs_to_predictions
     from workbench.core.training.finish import prediction_rows
     from workbench.core.training.models import load_tokenizer
@@ -358,16 +367,19 @@ def after_finetune(job: Any, result: TrainResult) -> TrainResult:
                    seed=job.config.seed, balanced=job.config.class_weighting == "balanced",
                    should_stop=lambda: False, emit=_Emitter(job))
     tr, va = np.arange(len(train)), np.arange(len(train), len(examples))
-    model, probs = ws.fit_predict("tfidf", tr, va)
-    tfidf_val = crossval.fold_macro_f1(ws.y[va], probs, data.multi_label)
-    ft_val = float((result.metrics.get("validation") or {}).get("macro_f1", 0.0))
     tuned = info.get("chosen") or "finetune"  # finetune or lora
-    info.update(scores={tuned: ft_val, "tfidf": tfidf_val},
-                chosen=tuned if ft_val >= tfidf_val else "tfidf")
+    scores = {tuned: float((result.metrics.get("validation") or {}).get("macro_f1", 0.0))}
+    val_probs: dict[str, np.ndarray] = {}
+    for name in getattr(job, "compare_with", None) or ["tfidf"]:
+        _Emitter(job)("evaluate", message=f"Comparing with {choose.CANDIDATE_NAMES[name]} on validation")
+        _model, val_probs[name] = ws.fit_predict(name, tr, va)
+        scores[name] = crossval.fold_macro_f1(ws.y[va], val_probs[name], data.multi_label)
+    winner = choose.pick_winner(scores)
+    info.update(scores=scores, chosen=winner)
     info["sentence"] = method_sentence(info)
     metrics = dict(result.metrics)
     metrics["method"] = dict(info)
-    if info["chosen"] == tuned:
+    if winner == tuned:
         from workbench.core.store.project import Project
         from workbench.core.training.runs import finish_run, get_run
 
@@ -376,16 +388,21 @@ def after_finetune(job: Any, result: TrainResult) -> TrainResult:
             finish_run(project, job.run_id, status=result.status, metrics=metrics, model_path=row["model_path"],
                        timings=row["timings"], config=row["config"])
         return TrainResult(result.run_id, result.status, metrics, result.model_path)
+    # The linear model is delivered trained on the training and validation records (it has
+    # no epochs to stop early); its temperature comes from its validation predictions above.
+    model, _extra = ws.final_model(winner, np.arange(len(examples)))
     test = data.test or data.validation
-    probs = _probs_on(ws, "tfidf", model, [ex.text for ex in test])
+    probs = _probs_on(ws, winner, model, [ex.text for ex in test])
     thresholds = [0.5] * len(data.labels) if data.multi_label else None
     pred = probs_to_predictions(probs, multi_label=data.multi_label, thresholds=thresholds)
-    new = compute_metrics(_targets(test, data.labels, data.multi_label), pred, data.labels,
-                          multi_label=data.multi_label)
-    new.update(split="test" if data.test else "validation", validation={"macro_f1": tfidf_val},
+    test_y = _targets(test, data.labels, data.multi_label)
+    new = compute_metrics(test_y, pred, data.labels, multi_label=data.multi_label)
+    new.update(split="test" if data.test else "validation", validation={"macro_f1": scores[winner]},
                thresholds=thresholds, method=metrics["method"])
-    probs = _calibrate(job, ws, "tfidf", model, va, probs, _targets(test, data.labels, data.multi_label), new)
-    final = _save(job, model, ws.tokenizer, "tfidf")
+    from workbench.core.training.calibration import calibrate_delivered
+
+    probs = calibrate_delivered(job, val_probs[winner], ws.y[va], probs, test_y, new, "validation")
+    final = _save(job, model, ws.tokenizer, winner)
     _close(job, result.status, new, final, prediction_rows(test, probs, data.labels, data.multi_label, thresholds),
            time.perf_counter() - float(job.timings.get("total_s", 0.0)))
     return TrainResult(result.run_id, result.status, new, final)
