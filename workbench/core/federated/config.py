@@ -25,6 +25,9 @@ __all__ = [
 DEFAULT_ADDRESS = "127.0.0.1:9092"
 #: What travels each round: every weight ('full'), or only LoRA adapters and the head ('lora').
 EXCHANGE_MODES = ("full", "lora")
+#: How the coordinator applies the sites' average update (see federated/server_step.py):
+#: Flower's FedAvgM ('sgd'), FedAdam, FedYogi, FedAdagrad.
+SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 
 
 @dataclass
@@ -61,6 +64,28 @@ class FederationConfig(Settings):
         "FedProx strength: keeps each site's weights close to the global ones (helps when "
         "sites' labels differ a lot). 0 = plain FedAvg.",
         advanced=True, min=0.0, max=100.0, decimals=4, step=0.01, label="FedProx mu",
+    )
+    server_optimizer: str = setting(
+        "sgd",
+        "How the coordinator moves the global model along the sites' average update each "
+        "round: 'sgd' (Flower's FedAvgM: the update times the server learning rate, plus "
+        "momentum; learning rate 1 without momentum is plain FedAvg) or an adaptive step "
+        "per weight: 'adam', 'yogi', 'adagrad' (Flower's FedAdam, FedYogi, FedAdagrad).",
+        advanced=True, choices=SERVER_OPTIMIZERS, label="Server optimizer",
+    )
+    server_learning_rate: float = setting(
+        0.0,
+        "Step of the server optimizer. With 'sgd', how far the global model moves along the "
+        "sites' average update (1 = to the average). 0 = automatic.",
+        advanced=True, min=0.0, max=100.0, decimals=6, step=0.1, special={0.0: "Automatic"},
+        label="Server learning rate",
+    )
+    server_momentum: float = setting(
+        0.0,
+        "Momentum of the server optimizer: the share of the previous rounds' update carried "
+        "into this one (with 'adam'/'yogi'/'adagrad': their first-moment decay). 0 = none.",
+        advanced=True, min=0.0, max=1.0, max_exclusive=True, decimals=3, step=0.05,
+        label="Server momentum",
     )
     exchange: str = setting(
         "full",
