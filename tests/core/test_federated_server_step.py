@@ -102,6 +102,7 @@ def test_adaptive_server_steps_are_flowers_fedadam_on_the_average():
     eta_norm = 0.01 * math.sqrt(1 - reference.beta_2 ** 2) / (1 - 0.9 ** 2)
     assert np.allclose(w1[0], eta_norm * 0.1 * 0.001 / (math.sqrt(0.01) * 0.001 + reference.tau))
     assert 0.005 < float(w1[0][0]) < 0.01
+    assert w1[0].dtype == np.float32  # as sent by the sites (Flower's step computes in float64)
     with pytest.raises(WorkbenchError, match="server optimizer"):
         from workbench.core.federated.server_step import flower_optimizer
 

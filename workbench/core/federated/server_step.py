@@ -79,6 +79,18 @@ def flower_optimizer(kind: str, *, learning_rate: float, momentum: float,
     raise WorkbenchError(f"Unknown server optimizer {kind!r} (use one of {', '.join(SERVER_OPTIMIZERS)}).")
 
 
+def _same_dtypes(stepped: Parameters, like: Parameters) -> Parameters:
+    """``stepped`` in the dtypes of ``like``: Flower's adaptive optimisers compute with
+    float64 scalars, which would double the bytes every later round sends."""
+    from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
+
+    arrays = parameters_to_ndarrays(stepped)
+    dtypes = [a.dtype for a in parameters_to_ndarrays(like)]
+    if all(a.dtype == d for a, d in zip(arrays, dtypes, strict=True)):
+        return stepped
+    return ndarrays_to_parameters([a.astype(d, copy=False) for a, d in zip(arrays, dtypes, strict=True)])
+
+
 class ServerStep(Strategy):
     """``strategy`` with Flower's server optimiser applied to each round's aggregate."""
 
@@ -115,7 +127,7 @@ class ServerStep(Strategy):
         one = [(None, FitRes(status=Status(code=Code.OK, message=""), parameters=averaged,
                              num_examples=1, metrics={}))]
         stepped, _m = self.optimizer.aggregate_fit(self.steps, one, [])
-        return stepped, metrics
+        return _same_dtypes(stepped, averaged), metrics
 
     def configure_evaluate(self, server_round: int, parameters: Parameters, client_manager: Any) -> list:
         return self.strategy.configure_evaluate(server_round, parameters, client_manager)
