@@ -55,9 +55,10 @@ class FederationConfig(Settings):
         advanced=True, special={0: "Minimum sites"}, label="Sites to start with",
     )
     local_epochs: int = setting(
-        3, "Passes over its own training records each site makes per round. With one, a "
-        "site with few records takes only a few steps per round and the average moves "
-        "little; the learning rate follows one schedule across all rounds.", min=1, max=100,
+        5, "Passes over its own training records each site makes per round. A round's "
+        "exchange costs far more than a site's training on a few hundred records, so sites "
+        "do several passes: with few, the first rounds stay poor and swing more. The "
+        "learning rate follows one schedule across all rounds.", min=1, max=100,
     )
     proximal_mu: float = setting(
         0.0,
