@@ -15,6 +15,8 @@ Measured side by side in one run, every model scored on the same held-out test s
   the sites run as threads of this process), ``--rounds`` rounds of ``--local-epochs``
   local epochs, every weight travelling; the global model scored after rounds 1, 3 and 5
   by the coordinator on the test set (held as the coordinator project's test records);
+  the coordinator's server step as configured (``--server-optimizer``, ``--server-lr``,
+  ``--server-momentum``; by default the federation's defaults);
 * federated, LoRA exchange (``--exchange lora``, method ``lora``): the same rounds, only
   the adapters and the head travelling.
 
@@ -26,6 +28,7 @@ their best epoch on their validation split (as every run does), the federation i
 round. Bytes per round: coordinator to sites plus sites to coordinator, all sites.
 
 Run: ``nice -n 10 python benchmarks/federated.py [--per-site 60] [--test 180] [--rounds 5]``
+(``--rows full,centralised`` runs only those rows.)
 """
 from __future__ import annotations
 
@@ -119,8 +122,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exchange", choices=("full", "lora", "both"), default="both")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-baselines", action="store_true", help="only the federated part")
+    ap.add_argument("--rows", default="alone,centralised,full,lora",
+                    help="rows to run, comma-separated from alone, centralised, full, lora "
+                         "(--skip-baselines and --exchange narrow them further)")
+    ap.add_argument("--lr", type=float, default=0.0, help="learning rate of every row (0 = automatic)")
+    fed_defaults = FederationConfig()
+    ap.add_argument("--server-optimizer", default=fed_defaults.server_optimizer,
+                    choices=("sgd", "adam", "yogi", "adagrad"))
+    ap.add_argument("--server-lr", type=float, default=fed_defaults.server_learning_rate,
+                    help="server learning rate (0 = automatic)")
+    ap.add_argument("--server-momentum", type=float, default=fed_defaults.server_momentum)
     args = ap.parse_args(argv)
     epochs = args.epochs or args.rounds * args.local_epochs
+    rows_wanted = {r.strip() for r in args.rows.split(",") if r.strip()}
+    if args.skip_baselines:
+        rows_wanted -= {"alone", "centralised"}
+    if args.exchange != "both":
+        rows_wanted -= {"full", "lora"} - {args.exchange}
 
     texts, labels = make_dataset(n=args.test + 6 * args.per_site, seed=args.seed)
     rows = list(zip(texts, labels, strict=True))
@@ -137,13 +155,19 @@ def main(argv: list[str] | None = None) -> int:
         pool = [r for r in pool if r not in mine]
         sites.append(mine)
     train = TrainConfig(base_model="bundled", method="finetune", epochs=epochs, max_length=64,
-                        batch_size=16, seed=args.seed, early_stopping_patience=0)
+                        batch_size=16, seed=args.seed, early_stopping_patience=0,
+                        learning_rate=args.lr)
     print(f"data: 6 intents, {len(test)} shared test records, 3 sites x {args.per_site} labelled "
           f"records (70% from two home intents each; 70/15/15 train/validation/test per project); "
           f"MiniLM, max length 64, batch 16, automatic learning rate and frozen layers")
     print(f"alone and centralised: {epochs} epochs (best validation epoch kept); federated: "
           f"{args.rounds} rounds x {args.local_epochs} local epochs (one learning-rate schedule over "
-          "all rounds; each site's softmax over the labels it has), FedAvg, last round kept")
+          "all rounds; each site's softmax over the labels it has), FedAvg and the server step below, "
+          "last round kept")
+    server = FederationConfig(server_optimizer=args.server_optimizer, server_learning_rate=args.server_lr,
+                              server_momentum=args.server_momentum)
+    print(f"server step: {server.server_optimizer}, learning rate {server.server_learning_rate:g} "
+          f"(0 = automatic), momentum {server.server_momentum:g}; rows: {', '.join(sorted(rows_wanted))}")
     for k, s in enumerate(sites):
         mix = {n: sum(1 for _t, lab in s if lab == n) for n in names}
         print(f"  site {k}: " + ", ".join(f"{n} {c}" for n, c in mix.items()))
@@ -153,24 +177,24 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         paths = [make_project(tmp / f"site{k}.wbproj", names, s) for k, s in enumerate(sites)]
-        for k, path in enumerate([] if args.skip_baselines else paths):
+        for k, path in enumerate(paths if "alone" in rows_wanted else []):
             t = time.perf_counter()
             res = train_project(path, train)
             out[f"site {k} alone"] = score(res.model_path, test, names)
             print(f"site {k} alone: macro-F1 {out[f'site {k} alone']:.3f} ({time.perf_counter() - t:.0f} s)", flush=True)
-        if not args.skip_baselines:
+        if "centralised" in rows_wanted:
             central = make_project(tmp / "central.wbproj", names, [r for s in sites for r in s])
             t = time.perf_counter()
             res = train_project(central, train)
             out["centralised"] = score(res.model_path, test, names)
             print(f"centralised: macro-F1 {out['centralised']:.3f} ({time.perf_counter() - t:.0f} s)", flush=True)
-        modes = ("full", "lora") if args.exchange == "both" else (args.exchange,)
+        modes = [m for m in ("full", "lora") if m in rows_wanted]
         for mode in modes:
             print(f"federated, {mode} exchange:", flush=True)
             coord = make_project(tmp / f"coord-{mode}.wbproj", names, test, split="test")
             cfg = dataclasses.replace(train, method="finetune" if mode == "full" else "lora")
-            fed = FederationConfig(rounds=args.rounds, min_sites=3, local_epochs=args.local_epochs,
-                                   exchange=mode)
+            fed = dataclasses.replace(server, rounds=args.rounds, min_sites=3,
+                                      local_epochs=args.local_epochs, exchange=mode)
             t = time.perf_counter()
             runs[mode] = federate(coord, paths, cfg, fed)
             print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
@@ -182,17 +206,21 @@ def main(argv: list[str] | None = None) -> int:
         for h in fed_run.history:
             if h["round"] in (1, 3, 5) or h["round"] == len(fed_run.history):
                 print(f"{f'federated {mode}, round ' + str(h['round']):<30} {h['coordinator']['macro_f1']:8.3f}")
-    if out and "full" in runs:
-        final = runs["full"].history[-1]["coordinator"]["macro_f1"]
-        best_alone = max(v for k, v in out.items() if k.endswith("alone"))
-        print(f"\nfederated (full) after {len(runs['full'].history)} rounds vs centralised: "
-              f"{100 * (final - out['centralised']):+.1f} points (target >= -2.0); vs best site alone: "
-              f"{100 * (final - best_alone):+.1f} points (target > 0)")
-    print("\nper round: bytes sent (coordinator to sites + sites to coordinator, 3 sites), seconds")
+    alone = [v for k, v in out.items() if k.endswith("alone")]
+    for mode, fed_run in runs.items():
+        final = fed_run.history[-1]["coordinator"]["macro_f1"]
+        versus = []
+        if "centralised" in out:
+            versus.append(f"vs centralised {100 * (final - out['centralised']):+.1f} points (target >= -2.0)")
+        if alone:
+            versus.append(f"vs best site alone {100 * (final - max(alone)):+.1f} points (target > 0)")
+        if versus:
+            print(f"federated ({mode}) after {len(fed_run.history)} rounds: " + "; ".join(versus))
+    print("\nper round: bytes sent (coordinator to sites + sites to coordinator, 3 sites), seconds, macro-F1 on the shared test set")
     for mode, fed_run in runs.items():
         for h in fed_run.history:
             print(f"  {mode:<4} round {h['round']}: {(h['bytes_sent'] + h['bytes_received']) / 1e6:8.2f} MB, "
-                  f"{h['seconds']:6.1f} s")
+                  f"{h['seconds']:6.1f} s, macro-F1 {h['coordinator']['macro_f1']:.3f}")
     if len(runs) == 2:
         per = {m: sum(h["bytes_sent"] + h["bytes_received"] for h in r.history) / len(r.history)
                for m, r in runs.items()}

@@ -361,6 +361,9 @@ def test_differential_privacy_adds_noise_and_records_the_budget(launcher, tmp_pa
         start_sites(launcher, f"127.0.0.1:{port}", folder / "out", [(a, "north"), (b, "south")])
         config = serve_config(tiny_base_model, port, rounds=2, min_sites=2)
         config.training.freeze_layers = 1
+        # Plain averaging: the noise below is Flower's alone (a server learning rate of r
+        # moves the noisy average r times as far: tests/core/test_federated_server_step.py).
+        config.federation.server_learning_rate = 1.0
         config.privacy = PrivacyConfig(differential_privacy=dp, noise_multiplier=0.7,
                                        clipping_norm=0.05, clipping="sites", delta=1e-4)
         coordinator = Coordinator(coord, config)

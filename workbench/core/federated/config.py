@@ -25,6 +25,9 @@ __all__ = [
 DEFAULT_ADDRESS = "127.0.0.1:9092"
 #: What travels each round: every weight ('full'), or only LoRA adapters and the head ('lora').
 EXCHANGE_MODES = ("full", "lora")
+#: How the coordinator applies the sites' average update (see federated/server_step.py):
+#: Flower's FedAvgM ('sgd'), FedAdam, FedYogi, FedAdagrad.
+SERVER_OPTIMIZERS = ("sgd", "adam", "yogi", "adagrad")
 
 
 @dataclass
@@ -52,15 +55,41 @@ class FederationConfig(Settings):
         advanced=True, special={0: "Minimum sites"}, label="Sites to start with",
     )
     local_epochs: int = setting(
-        3, "Passes over its own training records each site makes per round. With one, a "
-        "site with few records takes only a few steps per round and the average moves "
-        "little; the learning rate follows one schedule across all rounds.", min=1, max=100,
+        5, "Passes over its own training records each site makes per round. A round's "
+        "exchange costs far more than a site's training on a few hundred records, so sites "
+        "do several passes: with few, the first rounds stay poor and swing more. The "
+        "learning rate follows one schedule across all rounds.", min=1, max=100,
     )
     proximal_mu: float = setting(
         0.0,
         "FedProx strength: keeps each site's weights close to the global ones (helps when "
         "sites' labels differ a lot). 0 = plain FedAvg.",
         advanced=True, min=0.0, max=100.0, decimals=4, step=0.01, label="FedProx mu",
+    )
+    server_optimizer: str = setting(
+        "sgd",
+        "How the coordinator moves the global model along the sites' average update each "
+        "round: 'sgd' (Flower's FedAvgM: the update times the server learning rate, plus "
+        "momentum; learning rate 1 without momentum is plain FedAvg) or an adaptive step "
+        "per weight: 'adam', 'yogi', 'adagrad' (Flower's FedAdam, FedYogi, FedAdagrad).",
+        advanced=True, choices=SERVER_OPTIMIZERS, label="Server optimizer",
+    )
+    server_learning_rate: float = setting(
+        0.0,
+        "Step of the server optimizer. With 'sgd', how far the global model moves along the "
+        "sites' average update (1 = to the average). 0 = automatic: with 'sgd' as far as "
+        "centralised training on all the sites' records moves in the same epochs (the number "
+        "of sites when they are of equal size, about 1 when one site holds nearly every "
+        "record); 0.001 with 'adam'/'yogi', 0.01 with 'adagrad'.",
+        advanced=True, min=0.0, max=100.0, decimals=6, step=0.1, special={0.0: "Automatic"},
+        label="Server learning rate",
+    )
+    server_momentum: float = setting(
+        0.0,
+        "Momentum of the server optimizer: the share of the previous rounds' update carried "
+        "into this one (with 'adam'/'yogi'/'adagrad': their first-moment decay). 0 = none.",
+        advanced=True, min=0.0, max=1.0, max_exclusive=True, decimals=3, step=0.05,
+        label="Server momentum",
     )
     exchange: str = setting(
         "full",

@@ -3,7 +3,8 @@
 ``serve_job`` starts Flower's gRPC server on the configured address, checks the label
 schema of every site that connects (admitting only matching ones), and runs the rounds
 itself: each round every admitted site trains from the global weights, Flower's FedAvg
-(or FedProx) combines the results weighted by the sites' training examples, and every site
+(or FedProx) combines the results weighted by the sites' training examples, a server step
+moves the global model along that average (``server_step.py``), and every site
 reports figures on its own test split. A round that ends with fewer than the minimum of
 sites (a site dropped out) is repeated with whoever is there; a site may rejoin at any
 time. After each round the global weights are checkpointed; a coordinator stopped early tells its
@@ -147,6 +148,7 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
 
     from workbench.core.federated.local import LocalModel
     from workbench.core.federated.privacy import private_strategy
+    from workbench.core.federated.server_step import server_step
     from workbench.core.federated.strategy import AdmittingClientManager, FederationStrategy
     from workbench.core.store.project import Project
 
@@ -214,7 +216,8 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
             if time.monotonic() > rebind_until or should_stop():
                 raise _bind_error(fed.address, exc) from None
             time.sleep(0.25)
-    server = Server(client_manager=manager, strategy=private_strategy(strategy, config.privacy))
+    server = Server(client_manager=manager, strategy=server_step(
+        private_strategy(strategy, config.privacy), fed, initial))
     server.parameters = initial
     fit_round = _fit_stage(server, strategy, manager, config, timeout=fed.round_timeout_s or None)
     if config.privacy.secure_aggregation:
