@@ -42,9 +42,10 @@ path, annotator, offset = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with Project.open(path) as project:
     names = project.label_names()
     print("open", flush=True)
-    for rid in range(1, project.max_record_id() + 1):
-        project.annotate(rid, [names[(rid + offset) % len(names)]], annotator=annotator)
-        print(rid, flush=True)
+    for _pass in range(100):  # passes over the same labels, so a fast machine is still killed mid-way
+        for rid in range(1, project.max_record_id() + 1):
+            project.annotate(rid, [names[(rid + offset) % len(names)]], annotator=annotator)
+            print(rid, flush=True)
 print("done", flush=True)
 """
 

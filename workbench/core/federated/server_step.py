@@ -28,7 +28,15 @@ from workbench.core.federated.flower import require_flower
 
 require_flower()
 
-from flwr.common import Code, FitRes, Parameters, Scalar, Status  # noqa: E402
+from flwr.common import (  # noqa: E402
+    Code,
+    FitRes,
+    Parameters,
+    Scalar,
+    Status,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
 from flwr.server.strategy import FedAdagrad, FedAdam, FedAvgM, FedYogi, Strategy  # noqa: E402
 
 __all__ = ["AUTO_LEARNING_RATE", "SERVER_OPTIMIZERS", "ServerStep", "flower_optimizer", "server_step",
@@ -82,8 +90,6 @@ def flower_optimizer(kind: str, *, learning_rate: float, momentum: float,
 def _same_dtypes(stepped: Parameters, like: Parameters) -> Parameters:
     """``stepped`` in the dtypes of ``like``: Flower's adaptive optimisers compute with
     float64 scalars, which would double the bytes every later round sends."""
-    from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
-
     arrays = parameters_to_ndarrays(stepped)
     dtypes = [a.dtype for a in parameters_to_ndarrays(like)]
     if all(a.dtype == d for a, d in zip(arrays, dtypes, strict=True)):

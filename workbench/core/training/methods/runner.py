@@ -371,7 +371,7 @@ def after_finetune(job: Any, result: TrainResult) -> TrainResult:
     scores = {tuned: float((result.metrics.get("validation") or {}).get("macro_f1", 0.0))}
     val_probs: dict[str, np.ndarray] = {}
     for name in getattr(job, "compare_with", None) or ["tfidf"]:
-        _Emitter(job)("evaluate", message=f"Comparing with {choose.CANDIDATE_NAMES[name]} on validation")
+        ws.emit("evaluate", message=f"Comparing with {choose.CANDIDATE_NAMES[name]} on validation")
         _model, val_probs[name] = ws.fit_predict(name, tr, va)
         scores[name] = crossval.fold_macro_f1(ws.y[va], val_probs[name], data.multi_label)
     winner = choose.pick_winner(scores)
