@@ -71,3 +71,29 @@ def test_privacy_settings_and_the_budget_show_on_the_page(qtbot, tmp_path):
     assert not page.privacy.inputs["noise_multiplier"].isEnabled() and page.budget.text() == ""
     page.role.setCurrentIndex(0)
     assert page.privacy.inputs["noise_multiplier"].isEnabled() and "ε = " in page.budget.text()
+
+
+def test_every_federation_and_site_setting_is_on_the_page(qtbot, tmp_path):
+    """Local epochs, FedProx, the server step and the rest come from the configs' own forms;
+    a site's name and model choice reach the join job."""
+    page = FederationPage()
+    qtbot.addWidget(page)
+    page.set_project(str(tmp_path / "p.wbproj"))
+    page.show()
+    assert page.federation.isVisible() and not page.site.isVisible()
+    assert "local_epochs" in page.federation.inputs and "address" not in page.federation.inputs
+    assert page.job_and_config()[1].federation.local_epochs == 5  # the config's default
+    page.federation.set_values({"local_epochs": 2, "proximal_mu": 0.01, "server_optimizer": "adam",
+                                "server_learning_rate": 0.002, "server_momentum": 0.5})
+    page.rounds.setValue(7)
+    fed = page.job_and_config()[1].federation
+    assert (fed.local_epochs, fed.proximal_mu, fed.server_optimizer, fed.server_learning_rate,
+            fed.server_momentum, fed.rounds) == (2, 0.01, "adam", 0.002, 0.5, 7)
+    assert not page.federation.labels["proximal_mu"].isVisible()  # folded until asked for
+
+    page.role.setCurrentIndex(1)
+    assert page.site.isVisible() and not page.federation.isVisible()
+    page.address.setText("10.0.0.5:9100")
+    page.site.set_values({"name": "north", "keep_model": False})
+    site = page.job_and_config()[1].site
+    assert (site.address, site.name, site.keep_model) == ("10.0.0.5:9100", "north", False)

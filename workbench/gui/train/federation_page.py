@@ -39,6 +39,8 @@ from workbench.gui.widgets.config_form import ConfigForm
 __all__ = ["FederationPage"]
 
 ROLES = ("Coordinator (this project defines the labels)", "Site (join with this project)")
+#: FederationConfig fields with inputs of their own at the top of the page.
+HAND_MADE = ("address", "rounds", "min_sites", "exchange")
 
 
 class FederationPage(QWidget):
@@ -69,6 +71,14 @@ class FederationPage(QWidget):
         form.addRow("Rounds", self.rounds)
         form.addRow("Minimum sites", self.min_sites)
         form.addRow("What travels", self.exchange)
+        # The coordinator's other settings (local epochs; folded: FedProx, the server step,
+        # time limits, TLS, resume, traffic log) and a site's own: forms from their configs.
+        self.federation = ConfigForm(FederationConfig, exclude=HAND_MADE,
+                                     advanced_title="More federation settings")
+        self.site = ConfigForm(SiteConfig, exclude=("address",), advanced_title="More site settings")
+        form.addRow(self.federation)
+        form.addRow(self.site)
+        self.site.setVisible(False)
         # Differential privacy (the coordinator's choice): form from PrivacyConfig's settings.
         self.privacy = ConfigForm(PrivacyConfig, advanced_title="More privacy settings")
         self.privacy.value_changed.connect(self._show_budget)
@@ -114,6 +124,8 @@ class FederationPage(QWidget):
         self.rounds.setEnabled(coordinator)
         self.min_sites.setEnabled(coordinator)
         self.exchange.setEnabled(coordinator)
+        self.federation.setVisible(coordinator)
+        self.site.setVisible(not coordinator)
         self.privacy.set_editable(coordinator)
         self._show_budget()
 
@@ -147,17 +159,21 @@ class FederationPage(QWidget):
         if self.role.currentIndex() == 0:
             base = self.training_source() if self.training_source else TrainConfig()
             training = TrainConfig.from_dict({**base.to_dict(), "method": "finetune"})
-            fed = FederationConfig(address=address, rounds=self.rounds.value(),
-                                   min_sites=self.min_sites.value(), exchange=self.exchange.currentData())
+            fed = self.federation.config(address=address, rounds=self.rounds.value(),
+                                         min_sites=self.min_sites.value(), exchange=self.exchange.currentData())
             return serve_job, ServeConfig(fed, training, self.privacy.config())
-        return join_job, JoinConfig(SiteConfig(address=address))
+        return join_job, JoinConfig(self.site.config(address=address))
 
     def start(self) -> None:
         from workbench.gui.widgets.workers import run_in_child
 
         if self.project_path is None or self.handle is not None:
             return
-        job, config = self.job_and_config()
+        try:
+            job, config = self.job_and_config()
+        except WorkbenchError as exc:  # e.g. only part of the TLS files given
+            self.log.appendPlainText(f"Cannot start: {exc}")
+            return
         self.table.setRowCount(0)
         self.log.clear()
         self.handle = run_in_child(self, job, self.project_path, config, name="federation",
