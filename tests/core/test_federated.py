@@ -464,7 +464,7 @@ def test_lora_federation_sends_only_adapters_and_stores_a_lora_run(launcher, tmp
 
 
 def test_a_restarted_coordinator_resumes_from_the_last_completed_round(launcher, tmp_path, tiny_base_model):
-    from workbench.core.federated.checkpoint import checkpoint_dir
+    from workbench.core.federated.checkpoint import OPTIMIZER_FILE, checkpoint_dir
 
     coord = make_site(tmp_path / "coord.wbproj", {}, seed=0)
     sites = [(make_site(tmp_path / f"s{i}.wbproj", {"billing": 8, "delivery": 8}, seed=i), f"s{i}")
@@ -473,7 +473,8 @@ def test_a_restarted_coordinator_resumes_from_the_last_completed_round(launcher,
     start_sites(launcher, f"127.0.0.1:{port}", tmp_path / "one", sites)
     # The coordinator goes down right after round 1 is saved: the stop is set from its own
     # progress callback, so round 2 cannot finish first however quick the machine is.
-    first = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2),
+    # Server momentum: the optimiser's memory is part of the checkpoint.
+    first = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2, server_momentum=0.5),
                         stop_when=lambda e: e.phase == "round")
     first.join()
     assert isinstance(first.error, Cancelled)
@@ -481,9 +482,17 @@ def test_a_restarted_coordinator_resumes_from_the_last_completed_round(launcher,
         assert list_runs(p) == []
         models_dir = p.models_dir
     assert (checkpoint_dir(models_dir) / "state.json").is_file()
+    saved = json.loads((checkpoint_dir(models_dir) / "state.json").read_text())
+    assert saved["server_optimizer"]["steps"] == 1
+    assert (checkpoint_dir(models_dir) / OPTIMIZER_FILE).is_file()  # round 1's momentum
 
+    # Other server settings cannot resume it (the momentum would not mean the same).
+    changed = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2, resume=True))
+    changed.join()
+    assert "server_step changed" in str(changed.error)
     # It restarts; the sites, still trying to reach it, join again and round 2 runs.
-    second = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2, resume=True))
+    second = Coordinator(coord, serve_config(tiny_base_model, port, rounds=2, min_sites=2, resume=True,
+                                             server_momentum=0.5))
     results = site_results(launcher, tmp_path / "one", ["s0", "s1"])
     second.join()
     assert second.error is None, (second.error, results)

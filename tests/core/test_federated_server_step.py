@@ -125,3 +125,62 @@ def test_with_differential_privacy_the_step_follows_the_clipped_average():
     step.strategy.num_sampled_clients = 2
     w1 = _round(step, 1, w0, [(1.0, 1000), (0.0, 10)])  # norm 10: clipped to 1, i.e. 0.1 each
     assert np.allclose(w1[0], 3.0 * (0.1 + 0.0) / 2, rtol=1e-4)
+
+
+@pytest.mark.parametrize("settings", [
+    {"server_learning_rate": 2.0, "server_momentum": 0.5},  # FedAvgM's momentum vector
+    {"server_optimizer": "adam", "server_learning_rate": 0.05, "server_momentum": 0.9},  # FedAdam's moments
+])
+def test_a_resumed_federation_continues_the_server_optimizer_where_it_stopped(tmp_path, settings):
+    """Round 3 after a restart from the checkpoint (weights and optimiser state written to
+    disk, a new ServerStep built from them) moves exactly as without the restart; a
+    restart that forgot the state would move differently."""
+    from workbench.core.federated.checkpoint import (
+        load_checkpoint,
+        load_optimizer_state,
+        save_checkpoint,
+    )
+
+    fed = FederationConfig(**settings)
+    w0 = [np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3), np.zeros(3, np.float32)]
+    moves = {1: [(0.3, 30), (-0.1, 10)], 2: [(0.1, 30), (0.2, 10)], 3: [(-0.05, 20), (0.15, 20)]}
+    straight, _inner = _strategy(w0, fed)
+    w = w0
+    for r in (1, 2, 3):
+        w = _round(straight, r, w, moves[r])
+    expected = w
+
+    first, _inner = _strategy(w0, fed)
+    w = w0
+    for r in (1, 2):
+        w = _round(first, r, w, moves[r])
+    memory, meta = first.state()
+    assert memory and meta["steps"] == 2
+    save_checkpoint(tmp_path, w, {"round": 2, "server_optimizer": meta}, memory)
+
+    arrays, state = load_checkpoint(tmp_path, {"round": 2})
+    resumed, _inner = _strategy([np.asarray(a) for a in arrays], fed)
+    forgetful, _inner = _strategy([np.asarray(a) for a in arrays], fed)
+    resumed.restore(load_optimizer_state(tmp_path), state["server_optimizer"])
+    assert resumed.steps == 2 and resumed.learning_rates == first.learning_rates
+    got = _round(resumed, 3, arrays, moves[3])
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    without = _round(forgetful, 3, arrays, moves[3])
+    assert max(float(np.abs(a - b).max()) for a, b in zip(without, expected, strict=True)) > 1e-3
+    assert all(a.dtype == np.float32 for a in got)
+
+
+def test_plain_averaging_writes_no_optimizer_file(tmp_path):
+    from workbench.core.federated.checkpoint import (
+        OPTIMIZER_FILE,
+        checkpoint_dir,
+        load_optimizer_state,
+        save_checkpoint,
+    )
+
+    save_checkpoint(tmp_path, [np.zeros(2, np.float32)], {"round": 1}, {"m_t.00000": np.ones(2)})
+    assert (checkpoint_dir(tmp_path) / OPTIMIZER_FILE).is_file()
+    save_checkpoint(tmp_path, [np.zeros(2, np.float32)], {"round": 2}, {})  # e.g. a new federation
+    assert not (checkpoint_dir(tmp_path) / OPTIMIZER_FILE).exists()
+    assert load_optimizer_state(tmp_path) == {}

@@ -1,8 +1,8 @@
 """The coordinator's checkpoint: the global weights and history after each completed round,
 so a restarted coordinator resumes from the last completed round (``--resume``).
 
-Kept in ``<project>.models/federation-checkpoint/`` (``global.safetensors`` and
-``state.json``), each written to a temporary name and renamed, so a crash never leaves a
+Kept in ``<project>.models/federation-checkpoint/`` (``global.safetensors``, the server
+optimiser's ``server_optimizer.safetensors`` and ``state.json``), each written to a temporary name and renamed, so a crash never leaves a
 half-written checkpoint. A finished federation removes it.
 """
 from __future__ import annotations
@@ -15,19 +15,32 @@ from typing import Any
 
 from workbench.core.errors import WorkbenchError
 
-__all__ = ["checkpoint_dir", "save_checkpoint", "load_checkpoint", "remove_checkpoint"]
+__all__ = ["checkpoint_dir", "save_checkpoint", "load_checkpoint", "load_optimizer_state",
+           "remove_checkpoint"]
+
+#: The server optimiser's arrays (momentum, moments), next to the global weights.
+OPTIMIZER_FILE = "server_optimizer.safetensors"
 
 
 def checkpoint_dir(models_dir: Path) -> Path:
     return models_dir / "federation-checkpoint"
 
 
-def save_checkpoint(models_dir: Path, arrays: list[Any], state: dict[str, Any]) -> None:
-    """Write the global weights and ``state`` (round, history, schema, settings)."""
+def save_checkpoint(models_dir: Path, arrays: list[Any], state: dict[str, Any],
+                    optimizer: dict[str, Any] | None = None) -> None:
+    """Write the global weights, the server optimiser's arrays (``optimizer``, by name; see
+    :meth:`ServerStep.state`) and ``state`` (round, history, schema, settings). ``state.json``
+    is written last: it names a round only once everything of that round is on disk."""
     from safetensors.numpy import save_file
 
     folder = checkpoint_dir(models_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    if optimizer:
+        tmp = folder / f"{OPTIMIZER_FILE}.partial"
+        save_file(optimizer, str(tmp))
+        os.replace(tmp, folder / OPTIMIZER_FILE)
+    else:
+        (folder / OPTIMIZER_FILE).unlink(missing_ok=True)
     tmp = folder / "global.safetensors.partial"
     save_file({f"t{i:05d}": a for i, a in enumerate(arrays)}, str(tmp))
     os.replace(tmp, folder / "global.safetensors")
@@ -59,6 +72,19 @@ def load_checkpoint(models_dir: Path, expect: dict[str, Any]) -> tuple[list[Any]
                 f"new federation without --resume (the checkpoint in {folder} is then replaced)."
             )
     return [tensors[k] for k in sorted(tensors)], state
+
+
+def load_optimizer_state(models_dir: Path) -> dict[str, Any]:
+    """The server optimiser's arrays saved with the checkpoint (empty when it had none)."""
+    from safetensors.numpy import load_file
+
+    file = checkpoint_dir(models_dir) / OPTIMIZER_FILE
+    if not file.is_file():
+        return {}
+    try:
+        return dict(load_file(str(file)))
+    except (OSError, ValueError) as exc:
+        raise WorkbenchError(f"The federation checkpoint's {file.name} cannot be read: {exc}") from None
 
 
 def remove_checkpoint(models_dir: Path) -> None:

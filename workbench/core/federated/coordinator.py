@@ -25,7 +25,12 @@ from typing import Any
 
 from workbench.core.errors import Cancelled, WorkbenchError
 from workbench.core.federated.accounting import planned_words, privacy_record, privacy_words
-from workbench.core.federated.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from workbench.core.federated.checkpoint import (
+    load_checkpoint,
+    load_optimizer_state,
+    remove_checkpoint,
+    save_checkpoint,
+)
 from workbench.core.federated.config import FederationEvent, FederationResult, ServeConfig
 from workbench.core.federated.exchange import exchange_for
 from workbench.core.federated.flower import require_flower
@@ -148,7 +153,7 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
 
     from workbench.core.federated.local import LocalModel
     from workbench.core.federated.privacy import private_strategy
-    from workbench.core.federated.server_step import server_step
+    from workbench.core.federated.server_step import SERVER_STEP_SETTINGS, ServerStep, server_step
     from workbench.core.federated.strategy import AdmittingClientManager, FederationStrategy
     from workbench.core.store.project import Project
 
@@ -188,7 +193,8 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
                   "exchange": fed.exchange, "rounds": fed.rounds, "local_epochs": fed.local_epochs}
     fixed = {"schema": fit_config["schema"], "training": fit_config["training"],
              "exchange": fed.exchange, "local_epochs": fed.local_epochs,
-             "privacy": config.privacy.to_dict()}  # epsilon so far assumes the same settings
+             "privacy": config.privacy.to_dict(),  # epsilon so far assumes the same settings
+             "server_step": {k: getattr(fed, k) for k in SERVER_STEP_SETTINGS}}
     history: list[dict[str, Any]] = []
     resumed = load_checkpoint(models_dir, fixed) if fed.resume else None
     if resumed is not None:
@@ -219,6 +225,9 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
     server = Server(client_manager=manager, strategy=server_step(
         private_strategy(strategy, config.privacy), fed, initial))
     server.parameters = initial
+    stepper = server.strategy if isinstance(server.strategy, ServerStep) else None
+    if resumed is not None and stepper is not None:
+        stepper.restore(load_optimizer_state(models_dir), resumed[1].get("server_optimizer") or {})
     fit_round = _fit_stage(server, strategy, manager, config, timeout=fed.round_timeout_s or None)
     if config.privacy.secure_aggregation:
         emit("prepare", "Secure aggregation (SecAgg+): the coordinator sees only the sum of the "
@@ -265,8 +274,9 @@ def serve_job(project_path: str | Path, config: ServeConfig, *, progress: Callab
                 entry["coordinator"] = _central_figures(local, exchange, fitted[0])
             history.append(entry)
             state["round"] = r
+            memory, meta = stepper.state() if stepper is not None else ({}, {})
             save_checkpoint(models_dir, parameters_to_ndarrays(server.parameters),
-                            {**fixed, "round": r, "history": history})
+                            {**fixed, "round": r, "history": history, "server_optimizer": meta}, memory)
             emit("round", _round_words(entry), metrics=weighted, per_site=entry["per_site"],
                  privacy=entry.get("privacy"))
         arrays = parameters_to_ndarrays(server.parameters)

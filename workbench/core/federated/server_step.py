@@ -15,12 +15,15 @@ differential privacy, the noisy average), feeds its aggregate to the Flower opti
 a single result, and returns the optimiser's new global weights. Applied after the noise,
 the step is post-processing of the private average: the privacy budget is unchanged.
 
-The optimiser's state (momentum, second moments) lives in the coordinator's memory; a
-resumed federation starts it again from zero at the checkpointed weights.
+The optimiser's state (momentum, Adam's moments, its step count) is saved with the
+coordinator's checkpoint after every round (:meth:`ServerStep.state`), so a resumed
+federation continues with it (:meth:`ServerStep.restore`) instead of starting it from zero.
 """
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.federated.config import SERVER_OPTIMIZERS
@@ -39,8 +42,14 @@ from flwr.common import (  # noqa: E402
 )
 from flwr.server.strategy import FedAdagrad, FedAdam, FedAvgM, FedYogi, Strategy  # noqa: E402
 
-__all__ = ["AUTO_LEARNING_RATE", "SERVER_OPTIMIZERS", "ServerStep", "flower_optimizer", "server_step",
+__all__ = ["AUTO_LEARNING_RATE", "SERVER_OPTIMIZERS", "SERVER_STEP_SETTINGS", "ServerStep", "flower_optimizer", "server_step",
            "steps_ratio"]
+
+#: The FederationConfig settings of the server step (a resumed federation keeps them).
+SERVER_STEP_SETTINGS = ("server_optimizer", "server_learning_rate", "server_momentum")
+
+#: The optimisers' attributes that carry over from round to round (FedAvgM, FedOpt).
+STATE_ARRAYS = ("momentum_vector", "m_t", "v_t")
 
 #: The automatic server learning rate of the adaptive optimisers (setting 0); 'sgd' has
 #: its own (:func:`steps_ratio`).
@@ -112,6 +121,26 @@ class ServerStep(Strategy):
 
     def __repr__(self) -> str:
         return f"ServerStep({self.strategy!r}, {type(self.optimizer).__name__})"
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """What the optimiser remembers between rounds, for the checkpoint: its arrays
+        (FedAvgM's momentum, FedOpt's first and second moments; none at plain 'sgd') by
+        name, and its step count and rates as JSON."""
+        arrays: dict[str, np.ndarray] = {}
+        for name in STATE_ARRAYS:
+            for i, a in enumerate(getattr(self.optimizer, name, None) or []):
+                arrays[f"{name}.{i:05d}"] = np.asarray(a)
+        return arrays, {"steps": self.steps,
+                        "learning_rates": {str(r): v for r, v in self.learning_rates.items()}}
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Continue from :meth:`state` of an interrupted federation."""
+        self.steps = int(meta.get("steps", 0))
+        self.learning_rates = {int(r): float(v) for r, v in (meta.get("learning_rates") or {}).items()}
+        for name in STATE_ARRAYS:
+            keys = sorted(k for k in arrays if k.rsplit(".", 1)[0] == name)
+            if keys:
+                setattr(self.optimizer, name, [arrays[k] for k in keys])
 
     def initialize_parameters(self, client_manager: Any) -> Parameters | None:
         return self.strategy.initialize_parameters(client_manager)
