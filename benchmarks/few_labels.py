@@ -139,7 +139,7 @@ def run_setfit_library(texts: list[str], labels: list[str], chosen: list[int], t
 
 
 def run_one(method: str, texts: list[str], labels: list[str], chosen: list[int], test: list[int],
-            seed: int, folder: Path, dataset: str = "data") -> tuple[float, float, str]:
+            seed: int, folder: Path, dataset: str = "data", threads: int = 0) -> tuple[float, float, str]:
     from workbench.core.data.importer import add_texts
     from workbench.core.store.project import Project
     from workbench.core.training import TrainConfig, train_project
@@ -154,7 +154,7 @@ def run_one(method: str, texts: list[str], labels: list[str], chosen: list[int],
         ids = add_texts(project, [texts[i] for i in chosen])
         for rid, i in zip(ids, chosen, strict=True):
             project.annotate(rid, [labels[i]])
-    cfg = TrainConfig(seed=seed, **METHOD_CONFIG[method])
+    cfg = TrainConfig(seed=seed, threads=threads, **METHOD_CONFIG[method])
     saved = None
     if method in ("linear-tfidf", "linear-emb"):
         saved = choose.plan_methods
@@ -229,7 +229,8 @@ def run_dataset(name: str, args: argparse.Namespace, out: Any = None) -> None:
                 CPU_SECONDS.clear()
                 for seed in range(args.first_seed, args.first_seed + n_seeds):
                     chosen = _sample(labels, pool, budget, seed)
-                    f1, s, pick = run_one(method, texts, labels, chosen, test, seed, Path(tmp), name)
+                    f1, s, pick = run_one(method, texts, labels, chosen, test, seed, Path(tmp), name,
+                                          threads=args.threads)
                     f1s.append(f1)
                     secs.append(s)
                     picks.append(pick)
@@ -265,7 +266,8 @@ def _in_parallel(args: argparse.Namespace, argv: list[str]) -> None:
         if not skip:
             rest.append(a)
     for name in args.datasets:
-        cmd = [sys.executable, __file__, *rest, "--jobs", "1", "--datasets", name, "--no-header"]
+        cmd = [sys.executable, __file__, *rest, "--jobs", "1", "--datasets", name, "--no-header",
+               "--threads", str(args.threads)]
         children.append((name, subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)))
 
     def pump(name: str, stream: Any) -> None:
@@ -301,20 +303,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first-seed", type=int, default=0, help="seeds run from this one (to add seeds later)")
     ap.add_argument("--datasets", nargs="+", default=["topic", "sentiment"])
     ap.add_argument("--jobs", type=int, default=1, help="2: a process per data set, side by side")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads of each run (default: the app's automatic setting, all cores; "
+                         "1 with --jobs 2, so the two processes share the cores evenly)")
     ap.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.threads is None:
+        args.threads = 1 if args.jobs > 1 and len(args.datasets) > 1 else 0
     if not args.no_header:
         print(f"methods: {', '.join(args.methods)}; budgets {args.budgets} labels per class; "
               f"{args.seeds} seed(s) (setfit/finetune/setfit-lib: budgets {args.slow_budgets or args.budgets}, "
-              f"{args.slow_seeds or args.seeds} seed(s)); test 600 records per data set; 1 torch thread "
-              f"per process; {'a process per data set' if args.jobs > 1 else 'one process'}", flush=True)
+              f"{args.slow_seeds or args.seeds} seed(s)); test 600 records per data set; torch threads "
+              f"per run: {args.threads or 'automatic'}; {'a process per data set' if args.jobs > 1 else 'one process'}", flush=True)
     t0 = time.perf_counter()
     if args.jobs > 1 and len(args.datasets) > 1:
         _in_parallel(args, argv)
     else:
         import torch
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(args.threads or torch.get_num_threads())
         for name in args.datasets:
             run_dataset(name, args)
     if not args.no_header:
