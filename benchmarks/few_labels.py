@@ -29,6 +29,7 @@ Run (the whole grid in one run, a process per data set, one torch thread each):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -130,7 +131,8 @@ def run_setfit_library(texts: list[str], labels: list[str], chosen: list[int], t
     train = Dataset.from_dict({"text": [texts[i] for i in chosen], "label": [labels[i] for i in chosen]})
     with tempfile.TemporaryDirectory() as out:  # its checkpoints, not the working folder
         args = TrainingArguments(output_dir=out, report_to="none", seed=seed, show_progress_bar=False)
-        Trainer(model=model, args=args, train_dataset=train).train()
+        with contextlib.redirect_stdout(sys.stderr):  # its loss logs would break the tables
+            Trainer(model=model, args=args, train_dataset=train).train()
     seconds = time.perf_counter() - t
     pred = list(model.predict([texts[i] for i in test], batch_size=64, as_numpy=True))
     names = sorted(set(labels))
