@@ -2,8 +2,9 @@
 so a restarted coordinator resumes from the last completed round (``--resume``).
 
 Kept in ``<project>.models/federation-checkpoint/`` (``global.safetensors``, the server
-optimiser's ``server_optimizer.safetensors`` and ``state.json``), each written to a temporary name and renamed, so a crash never leaves a
-half-written checkpoint. A finished federation removes it.
+optimiser's ``server_optimizer.safetensors`` and ``state.json``), each written to a
+temporary name and renamed, so a crash never leaves a half-written checkpoint. A finished
+federation removes it.
 """
 from __future__ import annotations
 

@@ -42,8 +42,8 @@ from flwr.common import (  # noqa: E402
 )
 from flwr.server.strategy import FedAdagrad, FedAdam, FedAvgM, FedYogi, Strategy  # noqa: E402
 
-__all__ = ["AUTO_LEARNING_RATE", "SERVER_OPTIMIZERS", "SERVER_STEP_SETTINGS", "ServerStep", "flower_optimizer", "server_step",
-           "steps_ratio"]
+__all__ = ["AUTO_LEARNING_RATE", "SERVER_OPTIMIZERS", "SERVER_STEP_SETTINGS", "ServerStep",
+           "flower_optimizer", "server_step", "steps_ratio"]
 
 #: The FederationConfig settings of the server step (a resumed federation keeps them).
 SERVER_STEP_SETTINGS = ("server_optimizer", "server_learning_rate", "server_momentum")
