@@ -97,3 +97,19 @@ def test_every_federation_and_site_setting_is_on_the_page(qtbot, tmp_path):
     page.site.set_values({"name": "north", "keep_model": False})
     site = page.job_and_config()[1].site
     assert (site.address, site.name, site.keep_model) == ("10.0.0.5:9100", "north", False)
+
+
+def test_refused_settings_say_why_and_start_nothing(qtbot, tmp_path):
+    from workbench.core.errors import WorkbenchError
+
+    page = FederationPage()
+    qtbot.addWidget(page)
+    page.set_project(str(tmp_path / "p.wbproj"))
+
+    def refused() -> TrainConfig:
+        raise WorkbenchError("Learning rate must be above 0.")
+
+    page.training_source = refused
+    page.start()
+    assert page.handle is None and page.start_button.isEnabled() and not page.stop_button.isEnabled()
+    assert "Cannot start: Learning rate must be above 0." in page.log.toPlainText()

@@ -171,7 +171,7 @@ class FederationPage(QWidget):
             return
         try:
             job, config = self.job_and_config()
-        except WorkbenchError as exc:  # e.g. only part of the TLS files given
+        except WorkbenchError as exc:  # e.g. the Train form's settings are refused
             self.log.appendPlainText(f"Cannot start: {exc}")
             return
         self.table.setRowCount(0)
