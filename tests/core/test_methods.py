@@ -289,3 +289,16 @@ def test_a_candidate_on_fewer_folds_must_beat_the_winner_and_tfidf_on_them():
     folds["setfit"] = [0.95]
     assert _winner(folds, 3) == "setfit"
     assert _winner({"tfidf": [0.5, 0.5], "embeddings": [0.5, 0.5]}, 2) == "tfidf"
+
+
+def test_setfit_pairs_follow_setfit_recipe_within_a_token_budget():
+    """40 pairs per record (SetFit's 20 positive + 20 negative), capped so that pairs x
+    tokens stay within one budget: short texts get thousands of pairs, long ones fewer."""
+    from workbench.core.training.methods.setfit_method import MIN_PAIRS_CAP, PAIR_TOKENS, plan_pairs
+
+    assert plan_pairs(48, 16) == 40 * 48  # 8 per class x 6 classes of short texts: the recipe
+    assert plan_pairs(400, 16) == PAIR_TOKENS // 16  # capped: 4,000 pairs
+    assert plan_pairs(400, 128) == PAIR_TOKENS // 128  # longer texts, fewer pairs: 500
+    assert plan_pairs(400, 512) == MIN_PAIRS_CAP  # never below the floor
+    assert plan_pairs(1, 16) == 64  # at least a few steps
+    assert plan_pairs(96, 16) > plan_pairs(96, 64) >= plan_pairs(96, 128)

@@ -49,6 +49,11 @@ class Workspace:
         self.seconds: dict[str, float] = {}  # work_seconds of shared steps
         self.samples = 0
 
+    @property
+    def mean_tokens(self) -> float | None:
+        """Mean tokens per text (SetFit's pair budget depends on it)."""
+        return float(np.mean([len(x) for x in self.ids])) if self.ids else None
+
     # ------------------------------------------------------------------ models
     def new_encoder_head(self) -> EncoderHead:
         import torch
