@@ -99,6 +99,8 @@ METHOD_CONFIG = {
 #: Processor seconds of each train_project call (all threads): unlike wall-clock seconds they
 #: do not grow when other programs share the machine.
 CPU_SECONDS: list[float] = []
+#: auto's candidates per run: "tf 0.990/5 se 1.000/5" (mean fold macro-F1 / folds scored).
+AUTO_FOLDS: list[str] = []
 
 
 def _sample(labels: list[str], pool: list[int], per_class: int, seed: int) -> list[int]:
@@ -178,6 +180,10 @@ def run_one(method: str, texts: list[str], labels: list[str], chosen: list[int],
 
     f1 = float(f1_score([labels[i] for i in test], pred, average="macro", labels=names, zero_division=0))
     chosen_name = (result.metrics.get("method") or {}).get("chosen", method)
+    if method == "auto":
+        table = (result.metrics.get("method") or {}).get("candidates") or []
+        AUTO_FOLDS.append(" ".join(f"{SHORT.get(r['candidate'], r['candidate'][:2])} {r['macro_f1']:.3f}/{r['folds']}"
+                                   for r in table) or "validation split")
     return f1, seconds, chosen_name
 
 
@@ -229,6 +235,7 @@ def run_dataset(name: str, args: argparse.Namespace, out: Any = None) -> None:
                 n_seeds = args.slow_seeds if (method in slow and args.slow_seeds) else args.seeds
                 f1s, secs, picks = [], [], []
                 CPU_SECONDS.clear()
+                AUTO_FOLDS.clear()
                 for seed in range(args.first_seed, args.first_seed + n_seeds):
                     chosen = _sample(labels, pool, budget, seed)
                     f1, s, pick = run_one(method, texts, labels, chosen, test, seed, Path(tmp), name,
@@ -239,7 +246,8 @@ def run_dataset(name: str, args: argparse.Namespace, out: Any = None) -> None:
                 print(f"#   {name} {budget}/class {method}: macro-F1 "
                       f"{' '.join(f'{v:.3f}' for v in f1s)}, seconds {' '.join(f'{v:.0f}' for v in secs)}"
                       f"{', picks ' + ' '.join(picks) if method == 'auto' else ''}"
-                      f"{'; processor seconds ' + ' '.join(f'{v:.0f}' for v in CPU_SECONDS) if CPU_SECONDS else ''}",
+                      f"{'; processor seconds ' + ' '.join(f'{v:.0f}' for v in CPU_SECONDS) if CPU_SECONDS else ''}"
+                      f"{'; compared (mean fold macro-F1/folds): ' + ' | '.join(AUTO_FOLDS) if AUTO_FOLDS else ''}",
                       file=out, flush=True)
                 means[method] = float(np.mean(f1s))
                 spread = statistics.pstdev(f1s) if len(f1s) > 1 else 0.0
