@@ -184,3 +184,18 @@ def test_plain_averaging_writes_no_optimizer_file(tmp_path):
     save_checkpoint(tmp_path, [np.zeros(2, np.float32)], {"round": 2}, {})  # e.g. a new federation
     assert not (checkpoint_dir(tmp_path) / OPTIMIZER_FILE).exists()
     assert load_optimizer_state(tmp_path) == {}
+
+
+def test_a_checkpoint_without_a_setting_names_the_missing_entry(tmp_path):
+    """A checkpoint written before the server step was recorded is refused for what it is
+    (a missing entry), not as a changed setting; a changed setting names the change."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.federated.checkpoint import load_checkpoint, save_checkpoint
+
+    save_checkpoint(tmp_path, [np.zeros(2, np.float32)], {"round": 1, "schema": "a"})
+    with pytest.raises(WorkbenchError, match="does not record the server_step"):
+        load_checkpoint(tmp_path, {"schema": "a", "server_step": {"server_momentum": 0.0}})
+    with pytest.raises(WorkbenchError, match="the schema changed"):
+        load_checkpoint(tmp_path, {"schema": "b"})
+    arrays, state = load_checkpoint(tmp_path, {"schema": "a"})
+    assert state["round"] == 1 and len(arrays) == 1

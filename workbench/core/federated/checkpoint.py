@@ -67,6 +67,12 @@ def load_checkpoint(models_dir: Path, expect: dict[str, Any]) -> tuple[list[Any]
     except (OSError, ValueError) as exc:
         raise WorkbenchError(f"The federation checkpoint in {folder} cannot be read: {exc}") from None
     for key, value in expect.items():
+        if key not in state:
+            raise WorkbenchError(
+                f"Cannot resume: the checkpoint in {folder} does not record the {key} (it was written "
+                f"by an earlier version of Workbench). Start a new federation without --resume "
+                f"(the checkpoint is then replaced)."
+            )
         if state.get(key) != value:
             raise WorkbenchError(
                 f"Cannot resume: the {key} changed since the interrupted federation. Start a "
