@@ -26,13 +26,16 @@ from workbench.core.store import span_operations as ops
 from workbench.core.store.project import Project
 from workbench.core.store.spans import Span
 
-path, annotator = sys.argv[1], sys.argv[2]
+path, prefix = sys.argv[1], sys.argv[2]
 def show(project, rid):
     ann = project.get_annotation(rid, annotator)
-    print(json.dumps([rid, [[s.start, s.end, s.label] for s in ann.spans]]), flush=True)
+    print(json.dumps([annotator, rid, [[s.start, s.end, s.label] for s in ann.spans]]), flush=True)
 with Project.open(path) as project:
     print("open", flush=True)
-    for rid in range(1, project.max_record_id() + 1):
+    # Passes as fresh annotators, so a fast machine is still killed mid-way.
+    for _pass in range(100):
+      annotator = f"{prefix}-{_pass}"
+      for rid in range(1, project.max_record_id() + 1):
         ops.add_span(project, rid, Span(0, 7, "drug"), annotator=annotator)
         show(project, rid)
         ops.add_span(project, rid, Span(8, 13, "dose"), annotator=annotator)
@@ -69,11 +72,10 @@ def test_kill_while_labelling_spans(tmp_path):
         out = killloop.run_and_kill([sys.executable, "-c", SPAN_CHILD, str(path), annotator],
                                     delay=rng.uniform(0.02, 1.0), trigger="open")
         killed += out.killed
-        mine = confirmed.setdefault(annotator, {})
         for line in out.stdout:
             if line.startswith("["):
-                rid, spans = json.loads(line)
-                mine[rid] = spans
+                who, rid, spans = json.loads(line)
+                confirmed.setdefault(who, {})[rid] = spans
         assert killloop.integrity_ok(path)
     assert killed >= ITERATIONS // 2
     n = sum(len(v) for v in confirmed.values())
