@@ -137,6 +137,19 @@ def test_auto_picks_a_few_label_method_on_5_classes_x_8_labels(tmp_path, tiny_ba
     assert result.metrics["split"] == "cross-validation"
 
 
+def test_setfit_outside_the_time_budget_is_skipped_and_the_run_says_why(tmp_path, tiny_base_model, monkeypatch):
+    # A budget smaller than SetFit's estimate for one fold and the delivered model.
+    monkeypatch.setattr(choose, "TIME_BUDGET_S", 1e-3)
+    monkeypatch.setattr(choose, "TIME_BUDGET_MAX_S", 1e-3)
+    path = make_project(tmp_path / "few.wbproj", 8, list(TOPICS))
+    result = train_project(path, TrainConfig(base_model=str(tiny_base_model), threads=1))
+    info = result.metrics["method"]
+    assert set(info["scores"]) == {"tfidf", "embeddings"}
+    assert info["chosen"] in ("tfidf", "embeddings")
+    assert info["skipped"]["setfit"].startswith("SetFit skipped: about ")
+    assert "budget" in info["skipped"]["setfit"]
+
+
 def test_candidates_above_the_cross_validation_size_are_compared_on_folds(tmp_path, tiny_base_model):
     """Above CV_MAX_RECORDS the figures come from the test split, but the choice between
     candidates is made on k folds of the training + validation records, not one small split."""
@@ -181,8 +194,8 @@ def test_plan_thresholds():
     assert choose.plan_methods(prof, "auto").finetune  # a GPU 20
     prof.n_records = 120
     assert not choose.plan_methods(prof, "auto").finetune  # and 150 records in all
-    # SetFit's time budget: a minute for the smallest projects, growing to two.
-    assert [choose.time_budget_s(n) for n in (24, 48, 96, 2000)] == [60.0, 60.0, 240.0, 300.0]
+    # SetFit's time budget: 85 s for the smallest projects, growing to five minutes.
+    assert [choose.time_budget_s(n) for n in (24, 48, 96, 2000)] == [85.0, 85.0, 241.0, 300.0]
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005, "setfit": 0.95}) == "setfit"
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005}) == "tfidf"  # tie: cheaper
 
