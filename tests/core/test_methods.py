@@ -194,8 +194,8 @@ def test_plan_thresholds():
     assert choose.plan_methods(prof, "auto").finetune  # a GPU 20
     prof.n_records = 120
     assert not choose.plan_methods(prof, "auto").finetune  # and 150 records in all
-    # SetFit's time budget: 85 s for the smallest projects, growing to five minutes.
-    assert [choose.time_budget_s(n) for n in (24, 48, 96, 2000)] == [85.0, 85.0, 241.0, 300.0]
+    # SetFit's time budget: a minute for the smallest projects, growing to five.
+    assert [choose.time_budget_s(n) for n in (24, 48, 96, 2000)] == [60.0, 60.0, 240.0, 300.0]
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005, "setfit": 0.95}) == "setfit"
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005}) == "tfidf"  # tie: cheaper
 

@@ -46,22 +46,23 @@ FINETUNE_MIN_PER_LABEL_GPU = 20
 FINETUNE_MIN_RECORDS = 150
 SETFIT_MAX_RECORDS = 2000
 #: Seconds ``auto`` may spend comparing candidates, the delivered SetFit model included
-#: (SetFit is tried, and given more folds, only while a fold and the final model still fit):
-#: 85 s up to 48 labelled records - one SetFit fold and the delivered SetFit model take
-#: 63-73 s of it on 48 short records (generated topics and reviews, 8 and 16 per class),
-#: so that 8 labels per class train in under two minutes in all on a 2-core CPU - growing
-#: by 3.25 s a record up to five minutes at 114 records and more (:func:`time_budget_s`):
+#: (SetFit gets its first fold when an optimistic estimate of that fold and the final model
+#: fits, and more folds while the measured fold time says they still fit): one minute up
+#: to 48 labelled records - one SetFit fold and the delivered model then take 63-73 s of
+#: processor time on one thread (generated topics and reviews, 48 records), so that 8
+#: labels per class train in under two minutes in all on a 2-core CPU - growing with the
+#: labelled records up to five minutes at 112 records and more (:func:`time_budget_s`):
 #: SetFit needs most of its five folds to be chosen over TF-IDF (:func:`clearly_better`),
 #: and on a hundred short records a fold costs 30-60 s. Counted as the process's CPU
 #: seconds per torch thread (``candidates.work_seconds``), so a machine busy with other
-#: work does not change which candidates are tried.
-TIME_BUDGET_S = 85.0
+#: work changes less which candidates are tried.
+TIME_BUDGET_S = 60.0
 TIME_BUDGET_MAX_S = 300.0
 
 
 def time_budget_s(n_records: int) -> float:
-    """``auto``'s comparison budget for ``n_records`` labelled records (48 -> 85 s, 96 -> 241 s)."""
-    return float(min(TIME_BUDGET_MAX_S, max(TIME_BUDGET_S, TIME_BUDGET_S + 3.25 * (n_records - 48))))
+    """``auto``'s comparison budget for ``n_records`` labelled records (48 -> 60 s, 96 -> 240 s)."""
+    return float(min(TIME_BUDGET_MAX_S, max(TIME_BUDGET_S, TIME_BUDGET_S + 3.75 * (n_records - 48))))
 
 
 #: Candidate -> the method name the user can also choose directly.
