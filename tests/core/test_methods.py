@@ -134,6 +134,9 @@ def test_auto_picks_a_few_label_method_on_5_classes_x_8_labels(tmp_path, tiny_ba
     assert info["scores"][info["chosen"]] >= info["scores"]["tfidf"]
     assert info["sentence"].startswith("Automatic choice: ")
     assert [c["candidate"] for c in info["candidates"]] == ["tfidf", "embeddings", "setfit"]
+    for row in info["candidates"]:  # what a tie in macro-F1 is broken on, fold by fold
+        assert len(row["fold_log_loss"]) == len(row["fold_f1"]) == row["folds"]
+        assert all(v > 0 for v in row["fold_log_loss"])
     assert result.metrics["split"] == "cross-validation"
 
 
@@ -320,6 +323,41 @@ def test_an_encoder_candidate_must_beat_tfidf_clearly():
     assert choose.clearly_better([0.7, 0.72, 0.68, 0.49], steady)
     assert not choose.clearly_better([0.5005] * 4, steady)  # within 0.001: a tie
     assert _winner({"tfidf": steady, "embeddings": [0.7, 0.72, 0.68, 0.49]}, 4) == "embeddings"
+
+
+def test_a_tie_in_macro_f1_goes_to_the_surer_probabilities():
+    from workbench.core.training.methods.runner import _winner, method_sentence
+
+    # Reviews, 32 per class: one SetFit fold of twenty records, macro-F1 1.0 like TF-IDF's.
+    f1 = {"tfidf": [1.0, 1.0, 0.95, 1.0, 1.0], "embeddings": [0.5] * 5, "setfit": [1.0]}
+    loss = {"tfidf": [0.31, 0.35, 0.4, 0.3, 0.33], "embeddings": [1.0] * 5, "setfit": [0.05]}
+    assert _winner(f1, 5) == "tfidf"  # without log-loss: the cheaper one
+    assert _winner(f1, 5, loss) == "setfit"
+    loss["setfit"] = [0.6]  # tied, but less sure: TF-IDF stays
+    assert _winner(f1, 5, loss) == "tfidf"
+    # Every candidate on every fold: a tie with the winner goes to the surer one too.
+    full = {"tfidf": [1.0, 0.9], "setfit": [1.0, 0.9]}
+    assert _winner(full, 2, {"tfidf": [0.4, 0.5], "setfit": [0.1, 0.3]}) == "setfit"
+    assert _winner(full, 2, {"tfidf": [0.1, 0.3], "setfit": [0.4, 0.5]}) == "tfidf"
+    # A tie needs every shared fold within 0.001: ahead on one, behind on another is not one.
+    assert not choose.surer_on_tie([1.0, 0.8], [0.9, 0.9], [0.1, 0.1], [0.5, 0.5])
+    assert choose.surer_on_tie([0.9995, 0.8], [1.0, 0.8], [0.1, 0.1], [0.5, 0.5])
+    info = {"requested": "auto", "chosen": "setfit", "scores": {"tfidf": 0.99, "setfit": 1.0},
+            "evaluation": "5-fold cross-validation", "reason": "few labels", "tied_with": "tfidf"}
+    assert "tied with TF-IDF + logistic regression on macro-F1" in method_sentence(info)
+
+
+def test_fold_log_loss_single_and_multi_label():
+    sure = np.array([[0.98, 0.01, 0.01], [0.01, 0.98, 0.01]])
+    unsure = np.array([[0.5, 0.25, 0.25], [0.25, 0.5, 0.25]])
+    y = np.array([0, 1])
+    assert crossval.fold_macro_f1(y, sure, False) == crossval.fold_macro_f1(y, unsure, False) == 1.0
+    assert crossval.fold_log_loss(y, sure, False) < crossval.fold_log_loss(y, unsure, False)
+    assert crossval.fold_log_loss(y, sure, False) == pytest.approx(-np.log(0.98), abs=1e-6)
+    ym = np.array([[1, 0], [1, 1]])
+    pm = np.array([[0.9, 0.2], [0.8, 0.7]])
+    expected = -np.mean(np.log([0.9, 0.8, 0.8, 0.7]))
+    assert crossval.fold_log_loss(ym, pm, True) == pytest.approx(expected, abs=1e-6)
 
 
 def test_setfit_pairs_follow_setfit_recipe_within_a_token_budget():

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CV_MAX_RECORDS", "CHOICE_CV_MAX_RECORDS", "MAX_FOLDS", "make_folds", "fold_macro_f1", "summary", "strata"]
+__all__ = ["CV_MAX_RECORDS", "CHOICE_CV_MAX_RECORDS", "MAX_FOLDS", "make_folds", "fold_macro_f1", "fold_log_loss", "summary", "strata"]
 
 #: Cross-validate below this many labelled records ("a few hundred"); above it the
 #: stored train/validation/test split is kept (and k trainings would cost too much).
@@ -65,6 +65,18 @@ def fold_macro_f1(y_true: np.ndarray, probs: np.ndarray, multi_label: bool,
     pred = probs.argmax(axis=1)
     present = sorted(set(np.asarray(y_true).tolist()) | set(pred.tolist()))
     return float(f1_score(y_true, pred, labels=present, average="macro", zero_division=0))
+
+
+def fold_log_loss(y_true: np.ndarray, probs: np.ndarray, multi_label: bool) -> float:
+    """Log-loss of probabilities against gold (multi-label: over every record x label as a
+    yes/no decision); what breaks a tie in macro-F1 between candidates."""
+    from sklearn.metrics import log_loss
+
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-7, 1 - 1e-7)
+    if multi_label:
+        return float(log_loss(np.asarray(y_true).ravel(), p.ravel(), labels=[0, 1]))
+    p = p / p.sum(axis=1, keepdims=True)
+    return float(log_loss(y_true, p, labels=list(range(p.shape[1]))))
 
 
 def summary(scores: list[float]) -> dict[str, float]:

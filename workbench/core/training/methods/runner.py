@@ -46,8 +46,10 @@ def method_sentence(info: dict[str, Any]) -> str:
     if info.get("requested") == "auto" and len(scores) > 1:
         others = ", ".join(f"{choose.CANDIDATE_NAMES[k].split(' (')[0]} {v:.3f}" for k, v in scores.items()
                            if k != info.get("chosen"))
+        tie = (f" - tied with {choose.CANDIDATE_NAMES[info['tied_with']].split(' (')[0]} on macro-F1 on the same "
+               f"folds, with surer probabilities (lower log-loss)" if info.get("tied_with") else "")
         return (f"Automatic choice: {name}, best macro-F1 on {how} "
-                f"({scores.get(info.get('chosen'), 0):.3f}; {others}); {info.get('reason', '')}.")
+                f"({scores.get(info.get('chosen'), 0):.3f}; {others}){tie}; {info.get('reason', '')}.")
     return f"Method: {name} ({info.get('reason', '')}); measured by {how}."
 
 
@@ -133,6 +135,8 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
     winner = comparison["winner"]
     if comparison["skipped"]:
         job.method_info["skipped"] = comparison["skipped"]
+    if comparison["tied_with"]:
+        job.method_info["tied_with"] = comparison["tied_with"]
     job.method_info.update(chosen=winner, evaluation=evaluation, scores=comparison["scores"],
                            spread=comparison["spread"], candidates=comparison["table"])
     return _deliver(job, ws, winner, folds, small, comparison, cancelled, t0, examples)
@@ -143,6 +147,7 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
     """Score every candidate on the same folds (SetFit within the time budget, counted in
     :func:`~.candidates.work_seconds` from ``w0``)."""
     per_fold: dict[str, list[float]] = {}
+    per_loss: dict[str, list[float]] = {}
     oof: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     cancelled = False
@@ -159,7 +164,7 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
                                  f"(its processor time, whatever else is running)")
                 emit("evaluate", message=skipped[name])
                 continue
-        per_fold[name] = []
+        per_fold[name], per_loss[name] = [], []
         shape = (len(ws.texts), ws.k)
         oof[name] = np.full(shape, np.nan, dtype=np.float32)
         t, w = time.perf_counter(), work_seconds()
@@ -187,46 +192,64 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
                 raise
             oof[name][held] = probs
             per_fold[name].append(crossval.fold_macro_f1(ws.y[held], probs, ws.multi))
+            per_loss[name].append(crossval.fold_log_loss(ws.y[held], probs, ws.multi))
         seconds[name] = time.perf_counter() - t
         if not per_fold[name]:
-            del per_fold[name]
+            del per_fold[name], per_loss[name]
     n_common = min(len(v) for v in per_fold.values())
     scores = {k: float(np.mean(v)) for k, v in per_fold.items()}
-    winner = _winner(per_fold, len(folds))
+    winner = _winner(per_fold, len(folds), per_loss)
+    m = len(per_fold[winner])
+    tied = [k for k in choose.COST_ORDER[:choose.COST_ORDER.index(winner)] if k in per_fold
+            and choose.surer_on_tie(per_fold[winner], per_fold[k][:m], per_loss[winner], per_loss[k][:m])]
     spread = {k: crossval.summary(v)["std"] for k, v in per_fold.items()}
     table = [{"candidate": k, "method": choose.CANDIDATE_METHOD[k], "macro_f1": round(scores[k], 4),
               "spread": round(spread[k], 4), "folds": len(per_fold[k]), "fold_f1": [round(v, 4) for v in per_fold[k]],
+              "fold_log_loss": [round(v, 4) for v in per_loss[k]],
               "seconds": round(seconds.get(k, 0.0), 2)}
              for k in per_fold]
     for row in table:
         emit("evaluate", message=f"{choose.CANDIDATE_NAMES[row['candidate']]}: macro-F1 {row['macro_f1']:.3f} "
                                  f"± {row['spread']:.3f} ({row['folds']} fold(s), {row['seconds']:.1f} s)")
     return {"scores": scores, "spread": spread, "table": table, "oof": oof, "per_fold": per_fold,
-            "cancelled": cancelled, "n_common": n_common, "skipped": skipped, "winner": winner}
+            "cancelled": cancelled, "n_common": n_common, "skipped": skipped, "winner": winner,
+            "tied_with": tied[0] if tied else None}
 
 
-def _winner(per_fold: dict[str, list[float]], n_folds: int) -> str:
+def _winner(per_fold: dict[str, list[float]], n_folds: int,
+            per_fold_loss: dict[str, list[float]] | None = None) -> str:
     """The best candidate over all folds; a candidate scored on fewer folds (SetFit within
     the time budget) wins only if it beats both that winner and TF-IDF on its own folds
     (one small fold alone is too noisy to pick on). An encoder-based candidate must also
     beat TF-IDF clearly on the folds both were scored on (:func:`choose.clearly_better`):
     on a few dozen records a higher mean alone picked SetFit at 0.45 test macro-F1 over
-    TF-IDF at 0.53 (generated reviews, 8 per class, seed 0)."""
+    TF-IDF at 0.53 (generated reviews, 8 per class, seed 0). A tie in macro-F1 on every
+    shared fold goes to the candidate with the surer probabilities (lower log-loss,
+    :func:`choose.surer_on_tie`, when ``per_fold_loss`` is given), else to the cheaper one."""
+    loss = per_fold_loss or {}
+
+    def surer(name: str, rival: str, m: int) -> bool:
+        return (name in loss and rival in loss
+                and choose.surer_on_tie(per_fold[name][:m], per_fold[rival][:m], loss[name][:m], loss[rival][:m]))
+
     if "tfidf" in per_fold and len(per_fold) > 1:
         floor = per_fold["tfidf"]
         per_fold = {k: v for k, v in per_fold.items()
-                    if k == "tfidf" or choose.clearly_better(v, floor[:len(v)])}
+                    if k == "tfidf" or choose.clearly_better(v, floor[:len(v)]) or surer(k, "tfidf", len(v))}
     full = {k: float(np.mean(v)) for k, v in per_fold.items() if len(v) == n_folds}
     if not full:
         m = min(len(v) for v in per_fold.values())
         return choose.pick_winner({k: float(np.mean(v[:m])) for k, v in per_fold.items()})
     winner = choose.pick_winner(full)
+    for name in choose.COST_ORDER:
+        if name in full and name != winner and surer(name, winner, n_folds):
+            winner = name
     for name, scores in per_fold.items():
         if name in full:
             continue
         m = len(scores)
         rivals = {winner, "tfidf"} & set(per_fold)
-        if all(np.mean(scores) > np.mean(per_fold[r][:m]) + 1e-3 for r in rivals):
+        if all(np.mean(scores) > np.mean(per_fold[r][:m]) + 1e-3 or surer(name, r, m) for r in rivals):
             winner = name
     return winner
 
