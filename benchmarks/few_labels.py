@@ -22,6 +22,13 @@ classes, 7,680 at 64. Cells above ``--lib-max-steps`` (default 500) are left out
 step count printed: at about a second a step on one core of this machine, the 64-per-class
 cell alone would take over two hours a seed.
 
+Each finished seed is stored in ``benchmarks/results/few_labels_cells.jsonl`` with a key of
+the code and data it was computed with (:func:`code_key`): the whole grid takes about four
+hours on a 2-core CPU, more than one sitting, so a run finds the seeds an earlier run of
+the same code finished, computes the rest and prints the whole table (the '#' line of a
+cell says how many of its seeds were stored; their seconds are those of the run that
+computed them). ``--fresh`` runs everything.
+
 Run (the whole grid in one run, a process per data set, one torch thread each):
 ``nice -n 10 python benchmarks/few_labels.py --jobs 2 [--budgets 8 16 32 64] [--seeds 3]
 [--methods auto setfit linear-tfidf linear-emb finetune setfit-lib]``
@@ -198,6 +205,55 @@ def library_steps(counts: list[int], batch_size: int = 16) -> int:
 
 SHORT = {"tfidf": "tf", "embeddings": "em", "setfit": "se", "finetune": "fi", "lora": "lo"}
 
+#: Finished seeds of every cell, one JSON line each, so that a grid longer than one sitting
+#: (about four hours on a 2-core CPU) can be completed over several runs and printed whole.
+CELLS = ROOT / "benchmarks" / "results" / "few_labels_cells.jsonl"
+
+
+def code_key(method: str) -> str:
+    """What a stored seed was computed with: the data generators and, for the app's methods,
+    the training code (every ``workbench/core/training`` source), or for the setfit library
+    its version and this script's call of it; a change makes the seed run again."""
+    import hashlib
+    import inspect
+
+    import torch
+
+    h = hashlib.sha256()
+    for part in (inspect.getsource(make_sentiment), inspect.getsource(make_topic), inspect.getsource(_sample),
+                 torch.__version__):
+        h.update(part.encode())
+    if method == "setfit-lib":
+        import setfit
+
+        h.update(inspect.getsource(run_setfit_library).encode() + setfit.__version__.encode())
+    else:
+        h.update(inspect.getsource(run_one).encode() + repr(METHOD_CONFIG[method]).encode())
+        for f in sorted((ROOT / "workbench" / "core" / "training").rglob("*.py")):
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def stored_seeds(path: Path) -> dict[tuple, dict[str, Any]]:
+    """{(key, data set, budget, method, seed): the stored seed}."""
+    import json
+
+    found = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                found[(r["key"], r["dataset"], r["budget"], r["method"], r["seed"])] = r
+    return found
+
+
+def store_seed(path: Path, record: dict[str, Any]) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:  # one short appended line: safe beside the other data set's process
+        f.write(json.dumps(record) + "\n")
+
 
 def run_dataset(name: str, args: argparse.Namespace, out: Any = None) -> None:
     """One data set's table, row by row: a '#' line per cell (each seed's figures), then the row."""
@@ -218,6 +274,7 @@ def run_dataset(name: str, args: argparse.Namespace, out: Any = None) -> None:
     print("-" * len(header), file=out, flush=True)
     notes = []
     slow = {"setfit", "finetune", "setfit-lib"}
+    store = stored_seeds(args.cells) if args.cells else {}
     with tempfile.TemporaryDirectory() as tmp:
         for budget in args.budgets:
             cells, means = [], {}
@@ -233,21 +290,39 @@ def run_dataset(name: str, args: argparse.Namespace, out: Any = None) -> None:
                                      f"contrastive steps a seed (over --lib-max-steps {args.lib_max_steps})")
                         continue
                 n_seeds = args.slow_seeds if (method in slow and args.slow_seeds) else args.seeds
-                f1s, secs, picks = [], [], []
-                CPU_SECONDS.clear()
-                AUTO_FOLDS.clear()
+                f1s, secs, picks, cpus, folds = [], [], [], [], []
+                key, kept = code_key(method), 0
                 for seed in range(args.first_seed, args.first_seed + n_seeds):
-                    chosen = _sample(labels, pool, budget, seed)
-                    f1, s, pick = run_one(method, texts, labels, chosen, test, seed, Path(tmp), name,
-                                          threads=args.threads)
-                    f1s.append(f1)
-                    secs.append(s)
-                    picks.append(pick)
+                    done = store.get((key, name, budget, method, seed))
+                    if done is None:
+                        CPU_SECONDS.clear()
+                        AUTO_FOLDS.clear()
+                        chosen = _sample(labels, pool, budget, seed)
+                        f1, s, pick = run_one(method, texts, labels, chosen, test, seed, Path(tmp), name,
+                                              threads=args.threads)
+                        done = {"key": key, "dataset": name, "budget": budget, "method": method, "seed": seed,
+                                "f1": f1, "seconds": s, "pick": pick, "threads": args.threads,
+                                "cpu": CPU_SECONDS[-1] if CPU_SECONDS else None,
+                                "compared": AUTO_FOLDS[-1] if AUTO_FOLDS else None}
+                        if args.cells:
+                            store_seed(args.cells, done)
+                    else:
+                        kept += 1
+                    f1s.append(done["f1"])
+                    secs.append(done["seconds"])
+                    picks.append(done["pick"])
+                    if done.get("cpu") is not None:
+                        cpus.append(done["cpu"])
+                    if done.get("compared"):
+                        folds.append(done["compared"])
+                CPU_SECONDS[:] = cpus
+                AUTO_FOLDS[:] = folds
                 print(f"#   {name} {budget}/class {method}: macro-F1 "
                       f"{' '.join(f'{v:.3f}' for v in f1s)}, seconds {' '.join(f'{v:.0f}' for v in secs)}"
                       f"{', picks ' + ' '.join(picks) if method == 'auto' else ''}"
                       f"{'; processor seconds ' + ' '.join(f'{v:.0f}' for v in CPU_SECONDS) if CPU_SECONDS else ''}"
-                      f"{'; compared (mean fold macro-F1/folds): ' + ' | '.join(AUTO_FOLDS) if AUTO_FOLDS else ''}",
+                      f"{'; compared (mean fold macro-F1/folds): ' + ' | '.join(AUTO_FOLDS) if AUTO_FOLDS else ''}"
+                      f"{f' ({kept} of {n_seeds} seeds stored by an earlier run)' if kept else ''}",
                       file=out, flush=True)
                 means[method] = float(np.mean(f1s))
                 spread = statistics.pstdev(f1s) if len(f1s) > 1 else 0.0
@@ -316,8 +391,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads of each run (default: the app's automatic setting, all cores; "
                          "1 with --jobs 2, so the two processes share the cores evenly)")
+    ap.add_argument("--cells", type=Path, default=CELLS,
+                    help="where finished seeds are stored and found again (a seed computed with the same "
+                         "code and data is not run twice); --fresh to run everything")
+    ap.add_argument("--fresh", action="store_true", help="neither read nor write stored seeds")
     ap.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.fresh:
+        args.cells = None
     if args.threads is None:
         args.threads = 1 if args.jobs > 1 and len(args.datasets) > 1 else 0
     if not args.no_header:
