@@ -43,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -210,27 +211,41 @@ SHORT = {"tfidf": "tf", "embeddings": "em", "setfit": "se", "finetune": "fi", "l
 CELLS = ROOT / "benchmarks" / "results" / "few_labels_cells.jsonl"
 
 
+def _code(source: str) -> str:
+    """``source`` as its syntax tree less docstrings: comments and wording do not count."""
+    import ast
+
+    tree = ast.parse(textwrap.dedent(source))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def code_key(method: str) -> str:
     """What a stored seed was computed with: the data generators and, for the app's methods,
     the training code (every ``workbench/core/training`` source), or for the setfit library
-    its version and this script's call of it; a change makes the seed run again."""
+    its version and this script's call of it; a change of code (not of comments or
+    docstrings) makes the seed run again."""
     import hashlib
     import inspect
 
     import torch
 
     h = hashlib.sha256()
-    for part in (inspect.getsource(make_sentiment), inspect.getsource(make_topic), inspect.getsource(_sample),
-                 torch.__version__):
+    for part in (_code(inspect.getsource(make_sentiment)), _code(inspect.getsource(make_topic)),
+                 _code(inspect.getsource(_sample)), torch.__version__):
         h.update(part.encode())
     if method == "setfit-lib":
         import setfit
 
-        h.update(inspect.getsource(run_setfit_library).encode() + setfit.__version__.encode())
+        h.update(_code(inspect.getsource(run_setfit_library)).encode() + setfit.__version__.encode())
     else:
-        h.update(inspect.getsource(run_one).encode() + repr(METHOD_CONFIG[method]).encode())
+        h.update(_code(inspect.getsource(run_one)).encode() + repr(METHOD_CONFIG[method]).encode())
         for f in sorted((ROOT / "workbench" / "core" / "training").rglob("*.py")):
-            h.update(f.read_bytes())
+            h.update(_code(f.read_text()).encode())
     return h.hexdigest()[:16]
 
 
