@@ -197,6 +197,15 @@ def test_plan_thresholds():
     assert choose.plan_methods(prof, "auto").finetune  # a GPU 20
     prof.n_records = 120
     assert not choose.plan_methods(prof, "auto").finetune  # and 150 records in all
+    # 32 per label on a CPU, 192 records: cross-validated cheap candidates, SetFit among them.
+    small = choose.DataProfile(192, 6, 32, 32, 20, 0.0, False, "cpu")
+    plan = choose.plan_methods(small, "auto")
+    assert not plan.finetune and plan.candidates == ["tfidf", "embeddings", "setfit"]
+    assert "below 300 records every candidate is cross-validated" in plan.reason
+    small.n_records = 300
+    assert choose.plan_methods(small, "auto").finetune  # 300 records on a CPU
+    small.n_records, small.device = 150, "cuda"
+    assert choose.plan_methods(small, "auto").finetune  # 150 on a GPU
     # SetFit's time budget: a minute for the smallest projects, growing to five.
     assert [choose.time_budget_s(n) for n in (24, 48, 96, 2000)] == [60.0, 60.0, 240.0, 300.0]
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005, "setfit": 0.95}) == "setfit"
@@ -345,6 +354,30 @@ def test_a_tie_in_macro_f1_goes_to_the_surer_probabilities():
     info = {"requested": "auto", "chosen": "setfit", "scores": {"tfidf": 0.99, "setfit": 1.0},
             "evaluation": "5-fold cross-validation", "reason": "few labels", "tied_with": "tfidf"}
     assert "tied with TF-IDF + logistic regression on macro-F1" in method_sentence(info)
+
+
+def test_setfit_wins_over_embeddings_unless_they_are_clearly_better():
+    from workbench.core.training.methods.runner import _winner, method_sentence
+
+    # Topics, 16 per class, seed 1: SetFit's three folds within noise of the embeddings'.
+    tfidf = [0.50, 0.47, 0.52, 0.49, 0.50]
+    emb = [0.674, 0.619, 0.630, 0.62, 0.64]
+    setfit = [0.634, 0.581, 0.675]
+    assert choose.setfit_over_embeddings(setfit, emb)
+    assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": setfit}, 5) == "setfit"
+    # The same on all folds; and the embeddings clearly better (ahead on every fold): kept.
+    assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": setfit + [0.6, 0.63]}, 5) == "setfit"
+    behind = [v - 0.03 for v in emb]
+    assert not choose.setfit_over_embeddings(behind, emb)
+    assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": behind}, 5) == "embeddings"
+    assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": behind[:2]}, 5) == "embeddings"
+    # SetFit must still be clearly better than TF-IDF.
+    assert _winner({"tfidf": emb, "embeddings": emb, "setfit": setfit}, 5) == "tfidf"
+    info = {"requested": "auto", "chosen": "setfit", "scores": {"tfidf": 0.5, "embeddings": 0.64, "setfit": 0.63},
+            "evaluation": "5-fold cross-validation", "reason": "few labels", "preferred_over": "embeddings"}
+    sentence = method_sentence(info)
+    assert "SetFit" in sentence and "preferred over frozen encoder embeddings" in sentence
+    assert "best macro-F1" not in sentence
 
 
 def test_fold_log_loss_single_and_multi_label():

@@ -48,6 +48,11 @@ def method_sentence(info: dict[str, Any]) -> str:
                            if k != info.get("chosen"))
         tie = (f" - tied with {choose.CANDIDATE_NAMES[info['tied_with']].split(' (')[0]} on macro-F1 on the same "
                f"folds, with surer probabilities (lower log-loss)" if info.get("tied_with") else "")
+        if info.get("preferred_over"):
+            rival = choose.CANDIDATE_NAMES[info["preferred_over"]].split(" (")[0]
+            return (f"Automatic choice: {name}, preferred over {rival}, which were not clearly better on the "
+                    f"same folds of {how} ({scores.get(info.get('chosen'), 0):.3f}; {others}); "
+                    f"{info.get('reason', '')}.")
         return (f"Automatic choice: {name}, best macro-F1 on {how} "
                 f"({scores.get(info.get('chosen'), 0):.3f}; {others}){tie}; {info.get('reason', '')}.")
     return f"Method: {name} ({info.get('reason', '')}); measured by {how}."
@@ -135,8 +140,9 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
     winner = comparison["winner"]
     if comparison["skipped"]:
         job.method_info["skipped"] = comparison["skipped"]
-    if comparison["tied_with"]:
-        job.method_info["tied_with"] = comparison["tied_with"]
+    for key in ("tied_with", "preferred_over"):
+        if comparison[key]:
+            job.method_info[key] = comparison[key]
     job.method_info.update(chosen=winner, evaluation=evaluation, scores=comparison["scores"],
                            spread=comparison["spread"], candidates=comparison["table"])
     return _deliver(job, ws, winner, folds, small, comparison, cancelled, t0, examples)
@@ -201,7 +207,9 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
     winner = _winner(per_fold, len(folds), per_loss)
     m = len(per_fold[winner])
     tied = [k for k in choose.COST_ORDER[:choose.COST_ORDER.index(winner)] if k in per_fold
-            and choose.surer_on_tie(per_fold[winner], per_fold[k][:m], per_loss[winner], per_loss[k][:m])]
+            and _surer(per_fold, per_loss, winner, k, m)]
+    preferred = (winner == "setfit" and "embeddings" in per_fold and not tied
+                 and np.mean(per_fold["embeddings"][:m]) > np.mean(per_fold["setfit"]) + 1e-3)
     spread = {k: crossval.summary(v)["std"] for k, v in per_fold.items()}
     table = [{"candidate": k, "method": choose.CANDIDATE_METHOD[k], "macro_f1": round(scores[k], 4),
               "spread": round(spread[k], 4), "folds": len(per_fold[k]), "fold_f1": [round(v, 4) for v in per_fold[k]],
@@ -213,7 +221,13 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
                                  f"± {row['spread']:.3f} ({row['folds']} fold(s), {row['seconds']:.1f} s)")
     return {"scores": scores, "spread": spread, "table": table, "oof": oof, "per_fold": per_fold,
             "cancelled": cancelled, "n_common": n_common, "skipped": skipped, "winner": winner,
-            "tied_with": tied[0] if tied else None}
+            "tied_with": tied[0] if tied else None, "preferred_over": "embeddings" if preferred else None}
+
+
+def _surer(per_fold: dict[str, list[float]], loss: dict[str, list[float]], name: str, rival: str, m: int) -> bool:
+    """:func:`choose.surer_on_tie` of ``name`` against ``rival`` on their first ``m`` folds."""
+    return (name in loss and rival in loss
+            and choose.surer_on_tie(per_fold[name][:m], per_fold[rival][:m], loss[name][:m], loss[rival][:m]))
 
 
 def _winner(per_fold: dict[str, list[float]], n_folds: int,
@@ -225,12 +239,13 @@ def _winner(per_fold: dict[str, list[float]], n_folds: int,
     on a few dozen records a higher mean alone picked SetFit at 0.45 test macro-F1 over
     TF-IDF at 0.53 (generated reviews, 8 per class, seed 0). A tie in macro-F1 on every
     shared fold goes to the candidate with the surer probabilities (lower log-loss,
-    :func:`choose.surer_on_tie`, when ``per_fold_loss`` is given), else to the cheaper one."""
+    :func:`choose.surer_on_tie`, when ``per_fold_loss`` is given), else to the cheaper one.
+    SetFit wins over the frozen embeddings unless they are clearly better on the folds both
+    were scored on (:func:`choose.setfit_over_embeddings`)."""
     loss = per_fold_loss or {}
 
     def surer(name: str, rival: str, m: int) -> bool:
-        return (name in loss and rival in loss
-                and choose.surer_on_tie(per_fold[name][:m], per_fold[rival][:m], loss[name][:m], loss[rival][:m]))
+        return _surer(per_fold, loss, name, rival, m)
 
     if "tfidf" in per_fold and len(per_fold) > 1:
         floor = per_fold["tfidf"]
@@ -244,12 +259,20 @@ def _winner(per_fold: dict[str, list[float]], n_folds: int,
     for name in choose.COST_ORDER:
         if name in full and name != winner and surer(name, winner, n_folds):
             winner = name
+
+    def beats(name: str, rival: str, m: int) -> bool:
+        if name == "setfit" and rival == "embeddings":
+            return choose.setfit_over_embeddings(per_fold[name], per_fold[rival])
+        return bool(np.mean(per_fold[name][:m]) > np.mean(per_fold[rival][:m]) + 1e-3) or surer(name, rival, m)
+
+    if winner == "embeddings" and "setfit" in full and beats("setfit", "embeddings", n_folds):
+        winner = "setfit"
     for name, scores in per_fold.items():
         if name in full:
             continue
         m = len(scores)
-        rivals = {winner, "tfidf"} & set(per_fold)
-        if all(np.mean(scores) > np.mean(per_fold[r][:m]) + 1e-3 or surer(name, r, m) for r in rivals):
+        rivals = ({winner, "tfidf"} & set(per_fold)) - {name}
+        if all(beats(name, r, m) for r in rivals):
             winner = name
     return winner
 
