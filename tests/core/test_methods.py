@@ -370,7 +370,10 @@ def test_setfit_wins_over_embeddings_unless_they_are_clearly_better():
     behind = [v - 0.03 for v in emb]
     assert not choose.setfit_over_embeddings(behind, emb)
     assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": behind}, 5) == "embeddings"
-    assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": behind[:2]}, 5) == "embeddings"
+    assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": behind[:3]}, 5) == "embeddings"
+    # Two folds are too few to overrule SetFit (it is still clearly better than TF-IDF).
+    assert choose.setfit_over_embeddings(behind[:2], emb)
+    assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": behind[:2]}, 5) == "setfit"
     # SetFit must still be clearly better than TF-IDF.
     assert _winner({"tfidf": emb, "embeddings": emb, "setfit": setfit}, 5) == "tfidf"
     info = {"requested": "auto", "chosen": "setfit", "scores": {"tfidf": 0.5, "embeddings": 0.64, "setfit": 0.63},
