@@ -207,7 +207,7 @@ def test_plan_thresholds():
     small.n_records, small.device = 150, "cuda"
     assert choose.plan_methods(small, "auto").finetune  # 150 on a GPU
     # SetFit's time budget: a minute for the smallest projects, growing to five.
-    assert [choose.time_budget_s(n) for n in (24, 48, 96, 2000)] == [60.0, 60.0, 240.0, 300.0]
+    assert [choose.time_budget_s(n) for n in (24, 48, 64, 96, 2000)] == [60.0, 60.0, 180.0, 300.0, 300.0]
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005, "setfit": 0.95}) == "setfit"
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005}) == "tfidf"  # tie: cheaper
 
