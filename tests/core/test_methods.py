@@ -359,7 +359,8 @@ def test_a_tie_in_macro_f1_goes_to_the_surer_probabilities():
 def test_setfit_wins_over_embeddings_unless_they_are_clearly_better():
     from workbench.core.training.methods.runner import _winner, method_sentence
 
-    # Topics, 16 per class, seed 1: SetFit's three folds within noise of the embeddings'.
+    # Made-up folds in the shape seen on topics at 16 per class: SetFit's three folds within
+    # noise of the embeddings'.
     tfidf = [0.50, 0.47, 0.52, 0.49, 0.50]
     emb = [0.674, 0.619, 0.630, 0.62, 0.64]
     setfit = [0.634, 0.581, 0.675]
