@@ -348,12 +348,28 @@ def test_a_tie_in_macro_f1_goes_to_the_surer_probabilities():
     full = {"tfidf": [1.0, 0.9], "setfit": [1.0, 0.9]}
     assert _winner(full, 2, {"tfidf": [0.4, 0.5], "setfit": [0.1, 0.3]}) == "setfit"
     assert _winner(full, 2, {"tfidf": [0.1, 0.3], "setfit": [0.4, 0.5]}) == "tfidf"
-    # A tie needs every shared fold within 0.001: ahead on one, behind on another is not one.
-    assert not choose.surer_on_tie([1.0, 0.8], [0.9, 0.9], [0.1, 0.1], [0.5, 0.5])
+    # A tie on average is enough when the log-loss is clearly lower fold by fold (reviews,
+    # 32 per class, seed 2: SetFit had three folds of five, ahead on one and behind on another).
+    tf = [1.0, 0.944, 1.0, 0.949, 0.830]
+    se = [1.0, 1.0, 0.948]
+    tf_loss, se_loss = [0.295, 0.259, 0.222, 0.3, 0.4], [0.127, 0.134, 0.182]
+    assert not choose.clearly_better(se, tf[:3])
+    assert choose.surer_on_tie(se, tf[:3], se_loss, tf_loss[:3])
+    mixed = {"tfidf": tf, "embeddings": [0.5] * 5, "setfit": se}
+    mixed_loss = {"tfidf": tf_loss, "embeddings": [1.0] * 5, "setfit": se_loss}
+    assert _winner(mixed, 5) == "tfidf"
+    assert _winner(mixed, 5, mixed_loss) == "setfit"
+    # Behind on average, however sure: not a tie.
+    assert not choose.surer_on_tie([0.95, 0.9], [1.0, 0.9], [0.1, 0.1], [0.5, 0.5])
     assert choose.surer_on_tie([0.9995, 0.8], [1.0, 0.8], [0.1, 0.1], [0.5, 0.5])
+    # Surer on one fold and less sure on another by as much: not clearly surer.
+    assert not choose.surer_on_tie([1.0, 0.9], [1.0, 0.9], [0.1, 0.6], [0.4, 0.3])
+    mixed_loss["setfit"] = [0.127, 0.4, 0.182]
+    assert _winner(mixed, 5, mixed_loss) == "tfidf"
     info = {"requested": "auto", "chosen": "setfit", "scores": {"tfidf": 0.99, "setfit": 1.0},
             "evaluation": "5-fold cross-validation", "reason": "few labels", "tied_with": "tfidf"}
-    assert "tied with TF-IDF + logistic regression on macro-F1" in method_sentence(info)
+    assert ("as good as TF-IDF + logistic regression on macro-F1 on the same folds, not clearly better, "
+            "but with clearly surer probabilities") in method_sentence(info)
 
 
 def test_setfit_wins_over_embeddings_unless_they_are_clearly_better():
