@@ -34,12 +34,16 @@ Rules (each stated with why):
   it is at least as good on average and its probabilities are clearly surer (lower
   log-loss, :func:`surer_on_tie`): macro-F1 on a few folds calls many a difference a tie.
 * Between the two encoder-based candidates, **SetFit is preferred** unless the frozen
-  embeddings are clearly better on the folds both were scored on
-  (:func:`setfit_over_embeddings`, on at least three folds): SetFit tunes the same encoder
-  for the task and was never clearly behind them in the benchmark, while a few folds of
-  twenty records rank them by chance - on topics at 16 per class (seed 1) the embeddings
-  led SetFit on the two folds SetFit had time for and scored 0.614 on test against
-  SetFit's 0.648.
+  embeddings are clearly better on at least three folds both were scored on *and* ahead by
+  more than :data:`EMBEDDINGS_OVERRULE_MARGIN` (0.10) on them (:func:`setfit_over_embeddings`):
+  cross-validation understates SetFit against the embeddings. Its folds train on four
+  fifths of the labels, and SetFit's pairs grow with the labels much faster than a
+  logistic regression's evidence. On topics at 16 per class, cross-validation put the
+  embeddings ahead of SetFit on all three seeds (0.674 / 0.662, 0.619 / 0.558, 0.630 / 0.627),
+  and clearly on seed 1 over four folds, while on the test records SetFit scored 0.648
+  against the embeddings' 0.614 there; over the whole benchmark SetFit was never more than
+  half a point behind them on test (and up to 50 points ahead on reviews). The margin keeps
+  a SetFit run that went wrong from being delivered.
 """
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ from typing import Any
 __all__ = [
     "FINETUNE_MIN_PER_LABEL", "FINETUNE_MIN_PER_LABEL_GPU", "FINETUNE_MIN_RECORDS", "FINETUNE_MIN_RECORDS_GPU",
     "SETFIT_MAX_RECORDS", "TIME_BUDGET_S", "TIME_BUDGET_MAX_S", "time_budget_s", "DataProfile", "Plan", "profile_data", "plan_methods",
-    "pick_winner", "clearly_better", "surer_on_tie", "setfit_over_embeddings", "EMBEDDINGS_OVERRULE_MIN_FOLDS", "CANDIDATE_METHOD", "CANDIDATE_NAMES",
+    "pick_winner", "clearly_better", "surer_on_tie", "setfit_over_embeddings", "EMBEDDINGS_OVERRULE_MIN_FOLDS", "EMBEDDINGS_OVERRULE_MARGIN", "CANDIDATE_METHOD", "CANDIDATE_NAMES",
 ]
 
 FINETUNE_MIN_PER_LABEL = 30
@@ -195,16 +199,24 @@ def surer_on_tie(scores: list[float], rival: list[float], loss: list[float], riv
 
 #: Shared folds the frozen embeddings need to overrule SetFit (:func:`setfit_over_embeddings`).
 EMBEDDINGS_OVERRULE_MIN_FOLDS = 3
+#: How far ahead on those folds' mean macro-F1 (above the largest gap by which cross-validation
+#: favoured the embeddings where SetFit was better on test: 0.061, topics at 16 per class).
+EMBEDDINGS_OVERRULE_MARGIN = 0.10
 
 
 def setfit_over_embeddings(setfit: list[float], embeddings: list[float]) -> bool:
     """Whether SetFit's fold scores should win over the frozen embeddings' on the same folds:
     unless the embeddings are :func:`clearly_better` on at least
-    :data:`EMBEDDINGS_OVERRULE_MIN_FOLDS` of them. Being ahead on both of two folds of twenty
-    records is a coin toss's worth of evidence: on topics at 16 per class (seed 1) the
-    embeddings led SetFit on its two folds and scored 0.614 on test against SetFit's 0.648."""
+    :data:`EMBEDDINGS_OVERRULE_MIN_FOLDS` of them and ahead on average by more than
+    :data:`EMBEDDINGS_OVERRULE_MARGIN`. Cross-validation understates SetFit (its folds train
+    on fewer pairs than the delivered model): on topics at 16 per class (seed 1) the
+    embeddings were clearly ahead on four folds (0.619 against 0.558) and scored 0.614 on
+    test against SetFit's 0.648."""
     m = min(len(setfit), len(embeddings))
-    return m < EMBEDDINGS_OVERRULE_MIN_FOLDS or not clearly_better(embeddings[:m], setfit[:m])
+    if m < EMBEDDINGS_OVERRULE_MIN_FOLDS:
+        return True
+    ahead = sum(embeddings[:m]) / m - sum(setfit[:m]) / m
+    return not (ahead > EMBEDDINGS_OVERRULE_MARGIN and clearly_better(embeddings[:m], setfit[:m]))
 
 
 def pick_winner(scores: dict[str, float]) -> str:
