@@ -51,8 +51,9 @@ def method_sentence(info: dict[str, Any]) -> str:
                if info.get("tied_with") else "")
         if info.get("preferred_over"):
             rival = choose.CANDIDATE_NAMES[info["preferred_over"]].split(" (")[0]
-            return (f"Automatic choice: {name}, preferred over {rival}, which were not clearly better on the "
-                    f"same folds of {how} ({scores.get(info.get('chosen'), 0):.3f}; {others}); "
+            return (f"Automatic choice: {name}, preferred over {rival}, which scored higher on the same folds "
+                    f"of {how} but not by enough to overrule it, as cross-validation understates SetFit "
+                    f"({scores.get(info.get('chosen'), 0):.3f}; {others}); "
                     f"{info.get('reason', '')}.")
         return (f"Automatic choice: {name}, best macro-F1 on {how} "
                 f"({scores.get(info.get('chosen'), 0):.3f}; {others}){tie}; {info.get('reason', '')}.")
