@@ -61,6 +61,12 @@ log = logging.getLogger(__name__)
 
 #: FitIns config entries that carry a SecAgg+ message to a site, and FitRes metrics that
 #: carry its reply (or the error that stopped it).
+#: Held while numpy arrays are read in the threads that talk to the sites (and by sites that share
+#: one process, for their whole answer): numpy reads each array's header with ``ast.literal_eval``,
+#: and on CPython 3.11 two threads building syntax trees at once can fail with "SystemError: AST
+#: constructor recursion depth mismatch" - the site then dropped out of the round.
+ARRAYS_ONE_AT_A_TIME = threading.RLock()
+
 TUNNEL_KEY = "secagg_message"
 NODE_KEY = "secagg_node"
 REPLY_KEY = "secagg_reply"
@@ -229,7 +235,8 @@ class TunnelGrid(Grid):
                                  "arrays": {k: len(v) for k, v in content.array_records.items()}}
         reply = content.config_records.get(RECORD_KEY_CONFIGS, ConfigRecord())
         if Key.MASKED_PARAMETERS in reply:
-            vectors = [bytes_to_ndarray(b) for b in reply[Key.MASKED_PARAMETERS]]  # type: ignore[union-attr]
+            with ARRAYS_ONE_AT_A_TIME:
+                vectors = [bytes_to_ndarray(b) for b in reply[Key.MASKED_PARAMETERS]]  # type: ignore[union-attr]
             entry["masked"] = [{"shape": list(v.shape), "dtype": str(v.dtype),
                                 "head": [int(x) for x in v.reshape(-1)[:16]]} for v in vectors]
         with self.lock, self.traffic_log.open("a", encoding="utf-8") as fh:

@@ -12,13 +12,13 @@ of training records and adds the masks before it leaves this machine.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from workbench.core.federated.flower import require_flower
 from workbench.core.federated.privacy_config import from_instructions
 from workbench.core.federated.secagg import (
+    ARRAYS_ONE_AT_A_TIME,
     ERROR_KEY,
     NODE_KEY,
     REPLY_KEY,
@@ -47,13 +47,6 @@ def is_secure(config: dict[str, Any]) -> bool:
     return TUNNEL_KEY in config
 
 
-#: Sites that share one process (several sites tried on one machine) answer one at a time:
-#: numpy reads each array's header with ``ast.literal_eval``, and on CPython 3.11 two threads
-#: building syntax trees at once can fail with "SystemError: AST constructor recursion depth
-#: mismatch" - the site then dropped out of the round and the sum lacked its update.
-_ONE_AT_A_TIME = threading.Lock()
-
-
 class SecureSite:
     """Answers the protocol's messages for one federation with ``client`` (a Flower
     ``Client``) doing the training; ``say(stage, round)`` hears each stage."""
@@ -74,7 +67,7 @@ class SecureSite:
                 self.say(stage, round_no)
             task_identity(int(config[NODE_KEY]))
             message = Message(content, int(config[NODE_KEY]), MessageType.TRAIN, group_id=str(round_no))
-            with _ONE_AT_A_TIME:
+            with ARRAYS_ONE_AT_A_TIME:  # sites sharing one process take turns
                 reply = secaggplus_mod(message, self.context, self.train)
         except Exception as exc:  # the coordinator counts this site out of the round
             log.warning("secure aggregation failed here: %s", exc)
