@@ -59,14 +59,14 @@ __all__ = ["TunnelGrid", "DeltaStrategy", "secure_fit_round", "encode_records", 
 
 log = logging.getLogger(__name__)
 
-#: FitIns config entries that carry a SecAgg+ message to a site, and FitRes metrics that
-#: carry its reply (or the error that stopped it).
 #: Held while numpy arrays are read in the threads that talk to the sites (and by sites that share
 #: one process, for their whole answer): numpy reads each array's header with ``ast.literal_eval``,
 #: and on CPython 3.11 two threads building syntax trees at once can fail with "SystemError: AST
 #: constructor recursion depth mismatch" - the site then dropped out of the round.
 ARRAYS_ONE_AT_A_TIME = threading.RLock()
 
+#: FitIns config entries that carry a SecAgg+ message to a site, and FitRes metrics that
+#: carry its reply (or the error that stopped it).
 TUNNEL_KEY = "secagg_message"
 NODE_KEY = "secagg_node"
 REPLY_KEY = "secagg_reply"
