@@ -201,9 +201,13 @@ def test_plan_thresholds():
     small = choose.DataProfile(192, 6, 32, 32, 20, 0.0, False, "cpu")
     plan = choose.plan_methods(small, "auto")
     assert not plan.finetune and plan.candidates == ["tfidf", "embeddings", "setfit"]
-    assert "below 300 records every candidate is cross-validated" in plan.reason
-    small.n_records = 300
-    assert choose.plan_methods(small, "auto").finetune  # 300 records on a CPU
+    assert "below 500 records every candidate is cross-validated" in plan.reason
+    small.n_records, small.per_label_median = 384, 64  # 64 per label on a CPU: still cross-validated
+    plan = choose.plan_methods(small, "auto")
+    assert not plan.finetune and "setfit" in plan.candidates
+    assert small.n_records < crossval.CV_MAX_RECORDS == choose.FINETUNE_MIN_RECORDS
+    small.n_records = 500
+    assert choose.plan_methods(small, "auto").finetune  # 500 records on a CPU
     small.n_records, small.device = 150, "cuda"
     assert choose.plan_methods(small, "auto").finetune  # 150 on a GPU
     # SetFit's time budget: a minute for the smallest projects, growing to five.
@@ -434,3 +438,33 @@ def test_setfit_pairs_follow_setfit_recipe_within_a_token_budget():
     assert plan_pairs(400, 512) == MIN_PAIRS_CAP  # never below the floor
     assert plan_pairs(1, 16) == 64  # at least a few steps
     assert plan_pairs(96, 16) > plan_pairs(96, 64) >= plan_pairs(96, 128)
+    # The delivered model: four times the budget (its folds only rank the candidates).
+    assert plan_pairs(384, 16, delivered=True) == 40 * 384  # 64 per class x 6: the recipe
+    assert plan_pairs(2000, 16, delivered=True) == 4 * PAIR_TOKENS // 16
+    assert plan_pairs(48, 16, delivered=True) == plan_pairs(48, 16)  # 8 per class: unchanged
+
+
+def test_the_delivered_setfit_model_trains_on_more_pairs_than_a_fold(tiny_base_model, monkeypatch):
+    import torch
+    from transformers import AutoModel
+
+    from workbench.core.training.methods import setfit_method
+    from workbench.core.training.methods.modules import EncoderHead
+    from workbench.core.training.models import load_tokenizer
+
+    monkeypatch.setattr(setfit_method, "MIN_PAIRS_CAP", 16)
+    monkeypatch.setattr(setfit_method, "PAIR_TOKENS", 16 * 8)  # 16 pairs of 8-token texts
+    monkeypatch.setattr(setfit_method, "DELIVERED_PAIR_TOKENS", 64 * 8)
+    texts = ["refund my card", "charge on my bill", "parcel is late", "courier lost the package"] * 3
+    y = np.array([0, 0, 1, 1] * 3)
+    tok = load_tokenizer(Path(tiny_base_model))
+    steps = {}
+    for delivered in (False, True):
+        torch.manual_seed(0)
+        model = EncoderHead(AutoModel.from_pretrained(str(tiny_base_model), attn_implementation="eager"), 2)
+        steps[delivered] = setfit_method.train_setfit_encoder(
+            model, tok, texts, y, multi_label=False, max_length=32, seed=0, delivered=delivered).steps
+    mean_tokens = float(np.mean([len(x) for x in tok(texts)["input_ids"]]))
+    assert steps == {False: -(-setfit_method.plan_pairs(12, mean_tokens) // 16),
+                     True: -(-setfit_method.plan_pairs(12, mean_tokens, delivered=True) // 16)}
+    assert steps[True] > steps[False]

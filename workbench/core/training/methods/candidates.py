@@ -130,9 +130,10 @@ class Workspace:
         return model
 
     def fit_setfit(self, train: np.ndarray, val: np.ndarray | None = None,
-                   label: str = "SetFit") -> tuple[EncoderHead, Any]:
-        """SetFit on ``train`` (early stopping on ``val`` when given); returns the encoder
-        head with its logistic-regression head fitted, and the training result."""
+                   label: str = "SetFit", delivered: bool = False) -> tuple[EncoderHead, Any]:
+        """SetFit on ``train`` (early stopping on ``val`` when given; ``delivered``: the
+        delivered model's pair budget); returns the encoder head with its
+        logistic-regression head fitted, and the training result."""
         from workbench.core.training.methods.setfit_method import train_setfit_encoder
 
         model = self.new_encoder_head()
@@ -156,7 +157,7 @@ class Workspace:
 
         result = train_setfit_encoder(
             model, self.tokenizer, tr_texts, self.y[train], multi_label=self.multi,
-            max_length=self.max_length, seed=self.seed, evaluate=evaluate,
+            max_length=self.max_length, seed=self.seed, delivered=delivered, evaluate=evaluate,
             should_stop=self.should_stop, on_step=on_step)
         self.samples += result.samples
         if result.state is not None:
@@ -193,7 +194,7 @@ class Workspace:
         if name == "embeddings":
             emb = self.embeddings()
             return self.set_head(self.new_encoder_head(), self.fit_head(emb, train)), {}
-        model, result = self.fit_setfit(train, val, label="SetFit (final model)")
+        model, result = self.fit_setfit(train, val, label="SetFit (final model)", delivered=True)
         info = {"setfit_steps": result.steps, "setfit_history": result.history,
                 "stopped": result.cancelled}
         return model, info

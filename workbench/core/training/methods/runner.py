@@ -185,7 +185,8 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
                 from workbench.core.training.methods.setfit_method import plan_pairs
 
                 per_fold_s = (work_seconds() - w) / f
-                final_s = per_fold_s * plan_pairs(len(ws.texts), ws.mean_tokens) / plan_pairs(len(tr), ws.mean_tokens)
+                final_s = per_fold_s * (plan_pairs(len(ws.texts), ws.mean_tokens, delivered=True)
+                                       / plan_pairs(len(tr), ws.mean_tokens))
                 if work_seconds() - w0 + per_fold_s + final_s > budget:
                     break  # compared on the folds done so far
             emit("evaluate", f, len(folds), f"Trying {choose.CANDIDATE_NAMES[name]}: fold {f + 1} of {len(folds)}")
@@ -294,7 +295,7 @@ def _setfit_estimate_s(ws: Workspace, folds: list[Any]) -> float | None:
         return None
     per_text = seconds / len(ws.texts)
     steps = [plan_pairs(len(tr), ws.mean_tokens) / 16 for tr, _h in folds[:1]] + [
-        plan_pairs(len(ws.texts), ws.mean_tokens) / 16]
+        plan_pairs(len(ws.texts), ws.mean_tokens, delivered=True) / 16]
     return float(sum(steps) * 32 * per_text * SETFIT_STEP_FACTOR)
 
 
