@@ -17,8 +17,9 @@ Rules (each stated with why):
   average. Below :data:`~.crossval.CV_MAX_RECORDS` (500) records every candidate is
   therefore cross-validated, SetFit included, and the delivered model trained on every
   label (a fine-tuned model needs its validation split, and measured on a few dozen
-  records it would be compared on noise); 500 is the measured 384 with a margin, where
-  SetFit's delivered model still takes about two minutes on one core. Above it the
+  records it would be compared on noise); 500 is the measured 384 with a margin (there
+  ``auto`` took 343 s of processor time on one thread, SetFit getting one fold within the
+  budget; benchmark: 0.706 / 0.677 / 0.677 against fine-tuning's 0.684 / 0.648 / 0.658). Above it the
   fine-tuned model is compared on the validation split with TF-IDF + logistic regression
   and frozen-encoder embeddings + logistic regression (trained on the same training
   split); the best is delivered, ties going to the cheaper method (on the generated

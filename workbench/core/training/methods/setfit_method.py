@@ -45,7 +45,9 @@ PAIR_TOKENS = 64_000
 #: candidates, the delivered model is the one that is used. Topics at 64 labels per class
 #: (384 records of about 16 tokens, trained on every label): test macro-F1 0.685 with
 #: 4,000 pairs and 0.706 with 15,360 (the recipe; seed 0), where the setfit library's
-#: defaults (every layer, 122,880 pairs, 80 minutes on one core) reached 0.701.
+#: defaults (every layer, 122,880 pairs, 80 minutes on one core) reached 0.701. Not a clear
+#: gain at 192 records (topics at 32 per class, 7,680 pairs instead of 4,000): 0.663 against
+#: 0.670 over three seeds, within their spread (``benchmarks/few_labels.py``).
 DELIVERED_PAIR_TOKENS = 4 * PAIR_TOKENS
 #: The cap never goes below this many pairs (very long texts).
 MIN_PAIRS_CAP = 320
