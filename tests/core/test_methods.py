@@ -210,8 +210,10 @@ def test_plan_thresholds():
     assert choose.plan_methods(small, "auto").finetune  # 500 records on a CPU
     small.n_records, small.device = 150, "cuda"
     assert choose.plan_methods(small, "auto").finetune  # 150 on a GPU
-    # SetFit's time budget: a minute for the smallest projects, growing to five.
-    assert [choose.time_budget_s(n) for n in (24, 48, 64, 96, 2000)] == [60.0, 60.0, 180.0, 300.0, 300.0]
+    # SetFit's time budget: a minute for the smallest projects, growing to five; more from
+    # 300 records (the delivered model trains every layer on more pairs).
+    assert [choose.time_budget_s(n) for n in (24, 48, 64, 96, 299, 300, 384, 2000)] == [
+        60.0, 60.0, 180.0, 300.0, 300.0, 500.0, 500.0, 500.0]
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005, "setfit": 0.95}) == "setfit"
     assert choose.pick_winner({"tfidf": 0.9, "embeddings": 0.9005}) == "tfidf"  # tie: cheaper
 
@@ -438,10 +440,14 @@ def test_setfit_pairs_follow_setfit_recipe_within_a_token_budget():
     assert plan_pairs(400, 512) == MIN_PAIRS_CAP  # never below the floor
     assert plan_pairs(1, 16) == 64  # at least a few steps
     assert plan_pairs(96, 16) > plan_pairs(96, 64) >= plan_pairs(96, 128)
-    # The delivered model: four times the budget (its folds only rank the candidates).
-    assert plan_pairs(384, 16, delivered=True) == 40 * 384  # 64 per class x 6: the recipe
-    assert plan_pairs(2000, 16, delivered=True) == 4 * PAIR_TOKENS // 16
+    # The delivered model: twice the budget (its folds only rank the candidates) from 300
+    # labelled records; below that a fold's cap.
+    assert plan_pairs(384, 16, delivered=True) == 2 * PAIR_TOKENS // 16  # 64 per class x 6: 8,000
+    assert plan_pairs(200, 16, delivered=True) == plan_pairs(200, 16)
+    assert plan_pairs(2000, 16, delivered=True) == 2 * PAIR_TOKENS // 16
     assert plan_pairs(48, 16, delivered=True) == plan_pairs(48, 16)  # 8 per class: unchanged
+    assert plan_pairs(192, 16, delivered=True) == plan_pairs(192, 16) == PAIR_TOKENS // 16  # 32 per class
+    assert plan_pairs(299, 16, delivered=True) == PAIR_TOKENS // 16 < plan_pairs(300, 16, delivered=True)
 
 
 def test_the_delivered_setfit_model_trains_on_more_pairs_than_a_fold(tiny_base_model, monkeypatch):
@@ -455,16 +461,24 @@ def test_the_delivered_setfit_model_trains_on_more_pairs_than_a_fold(tiny_base_m
     monkeypatch.setattr(setfit_method, "MIN_PAIRS_CAP", 16)
     monkeypatch.setattr(setfit_method, "PAIR_TOKENS", 16 * 8)  # 16 pairs of 8-token texts
     monkeypatch.setattr(setfit_method, "DELIVERED_PAIR_TOKENS", 64 * 8)
+    monkeypatch.setattr(setfit_method, "DELIVERED_MIN_RECORDS", 12)
     texts = ["refund my card", "charge on my bill", "parcel is late", "courier lost the package"] * 3
     y = np.array([0, 0, 1, 1] * 3)
     tok = load_tokenizer(Path(tiny_base_model))
-    steps = {}
+    steps, cached, lowest_moved = {}, {}, {}
     for delivered in (False, True):
         torch.manual_seed(0)
         model = EncoderHead(AutoModel.from_pretrained(str(tiny_base_model), attn_implementation="eager"), 2)
-        steps[delivered] = setfit_method.train_setfit_encoder(
-            model, tok, texts, y, multi_label=False, max_length=32, seed=0, delivered=delivered).steps
+        lowest = model.encoder.encoder.layer[0].attention.self.query.weight
+        before = lowest.detach().clone()
+        result = setfit_method.train_setfit_encoder(
+            model, tok, texts, y, multi_label=False, max_length=32, seed=0, delivered=delivered)
+        steps[delivered], cached[delivered] = result.steps, result.cached
+        lowest_moved[delivered] = not torch.equal(before, lowest.detach())
     mean_tokens = float(np.mean([len(x) for x in tok(texts)["input_ids"]]))
     assert steps == {False: -(-setfit_method.plan_pairs(12, mean_tokens) // 16),
                      True: -(-setfit_method.plan_pairs(12, mean_tokens, delivered=True) // 16)}
     assert steps[True] > steps[False]
+    # A fold trains the upper half from the cache; the delivered model trains every layer.
+    assert cached == {False: True, True: False}
+    assert lowest_moved == {False: False, True: True}

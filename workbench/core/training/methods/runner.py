@@ -182,11 +182,8 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
                 break
             if name == "setfit" and f > 0:
                 # One more fold, and still the delivered model (more pairs) within the budget.
-                from workbench.core.training.methods.setfit_method import plan_pairs
-
                 per_fold_s = (work_seconds() - w) / f
-                final_s = per_fold_s * (plan_pairs(len(ws.texts), ws.mean_tokens, delivered=True)
-                                       / plan_pairs(len(tr), ws.mean_tokens))
+                final_s = per_fold_s * _delivered_steps_per_fold_step(ws, len(tr))
                 if work_seconds() - w0 + per_fold_s + final_s > budget:
                     break  # compared on the folds done so far
             emit("evaluate", f, len(folds), f"Trying {choose.CANDIDATE_NAMES[name]}: fold {f + 1} of {len(folds)}")
@@ -291,12 +288,22 @@ def _setfit_estimate_s(ws: Workspace, folds: list[Any]) -> float | None:
     from workbench.core.training.methods.setfit_method import plan_pairs
 
     seconds = ws.seconds.get("embeddings")
-    if not seconds or not ws.texts:
+    if not seconds or not ws.texts or not folds:
         return None
     per_text = seconds / len(ws.texts)
-    steps = [plan_pairs(len(tr), ws.mean_tokens) / 16 for tr, _h in folds[:1]] + [
-        plan_pairs(len(ws.texts), ws.mean_tokens, delivered=True) / 16]
-    return float(sum(steps) * 32 * per_text * SETFIT_STEP_FACTOR)
+    fold_steps = plan_pairs(len(folds[0][0]), ws.mean_tokens) / 16
+    steps = fold_steps * (1.0 + _delivered_steps_per_fold_step(ws, len(folds[0][0])))
+    return float(steps * 32 * per_text * SETFIT_STEP_FACTOR)
+
+
+def _delivered_steps_per_fold_step(ws: Workspace, fold_records: int) -> float:
+    """The delivered SetFit model's cost in units of a fold's (cached) steps: its pairs
+    against a fold's, times the cost of a step through every layer where it trains them."""
+    from workbench.core.training.methods import setfit_method as sm
+
+    n = len(ws.texts)
+    cost = sm.EVERY_LAYER_STEP_COST if sm.every_layer(n, True) else 1.0
+    return cost * sm.plan_pairs(n, ws.mean_tokens, delivered=True) / sm.plan_pairs(fold_records, ws.mean_tokens)
 
 
 def _deliver(job: Any, ws: Workspace, winner: str, folds: list[Any], small: bool, comparison: dict[str, Any],
