@@ -280,9 +280,10 @@ def _winner(per_fold: dict[str, list[float]], n_folds: int,
 
 def _setfit_estimate_s(ws: Workspace, folds: list[Any]) -> float | None:
     """Seconds SetFit would need for one fold plus the delivered model, from the measured
-    speed of the frozen encoder (embedding every record): a step runs 32 texts forward and
-    backward through the upper half of the layers from cached lower layers, at
-    :data:`SETFIT_STEP_FACTOR` times a forward pass of all the layers per text (an
+    speed of the frozen encoder (embedding every record): a fold's step runs 32 texts forward
+    and backward through the upper half of the layers from cached lower layers, at
+    :data:`SETFIT_STEP_FACTOR` times a forward pass of all the layers per text, and the
+    delivered model costs :func:`_delivered_steps_per_fold_step` of those steps each (an
     optimistic figure: one fold and the delivered model may run past the budget by a
     minute on small projects)."""
     from workbench.core.training.methods.setfit_method import plan_pairs
