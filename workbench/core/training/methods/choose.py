@@ -10,17 +10,20 @@ Rules (each stated with why):
   class fine-tuning reached macro-F1 0.37 and 0.53 against 0.60 and 0.61 for frozen
   embeddings and 0.60 and 0.63 for SetFit, so below about 30 per label it is not worth its
   minutes on a CPU; at 32 per class (192 records) it reached 0.656, but SetFit, compared
-  by cross-validation, 0.663 (0.670 with a fold's pair budget for the delivered model);
+  by cross-validation, 0.670 (the delivered model trained like a fold; 0.663 with twice
+  its pairs);
   at 64 per class (384 records) fine-tuning on the stored split (70 % of the labels
   train, the rest validate and test) reached 0.684 / 0.648 /
-  0.658, where SetFit cross-validated and delivered on every label reached
-  0.706 / 0.683 (seeds 0, 1) and the setfit library's defaults on every label 0.700 on
-  average. Below :data:`~.crossval.CV_MAX_RECORDS` (500) records every candidate is
+  0.658, where SetFit cross-validated and delivered on every label (every layer trained,
+  ``setfit_method.DELIVERED_MIN_RECORDS``) reached 0.694 / 0.713 / 0.690 and the setfit
+  library's defaults on every label 0.701 / 0.717 / 0.682. Below
+  :data:`~.crossval.CV_MAX_RECORDS` (500) records every candidate is
   therefore cross-validated, SetFit included, and the delivered model trained on every
   label (a fine-tuned model needs its validation split, and measured on a few dozen
   records it would be compared on noise); 500 is the measured 384 with a margin (there
-  ``auto`` took 343 s of processor time on one thread, SetFit getting one fold within the
-  budget; benchmark: 0.706 / 0.677 / 0.677 against fine-tuning's 0.684 / 0.648 / 0.658). Above it the
+  ``auto`` took 540 s of processor time on one thread when SetFit won, with three SetFit
+  folds; benchmark: 0.694 / 0.713 / 0.662 - the embeddings on the last seed - against
+  fine-tuning's 0.684 / 0.648 / 0.658). Above it the
   fine-tuned model is compared on the validation split with TF-IDF + logistic regression
   and frozen-encoder embeddings + logistic regression (trained on the same training
   split); the best is delivered, ties going to the cheaper method (on the generated
