@@ -378,6 +378,36 @@ def test_a_tie_in_macro_f1_goes_to_the_surer_probabilities():
             "but with clearly surer probabilities") in method_sentence(info)
 
 
+def test_setfit_clears_the_tfidf_floor_with_the_embeddings():
+    from workbench.core.training.methods.runner import _winner, method_sentence
+
+    # Topics, 64 per class, seed 2 (the folds measured): SetFit not clearly better than
+    # TF-IDF on its three folds, but not behind it on average; the embeddings clearly better
+    # than TF-IDF over five folds and not overruling SetFit. SetFit delivered scored 0.690 on
+    # test, the embeddings 0.662.
+    tfidf = [0.638, 0.6812, 0.6834, 0.6492, 0.6479]
+    emb = [0.6586, 0.7134, 0.67, 0.6591, 0.7114]
+    setfit = [0.688, 0.6539, 0.6698]
+    assert not choose.clearly_better(setfit, tfidf[:3])
+    assert choose.clearly_better(emb, tfidf)
+    assert choose.setfit_clears_floor_with_embeddings(setfit, emb, tfidf)
+    assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": setfit}, 5) == "setfit"
+    # Fewer than three folds: the embeddings could not have overruled it - no.
+    assert not choose.setfit_clears_floor_with_embeddings(setfit[:2], emb, tfidf)
+    assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": [0.688, 0.6539]}, 5) == "embeddings"
+    # Behind TF-IDF on average on its folds: the floor holds.
+    behind = [0.64, 0.66, 0.67]
+    assert not choose.setfit_clears_floor_with_embeddings(behind, emb, tfidf)
+    assert _winner({"tfidf": tfidf, "embeddings": emb, "setfit": behind}, 5) == "embeddings"
+    # The embeddings not clearly better than TF-IDF (reviews): nothing to clear it with.
+    assert not choose.setfit_clears_floor_with_embeddings(setfit, tfidf, tfidf)
+    assert _winner({"tfidf": tfidf, "embeddings": [0.4] * 5, "setfit": setfit}, 5) == "tfidf"
+    info = {"requested": "auto", "chosen": "setfit", "scores": {"tfidf": 0.66, "embeddings": 0.682, "setfit": 0.671},
+            "evaluation": "5-fold cross-validation", "reason": "few labels", "preferred_over": "embeddings",
+            "floor_with": "embeddings"}
+    assert "cleared that floor because the frozen encoder embeddings" in method_sentence(info)
+
+
 def test_setfit_wins_over_embeddings_unless_they_are_clearly_better():
     from workbench.core.training.methods.runner import _winner, method_sentence
 

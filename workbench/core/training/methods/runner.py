@@ -49,14 +49,17 @@ def method_sentence(info: dict[str, Any]) -> str:
         tie = (f" - as good as {choose.CANDIDATE_NAMES[info['tied_with']].split(' (')[0]} on macro-F1 on the same "
                f"folds, not clearly better, but with clearly surer probabilities (lower log-loss)"
                if info.get("tied_with") else "")
+        floor = (" It was not clearly better than TF-IDF + logistic regression on its folds, only not behind "
+                 "it, and cleared that floor because the frozen encoder embeddings, which it tunes, beat "
+                 "TF-IDF clearly." if info.get("floor_with") else "")
         if info.get("preferred_over"):
             rival = choose.CANDIDATE_NAMES[info["preferred_over"]].split(" (")[0]
             return (f"Automatic choice: {name}, preferred over {rival}, which scored higher on the same folds "
                     f"of {how} but not by enough to overrule it, as cross-validation understates SetFit "
                     f"({scores.get(info.get('chosen'), 0):.3f}; {others}); "
-                    f"{info.get('reason', '')}.")
+                    f"{info.get('reason', '')}.{floor}")
         return (f"Automatic choice: {name}, best macro-F1 on {how} "
-                f"({scores.get(info.get('chosen'), 0):.3f}; {others}){tie}; {info.get('reason', '')}.")
+                f"({scores.get(info.get('chosen'), 0):.3f}; {others}){tie}; {info.get('reason', '')}.{floor}")
     return f"Method: {name} ({info.get('reason', '')}); measured by {how}."
 
 
@@ -142,7 +145,7 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
     winner = comparison["winner"]
     if comparison["skipped"]:
         job.method_info["skipped"] = comparison["skipped"]
-    for key in ("tied_with", "preferred_over"):
+    for key in ("tied_with", "preferred_over", "floor_with"):
         if comparison[key]:
             job.method_info[key] = comparison[key]
     job.method_info.update(chosen=winner, evaluation=evaluation, scores=comparison["scores"],
@@ -222,13 +225,31 @@ def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, 
                                  f"± {row['spread']:.3f} ({row['folds']} fold(s), {row['seconds']:.1f} s)")
     return {"scores": scores, "spread": spread, "table": table, "oof": oof, "per_fold": per_fold,
             "cancelled": cancelled, "n_common": n_common, "skipped": skipped, "winner": winner,
-            "tied_with": tied[0] if tied else None, "preferred_over": "embeddings" if preferred else None}
+            "tied_with": tied[0] if tied else None, "preferred_over": "embeddings" if preferred else None,
+            "floor_with": "embeddings" if winner == "setfit" and _floor_with_embeddings(per_fold, per_loss) else None}
 
 
 def _surer(per_fold: dict[str, list[float]], loss: dict[str, list[float]], name: str, rival: str, m: int) -> bool:
     """:func:`choose.surer_on_tie` of ``name`` against ``rival`` on their first ``m`` folds."""
     return (name in loss and rival in loss
             and choose.surer_on_tie(per_fold[name][:m], per_fold[rival][:m], loss[name][:m], loss[rival][:m]))
+
+
+def _floor_with_embeddings(per_fold: dict[str, list[float]], per_loss: dict[str, list[float]]) -> bool:
+    """Whether SetFit cleared the TF-IDF floor only with the embeddings (for the sentence)."""
+    if "tfidf" not in per_fold or "setfit" not in per_fold:
+        return False
+    m = len(per_fold["setfit"])
+    return (not choose.clearly_better(per_fold["setfit"], per_fold["tfidf"][:m])
+            and not _surer(per_fold, per_loss, "setfit", "tfidf", m) and _with_embeddings(per_fold, "setfit"))
+
+
+def _with_embeddings(per_fold: dict[str, list[float]], name: str) -> bool:
+    """Whether ``name`` is SetFit clearing the TF-IDF floor with the frozen embeddings
+    (:func:`choose.setfit_clears_floor_with_embeddings`)."""
+    return (name == "setfit" and "embeddings" in per_fold and "tfidf" in per_fold
+            and choose.setfit_clears_floor_with_embeddings(per_fold["setfit"], per_fold["embeddings"],
+                                                           per_fold["tfidf"]))
 
 
 def _winner(per_fold: dict[str, list[float]], n_folds: int,
@@ -242,7 +263,9 @@ def _winner(per_fold: dict[str, list[float]], n_folds: int,
     shared folds goes to the candidate with clearly surer probabilities (lower log-loss,
     :func:`choose.surer_on_tie`, when ``per_fold_loss`` is given), else to the cheaper one.
     SetFit wins over the frozen embeddings unless they are clearly better on the folds both
-    were scored on (:func:`choose.setfit_over_embeddings`)."""
+    were scored on (:func:`choose.setfit_over_embeddings`), and clears the TF-IDF floor with
+    them when they clear it clearly and SetFit is not behind TF-IDF on three folds or more
+    (:func:`choose.setfit_clears_floor_with_embeddings`)."""
     loss = per_fold_loss or {}
 
     def surer(name: str, rival: str, m: int) -> bool:
@@ -251,7 +274,8 @@ def _winner(per_fold: dict[str, list[float]], n_folds: int,
     if "tfidf" in per_fold and len(per_fold) > 1:
         floor = per_fold["tfidf"]
         per_fold = {k: v for k, v in per_fold.items()
-                    if k == "tfidf" or choose.clearly_better(v, floor[:len(v)]) or surer(k, "tfidf", len(v))}
+                    if k == "tfidf" or choose.clearly_better(v, floor[:len(v)]) or surer(k, "tfidf", len(v))
+                    or _with_embeddings(per_fold, k)}
     full = {k: float(np.mean(v)) for k, v in per_fold.items() if len(v) == n_folds}
     if not full:
         m = min(len(v) for v in per_fold.values())

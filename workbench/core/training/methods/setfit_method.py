@@ -88,7 +88,7 @@ def plan_pairs(n_records: int, mean_tokens: float | None = None, *, delivered: b
     """How many pairs to train on for ``n_records`` labelled records of ``mean_tokens``
     tokens on average: SetFit's recipe, capped by :data:`PAIR_TOKENS` (a fold) or
     :data:`DELIVERED_PAIR_TOKENS` (the delivered model, from :data:`DELIVERED_MIN_RECORDS`)."""
-    budget = DELIVERED_PAIR_TOKENS if delivered and n_records >= DELIVERED_MIN_RECORDS else PAIR_TOKENS
+    budget = DELIVERED_PAIR_TOKENS if every_layer(n_records, delivered) else PAIR_TOKENS
     cap = max(MIN_PAIRS_CAP, int(budget / max(1.0, float(mean_tokens or DEFAULT_TOKENS))))
     return int(min(cap, max(64, 2 * ITERATIONS * n_records)))
 
