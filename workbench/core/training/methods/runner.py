@@ -155,8 +155,7 @@ def train_with_method(job: Any, t0: float) -> TrainResult | None:
 
 def _compare(ws: Workspace, candidates: list[str], folds: list[Any], emit: Any, job: Any,
              w0: float) -> dict[str, Any]:
-    """Score every candidate on the same folds (SetFit within the time budget, counted in
-    :func:`~.candidates.work_seconds` from ``w0``)."""
+    """Score every candidate on the same folds (SetFit within the budget, in ``work_seconds``)."""
     per_fold: dict[str, list[float]] = {}
     per_loss: dict[str, list[float]] = {}
     oof: dict[str, np.ndarray] = {}
@@ -245,8 +244,7 @@ def _floor_with_embeddings(per_fold: dict[str, list[float]], per_loss: dict[str,
 
 
 def _with_embeddings(per_fold: dict[str, list[float]], name: str) -> bool:
-    """Whether ``name`` is SetFit clearing the TF-IDF floor with the frozen embeddings
-    (:func:`choose.setfit_clears_floor_with_embeddings`)."""
+    """Whether ``name`` is SetFit clearing the floor: :func:`choose.setfit_clears_floor_with_embeddings`."""
     return (name == "setfit" and "embeddings" in per_fold and "tfidf" in per_fold
             and choose.setfit_clears_floor_with_embeddings(per_fold["setfit"], per_fold["embeddings"],
                                                            per_fold["tfidf"]))
@@ -254,18 +252,10 @@ def _with_embeddings(per_fold: dict[str, list[float]], name: str) -> bool:
 
 def _winner(per_fold: dict[str, list[float]], n_folds: int,
             per_fold_loss: dict[str, list[float]] | None = None) -> str:
-    """The best candidate over all folds; a candidate scored on fewer folds (SetFit within
-    the time budget) wins only if it beats both that winner and TF-IDF on its own folds
-    (one small fold alone is too noisy to pick on). An encoder-based candidate must also
-    beat TF-IDF clearly on the folds both were scored on (:func:`choose.clearly_better`):
-    on a few dozen records a higher mean alone picked SetFit at 0.45 test macro-F1 over
-    TF-IDF at 0.53 (generated reviews, 8 per class, seed 0). A tie in mean macro-F1 on the
-    shared folds goes to the candidate with clearly surer probabilities (lower log-loss,
-    :func:`choose.surer_on_tie`, when ``per_fold_loss`` is given), else to the cheaper one.
-    SetFit wins over the frozen embeddings unless they are clearly better on the folds both
-    were scored on (:func:`choose.setfit_over_embeddings`), and clears the TF-IDF floor with
-    them when they clear it clearly and SetFit is not behind TF-IDF on three folds or more
-    (:func:`choose.setfit_clears_floor_with_embeddings`)."""
+    """The best candidate over all folds, by ``choose``'s rules: a candidate on fewer folds
+    (SetFit within the budget) must beat that winner and TF-IDF on its own folds; an
+    encoder-based one must clear the TF-IDF floor (:func:`choose.clearly_better`, surer on a
+    tie, or SetFit with the embeddings); SetFit wins over the embeddings unless overruled."""
     loss = per_fold_loss or {}
 
     def surer(name: str, rival: str, m: int) -> bool:
@@ -303,13 +293,10 @@ def _winner(per_fold: dict[str, list[float]], n_folds: int,
 
 
 def _setfit_estimate_s(ws: Workspace, folds: list[Any]) -> float | None:
-    """Seconds SetFit would need for one fold plus the delivered model, from the measured
-    speed of the frozen encoder (embedding every record): a fold's step runs 32 texts forward
-    and backward through the upper half of the layers from cached lower layers, at
-    :data:`SETFIT_STEP_FACTOR` times a forward pass of all the layers per text, and the
-    delivered model costs :func:`_delivered_steps_per_fold_step` of those steps each (an
-    optimistic figure: one fold and the delivered model may run past the budget by a
-    minute on small projects)."""
+    """Seconds SetFit would need for one fold plus the delivered model (an optimistic
+    figure), from the frozen encoder's measured speed: a fold's step of 32 texts costs
+    :data:`SETFIT_STEP_FACTOR` forward passes per text, the delivered model
+    :func:`_delivered_steps_per_fold_step` fold steps per step."""
     from workbench.core.training.methods.setfit_method import plan_pairs
 
     seconds = ws.seconds.get("embeddings")
