@@ -379,7 +379,11 @@ def test_a_tie_in_macro_f1_goes_to_the_surer_probabilities():
 
 
 def test_setfit_clears_the_tfidf_floor_with_the_embeddings():
-    from workbench.core.training.methods.runner import _winner, method_sentence
+    from workbench.core.training.methods.runner import (
+        _floor_with_embeddings,
+        _winner,
+        method_sentence,
+    )
 
     # Topics, 64 per class, seed 2 (the folds measured): SetFit not clearly better than
     # TF-IDF on its three folds, but not behind it on average; the embeddings clearly better
@@ -402,6 +406,13 @@ def test_setfit_clears_the_tfidf_floor_with_the_embeddings():
     # The embeddings not clearly better than TF-IDF (reviews): nothing to clear it with.
     assert not choose.setfit_clears_floor_with_embeddings(setfit, tfidf, tfidf)
     assert _winner({"tfidf": tfidf, "embeddings": [0.4] * 5, "setfit": setfit}, 5) == "tfidf"
+    # The run's flag for the sentence: set only where SetFit needed the embeddings.
+    folds = {"tfidf": tfidf, "embeddings": emb, "setfit": setfit}
+    assert _floor_with_embeddings(folds, {})
+    assert not _floor_with_embeddings({**folds, "setfit": [0.7, 0.7, 0.7]}, {})  # clearly better alone
+    assert not _floor_with_embeddings({**folds, "setfit": behind}, {})
+    surer = {"tfidf": [0.9] * 5, "embeddings": [1.0] * 5, "setfit": [0.5, 0.5, 0.5]}
+    assert not _floor_with_embeddings(folds, surer)  # a tie with surer probabilities cleared it
     info = {"requested": "auto", "chosen": "setfit", "scores": {"tfidf": 0.66, "embeddings": 0.682, "setfit": 0.671},
             "evaluation": "5-fold cross-validation", "reason": "few labels", "preferred_over": "embeddings",
             "floor_with": "embeddings"}
